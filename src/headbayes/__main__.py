@@ -1,0 +1,3 @@
+from headbayes.cli import main
+
+main()

@@ -1,0 +1,174 @@
+"""The `headbayes` command: run, report, summarize, inspect.
+
+`run` hands its arguments to Hydra (`app.main`); the others are plain argparse and import JAX
+only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed,
+4 run directory missing files or corrupt.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from headbayes import console
+from headbayes.errors import ConfigError, HeadbayesError
+
+__all__ = ["main", "run_cli"]
+
+USAGE = """\
+usage: headbayes <command> [args]
+
+commands:
+  run [-m] [OVERRIDES...]   one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head
+  report RUN_DIR            recompute metrics and plots from a run directory's files alone
+  summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
+  inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
+
+'headbayes <command> --help' shows each command's usage.
+exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
+
+PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+
+
+def _local_searchpath(overrides: list[str]) -> list[str]:
+    """Add ./configs of the working directory to Hydra's search path (user experiments)."""
+    local = Path.cwd() / "configs"
+    if any(o.startswith("hydra.searchpath") for o in overrides) or not local.is_dir():
+        return []
+    if local.resolve() == PACKAGE_CONFIGS.resolve():
+        return []
+    return [f"hydra.searchpath=[file://{local.resolve()}]"]
+
+
+def check_overrides(args: list[str]) -> None:
+    """Reject unknown keys (naming the closest one) before Hydra composes anything."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from headbayes.config import CONFIG_GROUPS, check_key
+
+    candidates = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(candidates)
+    except HydraException as e:
+        raise ConfigError(str(e).splitlines()[0]) from None
+    for override in parsed:
+        key = override.key_or_group
+        if key.split(".")[0].split("/")[0] == "hydra" or key in CONFIG_GROUPS or "/" in key:
+            continue
+        check_key(key)
+
+
+def _run(args: list[str]) -> int:
+    if not any(a in ("-h", "--help", "--hydra-help") for a in args):
+        check_overrides(args)
+    from headbayes import app
+
+    argv, sys.argv = sys.argv, ["headbayes run", *args, *_local_searchpath(args)]
+    try:
+        app.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == 1 and not app.JOB_STATE["started"]:
+            return 2  # Hydra could not compose the config; it printed why
+        return code
+    finally:
+        sys.argv = argv
+    return app.JOB_STATE["failed"][0][1] if app.JOB_STATE["failed"] else 0
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from headbayes.app import to_run_config
+
+    check_overrides(overrides)
+    try:
+        with initialize_config_module("headbayes.configs", version_base="1.3"):
+            cfg = compose("config", overrides=overrides + _local_searchpath(overrides))
+    except (HydraException, OmegaConfBaseException) as e:
+        cause = e.__cause__ or e
+        raise ConfigError(" ".join(str(cause).split())) from None
+    return to_run_config(cfg)
+
+
+def _inspect(args: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print("usage: headbayes inspect [+experiment=NAME] [KEY=VALUE ...]\n\n"
+              "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
+              "the mask samples it or keeps it frozen. Nothing is compiled or written.")
+        return 0
+    from headbayes.config import validate
+    from headbayes.mask import leaf_table
+    from headbayes.pipeline import build_position
+
+    cfg = validate(_compose(args))
+    params, _, mask = build_position(cfg)
+    console.stdout.print(console.leaf_table_view(leaf_table(params, mask)))
+    return 0
+
+
+def _report(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes report",
+        description="Recompute metrics.json, predictive.png and trace.png from a run directory.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
+    ns = parser.parse_args(args)
+    from headbayes.report import write_report
+
+    figures = write_report(ns.run_dir, plot=not ns.no_plots)
+    console.stdout.print(console.metrics_table(figures, title="metrics"))
+    console.stdout.print(f"wrote {ns.run_dir / 'metrics.json'}")
+    return 0
+
+
+def _summarize(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes summarize",
+        description="One row per job of a sweep (overrides, status, metrics); writes summary.csv.")
+    parser.add_argument("sweep_dir", type=Path)
+    ns = parser.parse_args(args)
+    from rich.table import Table
+
+    from headbayes.summarize import collect_jobs, write_summary
+
+    rows = collect_jobs(ns.sweep_dir)
+    path = write_summary(ns.sweep_dir, rows)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(console.format_value(row.get(c)) for c in columns))
+    console.stdout.print(table)
+    console.stdout.print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"run": _run, "report": _report, "summarize": _summarize, "inspect": _inspect}
+
+
+def run_cli(argv: list[str]) -> int:
+    """Dispatch `argv` (without the program name); return the exit code."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, args = argv[0], argv[1:]
+    if command not in COMMANDS:
+        console.error(f"unknown command '{command}'; expected one of {', '.join(COMMANDS)}")
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](args)
+    except HeadbayesError as e:
+        console.error(str(e))
+        if os.environ.get("HEADBAYES_DEBUG"):
+            raise
+        return e.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli(sys.argv[1:] if argv is None else argv))

@@ -1,0 +1,173 @@
+"""Typed config schema (registered in Hydra's ConfigStore) and range checks.
+
+Only plain dataclasses live here; `cli.py`/`app.py` turn a composed `DictConfig` into a
+`RunConfig` with `OmegaConf.to_object` and call `validate` before anything compiles.
+"""
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+
+from headbayes.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "MaskConfig",
+    "LikelihoodConfig",
+    "PriorConfig",
+    "SamplerConfig",
+    "RunConfig",
+    "CONFIG_GROUPS",
+    "validate",
+    "check_key",
+    "register_schema",
+]
+
+
+@dataclass
+class DataConfig:
+    name: str = "sin"
+    n_train: int = 32
+    noise_std: float = 0.05
+    seed: int = 0
+    x_min: float = -1.0
+    x_max: float = 1.0
+    eval_step: float = 0.02
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    in_features: int = 1
+    out_features: int = 1
+    width: int = 16
+    depth: int = 2
+    activation: str = "tanh"
+    seed: int = 0
+
+
+@dataclass
+class MaskConfig:
+    include: list[str] = field(default_factory=lambda: ["output_layer"])
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LikelihoodConfig:
+    sigma: float = 0.05
+    reduction: str = "mean"
+
+
+@dataclass
+class PriorConfig:
+    sigma: float = 10.0
+
+
+@dataclass
+class SamplerConfig:
+    name: str = "sgld"
+    step_size: float = 1e-3
+    temperature: float = 1.0
+    warmup: int = 1500
+    keep: int = 400
+    thin: int = 2
+    num_chains: int = 1
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+
+CONFIG_GROUPS = ("data", "model", "sampler", "experiment")
+DATASETS = ("sin",)
+MODELS = ("mlp",)
+SAMPLERS = ("sgld",)
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "silu")
+REDUCTIONS = ("mean", "sum")
+
+
+def register_schema() -> None:
+    """Register `RunConfig` as `base_config` so Hydra type-checks every composition."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=RunConfig)
+
+
+def _all_keys(cls=RunConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        if dataclasses.is_dataclass(f.type):
+            keys.extend(_all_keys(f.type, name + "."))
+        else:
+            keys.append(name)
+    return keys
+
+
+def check_key(key: str) -> None:
+    """Raise ConfigError if dotted `key` is not a config key (names the closest one)."""
+    keys = _all_keys()
+    sections = {k.split(".")[0] for k in keys}
+    if key in keys or key in sections:
+        return
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"unknown config key '{key}'{hint} (valid keys: {', '.join(keys)})")
+
+
+def _require(ok: bool, key: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"`{key}` must be {allowed}, got {value!r}")
+
+
+def _positive_float(key: str, value) -> None:
+    _require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
+
+
+def _choice(key: str, value, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, key, value, "one of " + ", ".join(allowed))
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Range-check every value; raise ConfigError naming key, value and what is allowed."""
+    d, m, s = cfg.data, cfg.model, cfg.sampler
+    _choice("data.name", d.name, DATASETS)
+    _require(d.n_train >= 1, "data.n_train", d.n_train, "an integer >= 1")
+    _require(math.isfinite(d.noise_std) and d.noise_std >= 0, "data.noise_std", d.noise_std,
+             "a finite number >= 0")
+    _require(math.isfinite(d.x_min), "data.x_min", d.x_min, "finite")
+    _require(math.isfinite(d.x_max) and d.x_max > d.x_min, "data.x_max", d.x_max,
+             f"finite and > data.x_min ({d.x_min})")
+    _positive_float("data.eval_step", d.eval_step)
+    _require((d.x_max - d.x_min) / d.eval_step <= 1e6, "data.eval_step", d.eval_step,
+             "large enough for at most 1e6 eval points")
+    _choice("model.name", m.name, MODELS)
+    _choice("model.activation", m.activation, ACTIVATIONS)
+    for key in ("in_features", "out_features", "width"):
+        _require(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
+    _require(m.in_features == 1, "model.in_features", m.in_features, "1 for data 'sin'")
+    _require(m.out_features == 1, "model.out_features", m.out_features, "1 for data 'sin'")
+    _require(m.depth >= 0, "model.depth", m.depth, "an integer >= 0")
+    _positive_float("likelihood.sigma", cfg.likelihood.sigma)
+    _choice("likelihood.reduction", cfg.likelihood.reduction, REDUCTIONS)
+    _positive_float("prior.sigma", cfg.prior.sigma)
+    _choice("sampler.name", s.name, SAMPLERS)
+    _positive_float("sampler.step_size", s.step_size)
+    _require(math.isfinite(s.temperature) and s.temperature >= 0, "sampler.temperature",
+             s.temperature, "a finite number >= 0")
+    _require(s.warmup >= 0, "sampler.warmup", s.warmup, "an integer >= 0")
+    _require(s.keep >= 1, "sampler.keep", s.keep, "an integer >= 1")
+    _require(s.thin >= 1, "sampler.thin", s.thin, "an integer >= 1")
+    _require(s.num_chains >= 1, "sampler.num_chains", s.num_chains, "an integer >= 1")
+    _require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
+             "a non-empty list of selectors")
+    return cfg

@@ -1,0 +1,73 @@
+"""Everything printed to the terminal: progress bar and rich tables."""
+
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "leaf_table_view",
+           "format_value"]
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class sampling_progress:
+    """Context manager giving `update(kind, steps, total, draws)`: a bar with steps, draws, steps/s."""
+
+    def __enter__(self):
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TextColumn("steps"),
+                             TextColumn("{task.fields[draws]} draws kept"),
+                             TextColumn("{task.fields[rate]} steps/s"), TimeElapsedColumn(),
+                             console=stderr, disable=not stderr.is_terminal)
+        self._bar.__enter__()
+        self._task = self._bar.add_task("compiling", total=None, draws=0, rate="-")
+        self._start = None
+        return self.update
+
+    def update(self, kind: str, steps: int, total: int, draws: int) -> None:
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = (now, 0)
+        t0, s0 = self._start
+        rate = f"{(steps - s0) / (now - t0):,.0f}" if now > t0 and steps > s0 else "-"
+        self._bar.update(self._task, description=kind, completed=steps, total=total,
+                         draws=draws, rate=rate)
+
+    def __exit__(self, *exc):
+        self._bar.__exit__(*exc)
+
+
+def format_value(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def metrics_table(figures: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, format_value(value))
+    return table
+
+
+def leaf_table_view(table: dict) -> Table:
+    view = Table(title=f"{table['sampled_size']} sampled of {table['total_size']} parameters "
+                       f"({table['sampled_leaves']} of {table['total_leaves']} leaves)")
+    for column in ("path", "shape", "size", "sampled"):
+        view.add_column(column, justify="right" if column == "size" else "left")
+    for leaf in table["leaves"]:
+        view.add_row(leaf["path"], str(tuple(leaf["shape"])), str(leaf["size"]),
+                     "sampled" if leaf["sampled"] else "frozen")
+    return view
+
+
+def error(message: str) -> None:
+    print(f"headbayes: error: {message}", file=sys.stderr)

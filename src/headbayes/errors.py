@@ -1,0 +1,27 @@
+"""Error types that map to the command's exit codes (see DESIGN.md §2)."""
+
+__all__ = ["HeadbayesError", "ConfigError", "SamplingError", "RunDirError"]
+
+
+class HeadbayesError(Exception):
+    """A failure the user can act on; printed as one message, never as a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(HeadbayesError, ValueError):
+    """Bad config or usage: exit code 2."""
+
+    exit_code = 2
+
+
+class SamplingError(HeadbayesError):
+    """Sampling produced non-finite values: exit code 3."""
+
+    exit_code = 3
+
+
+class RunDirError(HeadbayesError):
+    """A run directory is missing files or is corrupt: exit code 4."""
+
+    exit_code = 4

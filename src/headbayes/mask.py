@@ -1,0 +1,83 @@
+"""Leaf naming, selectors -> bool mask pytree, and the leaf table.
+
+A leaf is named by its dotted path (`output_layer.weight`, `hidden_layers.0.bias`). A selector
+matches a leaf by exact path, by subtree prefix (`output_layer`), or by glob
+(`hidden_layers.*.bias`). The mask is a pytree of Python bools with the structure of the
+*array* leaves of the model; it is static, never traced.
+"""
+
+import difflib
+import fnmatch
+
+import jax
+
+from headbayes.errors import ConfigError
+
+__all__ = ["leaf_path", "named_leaves", "selector_matches", "build_mask", "leaf_table"]
+
+
+def leaf_path(key_path) -> str:
+    """Dotted name of a jax key path: attributes and sequence indices joined by '.'."""
+    parts = []
+    for key in key_path:
+        for attr in ("name", "idx", "key"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+    return ".".join(parts)
+
+
+def named_leaves(tree) -> dict:
+    """{dotted path: leaf} for every non-None leaf, in tree order."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {leaf_path(path): leaf for path, leaf in flat}
+
+
+def selector_matches(selector: str, path: str) -> bool:
+    """Exact path, subtree prefix, or glob."""
+    return (path == selector or path.startswith(selector + ".")
+            or fnmatch.fnmatchcase(path, selector))
+
+
+def _unmatched_error(key: str, selector: str, paths: list[str]) -> ConfigError:
+    prefixes = sorted({p.rsplit(".", 1)[0] for p in paths} | set(paths))
+    close = difflib.get_close_matches(selector, prefixes, n=1, cutoff=0.0)
+    hint = f"; closest: '{close[0]}'" if close else ""
+    return ConfigError(f"`{key}` selector '{selector}' matches no parameter{hint}. "
+                       f"Available paths: {', '.join(paths)}")
+
+
+def build_mask(params, include: list[str], exclude: list[str]):
+    """Bool pytree: True where a leaf matches some `include` and no `exclude` selector.
+
+    Raises ConfigError if a selector matches nothing or the selection is empty.
+    """
+    paths = list(named_leaves(params))
+    for key, selectors in (("mask.include", include), ("mask.exclude", exclude)):
+        for selector in selectors:
+            if not any(selector_matches(selector, p) for p in paths):
+                raise _unmatched_error(key, selector, paths)
+
+    def sampled(path: str) -> bool:
+        return (any(selector_matches(s, path) for s in include)
+                and not any(selector_matches(s, path) for s in exclude))
+
+    chosen = {p: sampled(p) for p in paths}
+    if not any(chosen.values()):
+        raise ConfigError(f"the mask selects no parameter: include={list(include)} minus "
+                          f"exclude={list(exclude)} is empty. Available paths: {', '.join(paths)}")
+    return jax.tree_util.tree_map_with_path(lambda path, _: chosen[leaf_path(path)], params)
+
+
+def leaf_table(params, mask) -> dict:
+    """The mask.json content: every leaf's path, shape, size and sampled flag, plus totals."""
+    flags = named_leaves(mask)
+    leaves = [{"path": p, "shape": list(x.shape), "size": int(x.size), "sampled": bool(flags[p])}
+              for p, x in named_leaves(params).items()]
+    return {
+        "leaves": leaves,
+        "total_size": sum(leaf["size"] for leaf in leaves),
+        "sampled_size": sum(leaf["size"] for leaf in leaves if leaf["sampled"]),
+        "total_leaves": len(leaves),
+        "sampled_leaves": sum(leaf["sampled"] for leaf in leaves),
+    }

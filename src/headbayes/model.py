@@ -1,0 +1,74 @@
+"""The MLP: an equinox module for sampling, and the same forward pass in numpy for reports.
+
+Layers are `hidden_layers.{i}` (`depth` of them, width `width`, activation after each) and
+`output_layer` (linear). Weights have shape (out, in), as in `equinox.nn.Linear`.
+"""
+
+from typing import Callable
+
+import numpy as np
+
+from headbayes.config import ModelConfig
+
+__all__ = ["make_model", "forward", "layer_names", "activation_fn"]
+
+
+def layer_names(depth: int) -> list[str]:
+    """Dotted prefixes of the linear layers in forward order."""
+    return [f"hidden_layers.{i}" for i in range(depth)] + ["output_layer"]
+
+
+def activation_fn(name: str, xp) -> Callable:
+    """The activation `name` written with the array module `xp` (numpy or jax.numpy)."""
+    return {
+        "tanh": xp.tanh,
+        "relu": lambda h: xp.maximum(h, 0),
+        "sigmoid": lambda h: 1 / (1 + xp.exp(-h)),
+        "silu": lambda h: h / (1 + xp.exp(-h)),
+    }[name]
+
+
+def forward(params: dict, x, depth: int, activation: Callable):
+    """MLP on a batch `x` of shape (n, in) -> (..., n, out).
+
+    `params` maps dotted leaf paths to arrays; a leaf may carry leading batch axes (chain,
+    draw) which broadcast through, so frozen leaves can stay unbatched.
+    """
+    h = x
+    for i, name in enumerate(layer_names(depth)):
+        weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+        h = h @ weight.swapaxes(-1, -2) + bias[..., None, :]
+        if i < depth:
+            h = activation(h)
+    return h
+
+
+def make_model(cfg: ModelConfig):
+    """Build the equinox MLP; `PRNGKey(model.seed)` is split into depth + 1 keys, one per layer."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    class MLP(eqx.Module):
+        hidden_layers: list
+        output_layer: eqx.nn.Linear
+        depth: int = eqx.field(static=True)
+        activation: str = eqx.field(static=True)
+
+        def __call__(self, x):
+            """Batch `x` of shape (n, in_features) -> (n, out_features)."""
+            params = {f"{name}.{leaf}": getattr(layer, leaf)
+                      for name, layer in _named_layers(self) for leaf in ("weight", "bias")}
+            return forward(params, x, self.depth, activation_fn(self.activation, jnp))
+
+    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.depth + 1)
+    sizes = [cfg.in_features] + [cfg.width] * cfg.depth
+    hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(cfg.depth)]
+    output = eqx.nn.Linear(sizes[-1], cfg.out_features, key=keys[-1])
+    return MLP(hidden, output, cfg.depth, cfg.activation)
+
+
+def _named_layers(model):
+    for i, layer in enumerate(model.hidden_layers):
+        yield f"hidden_layers.{i}", layer
+    yield "output_layer", model.output_layer

@@ -1,0 +1,105 @@
+"""One run, start to finish: config -> data -> model -> mask -> sampler -> loop -> store -> report."""
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from headbayes import store
+from headbayes.config import RunConfig, validate
+from headbayes.errors import SamplingError
+
+__all__ = ["run_job", "build_position", "SLOTS"]
+
+SLOTS = 100  # draw slots per compiled chunk: progress updates and chunk files every 100 draws
+
+
+def build_position(cfg: RunConfig):
+    """(params, static, mask): the model's array leaves, its static part, and the bool mask."""
+    import equinox as eqx
+
+    from headbayes.mask import build_mask
+    from headbayes.model import make_model
+
+    params, static = eqx.partition(make_model(cfg.model), eqx.is_inexact_array)
+    return params, static, build_mask(params, cfg.mask.include, cfg.mask.exclude)
+
+
+def _versions() -> dict:
+    names = ("headbayes", "jax", "jaxlib", "equinox", "blackjax", "hydra-core", "omegaconf", "numpy")
+    return {"python": platform.python_version(), **{n: metadata.version(n) for n in names}}
+
+
+def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
+    """Sample the masked posterior of `cfg` into `run_dir`; return timings.
+
+    `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
+    Raises ConfigError before compiling, SamplingError on non-finite values (chunks already
+    committed stay on disk).
+    """
+    started = time.perf_counter()
+    validate(cfg)
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from headbayes import runner
+    from headbayes.data import make_dataset
+    from headbayes.mask import leaf_table, named_leaves
+    from headbayes.posterior import Problem, make_logdensity_fn
+    from headbayes.samplers import Hyper, make_sampler
+
+    run_dir = Path(run_dir)
+    params, static, mask = build_position(cfg)
+    store.write_json(run_dir / "mask.json", leaf_table(params, mask))
+    store.write_npz(run_dir / "params.npz", named_leaves(params))
+    position, frozen = eqx.partition(params, mask)
+
+    data = make_dataset(cfg.data)
+    s = cfg.sampler
+    problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                      jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
+    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature))
+    sampler = make_sampler(s.name, make_logdensity_fn(static, cfg.likelihood.reduction))
+
+    sampler_state = jax.vmap(sampler.init)(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (s.num_chains,) + x.shape), position))
+    state = runner.LoopState(sampler_state, jax.tree.map(
+        lambda x: jnp.full((s.num_chains,), -1, jnp.int32), position))
+    chain_keys = jax.random.split(jax.random.PRNGKey(cfg.seed), s.num_chains)
+
+    slots = min(SLOTS, s.keep)
+    compiled, compile_s = runner.compile_loop(sampler, state, chain_keys, problem, hyper, slots)
+    chunks = runner.plan_chunks(s.warmup, s.keep, s.thin, slots)
+    total_steps = s.warmup + s.keep * s.thin
+    writer = store.ChainWriter(run_dir)
+    sampling_start = time.perf_counter()
+    draws_done = 0
+    for chunk, state, draws in runner.run_chunks(compiled, state, chain_keys, problem, hyper,
+                                                 chunks):
+        bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
+        if bad is not None:
+            step, leaf, chain = bad
+            raise SamplingError(
+                f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
+                f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
+                f"Try a smaller sampler.step_size (now {s.step_size:g}).")
+        writer.append(named_leaves(draws))
+        draws_done += chunk.num_draws
+        progress("warmup" if chunk.num_draws == 0 else "sampling",
+                 chunk.start_step + int(chunk.counts.sum()), total_steps, draws_done)
+    sampling_s = time.perf_counter() - sampling_start
+    device = jax.devices()[0]
+    meta = {
+        "versions": _versions(),
+        "seed": cfg.seed,
+        "num_steps": total_steps,
+        "num_draws": draws_done * s.num_chains,
+        "device": f"{device.platform}:{device.device_kind}",
+        "timings": {"compile_s": compile_s, "sampling_s": sampling_s,
+                    "total_s": time.perf_counter() - started},
+    }
+    store.write_json(run_dir / "meta.json", meta)
+    return meta

@@ -1,0 +1,58 @@
+"""The report's figures (matplotlib, Agg backend): predictive band and traces."""
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_predictive", "plot_traces"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(path)
+
+
+def plot_predictive(path: Path, data, summary: dict) -> None:
+    """Data, noiseless truth, posterior mean and 90% band on the eval grid (1-D inputs)."""
+    plt = _pyplot()
+    x = data.x_eval[:, 0]
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ax.fill_between(x, summary["lo"][:, 0], summary["hi"][:, 0], alpha=0.3, label="90% band")
+    ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
+    ax.plot(x, summary["mean"][:, 0], label="posterior mean")
+    ax.plot(data.x_train[:, 0], data.y_train[:, 0], "o", ms=3, label="data")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_traces(path: Path, chain: dict, max_numbers: int = 6) -> None:
+    """Traces of the first sampled numbers of each sampled leaf, one line per chain."""
+    plt = _pyplot()
+    series = []
+    for leaf, draws in chain.items():
+        flat = draws.reshape(draws.shape[:2] + (-1,))
+        for i in range(min(flat.shape[2], max(1, max_numbers // len(chain)))):
+            series.append((f"{leaf}[{i}]", flat[:, :, i]))
+    series = series[:max_numbers]
+    fig, axes = plt.subplots(len(series), 1, figsize=(6, 1.4 * len(series)), sharex=True,
+                             layout="constrained", squeeze=False)
+    for ax, (name, values) in zip(axes[:, 0], series):
+        for chain_values in values:
+            ax.plot(np.arange(chain_values.size), chain_values, lw=0.7)
+        ax.set_ylabel(name, fontsize=7)
+    axes[-1, 0].set_xlabel("kept draw")
+    _save(fig, path)
+    plt.close(fig)

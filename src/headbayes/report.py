@@ -1,0 +1,74 @@
+"""The report stage: rebuild everything from a run directory alone -> metrics.json and plots.
+
+Needs no JAX: the predictive is the numpy forward pass of `model.forward` over the
+reassembled parameters at every draw.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from headbayes import metrics, plots, store
+from headbayes.config import RunConfig
+from headbayes.data import make_dataset
+from headbayes.errors import ConfigError, RunDirError
+from headbayes.model import activation_fn, forward
+
+__all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
+
+METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "band_max")
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    """The run's saved `.hydra/config.yaml` as a typed RunConfig."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = Path(run_dir) / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise RunDirError(f"missing file {path} (is {run_dir} a headbayes run directory?)")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.load(path))
+        return OmegaConf.to_object(merged)
+    except (OmegaConfBaseException, ValueError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def compute_report(run_dir: Path) -> tuple[dict, dict]:
+    """(metrics, extras) recomputed from the files; extras hold arrays for the plots."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    params = store.read_npz(run_dir / "params.npz")
+    chain = store.load_chain(run_dir)
+    unknown = set(chain) - set(params)
+    if unknown:
+        raise RunDirError(f"chain leaves {sorted(unknown)} are not in {run_dir / 'params.npz'}")
+    for path, draws in chain.items():
+        if draws.shape[2:] != params[path].shape:
+            raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
+                              f"params.npz says {params[path].shape}")
+    full = metrics.reassemble(params, chain)
+    data = make_dataset(cfg.data)
+    try:
+        f_draws = forward(full, data.x_eval, cfg.model.depth,
+                          activation_fn(cfg.model.activation, np))
+    except KeyError as e:
+        raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
+    summary = metrics.predictive_summary(f_draws, data.f_eval)
+    figures = {**metrics.leaf_variances(full, set(chain)),
+               **{k: summary[k] for k in ("rel_l2", "band_median", "band_max")}}
+    figures["num_draws"] = int(f_draws.shape[0] * f_draws.shape[1])
+    return figures, {"data": data, "summary": summary, "chain": chain}
+
+
+def write_report(run_dir: Path, plot: bool = True) -> dict:
+    """Recompute metrics, write metrics.json (and the plots); return the metrics."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} does not exist")
+    figures, extras = compute_report(run_dir)
+    store.write_json(run_dir / "metrics.json", figures)
+    if plot:
+        plots.plot_predictive(run_dir / "predictive.png", extras["data"], extras["summary"])
+        plots.plot_traces(run_dir / "trace.png", extras["chain"])
+    return figures

@@ -1,0 +1,113 @@
+"""The run directory: atomic writes, chunked chain files, loading back.
+
+Every file is written to a temporary name and renamed into place. Arrays go to `.npz` keyed by
+dotted leaf path; nothing is pickled, and everything is loaded with `allow_pickle=False`.
+The chain lives in `chain/part-NNNNN.npz` (sampled leaves only, axes (chain, draw, *shape));
+`chain/manifest.json` lists committed parts with their draw counts and SHA-256, and is
+rewritten after each part, so a part counts only once the manifest names it.
+"""
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from headbayes.errors import RunDirError
+
+__all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz",
+           "ChainWriter", "load_chain", "MANIFEST"]
+
+MANIFEST = "chain/manifest.json"
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buffer.getvalue()
+
+
+def write_npz(path: Path, arrays: dict) -> None:
+    write_bytes(path, _npz_bytes(arrays))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"missing file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def read_npz(path: Path) -> dict:
+    """All arrays of an npz file; RunDirError if missing, corrupt or holding objects."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise RunDirError(f"missing file {path}") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+class ChainWriter:
+    """Appends chunks of draws to `RUN_DIR/chain/` and commits each in the manifest."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.parts: list[dict] = []
+        write_json(self.run_dir / MANIFEST, {"parts": self.parts})
+
+    def append(self, draws: dict) -> None:
+        """`draws`: {leaf path: array (chain, draw, *shape)}; empty draw axes are skipped."""
+        num_draws = next(iter(draws.values())).shape[1]
+        if num_draws == 0:
+            return
+        name = f"chain/part-{len(self.parts):05d}.npz"
+        data = _npz_bytes(draws)
+        write_bytes(self.run_dir / name, data)
+        self.parts.append({"file": name, "draws": int(num_draws),
+                           "sha256": hashlib.sha256(data).hexdigest()})
+        write_json(self.run_dir / MANIFEST, {"parts": self.parts})
+
+
+def load_chain(run_dir: Path) -> dict:
+    """{leaf path: array (chain, draw, *shape)} from the committed parts, checksums verified."""
+    run_dir = Path(run_dir)
+    parts = read_json(run_dir / MANIFEST).get("parts", [])
+    if not parts:
+        raise RunDirError(f"no committed draws in {run_dir / 'chain'}")
+    pieces = []
+    for part in parts:
+        path = run_dir / part["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RunDirError(f"missing chain file {path}") from None
+        if hashlib.sha256(data).hexdigest() != part["sha256"]:
+            raise RunDirError(f"corrupt chain file {path}: checksum mismatch")
+        pieces.append(read_npz(path))
+    try:
+        return {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
+    except (KeyError, ValueError) as e:
+        raise RunDirError(f"inconsistent chain files in {run_dir / 'chain'}: {e}") from None
