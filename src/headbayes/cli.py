@@ -40,28 +40,86 @@ def _local_searchpath(overrides: list[str]) -> list[str]:
     return [f"hydra.searchpath=[file://{local.resolve()}]"]
 
 
-def check_overrides(args: list[str]) -> None:
-    """Reject unknown keys (naming the closest one) before Hydra composes anything."""
+def _parse(args: list[str]) -> list:
+    """Hydra's parse of the override arguments (flags such as -m are skipped)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from headbayes.config import CONFIG_GROUPS, check_key
-
     candidates = [a for a in args if "=" in a and not a.startswith("-")]
     try:
-        parsed = OverridesParser.create().parse_overrides(candidates)
+        return OverridesParser.create().parse_overrides(candidates)
     except HydraException as e:
-        raise ConfigError(str(e).splitlines()[0]) from None
+        raise ConfigError(" ".join(str(e).split())) from None
+
+
+def _is_hydra_key(key: str) -> bool:
+    return key.split(".")[0].split("/")[0] == "hydra"
+
+
+def check_overrides(parsed: list) -> None:
+    """Reject unknown keys (naming the closest one) before Hydra composes anything."""
+    from headbayes.config import CONFIG_GROUPS, check_key
+
     for override in parsed:
         key = override.key_or_group
-        if key.split(".")[0].split("/")[0] == "hydra" or key in CONFIG_GROUPS or "/" in key:
+        if not (_is_hydra_key(key) or key in CONFIG_GROUPS or "/" in key):
+            check_key(key)
+
+
+def _compact(message: str) -> str:
+    """Hydra/OmegaConf error text on one line: the message, options and key, no search path."""
+    lines = [ln.strip() for ln in message.split("Config search path")[0].splitlines()]
+    keep = [ln for ln in lines if ln and not ln.startswith(("reference_type", "object_type"))]
+    return " ".join(keep)
+
+
+def _compose(overrides: list[str]):
+    """Compose and range-check the config of `overrides` (no sweeps) -> RunConfig."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from headbayes.app import to_run_config
+    from headbayes.config import validate
+
+    check_overrides(_parse(overrides))
+    try:
+        with initialize_config_module("headbayes.configs", version_base="1.3"):
+            cfg = compose("config", overrides=overrides + _local_searchpath(overrides))
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(_compact(str(e.__cause__ or e))) from None
+    return validate(to_run_config(cfg))
+
+
+def preflight(args: list[str]) -> None:
+    """Check a `run` command line before Hydra starts: keys, types and ranges.
+
+    In a sweep every value of every swept key is checked (with the other swept keys at
+    their first value); glob and interval sweeps are left to the jobs, which validate again.
+    """
+    from hydra.core.override_parser.types import ValueType
+
+    fixed, swept = [], []
+    for override in _parse(args):
+        if _is_hydra_key(override.key_or_group):
             continue
-        check_key(key)
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+        elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+            values = list(override.sweep_string_iterator())
+            swept.append([f"{override.get_key_element()}={v}" for v in values])
+        else:
+            return
+    firsts = [values[0] for values in swept]
+    _compose(fixed + firsts)
+    for i, values in enumerate(swept):
+        for value in values[1:]:
+            _compose(fixed + firsts[:i] + [value] + firsts[i + 1:])
 
 
 def _run(args: list[str]) -> int:
     if not any(a in ("-h", "--help", "--hydra-help") for a in args):
-        check_overrides(args)
+        preflight(args)
     from headbayes import app
 
     argv, sys.argv = sys.argv, ["headbayes run", *args, *_local_searchpath(args)]
@@ -77,34 +135,16 @@ def _run(args: list[str]) -> int:
     return app.JOB_STATE["failed"][0][1] if app.JOB_STATE["failed"] else 0
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from headbayes.app import to_run_config
-
-    check_overrides(overrides)
-    try:
-        with initialize_config_module("headbayes.configs", version_base="1.3"):
-            cfg = compose("config", overrides=overrides + _local_searchpath(overrides))
-    except (HydraException, OmegaConfBaseException) as e:
-        cause = e.__cause__ or e
-        raise ConfigError(" ".join(str(cause).split())) from None
-    return to_run_config(cfg)
-
-
 def _inspect(args: list[str]) -> int:
     if any(a in ("-h", "--help") for a in args):
         print("usage: headbayes inspect [+experiment=NAME] [KEY=VALUE ...]\n\n"
               "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
               "the mask samples it or keeps it frozen. Nothing is compiled or written.")
         return 0
-    from headbayes.config import validate
     from headbayes.mask import leaf_table
     from headbayes.pipeline import build_position
 
-    cfg = validate(_compose(args))
+    cfg = _compose(args)
     params, _, mask = build_position(cfg)
     console.stdout.print(console.leaf_table_view(leaf_table(params, mask)))
     return 0

@@ -61,11 +61,14 @@ def make_model(cfg: ModelConfig):
                       for name, layer in _named_layers(self) for leaf in ("weight", "bias")}
             return forward(params, x, self.depth, activation_fn(self.activation, jnp))
 
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.depth + 1)
-    sizes = [cfg.in_features] + [cfg.width] * cfg.depth
-    hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(cfg.depth)]
-    output = eqx.nn.Linear(sizes[-1], cfg.out_features, key=keys[-1])
-    return MLP(hidden, output, cfg.depth, cfg.activation)
+    def build():
+        keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.depth + 1)
+        sizes = [cfg.in_features] + [cfg.width] * cfg.depth
+        hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(cfg.depth)]
+        output = eqx.nn.Linear(sizes[-1], cfg.out_features, key=keys[-1])
+        return MLP(hidden, output, cfg.depth, cfg.activation)
+
+    return eqx.filter_jit(build)()  # one compiled program instead of many eager ops
 
 
 def _named_layers(model):

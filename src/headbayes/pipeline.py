@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from headbayes import store
+from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
 from headbayes.errors import SamplingError
 
@@ -64,12 +65,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature))
     sampler = make_sampler(s.name, make_logdensity_fn(static, cfg.likelihood.reduction))
 
-    sampler_state = jax.vmap(sampler.init)(
-        jax.tree.map(lambda x: jnp.broadcast_to(x, (s.num_chains,) + x.shape), position))
-    state = runner.LoopState(sampler_state, jax.tree.map(
-        lambda x: jnp.full((s.num_chains,), -1, jnp.int32), position))
-    chain_keys = jax.random.split(jax.random.PRNGKey(cfg.seed), s.num_chains)
-
+    state, chain_keys = runner.init_loop(sampler, position, cfg.seed, s.num_chains)
+    preload_plotting()  # import matplotlib in a thread while XLA compiles
     slots = min(SLOTS, s.keep)
     compiled, compile_s = runner.compile_loop(sampler, state, chain_keys, problem, hyper, slots)
     chunks = runner.plan_chunks(s.warmup, s.keep, s.thin, slots)

@@ -19,7 +19,8 @@ import numpy as np
 
 from headbayes.samplers import Sampler
 
-__all__ = ["Chunk", "LoopState", "plan_chunks", "compile_loop", "run_chunks", "first_nonfinite"]
+__all__ = ["Chunk", "LoopState", "plan_chunks", "init_loop", "compile_loop", "run_chunks",
+           "first_nonfinite"]
 
 
 class Chunk(NamedTuple):
@@ -51,6 +52,19 @@ def plan_chunks(warmup: int, keep: int, thin: int, slots: int) -> list[Chunk]:
         chunks.append(Chunk(step, counts, d))
         step, remaining = step + d * thin, remaining - d
     return chunks
+
+
+def init_loop(sampler: Sampler, position, seed: int, num_chains: int):
+    """(LoopState, chain_keys): every chain starts at `position`; keys split from PRNGKey(seed)."""
+
+    @jax.jit
+    def init(position, seed):
+        batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), position)
+        first_bad = jax.tree.map(lambda x: jnp.full((num_chains,), -1, jnp.int32), position)
+        keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+        return LoopState(jax.vmap(sampler.init)(batched), first_bad), keys
+
+    return init(position, np.int32(seed))
 
 
 def _make_chunk_fn(sampler: Sampler):
@@ -89,7 +103,7 @@ def run_chunks(compiled, state: LoopState, chain_keys, problem, hyper,
     for chunk in chunks:
         state, draws = compiled(state, chain_keys, jnp.int32(chunk.start_step),
                                 jnp.asarray(chunk.counts), problem, hyper)
-        draws = jax.tree.map(lambda d, n=chunk.num_draws: np.asarray(d[:, :n]), draws)
+        draws = jax.tree.map(lambda d, n=chunk.num_draws: np.asarray(d)[:, :n], draws)
         yield chunk, state, draws
 
 
