@@ -81,6 +81,8 @@ def _compose(overrides: list[str]):
 
     from headbayes.app import to_run_config
     from headbayes.config import validate
+    from headbayes.mask import select
+    from headbayes.model import leaf_shapes
 
     check_overrides(_parse(overrides))
     try:
@@ -88,7 +90,9 @@ def _compose(overrides: list[str]):
             cfg = compose("config", overrides=overrides + _local_searchpath(overrides))
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_compact(str(e.__cause__ or e))) from None
-    return validate(to_run_config(cfg))
+    run_config = validate(to_run_config(cfg))
+    select(list(leaf_shapes(run_config.model)), run_config.mask.include, run_config.mask.exclude)
+    return run_config
 
 
 def preflight(args: list[str]) -> None:
@@ -141,12 +145,13 @@ def _inspect(args: list[str]) -> int:
               "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
               "the mask samples it or keeps it frozen. Nothing is compiled or written.")
         return 0
-    from headbayes.mask import leaf_table
-    from headbayes.pipeline import build_position
+    from headbayes.mask import leaf_table, select
+    from headbayes.model import leaf_shapes
 
     cfg = _compose(args)
-    params, _, mask = build_position(cfg)
-    console.stdout.print(console.leaf_table_view(leaf_table(params, mask)))
+    shapes = leaf_shapes(cfg.model)
+    sampled = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
+    console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled)))
     return 0
 
 

@@ -8,12 +8,11 @@ matches a leaf by exact path, by subtree prefix (`output_layer`), or by glob
 
 import difflib
 import fnmatch
-
-import jax
+import math
 
 from headbayes.errors import ConfigError
 
-__all__ = ["leaf_path", "named_leaves", "selector_matches", "build_mask", "leaf_table"]
+__all__ = ["leaf_path", "named_leaves", "selector_matches", "select", "build_mask", "leaf_table"]
 
 
 def leaf_path(key_path) -> str:
@@ -29,6 +28,8 @@ def leaf_path(key_path) -> str:
 
 def named_leaves(tree) -> dict:
     """{dotted path: leaf} for every non-None leaf, in tree order."""
+    import jax
+
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {leaf_path(path): leaf for path, leaf in flat}
 
@@ -47,33 +48,35 @@ def _unmatched_error(key: str, selector: str, paths: list[str]) -> ConfigError:
                        f"Available paths: {', '.join(paths)}")
 
 
-def build_mask(params, include: list[str], exclude: list[str]):
-    """Bool pytree: True where a leaf matches some `include` and no `exclude` selector.
+def select(paths: list[str], include: list[str], exclude: list[str]) -> dict:
+    """{path: sampled?}: True where a path matches some `include` and no `exclude` selector.
 
     Raises ConfigError if a selector matches nothing or the selection is empty.
     """
-    paths = list(named_leaves(params))
     for key, selectors in (("mask.include", include), ("mask.exclude", exclude)):
         for selector in selectors:
             if not any(selector_matches(selector, p) for p in paths):
                 raise _unmatched_error(key, selector, paths)
-
-    def sampled(path: str) -> bool:
-        return (any(selector_matches(s, path) for s in include)
-                and not any(selector_matches(s, path) for s in exclude))
-
-    chosen = {p: sampled(p) for p in paths}
+    chosen = {p: (any(selector_matches(s, p) for s in include)
+                  and not any(selector_matches(s, p) for s in exclude)) for p in paths}
     if not any(chosen.values()):
         raise ConfigError(f"the mask selects no parameter: include={list(include)} minus "
                           f"exclude={list(exclude)} is empty. Available paths: {', '.join(paths)}")
+    return chosen
+
+
+def build_mask(params, include: list[str], exclude: list[str]):
+    """Bool pytree with the structure of `params`; see `select`."""
+    import jax
+
+    chosen = select(list(named_leaves(params)), include, exclude)
     return jax.tree_util.tree_map_with_path(lambda path, _: chosen[leaf_path(path)], params)
 
 
-def leaf_table(params, mask) -> dict:
-    """The mask.json content: every leaf's path, shape, size and sampled flag, plus totals."""
-    flags = named_leaves(mask)
-    leaves = [{"path": p, "shape": list(x.shape), "size": int(x.size), "sampled": bool(flags[p])}
-              for p, x in named_leaves(params).items()]
+def leaf_table(shapes: dict, sampled: dict) -> dict:
+    """The mask.json content from {path: shape} and {path: sampled?}: every leaf, plus totals."""
+    leaves = [{"path": p, "shape": list(shape), "size": int(math.prod(shape)),
+               "sampled": bool(sampled[p])} for p, shape in shapes.items()]
     return {
         "leaves": leaves,
         "total_size": sum(leaf["size"] for leaf in leaves),

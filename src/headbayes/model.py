@@ -10,12 +10,22 @@ import numpy as np
 
 from headbayes.config import ModelConfig
 
-__all__ = ["make_model", "forward", "layer_names", "activation_fn"]
+__all__ = ["make_model", "forward", "layer_names", "leaf_shapes", "activation_fn"]
 
 
 def layer_names(depth: int) -> list[str]:
     """Dotted prefixes of the linear layers in forward order."""
     return [f"hidden_layers.{i}" for i in range(depth)] + ["output_layer"]
+
+
+def leaf_shapes(cfg: ModelConfig) -> dict:
+    """{dotted path: shape} of every parameter leaf, in tree order, without building the model."""
+    sizes = [cfg.in_features] + [cfg.width] * cfg.depth + [cfg.out_features]
+    shapes = {}
+    for i, name in enumerate(layer_names(cfg.depth)):
+        shapes[f"{name}.weight"] = (sizes[i + 1], sizes[i])
+        shapes[f"{name}.bias"] = (sizes[i + 1],)
+    return shapes
 
 
 def activation_fn(name: str, xp) -> Callable:

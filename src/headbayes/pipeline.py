@@ -54,7 +54,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
 
     run_dir = Path(run_dir)
     params, static, mask = build_position(cfg)
-    store.write_json(run_dir / "mask.json", leaf_table(params, mask))
+    shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
+    store.write_json(run_dir / "mask.json", leaf_table(shapes, named_leaves(mask)))
     store.write_npz(run_dir / "params.npz", named_leaves(params))
     position, frozen = eqx.partition(params, mask)
 

@@ -1,0 +1,148 @@
+"""End-to-end: the `headbayes` command in a subprocess, on the seed's and tiny configs."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from headbayes import store
+
+TINY = ["sampler.warmup=20", "sampler.keep=10", "sampler.thin=1"]
+RUN_FILES = [".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", "mask.json",
+             "params.npz", "chain/manifest.json", "metrics.json", "meta.json", "predictive.png",
+             "trace.png"]
+
+
+def assert_clean_error(result, code, *fragments):
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "headbayes: error:" in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_seed_run_then_report(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    result = headbayes("run", "+experiment=sin_head", f"hydra.run.dir={run_dir}", check_code=0)
+    assert "rel_l2" in result.stdout
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    figures = json.loads((run_dir / "metrics.json").read_text())
+    # the seed's contract
+    assert figures["unmasked_var_max"] == 0.0
+    assert figures["masked_var_min"] > 1e-8
+    assert figures["rel_l2"] < 2
+    assert figures["band_median"] > 1e-4
+    # the chain holds sampled leaves only, (chain, draw, *shape); params.npz holds all
+    chain = store.load_chain(run_dir)
+    assert {k: v.shape for k, v in chain.items()} == {
+        "output_layer.weight": (1, 400, 1, 16), "output_layer.bias": (1, 400, 1)}
+    assert len(store.read_npz(run_dir / "params.npz")) == 6
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert set(meta["timings"]) >= {"compile_s", "sampling_s", "total_s"}
+    assert meta["versions"]["jax"]
+    # report recomputes the same figures from the files alone
+    (run_dir / "metrics.json").unlink()
+    (run_dir / "predictive.png").unlink()
+    headbayes("report", run_dir, check_code=0)
+    assert json.loads((run_dir / "metrics.json").read_text()) == figures
+    assert (run_dir / "predictive.png").is_file()
+
+
+@pytest.mark.parametrize("override,fragments", [
+    ("sampler.step_size=-1", ["`sampler.step_size` must be a finite number > 0, got -1.0"]),
+    ("sampler.step_size=nan", ["`sampler.step_size`", "got nan"]),
+    ("sampler.step_size=inf", ["`sampler.step_size`", "got inf"]),
+    ("sampler.keep=0", ["`sampler.keep` must be an integer >= 1, got 0"]),
+    ("sampler.stepsize=1e-3", ["unknown config key 'sampler.stepsize'",
+                               "did you mean 'sampler.step_size'"]),
+    ("mask.include=[outptu_layer]", ["selector 'outptu_layer' matches no parameter",
+                                     "closest: 'output_layer'", "output_layer.weight"]),
+    ("sampler.step_size=fast", ["could not be converted to Float", "sampler.step_size"]),
+    ("sampler=nope", ["Could not find 'sampler/nope'", "sgld"]),
+    ("seed=[1", ["no viable alternative"]),
+])
+def test_bad_input_exits_2_without_traceback(headbayes, tmp_path, override, fragments):
+    result = headbayes("run", "+experiment=sin_head", override, f"hydra.run.dir={tmp_path}/r")
+    assert_clean_error(result, 2, *fragments)
+    assert not (tmp_path / "r").exists()  # rejected before anything ran
+
+
+def test_sampling_failure_exits_3_naming_step_and_leaf(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    result = headbayes("run", "+experiment=sin_head", "sampler.step_size=5",
+                       f"hydra.run.dir={run_dir}")
+    assert_clean_error(result, 3, "non-finite value at step", "in leaf 'output_layer.",
+                       "smaller sampler.step_size")
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["exit_code"] == 3
+    assert (run_dir / "params.npz").is_file() and (run_dir / "mask.json").is_file()
+    report = headbayes("report", run_dir)
+    assert_clean_error(report, 4, "no committed draws")
+
+
+def test_multirun_then_summarize(headbayes, tmp_path):
+    sweep = tmp_path / "sweep"
+    headbayes("run", "-m", "+experiment=sin_head", "sampler.step_size=3e-4,1e-3", "seed=0,1",
+              *TINY, f"hydra.sweep.dir={sweep}", check_code=0)
+    result = headbayes("summarize", sweep, check_code=0)
+    assert "4 jobs" in result.stdout
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
+    assert {(float(r["sampler.step_size"]), r["seed"]) for r in rows} == {
+        (3e-4, "0"), (3e-4, "1"), (1e-3, "0"), (1e-3, "1")}
+    assert all(r["status"] == "ok" and float(r["unmasked_var_max"]) == 0.0 for r in rows)
+
+
+def test_failed_job_is_listed_not_dropped(headbayes, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = headbayes("run", "-m", "+experiment=sin_head", "sampler.step_size=1e-3,5",
+                       "sampler.warmup=200", "sampler.keep=5", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 3
+    headbayes("summarize", sweep, check_code=0)
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "failed (exit 3)"]
+    assert rows[1]["rel_l2"] == ""
+
+
+def test_inspect_counts_sampled_parameters(headbayes):
+    result = headbayes("inspect", "+experiment=sin_head", check_code=0)
+    assert "17 sampled of 321 parameters" in result.stdout
+    narrow = headbayes("inspect", "+experiment=sin_head", "mask.include=[output_layer.weight]",
+                       check_code=0)
+    assert "16 sampled of 321 parameters" in narrow.stdout
+
+
+def test_user_experiment_in_working_directory(headbayes, tmp_path):
+    experiments = tmp_path / "project" / "configs" / "experiment"
+    experiments.mkdir(parents=True)
+    (experiments / "mine.yaml").write_text(
+        "# @package _global_\nseed: 7\nsampler: {warmup: 5, keep: 3, thin: 1}\n"
+        "mask: {include: [output_layer.bias]}\n")
+    run_dir = tmp_path / "run"
+    headbayes("run", "+experiment=mine", f"hydra.run.dir={run_dir}", cwd=tmp_path / "project",
+              check_code=0)
+    chain = store.load_chain(run_dir)
+    assert list(chain) == ["output_layer.bias"] and chain["output_layer.bias"].shape == (1, 3, 1)
+
+
+def test_report_errors(headbayes, tmp_path):
+    assert_clean_error(headbayes("report", tmp_path / "nope"), 2, "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(headbayes("report", tmp_path / "empty"), 4, "missing file")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["report", "--help"],
+                                  ["summarize", "--help"], ["inspect", "--help"]])
+def test_help(headbayes, args):
+    result = headbayes(*args, check_code=0)
+    assert "usage: headbayes" in result.stdout
+
+
+def test_unknown_command(headbayes):
+    assert_clean_error(headbayes("sample"), 2, "unknown command 'sample'")
+
+

@@ -1,0 +1,89 @@
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from headbayes import cli
+from headbayes.config import RunConfig, check_key, validate
+from headbayes.errors import ConfigError
+
+EXPERIMENTS = sorted(p.stem for p in (Path(cli.PACKAGE_CONFIGS) / "experiment").glob("*.yaml"))
+
+
+def with_sampler(**changes) -> RunConfig:
+    cfg = RunConfig()
+    cfg.sampler = dataclasses.replace(cfg.sampler, **changes)
+    return cfg
+
+
+@pytest.mark.parametrize("value", [-1.0, 0.0, math.nan, math.inf])
+def test_bad_step_size_names_key_and_value(value):
+    with pytest.raises(ConfigError, match=r"`sampler.step_size` must be a finite number > 0, got"):
+        validate(with_sampler(step_size=value))
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("keep", 0, "an integer >= 1"),
+    ("thin", 0, "an integer >= 1"),
+    ("num_chains", 0, "an integer >= 1"),
+    ("warmup", -1, "an integer >= 0"),
+    ("name", "sgdl", "one of sgld"),
+])
+def test_bad_sampler_values(key, value, allowed):
+    with pytest.raises(ConfigError, match=f"`sampler.{key}` must be {allowed}, got"):
+        validate(with_sampler(**{key: value}))
+
+
+def test_reduction_choices():
+    cfg = RunConfig()
+    cfg.likelihood.reduction = "median"
+    with pytest.raises(ConfigError, match="`likelihood.reduction` must be one of mean, sum"):
+        validate(cfg)
+
+
+def test_defaults_are_valid():
+    validate(RunConfig())
+
+
+def test_unknown_key_names_closest():
+    with pytest.raises(ConfigError, match="unknown config key 'sampler.stepsize'; did you mean "
+                                          "'sampler.step_size'"):
+        check_key("sampler.stepsize")
+    check_key("sampler.step_size")
+    check_key("sampler")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name):
+    cfg = cli._compose([f"+experiment={name}"])
+    assert isinstance(cfg, RunConfig)
+
+
+def test_sin_head_is_the_seed_configuration():
+    cfg = cli._compose(["+experiment=sin_head"])
+    assert (cfg.data.n_train, cfg.data.noise_std, cfg.data.seed) == (32, 0.05, 0)
+    assert (cfg.data.x_min, cfg.data.x_max, cfg.data.eval_step) == (-1.0, 1.0, 0.02)
+    assert (cfg.model.width, cfg.model.depth, cfg.model.activation, cfg.model.seed) == (
+        16, 2, "tanh", 0)
+    assert cfg.mask.include == ["output_layer"] and cfg.mask.exclude == []
+    assert (cfg.likelihood.sigma, cfg.likelihood.reduction, cfg.prior.sigma) == (0.05, "mean", 10.0)
+    s = cfg.sampler
+    assert (s.name, s.step_size, s.temperature, s.warmup, s.keep, s.thin, s.num_chains) == (
+        "sgld", 1e-3, 1.0, 1500, 400, 2, 1)
+
+
+def test_override_type_error_is_a_config_error():
+    with pytest.raises(ConfigError, match="could not be converted to Float.*sampler.step_size"):
+        cli._compose(["+experiment=sin_head", "sampler.step_size=fast"])
+
+
+def test_unknown_group_option_lists_options():
+    with pytest.raises(ConfigError, match="Could not find 'sampler/foo'.*sgld"):
+        cli._compose(["sampler=foo"])
+
+
+def test_preflight_checks_every_swept_value():
+    with pytest.raises(ConfigError, match="`sampler.keep` must be an integer >= 1, got 0"):
+        cli.preflight(["-m", "+experiment=sin_head", "seed=0,1", "sampler.keep=4,0"])
+    cli.preflight(["-m", "+experiment=sin_head", "seed=0,1", "sampler.keep=4,5"])

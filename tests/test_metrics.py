@@ -1,0 +1,29 @@
+import numpy as np
+
+from headbayes.metrics import leaf_variances, predictive_summary, reassemble, var_along_chain
+
+
+def test_var_along_chain_is_draw_axis_variance_averaged():
+    draws = np.zeros((2, 4, 3))
+    draws[0, :, 0] = [0, 1, 2, 3]  # variance 1.25
+    assert var_along_chain(draws) == 1.25 / 6
+
+
+def test_frozen_leaves_have_exactly_zero_variance():
+    params = {"w": np.float32([0.1, 1 / 3, -7.3]), "b": np.float32([0.2])}
+    chain = {"b": np.random.default_rng(0).normal(size=(2, 400, 1)).astype(np.float32)}
+    full = reassemble(params, chain)
+    assert full["w"].shape == (2, 400, 3)
+    figures = leaf_variances(full, {"b"})
+    assert figures["unmasked_var_max"] == 0.0
+    assert figures["masked_var_min"] > 0.5
+
+
+def test_predictive_summary_known_values():
+    draws = np.arange(100.0).reshape(1, 100, 1, 1) * np.ones((1, 1, 3, 1))
+    truth = np.full((3, 1), 49.5)
+    s = predictive_summary(draws, truth)
+    assert s["rel_l2"] == 0.0
+    np.testing.assert_allclose(s["band_median"], np.quantile(np.arange(100.0), 0.95)
+                               - np.quantile(np.arange(100.0), 0.05))
+    assert s["band_max"] == s["band_median"]

@@ -1,0 +1,26 @@
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from headbayes.config import DataConfig, ModelConfig
+from headbayes.data import make_dataset
+from headbayes.mask import build_mask
+from headbayes.model import make_model
+from headbayes.posterior import Problem, make_logdensity_fn
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_logdensity_matches_formula(reduction):
+    model = make_model(ModelConfig())
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    position, frozen = eqx.partition(params, build_mask(params, ["output_layer"], []))
+    data = make_dataset(DataConfig())
+    problem = Problem(frozen, data.x_train, data.y_train, jnp.float32(0.05), jnp.float32(10.0))
+    value = make_logdensity_fn(static, reduction)(position, problem)
+
+    r = (np.asarray(model(data.x_train)) - data.y_train) / 0.05
+    loglik = -np.mean(r**2) if reduction == "mean" else -0.5 * np.sum(r**2)
+    head = model.output_layer
+    logprior = -(np.sum(np.asarray(head.weight) ** 2) + np.sum(np.asarray(head.bias) ** 2)) / 200
+    np.testing.assert_allclose(value, loglik + logprior, rtol=1e-5)

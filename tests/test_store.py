@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pytest
+
+from headbayes import store
+from headbayes.errors import RunDirError
+
+
+def write_chain(run_dir, parts=2):
+    writer = store.ChainWriter(run_dir)
+    rng = np.random.default_rng(0)
+    chunks = [{"a.weight": rng.normal(size=(2, 3, 4, 1)).astype(np.float32),
+               "a.bias": rng.normal(size=(2, 3, 1)).astype(np.float32)} for _ in range(parts)]
+    for chunk in chunks:
+        writer.append(chunk)
+    return chunks
+
+
+def test_chain_round_trip(tmp_path):
+    chunks = write_chain(tmp_path)
+    chain = store.load_chain(tmp_path)
+    for key in ("a.weight", "a.bias"):
+        np.testing.assert_array_equal(chain[key], np.concatenate([c[key] for c in chunks], axis=1))
+    manifest = json.loads((tmp_path / store.MANIFEST).read_text())
+    assert [p["draws"] for p in manifest["parts"]] == [3, 3]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_npz_and_json_round_trip(tmp_path):
+    arrays = {"x.weight": np.arange(6.0).reshape(2, 3)}
+    store.write_npz(tmp_path / "p.npz", arrays)
+    np.testing.assert_array_equal(store.read_npz(tmp_path / "p.npz")["x.weight"], arrays["x.weight"])
+    store.write_json(tmp_path / "m.json", {"a": 1.5})
+    assert store.read_json(tmp_path / "m.json") == {"a": 1.5}
+
+
+def test_flipped_byte_is_detected(tmp_path):
+    write_chain(tmp_path)
+    part = tmp_path / "chain" / "part-00001.npz"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(RunDirError, match="part-00001.npz: checksum mismatch"):
+        store.load_chain(tmp_path)
+
+
+def test_missing_part_is_detected(tmp_path):
+    write_chain(tmp_path)
+    (tmp_path / "chain" / "part-00000.npz").unlink()
+    with pytest.raises(RunDirError, match="missing chain file .*part-00000.npz"):
+        store.load_chain(tmp_path)
+
+
+def test_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "params.npz"
+    np.savez(path, bad=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(RunDirError, match="corrupt file .*params.npz"):
+        store.read_npz(path)
+
+
+def test_empty_manifest_is_an_error(tmp_path):
+    store.ChainWriter(tmp_path)
+    with pytest.raises(RunDirError, match="no committed draws"):
+        store.load_chain(tmp_path)
