@@ -28,7 +28,8 @@ def body(hidden, x):
     return x
 
 
-def main():
+def setup():
+    """(head, data, logdensity, hidden) of the seed experiment."""
     rng = np.random.default_rng(0)
     x = np.linspace(-1, 1, 32).astype(np.float32)
     y = (np.sin(np.pi * x) + 0.05 * rng.normal(size=32)).astype(np.float32)[:, None]
@@ -42,12 +43,31 @@ def main():
         r = (body(hidden, batch[0]) @ w.T + b - batch[1]) / SIGMA
         return -jnp.mean(r**2) - (jnp.sum(w**2) + jnp.sum(b**2)) / (2 * PRIOR_SIGMA**2)
 
+    return head, (x, y), logdensity, hidden
+
+
+def make_steps(logdensity, data, num_steps):
+    """Jitted `(head, key) -> head` running `num_steps` SGLD steps in one scan (for timing)."""
+    sgld = blackjax.sgld(jax.grad(logdensity))
+
+    @jax.jit
+    def run(head, key):
+        def step(position, t):
+            return sgld.step(jax.random.fold_in(key, t), position, data, STEP), None
+
+        return jax.lax.scan(step, head, jnp.arange(num_steps))[0]
+
+    return run
+
+
+def main():
+    head, data, logdensity, hidden = setup()
     sgld = blackjax.sgld(jax.grad(logdensity))
 
     @jax.jit
     def sample(head, key):
         def step(position, t):
-            position = sgld.step(jax.random.fold_in(key, t), position, (x, y), STEP)
+            position = sgld.step(jax.random.fold_in(key, t), position, data, STEP)
             return position, position
 
         _, trace = jax.lax.scan(step, head, jnp.arange(WARMUP + KEEP * THIN))

@@ -19,30 +19,41 @@ def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, posit
     hyper = Hyper(jnp.float32(step_size), jnp.float32(1.0))
     problem = jnp.float32(2.0)
     compiled, _ = runner.compile_loop(sampler, state, keys, problem, hyper, slots)
-    chunks = runner.plan_chunks(warmup, keep, thin, slots)
     draws = []
-    for _, state, chunk_draws in runner.run_chunks(compiled, state, keys, problem, hyper, chunks):
-        draws.append(chunk_draws)
+    for _, state, chunk_draws in runner.run_loop(compiled, state, keys, problem, hyper,
+                                                 warmup=warmup, keep=keep, thin=thin, slots=slots):
+        if chunk_draws is not None:
+            draws.append(chunk_draws)
     return state, jax.tree.map(lambda *d: np.concatenate(d, axis=1), *draws)
 
 
-@pytest.mark.parametrize("warmup,keep,thin,slots", [(0, 1, 1, 1), (13, 20, 3, 7), (1500, 400, 2, 100)])
-def test_plan_covers_every_step_once(warmup, keep, thin, slots):
-    chunks = runner.plan_chunks(warmup, keep, thin, slots)
-    assert sum(int(c.counts.sum()) for c in chunks) == warmup + keep * thin
+@pytest.mark.parametrize("keep,thin,slots", [(1, 1, 1), (20, 3, 7), (400, 2, 100)])
+def test_sampling_chunks_cover_every_draw_once(keep, thin, slots):
+    chunks = runner.sampling_chunks(17, keep, thin, slots)
+    assert chunks[0].start_step == 17
+    assert sum(int(c.counts.sum()) for c in chunks) == keep * thin
     assert sum(c.num_draws for c in chunks) == keep
     for a, b in zip(chunks, chunks[1:]):
         assert b.start_step == a.start_step + int(a.counts.sum())
     for c in chunks:
-        assert len(c.counts) == slots
-        assert all(c.counts[: c.num_draws] == thin) if c.num_draws else True
+        assert len(c.counts) == slots and all(c.counts[: c.num_draws] == thin)
+        assert not c.counts[c.num_draws:].any()
+
+
+def test_choose_slots_bounds_chunk_memory():
+    assert runner.choose_slots(400, 1, 17) == 400
+    assert runner.choose_slots(5000, 1, 17) == 1000
+    assert runner.choose_slots(400, 1024, 100_000, max_bytes=2**30) == 2
+    assert runner.choose_slots(400, 1024, 10**9) == 1
 
 
 def test_draws_do_not_depend_on_chunking():
     _, small = sample(slots=7)
-    _, large = sample(slots=20)
+    _, large = sample(slots=20, warmup=13)
+    _, tiny_warmup_chunks = sample(slots=1, thin=3)  # warmup in chunks of 3 steps
     assert small["w"].shape == (2, 20, 3)
     np.testing.assert_array_equal(small["w"], large["w"])
+    np.testing.assert_array_equal(small["w"], tiny_warmup_chunks["w"])
 
 
 def test_chains_differ_and_unsampled_gradient_leaves_stay_put():

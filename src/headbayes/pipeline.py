@@ -4,6 +4,7 @@ import platform
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,9 +13,7 @@ from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
 from headbayes.errors import SamplingError
 
-__all__ = ["run_job", "build_position", "SLOTS"]
-
-SLOTS = 100  # draw slots per compiled chunk: progress updates and chunk files every 100 draws
+__all__ = ["run_job", "build_position", "prepare_loop", "Loop"]
 
 
 def build_position(cfg: RunConfig):
@@ -33,8 +32,39 @@ def _versions() -> dict:
     return {"python": platform.python_version(), **{n: metadata.version(n) for n in names}}
 
 
+class Loop(NamedTuple):
+    """What the compiled loop needs: the sampler, its batched start state and its arguments."""
+
+    sampler: object
+    state: object
+    chain_keys: object
+    problem: object
+    hyper: object
+
+
+def prepare_loop(cfg: RunConfig, params, static, mask) -> Loop:
+    """Split the parameters by `mask` and set up the sampler over the sampled leaves."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from headbayes import runner
+    from headbayes.data import make_dataset
+    from headbayes.posterior import Problem, make_logdensity_fn
+    from headbayes.samplers import Hyper, make_sampler
+
+    position, frozen = eqx.partition(params, mask)
+    data = make_dataset(cfg.data)
+    s = cfg.sampler
+    problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                      jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
+    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature))
+    sampler = make_sampler(s.name, make_logdensity_fn(static, cfg.likelihood.reduction))
+    state, chain_keys = runner.init_loop(sampler, position, cfg.seed, s.num_chains)
+    return Loop(sampler, state, chain_keys, problem, hyper)
+
+
 def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
-    """Sample the masked posterior of `cfg` into `run_dir`; return timings.
+    """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
     Raises ConfigError before compiling, SamplingError on non-finite values (chunks already
@@ -42,41 +72,29 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     """
     started = time.perf_counter()
     validate(cfg)
-    import equinox as eqx
     import jax
-    import jax.numpy as jnp
 
     from headbayes import runner
-    from headbayes.data import make_dataset
     from headbayes.mask import leaf_table, named_leaves
-    from headbayes.posterior import Problem, make_logdensity_fn
-    from headbayes.samplers import Hyper, make_sampler
 
     run_dir = Path(run_dir)
     params, static, mask = build_position(cfg)
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
-    store.write_json(run_dir / "mask.json", leaf_table(shapes, named_leaves(mask)))
+    table = leaf_table(shapes, named_leaves(mask))
+    store.write_json(run_dir / "mask.json", table)
     store.write_npz(run_dir / "params.npz", named_leaves(params))
-    position, frozen = eqx.partition(params, mask)
-
-    data = make_dataset(cfg.data)
+    sampler, state, chain_keys, problem, hyper = prepare_loop(cfg, params, static, mask)
     s = cfg.sampler
-    problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
-                      jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
-    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature))
-    sampler = make_sampler(s.name, make_logdensity_fn(static, cfg.likelihood.reduction))
-
-    state, chain_keys = runner.init_loop(sampler, position, cfg.seed, s.num_chains)
     preload_plotting()  # import matplotlib in a thread while XLA compiles
-    slots = min(SLOTS, s.keep)
+    slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(sampler, state, chain_keys, problem, hyper, slots)
-    chunks = runner.plan_chunks(s.warmup, s.keep, s.thin, slots)
     total_steps = s.warmup + s.keep * s.thin
     writer = store.ChainWriter(run_dir)
     sampling_start = time.perf_counter()
     draws_done = 0
-    for chunk, state, draws in runner.run_chunks(compiled, state, chain_keys, problem, hyper,
-                                                 chunks):
+    for chunk, state, draws in runner.run_loop(compiled, state, chain_keys, problem, hyper,
+                                               warmup=s.warmup, keep=s.keep, thin=s.thin,
+                                               slots=slots):
         bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
         if bad is not None:
             step, leaf, chain = bad
@@ -84,7 +102,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
                 f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
                 f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
                 f"Try a smaller sampler.step_size (now {s.step_size:g}).")
-        writer.append(named_leaves(draws))
+        if draws is not None:
+            writer.append(named_leaves(draws))
         draws_done += chunk.num_draws
         progress("warmup" if chunk.num_draws == 0 else "sampling",
                  chunk.start_step + int(chunk.counts.sum()), total_steps, draws_done)

@@ -2,9 +2,10 @@
 
 One program serves warmup and sampling. A chunk is a scan over `slots` draw slots; slot i runs
 `counts[i]` sampler steps (a `fori_loop`) and emits the position after them. Sampling chunks use
-`counts = thin`, so only kept draws are materialised; warmup chunks spread their steps over the
-slots and their outputs are dropped. The key of global step t of a chain is
-`fold_in(chain_key, t)`, independent of how the run is cut into chunks.
+`counts = thin`, so only kept draws are materialised; a warmup chunk runs all its steps in the
+first slot (one flat loop) and its outputs are dropped. Each call costs ~0.1-0.2 ms on a CPU,
+so warmup chunks grow until a chunk takes about `target_seconds`. The key of global step t of
+a chain is `fold_in(chain_key, t)`, independent of how the run is cut into chunks.
 
 The loop also tracks, per sampled leaf and chain, the first step at which the leaf became
 non-finite (-1 while finite); the host checks it after every chunk.
@@ -19,8 +20,8 @@ import numpy as np
 
 from headbayes.samplers import Sampler
 
-__all__ = ["Chunk", "LoopState", "plan_chunks", "init_loop", "compile_loop", "run_chunks",
-           "first_nonfinite"]
+__all__ = ["Chunk", "LoopState", "warmup_chunk", "sampling_chunks", "choose_slots", "init_loop",
+           "compile_loop", "run_loop", "first_nonfinite"]
 
 
 class Chunk(NamedTuple):
@@ -34,24 +35,28 @@ class LoopState(NamedTuple):
     first_bad_step: object  # pytree like the position, int32 per leaf, -1 while finite
 
 
-def plan_chunks(warmup: int, keep: int, thin: int, slots: int) -> list[Chunk]:
-    """Cut warmup + keep * thin steps into chunks of at most `slots * thin` steps."""
-    chunks, step = [], 0
-    remaining = warmup
-    while remaining > 0:
-        n = min(remaining, slots * thin)
-        counts = np.full(slots, n // slots, np.int32)
-        counts[: n % slots] += 1
-        chunks.append(Chunk(step, counts, 0))
-        step, remaining = step + n, remaining - n
-    remaining = keep
-    while remaining > 0:
-        d = min(remaining, slots)
+def warmup_chunk(start_step: int, num_steps: int, slots: int) -> Chunk:
+    counts = np.zeros(slots, np.int32)
+    counts[0] = num_steps
+    return Chunk(start_step, counts, 0)
+
+
+def sampling_chunks(start_step: int, keep: int, thin: int, slots: int) -> list[Chunk]:
+    """Chunks of up to `slots` kept draws, one every `thin` steps."""
+    chunks = []
+    for first in range(0, keep, slots):
         counts = np.zeros(slots, np.int32)
-        counts[:d] = thin
-        chunks.append(Chunk(step, counts, d))
-        step, remaining = step + d * thin, remaining - d
+        draws = min(slots, keep - first)
+        counts[:draws] = thin
+        chunks.append(Chunk(start_step + first * thin, counts, draws))
     return chunks
+
+
+def choose_slots(keep: int, num_chains: int, sampled_size: int, max_slots: int = 1000,
+                 max_bytes: int = 64 * 2**20) -> int:
+    """Draw slots per chunk: up to `max_slots`, with the chunk's draws under `max_bytes`."""
+    by_memory = max_bytes // max(1, 4 * num_chains * sampled_size)
+    return int(max(1, min(keep, max_slots, by_memory)))
 
 
 def init_loop(sampler: Sampler, position, seed: int, num_chains: int):
@@ -97,14 +102,30 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     return compiled, time.perf_counter() - start
 
 
-def run_chunks(compiled, state: LoopState, chain_keys, problem, hyper,
-               chunks: list[Chunk]) -> Iterator[tuple[Chunk, LoopState, object]]:
-    """Run chunks in order; yield (chunk, state after it, kept draws with axes (chain, draw, ...))."""
-    for chunk in chunks:
-        state, draws = compiled(state, chain_keys, jnp.int32(chunk.start_step),
-                                jnp.asarray(chunk.counts), problem, hyper)
-        draws = jax.tree.map(lambda d, n=chunk.num_draws: np.asarray(d)[:, :n], draws)
-        yield chunk, state, draws
+def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
+             keep: int, thin: int, slots: int,
+             target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object]]:
+    """Run warmup then sampling chunks; yield (chunk, state after it, kept draws or None).
+
+    Kept draws are numpy arrays with axes (chain, draw, *leaf_shape).
+    """
+    step, size = 0, slots * thin
+    while step < warmup:
+        chunk = warmup_chunk(step, min(size, warmup - step), slots)
+        start = time.perf_counter()
+        state, _ = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        jax.block_until_ready(state)
+        elapsed = time.perf_counter() - start
+        size = max(size, int(chunk.counts[0] / max(elapsed, 1e-6) * target_seconds))
+        step += int(chunk.counts[0])
+        yield chunk, state, None
+    for chunk in sampling_chunks(step, keep, thin, slots):
+        state, draws = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        yield chunk, state, jax.tree.map(lambda d, n=chunk.num_draws: np.asarray(d)[:, :n], draws)
+
+
+def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk):
+    return compiled(state, chain_keys, np.int32(chunk.start_step), chunk.counts, problem, hyper)
 
 
 def first_nonfinite(state: LoopState, names: dict) -> tuple[int, str, int] | None:

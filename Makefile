@@ -1,0 +1,39 @@
+# headbayes: every target installs into .venv first (fresh machine friendly).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SWEEP_DIR := outputs/sweeps/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: help install run test test-all sweep bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install headbayes with its test tools
+
+run: $(STAMP)  ## run the seed experiment and print its report
+	$(PY) -m headbayes run +experiment=sin_head
+
+test: $(STAMP)  ## the test suite without tests marked slow (CI runs this)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)  ## every test, slow ones included
+	$(PY) -m pytest -q
+
+sweep: $(STAMP)  ## a 2x2 demo sweep (step size x seed), then its summary table
+	$(PY) -m headbayes run -m +experiment=sin_head sampler.step_size=3e-4,1e-3 seed=0,1 hydra.sweep.dir=$(SWEEP_DIR)
+	$(PY) -m headbayes summarize $(SWEEP_DIR)
+
+bench: $(STAMP)  ## benchmarks against a hand-written baseline; writes docs/benchmarks.md
+	$(PY) scripts/bench.py
+
+clean:  ## remove outputs and caches (keeps .venv)
+	rm -rf outputs .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
