@@ -120,13 +120,15 @@ def test_user_experiment_in_working_directory(headbayes, tmp_path):
     experiments = tmp_path / "project" / "configs" / "experiment"
     experiments.mkdir(parents=True)
     (experiments / "mine.yaml").write_text(
-        "# @package _global_\nseed: 7\nsampler: {warmup: 5, keep: 3, thin: 1}\n"
-        "mask: {include: [output_layer.bias]}\n")
+        "# @package _global_\ndefaults:\n  - /experiment/sin_head\n"
+        "seed: 7\nsampler: {warmup: 5, keep: 3, thin: 1}\nmask: {include: [output_layer.bias]}\n")
     run_dir = tmp_path / "run"
     headbayes("run", "+experiment=mine", f"hydra.run.dir={run_dir}", cwd=tmp_path / "project",
               check_code=0)
     chain = store.load_chain(run_dir)
     assert list(chain) == ["output_layer.bias"] and chain["output_layer.bias"].shape == (1, 3, 1)
+    inspect = headbayes("inspect", "+experiment=mine", cwd=tmp_path / "project", check_code=0)
+    assert "1 sampled of 321 parameters" in inspect.stdout
 
 
 def test_report_errors(headbayes, tmp_path):

@@ -28,18 +28,6 @@ commands:
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
-
-
-def _local_searchpath(overrides: list[str]) -> list[str]:
-    """Add ./configs of the working directory to Hydra's search path (user experiments)."""
-    local = Path.cwd() / "configs"
-    if any(o.startswith("hydra.searchpath") for o in overrides) or not local.is_dir():
-        return []
-    if local.resolve() == PACKAGE_CONFIGS.resolve():
-        return []
-    return [f"hydra.searchpath=[file://{local.resolve()}]"]
-
-
 def _parse(args: list[str]) -> list:
     """Hydra's parse of the override arguments (flags such as -m are skipped)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -87,7 +75,7 @@ def _compose(overrides: list[str]):
     check_overrides(_parse(overrides))
     try:
         with initialize_config_module("headbayes.configs", version_base="1.3"):
-            cfg = compose("config", overrides=overrides + _local_searchpath(overrides))
+            cfg = compose("config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_compact(str(e.__cause__ or e))) from None
     run_config = validate(to_run_config(cfg))
@@ -126,7 +114,7 @@ def _run(args: list[str]) -> int:
         preflight(args)
     from headbayes import app
 
-    argv, sys.argv = sys.argv, ["headbayes run", *args, *_local_searchpath(args)]
+    argv, sys.argv = sys.argv, ["headbayes run", *args]
     try:
         app.main()
     except SystemExit as e:
