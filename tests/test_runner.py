@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from headbayes import runner
+from headbayes.config import SamplerConfig
 from headbayes.mask import named_leaves
 from headbayes.samplers import Hyper, make_sgld
 
@@ -13,15 +14,17 @@ def gaussian_logdensity(position, problem):
 
 
 def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, position=None):
-    sampler = make_sgld(gaussian_logdensity)
+    sampler = make_sgld(gaussian_logdensity, SamplerConfig())
     position = position or {"w": jnp.zeros(3), "b": jnp.ones(())}
-    state, keys = runner.init_loop(sampler, position, seed=5, num_chains=num_chains)
-    hyper = Hyper(jnp.float32(step_size), jnp.float32(1.0))
+    hyper = Hyper(jnp.float32(step_size), jnp.float32(1.0), jnp.float32(0.01))
     problem = jnp.float32(2.0)
+    state, keys = runner.init_loop(sampler, position, problem, hyper, seed=5,
+                                   num_chains=num_chains)
     compiled, _ = runner.compile_loop(sampler, state, keys, problem, hyper, slots)
     draws = []
-    for _, state, chunk_draws in runner.run_loop(compiled, state, keys, problem, hyper,
-                                                 warmup=warmup, keep=keep, thin=thin, slots=slots):
+    for _, state, chunk_draws, _ in runner.run_loop(compiled, state, keys, problem, hyper,
+                                                    warmup=warmup, keep=keep, thin=thin,
+                                                    slots=slots):
         if chunk_draws is not None:
             draws.append(chunk_draws)
     return state, jax.tree.map(lambda *d: np.concatenate(d, axis=1), *draws)

@@ -40,8 +40,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> None:
     run_config = to_run_config(cfg)
     with console.sampling_progress() as progress:
         meta = run_job(run_config, run_dir, progress)
-    figures = write_report(run_dir)
-    console.stdout.print(console.metrics_table(figures, title="metrics"))
+    figures, notes = write_report(run_dir)
+    console.print_report(figures, notes)
     timings = meta["timings"]
     console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
                          f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")

@@ -152,8 +152,8 @@ def _report(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from headbayes.report import write_report
 
-    figures = write_report(ns.run_dir, plot=not ns.no_plots)
-    console.stdout.print(console.metrics_table(figures, title="metrics"))
+    figures, notes = write_report(ns.run_dir, plot=not ns.no_plots)
+    console.print_report(figures, notes)
     console.stdout.print(f"wrote {ns.run_dir / 'metrics.json'}")
     return 0
 

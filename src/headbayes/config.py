@@ -74,6 +74,13 @@ class SamplerConfig:
     keep: int = 400
     thin: int = 2
     num_chains: int = 1
+    init_jitter: float = 0.0
+    num_integration_steps: int = 10
+    mass_matrix: str = "diagonal"
+    target_accept: float = 0.8
+    friction: float = 0.01
+    learning_rate: float = 0.01
+    num_mc_samples: int = 5
 
 
 @dataclass
@@ -88,9 +95,12 @@ class RunConfig:
 
 
 CONFIG_GROUPS = ("data", "model", "sampler", "experiment")
-DATASETS = ("sin",)
+DATASETS = ("sin", "sin3")
 MODELS = ("mlp",)
-SAMPLERS = ("sgld",)
+SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
+STOCHASTIC_GRADIENT = ("sgld", "sghmc")
+FITTED = ("vi", "laplace")
+MASS_MATRICES = ("diagonal", "dense")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "silu")
 REDUCTIONS = ("mean", "sum")
 
@@ -154,20 +164,37 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("model.activation", m.activation, ACTIVATIONS)
     for key in ("in_features", "out_features", "width"):
         _require(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
-    _require(m.in_features == 1, "model.in_features", m.in_features, "1 for data 'sin'")
-    _require(m.out_features == 1, "model.out_features", m.out_features, "1 for data 'sin'")
+    _require(m.in_features == 1, "model.in_features", m.in_features, f"1 for data '{d.name}'")
+    _require(m.out_features == 1, "model.out_features", m.out_features, f"1 for data '{d.name}'")
     _require(m.depth >= 0, "model.depth", m.depth, "an integer >= 0")
     _positive_float("likelihood.sigma", cfg.likelihood.sigma)
     _choice("likelihood.reduction", cfg.likelihood.reduction, REDUCTIONS)
     _positive_float("prior.sigma", cfg.prior.sigma)
     _choice("sampler.name", s.name, SAMPLERS)
     _positive_float("sampler.step_size", s.step_size)
-    _require(math.isfinite(s.temperature) and s.temperature >= 0, "sampler.temperature",
-             s.temperature, "a finite number >= 0")
+    if s.name in STOCHASTIC_GRADIENT:
+        _require(math.isfinite(s.temperature) and s.temperature >= 0, "sampler.temperature",
+                 s.temperature, "a finite number >= 0")
+    else:
+        _positive_float("sampler.temperature", s.temperature)
+    if s.name in FITTED:
+        _require(s.warmup >= 1, "sampler.warmup", s.warmup,
+                 f"an integer >= 1 (the fitting steps of '{s.name}')")
     _require(s.warmup >= 0, "sampler.warmup", s.warmup, "an integer >= 0")
     _require(s.keep >= 1, "sampler.keep", s.keep, "an integer >= 1")
     _require(s.thin >= 1, "sampler.thin", s.thin, "an integer >= 1")
     _require(s.num_chains >= 1, "sampler.num_chains", s.num_chains, "an integer >= 1")
+    _require(math.isfinite(s.init_jitter) and s.init_jitter >= 0, "sampler.init_jitter",
+             s.init_jitter, "a finite number >= 0")
+    _require(s.num_integration_steps >= 1, "sampler.num_integration_steps",
+             s.num_integration_steps, "an integer >= 1")
+    _choice("sampler.mass_matrix", s.mass_matrix, MASS_MATRICES)
+    _require(0 < s.target_accept < 1, "sampler.target_accept", s.target_accept,
+             "a number in (0, 1)")
+    _positive_float("sampler.friction", s.friction)
+    _positive_float("sampler.learning_rate", s.learning_rate)
+    _require(s.num_mc_samples >= 1, "sampler.num_mc_samples", s.num_mc_samples,
+             "an integer >= 1")
     _require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
              "a non-empty list of selectors")
     return cfg

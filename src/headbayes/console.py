@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "leaf_table_view",
-           "format_value"]
+__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "print_report",
+           "leaf_table_view", "format_value", "error"]
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -56,6 +56,18 @@ def metrics_table(figures: dict, title: str) -> Table:
     for key, value in figures.items():
         table.add_row(key, format_value(value))
     return table
+
+
+def print_report(figures: dict, notes: list[str]) -> None:
+    """The metrics table, any notes, and the verdict line."""
+    stdout.print(metrics_table({k: v for k, v in figures.items() if k != "verdict"}, "metrics"))
+    for note in notes:
+        stdout.print(f"note: {note}")
+    if figures["verdict"] == "ok":
+        stdout.print("[green]verdict: ok[/green] (R-hat <= 1.01, ESS >= 100 per chain, "
+                     "no divergences, all values finite)")
+    else:
+        stdout.print(f"[yellow]verdict: WARNING: {figures['verdict']}[/yellow]")
 
 
 def leaf_table_view(table: dict) -> Table:

@@ -6,7 +6,7 @@ import numpy as np
 
 from headbayes.config import DataConfig
 
-__all__ = ["Dataset", "make_dataset", "eval_grid"]
+__all__ = ["Dataset", "make_dataset", "eval_grid", "TARGETS"]
 
 
 class Dataset(NamedTuple):
@@ -24,18 +24,23 @@ def eval_grid(cfg: DataConfig) -> np.ndarray:
     return (cfg.x_min + cfg.eval_step * np.arange(count)).astype(np.float32)
 
 
-def _sin(x: np.ndarray) -> np.ndarray:
-    return np.sin(np.pi * x)
+TARGETS = {
+    "sin": lambda x: np.sin(np.pi * x),  # the seed's
+    "sin3": lambda x: np.sin(6 * x) ** 3,  # the seed's higher-frequency caveat
+}
 
 
 def make_dataset(cfg: DataConfig) -> Dataset:
-    """The seed's data: x = linspace(x_min, x_max, n_train) (float32), y = sin(pi x) + noise.
+    """x = linspace(x_min, x_max, n_train) (float32), y = target(x) + noise.
+
+    Targets: `sin` = sin(πx) (the seed's), `sin3` = sin³(6x).
 
     Noise is `noise_std * numpy.random.default_rng(data.seed).normal(size=n_train)`, added
     in float64 and rounded to float32, exactly as the seed script does.
     """
     x = np.linspace(cfg.x_min, cfg.x_max, cfg.n_train).astype(np.float32)
     noise = np.random.default_rng(cfg.seed).normal(size=x.shape)
-    y = (_sin(x) + cfg.noise_std * noise).astype(np.float32)
+    target = TARGETS[cfg.name]
+    y = (target(x) + cfg.noise_std * noise).astype(np.float32)
     x_eval = eval_grid(cfg)
-    return Dataset(x[:, None], y[:, None], x_eval[:, None], _sin(x_eval)[:, None])
+    return Dataset(x[:, None], y[:, None], x_eval[:, None], target(x_eval)[:, None])

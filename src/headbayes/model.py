@@ -10,7 +10,7 @@ import numpy as np
 
 from headbayes.config import ModelConfig
 
-__all__ = ["make_model", "forward", "layer_names", "leaf_shapes", "activation_fn"]
+__all__ = ["make_model", "forward", "features", "layer_names", "leaf_shapes", "activation_fn"]
 
 
 def layer_names(depth: int) -> list[str]:
@@ -38,19 +38,26 @@ def activation_fn(name: str, xp) -> Callable:
     }[name]
 
 
+def _linear(params: dict, name: str, h):
+    weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+    return h @ weight.swapaxes(-1, -2) + bias[..., None, :]
+
+
+def features(params: dict, x, depth: int, activation: Callable):
+    """The body: hidden layers on a batch `x` of shape (n, in) -> (..., n, width)."""
+    h = x
+    for name in layer_names(depth)[:-1]:
+        h = activation(_linear(params, name, h))
+    return h
+
+
 def forward(params: dict, x, depth: int, activation: Callable):
     """MLP on a batch `x` of shape (n, in) -> (..., n, out).
 
     `params` maps dotted leaf paths to arrays; a leaf may carry leading batch axes (chain,
     draw) which broadcast through, so frozen leaves can stay unbatched.
     """
-    h = x
-    for i, name in enumerate(layer_names(depth)):
-        weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
-        h = h @ weight.swapaxes(-1, -2) + bias[..., None, :]
-        if i < depth:
-            h = activation(h)
-    return h
+    return _linear(params, "output_layer", features(params, x, depth, activation))
 
 
 def make_model(cfg: ModelConfig):

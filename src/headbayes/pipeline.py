@@ -1,5 +1,6 @@
 """One run, start to finish: config -> data -> model -> mask -> sampler -> loop -> store -> report."""
 
+import os
 import platform
 import time
 from importlib import metadata
@@ -13,7 +14,29 @@ from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
 from headbayes.errors import SamplingError
 
-__all__ = ["run_job", "build_position", "prepare_loop", "Loop"]
+__all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
+           "compile_cache_dir"]
+
+
+def compile_cache_dir() -> Path | None:
+    """$HEADBAYES_COMPILE_CACHE, else $HEADBAYES_OUTPUT_DIR/jax_cache (default outputs/jax_cache);
+    the empty string turns the cache off."""
+    configured = os.environ.get("HEADBAYES_COMPILE_CACHE")
+    if configured is not None:
+        return Path(configured) if configured else None
+    return Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "jax_cache"
+
+
+def enable_compile_cache() -> None:
+    """Use JAX's persistent compilation cache, so a program compiled once (any run, any job of a
+    sweep with the same structure) loads from disk instead of compiling again."""
+    import jax
+
+    directory = compile_cache_dir()
+    if directory is None:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(directory.resolve()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def build_position(cfg: RunConfig):
@@ -57,10 +80,27 @@ def prepare_loop(cfg: RunConfig, params, static, mask) -> Loop:
     s = cfg.sampler
     problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
                       jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
-    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature))
-    sampler = make_sampler(s.name, make_logdensity_fn(static, cfg.likelihood.reduction))
-    state, chain_keys = runner.init_loop(sampler, position, cfg.seed, s.num_chains)
+    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature),
+                  jnp.float32(s.learning_rate))
+    sampler = make_sampler(s, make_logdensity_fn(static, cfg.likelihood.reduction))
+    state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
+                                         num_chains=s.num_chains, init_jitter=s.init_jitter)
     return Loop(sampler, state, chain_keys, problem, hyper)
+
+
+def _failure_hint(cfg: RunConfig) -> str:
+    s = cfg.sampler
+    if s.name == "laplace":
+        return ("the Hessian at the optimum may not be negative definite; try more "
+                f"sampler.warmup (now {s.warmup}) or a smaller sampler.learning_rate")
+    if s.name == "vi":
+        return f"try a smaller sampler.learning_rate (now {s.learning_rate:g})"
+    return f"try a smaller sampler.step_size (now {s.step_size:g})"
+
+
+def _info_per_draw(sums) -> dict:
+    return {"acceptance_sum": sums.acceptance, "divergences": sums.divergences,
+            "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
 
 
 def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
@@ -77,43 +117,54 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     from headbayes import runner
     from headbayes.mask import leaf_table, named_leaves
 
+    enable_compile_cache()
     run_dir = Path(run_dir)
     params, static, mask = build_position(cfg)
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
     store.write_json(run_dir / "mask.json", table)
     store.write_npz(run_dir / "params.npz", named_leaves(params))
-    sampler, state, chain_keys, problem, hyper = prepare_loop(cfg, params, static, mask)
+    loop = prepare_loop(cfg, params, static, mask)
     s = cfg.sampler
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
-    compiled, compile_s = runner.compile_loop(sampler, state, chain_keys, problem, hyper, slots)
+    compiled, compile_s = runner.compile_loop(*loop, slots)
+    compiled_warmup = None
+    if loop.sampler.warmup is not None and s.warmup > 0:
+        compiled_warmup, warmup_compile_s = runner.compile_warmup(*loop, s.warmup)
+        compile_s += warmup_compile_s
     total_steps = s.warmup + s.keep * s.thin
     writer = store.ChainWriter(run_dir)
     sampling_start = time.perf_counter()
-    draws_done = 0
-    for chunk, state, draws in runner.run_loop(compiled, state, chain_keys, problem, hyper,
-                                               warmup=s.warmup, keep=s.keep, thin=s.thin,
-                                               slots=slots):
+    draws_done, counts = 0, {"grad_evals_warmup": 0, "grad_evals_sampling": 0,
+                             "divergences_warmup": 0}
+    for chunk, state, draws, sums in runner.run_loop(
+            compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
+            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup):
         bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
         if bad is not None:
             step, leaf, chain = bad
             raise SamplingError(
                 f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
                 f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
-                f"Try a smaller sampler.step_size (now {s.step_size:g}).")
-        if draws is not None:
-            writer.append(named_leaves(draws))
+                f"{_failure_hint(cfg).capitalize()}.")
+        phase = "warmup" if draws is None else "sampling"
+        counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
+        if draws is None:
+            counts["divergences_warmup"] += int(sums.divergences.sum())
+        else:
+            writer.append(named_leaves(draws), _info_per_draw(sums))
         draws_done += chunk.num_draws
-        progress("warmup" if chunk.num_draws == 0 else "sampling",
-                 chunk.start_step + int(chunk.counts.sum()), total_steps, draws_done)
+        progress(phase, chunk.start_step + int(chunk.counts.sum()), total_steps, draws_done)
     sampling_s = time.perf_counter() - sampling_start
     device = jax.devices()[0]
     meta = {
         "versions": _versions(),
         "seed": cfg.seed,
+        "sampler": s.name,
         "num_steps": total_steps,
         "num_draws": draws_done * s.num_chains,
+        "counts": counts,
         "device": f"{device.platform}:{device.device_kind}",
         "timings": {"compile_s": compile_s, "sampling_s": sampling_s,
                     "total_s": time.perf_counter() - started},

@@ -28,14 +28,22 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def plot_predictive(path: Path, data, summary: dict) -> None:
-    """Data, noiseless truth, posterior mean and 90% band on the eval grid (1-D inputs)."""
+def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
+    """Data, noiseless truth, posterior mean and 90% band on the eval grid (1-D inputs); with
+    an exact reference, its mean and band as dotted lines."""
     plt = _pyplot()
     x = data.x_eval[:, 0]
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     ax.fill_between(x, summary["lo"][:, 0], summary["hi"][:, 0], alpha=0.3, label="90% band")
     ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
     ax.plot(x, summary["mean"][:, 0], label="posterior mean")
+    if exact is not None:
+        from headbayes.exact import Z_95
+
+        mean, half = exact.f_mean[:, 0], Z_95 * exact.f_sd[:, 0]
+        ax.plot(x, mean, "C3:", label="exact mean")
+        ax.plot(x, mean - half, "C3:", lw=0.8, label="exact 90% band")
+        ax.plot(x, mean + half, "C3:", lw=0.8)
     ax.plot(data.x_train[:, 0], data.y_train[:, 0], "o", ms=3, label="data")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes import metrics, plots, store
+from headbayes import diagnostics, exact, metrics, plots, store
 from headbayes.config import RunConfig
 from headbayes.data import make_dataset
 from headbayes.errors import ConfigError, RunDirError
@@ -16,7 +16,10 @@ from headbayes.model import activation_fn, forward
 
 __all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
 
-METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "band_max")
+METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "band_max",
+               "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "accept_mean",
+               "exact_rel_l2", "exact_band_median", "mean_z_max", "var_ratio_min",
+               "var_ratio_max", "verdict")
 
 
 def load_config(run_dir: Path) -> RunConfig:
@@ -34,12 +37,34 @@ def load_config(run_dir: Path) -> RunConfig:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
 
+def _diagnostics(chain: dict, info: dict, num_chains: int) -> dict:
+    numbers = np.concatenate([v.reshape(v.shape[:2] + (-1,)) for v in chain.values()], axis=2)
+    with np.errstate(invalid="ignore"):
+        figures = {"rhat_max": _nanmax(diagnostics.rhat(numbers)),
+                   "ess_bulk_min": _nanmin(diagnostics.ess_bulk(numbers)),
+                   "ess_tail_min": _nanmin(diagnostics.ess_tail(numbers)),
+                   "divergences": int(info["divergences"].sum()) if info else 0,
+                   "accept_mean": (float(info["acceptance_sum"].sum() / info["steps"].sum())
+                                   if info else None)}
+    figures["all_finite"] = bool(np.isfinite(numbers).all())
+    return figures
+
+
+def _nanmax(values: np.ndarray) -> float:
+    """Largest value; NaN if any value is NaN (a NaN must never pass a check)."""
+    return float(np.nan if np.isnan(values).any() else values.max())
+
+
+def _nanmin(values: np.ndarray) -> float:
+    return float(np.nan if np.isnan(values).any() else values.min())
+
+
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
-    """(metrics, extras) recomputed from the files; extras hold arrays for the plots."""
+    """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     params = store.read_npz(run_dir / "params.npz")
-    chain = store.load_chain(run_dir)
+    chain, info = store.load_chain_and_info(run_dir)
     unknown = set(chain) - set(params)
     if unknown:
         raise RunDirError(f"chain leaves {sorted(unknown)} are not in {run_dir / 'params.npz'}")
@@ -58,17 +83,36 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
     figures = {**metrics.leaf_variances(full, set(chain)),
                **{k: summary[k] for k in ("rel_l2", "band_median", "band_max")}}
     figures["num_draws"] = int(f_draws.shape[0] * f_draws.shape[1])
-    return figures, {"data": data, "summary": summary, "chain": chain}
+    checks = _diagnostics(chain, info, cfg.sampler.num_chains)
+    figures.update({k: v for k, v in checks.items() if k != "all_finite"})
+    extras = {"data": data, "summary": summary, "chain": chain, "exact": None, "notes": []}
+    reason = exact.not_applicable_reason(list(chain))
+    if reason is None:
+        posterior = exact.exact_posterior(cfg, params, list(chain), data)
+        width = 2 * exact.Z_95 * posterior.f_sd
+        figures.update({
+            "exact_rel_l2": float(np.linalg.norm(posterior.f_mean - data.f_eval)
+                                  / np.linalg.norm(data.f_eval)),
+            "exact_band_median": float(np.median(width)),
+            "exact_band_max": float(np.max(width)),
+            **exact.chain_distance(posterior, chain)})
+        extras["exact"] = posterior
+    else:
+        extras["notes"].append(reason)
+    warnings = diagnostics.verdict(checks, cfg.sampler.num_chains)
+    figures["verdict"] = "ok" if not warnings else "; ".join(warnings)
+    return figures, extras
 
 
-def write_report(run_dir: Path, plot: bool = True) -> dict:
-    """Recompute metrics, write metrics.json (and the plots); return the metrics."""
+def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
+    """Recompute metrics, write metrics.json (and the plots); return (metrics, notes)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"run directory {run_dir} does not exist")
     figures, extras = compute_report(run_dir)
     store.write_json(run_dir / "metrics.json", figures)
     if plot:
-        plots.plot_predictive(run_dir / "predictive.png", extras["data"], extras["summary"])
+        plots.plot_predictive(run_dir / "predictive.png", extras["data"], extras["summary"],
+                              extras["exact"])
         plots.plot_traces(run_dir / "trace.png", extras["chain"])
-    return figures
+    return figures, extras["notes"]

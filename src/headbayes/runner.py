@@ -1,14 +1,20 @@
 """The compiled sampling loop: chunks of a jitted `lax.scan`, chains by `vmap`; no I/O.
 
 One program serves warmup and sampling. A chunk is a scan over `slots` draw slots; slot i runs
-`counts[i]` sampler steps (a `fori_loop`) and emits the position after them. Sampling chunks use
-`counts = thin`, so only kept draws are materialised; a warmup chunk runs all its steps in the
-first slot (one flat loop) and its outputs are dropped. Each call costs ~0.1-0.2 ms on a CPU,
-so warmup chunks grow until a chunk takes about `target_seconds`. The key of global step t of
-a chain is `fold_in(chain_key, t)`, independent of how the run is cut into chunks.
+`counts[i]` sampler steps (a `fori_loop`) and emits the position after them, with the step
+information summed over those steps. Sampling chunks use `counts = thin`, so only kept draws
+are materialised; a warmup chunk runs all its steps in the first slot (one flat loop) and its
+draws are dropped. Each call costs ~0.1-0.2 ms on a CPU, so warmup chunks grow until one takes
+about `target_seconds`. Samplers with their own warmup (adaptation, fitting) run it once,
+compiled separately, before the sampling chunks.
 
-The loop also tracks, per sampled leaf and chain, the first step at which the leaf became
-non-finite (-1 while finite); the host checks it after every chunk.
+Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t uses
+`fold_in(chain_key, t)` (an own warmup uses the key of step 0), independent of how the run is
+cut into chunks. Over-dispersed starts add `init_jitter · N(0, 1)` to every chain's start, from
+`split(PRNGKey(seed))[1]`.
+
+The loop tracks, per sampled leaf and chain, the first step at which the leaf became non-finite
+(-1 while finite); the host checks it after every chunk.
 """
 
 import time
@@ -18,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from headbayes.samplers import Sampler
+from headbayes.samplers import Info, Sampler
 
-__all__ = ["Chunk", "LoopState", "warmup_chunk", "sampling_chunks", "choose_slots", "init_loop",
-           "compile_loop", "run_loop", "first_nonfinite"]
+__all__ = ["Chunk", "LoopState", "InfoSums", "warmup_chunk", "sampling_chunks", "choose_slots",
+           "init_loop", "compile_loop", "compile_warmup", "run_loop", "first_nonfinite"]
 
 
 class Chunk(NamedTuple):
@@ -33,6 +39,27 @@ class Chunk(NamedTuple):
 class LoopState(NamedTuple):
     sampler_state: object
     first_bad_step: object  # pytree like the position, int32 per leaf, -1 while finite
+
+
+class InfoSums(NamedTuple):
+    """Step information summed over the steps of one slot (one kept draw)."""
+
+    acceptance: jax.Array  # sum of acceptance rates
+    divergences: jax.Array
+    grad_evals: jax.Array
+    steps: jax.Array
+    step_size: jax.Array  # of the last step
+
+
+def _zero_sums() -> InfoSums:
+    return InfoSums(jnp.float32(0), jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.float32(0))
+
+
+def _add(sums: InfoSums, info: Info, steps=1) -> InfoSums:
+    return InfoSums(sums.acceptance + info.acceptance_rate,
+                    sums.divergences + info.is_divergent.astype(jnp.int32),
+                    sums.grad_evals + info.num_grad_evals, sums.steps + steps,
+                    info.step_size.astype(jnp.float32))
 
 
 def warmup_chunk(start_step: int, num_steps: int, slots: int) -> Chunk:
@@ -59,36 +86,46 @@ def choose_slots(keep: int, num_chains: int, sampled_size: int, max_slots: int =
     return int(max(1, min(keep, max_slots, by_memory)))
 
 
-def init_loop(sampler: Sampler, position, seed: int, num_chains: int):
-    """(LoopState, chain_keys): every chain starts at `position`; keys split from PRNGKey(seed)."""
+def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chains: int,
+              init_jitter: float = 0.0):
+    """(LoopState, chain_keys): chains start at `position` (+ jitter), keys from PRNGKey(seed)."""
 
     @jax.jit
-    def init(position, seed):
-        batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), position)
+    def init(position, problem, hyper, seed, init_jitter):
+        chain_root, jitter_key = jax.random.split(jax.random.PRNGKey(seed))
+        leaves, treedef = jax.tree.flatten(position)
+        jitter_keys = jax.random.split(jitter_key, len(leaves))
+        starts = [x + init_jitter * jax.random.normal(k, (num_chains,) + x.shape, x.dtype)
+                  for x, k in zip(leaves, jitter_keys)]
+        batched = jax.tree.unflatten(treedef, starts)
+        states = jax.vmap(sampler.init, in_axes=(0, None, None))(batched, problem, hyper)
         first_bad = jax.tree.map(lambda x: jnp.full((num_chains,), -1, jnp.int32), position)
-        keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
-        return LoopState(jax.vmap(sampler.init)(batched), first_bad), keys
+        return LoopState(states, first_bad), jax.random.split(chain_root, num_chains)
 
-    return init(position, np.int32(seed))
+    return init(position, problem, hyper, np.int32(seed), np.float32(init_jitter))
+
+
+def _track_nonfinite(first_bad, position, t):
+    return jax.tree.map(lambda f, x: jnp.where((f < 0) & ~jnp.all(jnp.isfinite(x)), t, f),
+                        first_bad, position)
 
 
 def _make_chunk_fn(sampler: Sampler):
     def run_chain(state: LoopState, chain_key, start_step, counts, problem, hyper):
         def one_step(_, carry):
-            state, t = carry
+            state, t, sums = carry
             key = jax.random.fold_in(chain_key, t)
-            sampler_state, _info = sampler.step(key, state.sampler_state, problem, hyper)
-            first = jax.tree.map(
-                lambda f, x: jnp.where((f < 0) & ~jnp.all(jnp.isfinite(x)), t, f),
-                state.first_bad_step, sampler_state.position)
-            return LoopState(sampler_state, first), t + 1
+            sampler_state, info = sampler.step(key, state.sampler_state, problem, hyper)
+            first = _track_nonfinite(state.first_bad_step, sampler_state.position, t)
+            return LoopState(sampler_state, first), t + 1, _add(sums, info)
 
         def slot(carry, count):
-            carry = jax.lax.fori_loop(0, count, one_step, carry)
-            return carry, carry[0].sampler_state.position
+            state, t = carry
+            state, t, sums = jax.lax.fori_loop(0, count, one_step, (state, t, _zero_sums()))
+            return (state, t), (state.sampler_state.position, sums)
 
-        (state, _), draws = jax.lax.scan(slot, (state, start_step), counts)
-        return state, draws
+        (state, _), outputs = jax.lax.scan(slot, (state, start_step), counts)
+        return state, outputs
 
     return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
 
@@ -96,32 +133,55 @@ def _make_chunk_fn(sampler: Sampler):
 def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int):
     """Trace and compile the chunk program ahead of time; returns (compiled, seconds)."""
     start = time.perf_counter()
-    counts = jnp.zeros(slots, jnp.int32)
+    counts = np.zeros(slots, np.int32)
     compiled = (jax.jit(_make_chunk_fn(sampler))
-                .lower(state, chain_keys, jnp.int32(0), counts, problem, hyper).compile())
+                .lower(state, chain_keys, np.int32(0), counts, problem, hyper).compile())
+    return compiled, time.perf_counter() - start
+
+
+def compile_warmup(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
+                   num_steps: int):
+    """Compile the sampler's own warmup over all chains; returns (compiled, seconds)."""
+
+    def run_chain(state: LoopState, chain_key, problem, hyper):
+        key = jax.random.fold_in(chain_key, 0)
+        sampler_state, info = sampler.warmup(key, state.sampler_state, problem, hyper, num_steps)
+        first = _track_nonfinite(state.first_bad_step, sampler_state.position, num_steps - 1)
+        sums = InfoSums(info.acceptance_rate.astype(jnp.float32), info.is_divergent.astype(jnp.int32),
+                        info.num_grad_evals, jnp.int32(num_steps), info.step_size)
+        return LoopState(sampler_state, first), sums
+
+    start = time.perf_counter()
+    compiled = (jax.jit(jax.vmap(run_chain, in_axes=(0, 0, None, None)))
+                .lower(state, chain_keys, problem, hyper).compile())
     return compiled, time.perf_counter() - start
 
 
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
-             keep: int, thin: int, slots: int,
-             target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object]]:
-    """Run warmup then sampling chunks; yield (chunk, state after it, kept draws or None).
+             keep: int, thin: int, slots: int, compiled_warmup=None,
+             target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object, InfoSums]]:
+    """Run warmup then sampling chunks; yield (chunk, state, kept draws or None, info sums).
 
-    Kept draws are numpy arrays with axes (chain, draw, *leaf_shape).
+    Draws are numpy arrays with axes (chain, draw, *leaf_shape); info sums have axes
+    (chain, draw) for sampling chunks and (chain,) for warmup.
     """
-    step, size = 0, slots * thin
+    if compiled_warmup is not None and warmup > 0:
+        state, sums = compiled_warmup(state, chain_keys, problem, hyper)
+        yield warmup_chunk(0, warmup, slots), state, None, jax.tree.map(np.asarray, sums)
+    step, size = (warmup if compiled_warmup is not None else 0), slots * thin
     while step < warmup:
         chunk = warmup_chunk(step, min(size, warmup - step), slots)
         start = time.perf_counter()
-        state, _ = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        state, (_, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
         jax.block_until_ready(state)
         elapsed = time.perf_counter() - start
         size = max(size, int(chunk.counts[0] / max(elapsed, 1e-6) * target_seconds))
         step += int(chunk.counts[0])
-        yield chunk, state, None
+        yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
     for chunk in sampling_chunks(step, keep, thin, slots):
-        state, draws = _call(compiled, state, chain_keys, problem, hyper, chunk)
-        yield chunk, state, jax.tree.map(lambda d, n=chunk.num_draws: np.asarray(d)[:, :n], draws)
+        state, (draws, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
+        yield chunk, state, jax.tree.map(kept, draws), jax.tree.map(kept, sums)
 
 
 def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk):
@@ -136,8 +196,7 @@ def first_nonfinite(state: LoopState, names: dict) -> tuple[int, str, int] | Non
     found = None
     for path, steps in names.items():
         steps = np.asarray(steps)
-        bad = np.argwhere(steps >= 0)
-        for (chain,) in bad:
+        for (chain,) in np.argwhere(steps >= 0):
             candidate = (int(steps[chain]), path, int(chain))
             if found is None or candidate < found:
                 found = candidate

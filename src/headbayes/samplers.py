@@ -1,60 +1,125 @@
-"""Sampler registry: name -> factory of a `Sampler(init, step)` over blackjax kernels.
+"""Sampler registry: name -> factory of a `Sampler(init, step, warmup)` over blackjax.
 
-Every sampler has the same shape: `init(position) -> state` and
-`step(key, state, problem, hyper) -> (state, info)`, with `state.position` the sampled
-sub-tree. Floats a sweep varies (step size, temperature) arrive in `hyper` as arrays, so one
-compiled program serves the whole sweep.
+Every sampler has the same shape:
+- `init(position, problem, hyper) -> state`, with `state.position` the sampled sub-tree;
+- `step(key, state, problem, hyper) -> (state, Info)`;
+- `warmup(key, state, problem, hyper, num_steps) -> (state, Info)` or None. When None, warmup is
+  `num_steps` ordinary steps run by the chunked loop; otherwise the sampler adapts or fits
+  itself (window adaptation, optimisation) and the returned Info sums over those steps.
+Floats a sweep varies (step size, temperature, learning rate) arrive in `hyper` as arrays, so
+one compiled program serves the whole sweep. Every sampler targets p(θ)^(1/T), T = temperature.
 """
 
 from typing import Callable, NamedTuple
 
 import blackjax
 import jax
+import jax.numpy as jnp
 
+from headbayes.config import SamplerConfig
 from headbayes.errors import ConfigError
 
-__all__ = ["Sampler", "Hyper", "SGLDState", "SGLDInfo", "make_sgld", "make_sampler", "SAMPLERS"]
+__all__ = ["Sampler", "Hyper", "Info", "make_info", "make_sampler", "SAMPLERS", "tempered",
+           "PositionState"]
 
 
 class Sampler(NamedTuple):
     init: Callable
     step: Callable
+    warmup: Callable | None = None
 
 
 class Hyper(NamedTuple):
     step_size: jax.Array
     temperature: jax.Array
+    learning_rate: jax.Array
 
 
-class SGLDState(NamedTuple):
+class Info(NamedTuple):
+    """Per-step information, the same for every sampler (summed over steps by the runner)."""
+
+    acceptance_rate: jax.Array  # float32; 1 for samplers without accept/reject
+    is_divergent: jax.Array  # bool
+    num_grad_evals: jax.Array  # int32: gradient (or log-density) evaluations this step
+    step_size: jax.Array  # float32
+
+
+def make_info(acceptance_rate=1.0, is_divergent=False, num_grad_evals=1, step_size=0.0) -> Info:
+    return Info(jnp.asarray(acceptance_rate, jnp.float32), jnp.asarray(is_divergent, bool),
+                jnp.asarray(num_grad_evals, jnp.int32), jnp.asarray(step_size, jnp.float32))
+
+
+class PositionState(NamedTuple):
+    """State of samplers whose blackjax kernel keeps only the position (SGLD, SGHMC)."""
+
     position: object
 
 
-class SGLDInfo(NamedTuple):
-    """SGLD has no accept/reject; finiteness is tracked by the runner."""
+def tempered(logdensity_fn: Callable, problem, hyper: Hyper) -> Callable:
+    """θ -> log p(θ | problem) / T."""
+    return lambda position: logdensity_fn(position, problem) / hyper.temperature
 
 
-def make_sgld(logdensity_fn: Callable) -> Sampler:
-    """SGLD, blackjax convention: theta <- theta + eps grad log p + sqrt(2 T eps) xi.
+def make_sgld(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    """SGLD, blackjax convention: θ <- θ + ε ∇log p(θ) + sqrt(2 T ε) ξ (full-batch gradient).
 
-    (Not Welling & Teh's eps/2 form.) The gradient is full-batch.
+    This is not Welling & Teh's ε/2 form.
     """
     kernel = blackjax.sgld(jax.grad(logdensity_fn))
 
-    def init(position) -> SGLDState:
-        return SGLDState(kernel.init(position))
+    def init(position, problem, hyper):
+        return PositionState(position)
 
-    def step(key, state: SGLDState, problem, hyper: Hyper):
+    def step(key, state, problem, hyper):
         position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
-        return SGLDState(position), SGLDInfo()
+        return PositionState(position), make_info(step_size=hyper.step_size)
 
     return Sampler(init, step)
 
 
-SAMPLERS = {"sgld": make_sgld}
+def make_sghmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    """SGHMC (blackjax): momentum refreshed each step, `num_integration_steps` Euler steps of
+    the friction-`friction` diffusion; full-batch gradient."""
+    kernel = blackjax.sghmc(jax.grad(logdensity_fn), cfg.num_integration_steps, cfg.friction)
+
+    def init(position, problem, hyper):
+        return PositionState(position)
+
+    def step(key, state, problem, hyper):
+        position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
+        return PositionState(position), make_info(num_grad_evals=cfg.num_integration_steps,
+                                                  step_size=hyper.step_size)
+
+    return Sampler(init, step)
 
 
-def make_sampler(name: str, logdensity_fn: Callable) -> Sampler:
-    if name not in SAMPLERS:
-        raise ConfigError(f"`sampler.name` must be one of {', '.join(SAMPLERS)}, got {name!r}")
-    return SAMPLERS[name](logdensity_fn)
+def make_mala(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    """Metropolis-adjusted Langevin with fixed `step_size`."""
+    kernel = blackjax.mala.build_kernel()
+
+    def init(position, problem, hyper):
+        return blackjax.mala.init(position, tempered(logdensity_fn, problem, hyper))
+
+    def step(key, state, problem, hyper):
+        state, info = kernel(key, state, tempered(logdensity_fn, problem, hyper), hyper.step_size)
+        return state, make_info(info.acceptance_rate, False, 1, hyper.step_size)
+
+    return Sampler(init, step)
+
+
+def _registry() -> dict:
+    from headbayes.approximate import make_laplace, make_vi
+    from headbayes.hmc import make_hmc, make_nuts
+
+    return {"sgld": make_sgld, "sghmc": make_sghmc, "mala": make_mala, "hmc": make_hmc,
+            "nuts": make_nuts, "vi": make_vi, "laplace": make_laplace}
+
+
+SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
+
+
+def make_sampler(cfg: SamplerConfig, logdensity_fn: Callable) -> Sampler:
+    registry = _registry()
+    if cfg.name not in registry:
+        raise ConfigError(f"`sampler.name` must be one of {', '.join(registry)}, got {cfg.name!r}")
+    return registry[cfg.name](logdensity_fn, cfg)

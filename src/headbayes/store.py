@@ -3,8 +3,9 @@
 Every file is written to a temporary name and renamed into place. Arrays go to `.npz` keyed by
 dotted leaf path; nothing is pickled, and everything is loaded with `allow_pickle=False`.
 The chain lives in `chain/part-NNNNN.npz` (sampled leaves only, axes (chain, draw, *shape));
-`chain/manifest.json` lists committed parts with their draw counts and SHA-256, and is
-rewritten after each part, so a part counts only once the manifest names it.
+Beside the leaves, a part holds the step information summed per kept draw under `info/NAME`
+(axes (chain, draw)). `chain/manifest.json` lists committed parts with their draw counts and
+SHA-256, and is rewritten after each part, so a part counts only once the manifest names it.
 """
 
 import hashlib
@@ -19,9 +20,10 @@ import numpy as np
 from headbayes.errors import RunDirError
 
 __all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz",
-           "ChainWriter", "load_chain", "MANIFEST"]
+           "ChainWriter", "load_chain", "load_chain_and_info", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
+INFO_PREFIX = "info/"
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -78,13 +80,13 @@ class ChainWriter:
         self.parts: list[dict] = []
         write_json(self.run_dir / MANIFEST, {"parts": self.parts})
 
-    def append(self, draws: dict) -> None:
-        """`draws`: {leaf path: array (chain, draw, *shape)}; empty draw axes are skipped."""
+    def append(self, draws: dict, info: dict | None = None) -> None:
+        """`draws`: {leaf path: array (chain, draw, *shape)}; `info`: {name: (chain, draw)}."""
         num_draws = next(iter(draws.values())).shape[1]
         if num_draws == 0:
             return
         name = f"chain/part-{len(self.parts):05d}.npz"
-        data = _npz_bytes(draws)
+        data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
         write_bytes(self.run_dir / name, data)
         self.parts.append({"file": name, "draws": int(num_draws),
                            "sha256": hashlib.sha256(data).hexdigest()})
@@ -93,6 +95,11 @@ class ChainWriter:
 
 def load_chain(run_dir: Path) -> dict:
     """{leaf path: array (chain, draw, *shape)} from the committed parts, checksums verified."""
+    return load_chain_and_info(run_dir)[0]
+
+
+def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
+    """(leaves, step information), each {name: array with axes (chain, draw, ...)}."""
     run_dir = Path(run_dir)
     parts = read_json(run_dir / MANIFEST).get("parts", [])
     if not parts:
@@ -108,6 +115,9 @@ def load_chain(run_dir: Path) -> dict:
             raise RunDirError(f"corrupt chain file {path}: checksum mismatch")
         pieces.append(read_npz(path))
     try:
-        return {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
+        arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
     except (KeyError, ValueError) as e:
         raise RunDirError(f"inconsistent chain files in {run_dir / 'chain'}: {e}") from None
+    chain = {k: v for k, v in arrays.items() if not k.startswith(INFO_PREFIX)}
+    info = {k[len(INFO_PREFIX):]: v for k, v in arrays.items() if k.startswith(INFO_PREFIX)}
+    return chain, info

@@ -1,0 +1,108 @@
+"""Approximate posteriors that fit during warmup and then draw i.i.d.: mean-field VI, Laplace.
+
+- `vi`: a diagonal Gaussian fitted by blackjax's mean-field VI (KL, stick-the-landing gradient,
+  `num_mc_samples` draws per step, optax Adam at `learning_rate`), started at the initial
+  parameters with log-scale -2; `keep` draws from the fitted Gaussian.
+- `laplace`: `warmup` Adam steps (at `learning_rate`) towards the MAP of the sampled leaves,
+  then `NEWTON_STEPS` Newton steps with the exact Hessian (exact in one step when the posterior
+  is Gaussian), then the Gaussian with covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
+"""
+
+from typing import Callable, NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from headbayes.config import SamplerConfig
+from headbayes.samplers import Sampler, make_info, tempered
+
+__all__ = ["make_vi", "make_laplace", "GaussianState", "NEWTON_STEPS"]
+
+NEWTON_STEPS = 3
+
+
+class GaussianState(NamedTuple):
+    """A fitted Gaussian (mean, scale factor: diagonal vector or Cholesky factor) and a draw."""
+
+    position: object
+    mean: jax.Array
+    scale: jax.Array
+    opt_state: object
+
+
+def _draw(key, state: GaussianState, unravel) -> GaussianState:
+    noise = jax.random.normal(key, state.mean.shape, state.mean.dtype)
+    offset = state.scale @ noise if state.scale.ndim == 2 else state.scale * noise
+    return state._replace(position=unravel(state.mean + offset))
+
+
+def _fixed_draw_sampler(init, warmup, unravel_of) -> Sampler:
+    def step(key, state, problem, hyper):
+        return _draw(key, state, unravel_of(state.position)), make_info(num_grad_evals=0)
+
+    return Sampler(init, step, warmup)
+
+
+def _unravel_of(position):
+    return ravel_pytree(position)[1]
+
+
+def make_vi(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    def init(position, problem, hyper):
+        flat = ravel_pytree(position)[0]
+        return GaussianState(position, flat, jnp.full_like(flat, jnp.exp(-2.0)), None)
+
+    def warmup(key, state, problem, hyper, num_steps: int):
+        optimizer = optax.adam(hyper.learning_rate)
+        mu, rho = state.position, jax.tree.map(lambda x: jnp.full_like(x, -2.0), state.position)
+        vi_state = blackjax.vi.meanfield_vi.MFVIState(mu, rho, optimizer.init((mu, rho)))
+        logdensity = tempered(logdensity_fn, problem, hyper)
+
+        def one(vi_state, step_key):
+            vi_state, _ = blackjax.vi.meanfield_vi.step(step_key, vi_state, logdensity, optimizer,
+                                                        cfg.num_mc_samples)
+            return vi_state, None
+
+        vi_state, _ = jax.lax.scan(one, vi_state, jax.random.split(key, num_steps))
+        mean = ravel_pytree(vi_state.mu)[0]
+        scale = jnp.exp(ravel_pytree(vi_state.rho)[0])
+        fitted = GaussianState(vi_state.mu, mean, scale, None)
+        return fitted, make_info(num_steps, False, num_steps * cfg.num_mc_samples, 0.0)
+
+    return _fixed_draw_sampler(init, warmup, _unravel_of)
+
+
+def make_laplace(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    def init(position, problem, hyper):
+        flat = ravel_pytree(position)[0]
+        return GaussianState(position, flat, jnp.zeros((flat.size, flat.size), flat.dtype), None)
+
+    def warmup(key, state, problem, hyper, num_steps: int):
+        flat, unravel = ravel_pytree(state.position)
+        logdensity = lambda x: tempered(logdensity_fn, problem, hyper)(unravel(x))  # noqa: E731
+        optimizer = optax.adam(hyper.learning_rate)
+
+        def one(carry, _):
+            x, opt_state = carry
+            grad = jax.grad(lambda z: -logdensity(z))(x)
+            updates, opt_state = optimizer.update(grad, opt_state)
+            return (optax.apply_updates(x, updates), opt_state), None
+
+        (mode, _), _ = jax.lax.scan(one, (flat, optimizer.init(flat)), None, length=num_steps)
+
+        def newton(x, _):
+            precision = -jax.hessian(logdensity)(x)
+            return x + jnp.linalg.solve(precision, jax.grad(logdensity)(x)), None
+
+        mode, _ = jax.lax.scan(newton, mode, None, length=NEWTON_STEPS)
+        precision = -jax.hessian(logdensity)(mode)
+        covariance = jnp.linalg.inv(0.5 * (precision + precision.T))
+        scale = jnp.linalg.cholesky(covariance)  # NaN if the Hessian is not negative definite
+        fitted = GaussianState(unravel(mode), mode, scale, None)
+        hessian_grads = (NEWTON_STEPS + 1) * flat.size + NEWTON_STEPS
+        return fitted, make_info(num_steps, False, num_steps + hessian_grads, 0.0)
+
+    return _fixed_draw_sampler(init, warmup, _unravel_of)

@@ -1,0 +1,106 @@
+"""Convergence diagnostics (numpy): rank-normalised split R-hat, bulk and tail ESS, verdict.
+
+Following Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), "Rank-normalization, folding,
+and localization: an improved R-hat", Bayesian Analysis 16(2). Inputs have axes
+(chain, draw, number); every figure is per sampled number. Chains are split in halves (a middle
+draw is dropped when the count is odd). ESS uses Geyer's initial monotone sequence on
+FFT autocovariances. A constant or non-finite input gives NaN, which never passes a check.
+"""
+
+import numpy as np
+from scipy.special import ndtri
+from scipy.stats import rankdata
+
+__all__ = ["split_chains", "rank_normalize", "rhat", "ess_bulk", "ess_tail", "verdict",
+           "RHAT_MAX", "ESS_PER_CHAIN_MIN"]
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+
+
+def split_chains(x: np.ndarray) -> np.ndarray:
+    """(C, N, P) -> (2C, N//2, P): first and last halves of every chain."""
+    half = x.shape[1] // 2
+    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+
+
+def rank_normalize(x: np.ndarray) -> np.ndarray:
+    """Pooled average ranks r -> Φ⁻¹((r − 3/8) / (S + 1/4)), per number."""
+    c, n, p = x.shape
+    ranks = rankdata(x.reshape(c * n, p), axis=0, method="average").reshape(c, n, p)
+    return ndtri((ranks - 0.375) / (c * n + 0.25))
+
+
+def _rhat(x: np.ndarray) -> np.ndarray:
+    n = x.shape[1]
+    within = x.var(axis=1, ddof=1).mean(axis=0)
+    between = n * x.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(((n - 1) / n * within + between / n) / within)
+
+
+def rhat(x: np.ndarray) -> np.ndarray:
+    """max(bulk R-hat, tail R-hat), rank-normalised and split, per number."""
+    x = np.asarray(x, np.float64)
+    bulk = _rhat(rank_normalize(split_chains(x)))
+    folded = np.abs(x - np.median(x.reshape(-1, x.shape[2]), axis=0))
+    tail = _rhat(rank_normalize(split_chains(folded)))
+    return np.where(np.isfinite(x).all(axis=(0, 1)), np.maximum(bulk, tail), np.nan)
+
+
+def _autocovariance(x: np.ndarray) -> np.ndarray:
+    """Biased autocovariance along the draw axis, per chain and number."""
+    n = x.shape[1]
+    centred = x - x.mean(axis=1, keepdims=True)
+    size = 2 ** int(np.ceil(np.log2(2 * n)))
+    spectrum = np.fft.rfft(centred, n=size, axis=1)
+    return np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, :n] / n
+
+
+def _ess(x: np.ndarray) -> np.ndarray:
+    c, n, p = x.shape
+    acov = _autocovariance(x)
+    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1)
+    var_plus = mean_var * (n - 1) / n + (x.mean(axis=1).var(axis=0, ddof=1) if c > 1 else 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = 1 - (mean_var - acov.mean(axis=0)) / var_plus
+    rho[0] = 1.0
+    k = n // 2
+    pairs = rho[: 2 * k].reshape(k, 2, p).sum(axis=1)
+    positive = np.cumprod(pairs > 0, axis=0).astype(bool)  # initial positive sequence
+    monotone = np.minimum.accumulate(np.where(positive, pairs, np.inf), axis=0)
+    tau = -1 + 2 * np.where(positive, monotone, 0.0).sum(axis=0)
+    tau = np.maximum(tau, 1 / np.log10(c * n))
+    return np.where(np.isfinite(var_plus) & (var_plus > 0), c * n / tau, np.nan)
+
+
+def ess_bulk(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return np.where(np.isfinite(x).all(axis=(0, 1)), _ess(rank_normalize(split_chains(x))),
+                    np.nan)
+
+
+def ess_tail(x: np.ndarray) -> np.ndarray:
+    """min of the ESS of the indicators x ≤ q05 and x ≤ q95."""
+    x = np.asarray(x, np.float64)
+    flat = x.reshape(-1, x.shape[2])
+    lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
+    ess = np.minimum(_ess(split_chains((x <= lo).astype(np.float64))),
+                     _ess(split_chains((x <= hi).astype(np.float64))))
+    return np.where(np.isfinite(x).all(axis=(0, 1)), ess, np.nan)
+
+
+def verdict(figures: dict, num_chains: int) -> list[str]:
+    """Warnings for R-hat > 1.01, ESS < 100 per chain, divergences, non-finite values."""
+    warnings = []
+    if not figures["all_finite"]:
+        warnings.append("non-finite values in the chain")
+    if not figures["rhat_max"] <= RHAT_MAX:
+        warnings.append(f"R-hat {figures['rhat_max']:.3g} > {RHAT_MAX}")
+    for key, label in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
+        if not figures[key] >= ESS_PER_CHAIN_MIN * num_chains:
+            warnings.append(f"{label} ESS {figures[key]:.3g} < {ESS_PER_CHAIN_MIN} per chain "
+                            f"({ESS_PER_CHAIN_MIN * num_chains})")
+    if not figures["divergences"] == 0:
+        warnings.append(f"{figures['divergences']} divergent transitions")
+    return warnings

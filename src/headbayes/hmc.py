@@ -1,0 +1,101 @@
+"""HMC and NUTS over blackjax, with Stan's window adaptation inside the sampling loop.
+
+During the first `sampler.warmup` steps every chain adapts its own step size (dual averaging
+towards `target_accept`) and inverse mass matrix (`mass_matrix: diagonal | dense`) on Stan's
+schedule of windows, using blackjax's `window_adaptation.base` one step at a time; after the
+last warmup step the adapted values are frozen. Adapting inside the chunked loop means one
+compiled program (one copy of the kernel) and a progress bar during warmup. With `warmup: 0`
+the step size is `sampler.step_size` and the mass matrix the identity.
+"""
+
+from typing import Callable, NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.adaptation.window_adaptation import base as window_adaptation_base
+from blackjax.adaptation.window_adaptation import build_schedule
+from jax.flatten_util import ravel_pytree
+
+from headbayes.config import SamplerConfig
+from headbayes.samplers import Sampler, make_info, tempered
+
+__all__ = ["make_hmc", "make_nuts", "AdaptiveState"]
+
+
+class AdaptiveState(NamedTuple):
+    inner: object  # blackjax HMCState
+    adaptation: object  # blackjax WindowAdaptationState
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array
+    step: jax.Array  # steps taken by this chain
+
+    @property
+    def position(self):
+        return self.inner.position
+
+
+def _schedule(num_steps: int) -> np.ndarray:
+    """(num_steps, 2) int32: (stage, is_middle_window_end) of every warmup step."""
+    if num_steps == 0:
+        return np.zeros((1, 2), np.int32)
+    return np.asarray(build_schedule(num_steps), np.int32).reshape(num_steps, 2)
+
+
+def _make(kernel_fn: Callable, cfg: SamplerConfig, logdensity_fn: Callable) -> Sampler:
+    dense = cfg.mass_matrix == "dense"
+    warmup = cfg.warmup
+    adapt_init, adapt_update, adapt_final = window_adaptation_base(
+        is_mass_matrix_diagonal=not dense, target_acceptance_rate=cfg.target_accept)
+    schedule = _schedule(warmup)
+
+    def init(position, problem, hyper):
+        inner = blackjax.hmc.init(position, tempered(logdensity_fn, problem, hyper))
+        size = ravel_pytree(position)[0].size
+        identity = jnp.eye(size) if dense else jnp.ones(size)
+        step_size = jnp.asarray(hyper.step_size, jnp.float32)
+        return AdaptiveState(inner, adapt_init(position, step_size), step_size, identity,
+                             jnp.int32(0))
+
+    def adapt(state: AdaptiveState, position, acceptance_rate) -> AdaptiveState:
+        stage = jnp.asarray(schedule)[jnp.minimum(state.step, warmup - 1)]
+        adaptation = adapt_update(state.adaptation, (stage[0], stage[1]), position,
+                                  acceptance_rate)
+        final_step_size, final_imm = adapt_final(adaptation)
+        last = state.step == warmup - 1
+        step_size = jnp.where(last, final_step_size, adaptation.step_size)
+        imm = jnp.where(last, final_imm, adaptation.inverse_mass_matrix)
+        adapting = state.step < warmup
+        keep = lambda new, old: jnp.where(adapting, new, old)  # noqa: E731
+        return state._replace(adaptation=jax.tree.map(keep, adaptation, state.adaptation),
+                              step_size=keep(step_size, state.step_size).astype(jnp.float32),
+                              inverse_mass_matrix=keep(imm, state.inverse_mass_matrix))
+
+    def step(key, state: AdaptiveState, problem, hyper):
+        inner, info = kernel_fn(key, state.inner, tempered(logdensity_fn, problem, hyper),
+                                state.step_size, state.inverse_mass_matrix)
+        new = state._replace(inner=inner, step=state.step + 1)
+        if warmup > 0:
+            new = adapt(state._replace(inner=inner), inner.position,
+                        info.acceptance_rate)._replace(step=state.step + 1)
+        return new, make_info(info.acceptance_rate, info.is_divergent,
+                              info.num_integration_steps, state.step_size)
+
+    return Sampler(init, step)
+
+
+def make_hmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    """HMC with `num_integration_steps` leapfrog steps per transition."""
+    kernel = blackjax.hmc.build_kernel()
+
+    def kernel_fn(key, state, logdensity, step_size, inverse_mass_matrix):
+        return kernel(key, state, logdensity, step_size, inverse_mass_matrix,
+                      cfg.num_integration_steps)
+
+    return _make(kernel_fn, cfg, logdensity_fn)
+
+
+def make_nuts(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+    """The No-U-Turn sampler (multinomial, at most 10 doublings)."""
+    return _make(blackjax.nuts.build_kernel(), cfg, logdensity_fn)
