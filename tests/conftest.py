@@ -22,3 +22,24 @@ def headbayes(tmp_path):
         return result
 
     return run
+
+
+@pytest.fixture
+def run_in_process(tmp_path):
+    """Run `+experiment=...` overrides in this process; returns (figures, extras, run_dir)."""
+    from omegaconf import OmegaConf
+
+    from headbayes import cli
+    from headbayes.pipeline import run_job
+    from headbayes.report import compute_report
+
+    def run(*overrides, name="run"):
+        cfg = cli._compose(list(overrides))
+        run_dir = tmp_path / name
+        (run_dir / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
+        run_job(cfg, run_dir, progress=lambda *a: None)
+        figures, extras = compute_report(run_dir)
+        return figures, extras, run_dir
+
+    return run

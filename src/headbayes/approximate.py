@@ -4,8 +4,8 @@
   `num_mc_samples` draws per step, optax Adam at `learning_rate`), started at the initial
   parameters with log-scale -2; `keep` draws from the fitted Gaussian.
 - `laplace`: `warmup` Adam steps (at `learning_rate`) towards the MAP of the sampled leaves,
-  then `NEWTON_STEPS` Newton steps with the exact Hessian (exact in one step when the posterior
-  is Gaussian), then the Gaussian with covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
+  then `NEWTON_STEPS` Newton steps with the exact Hessian, each kept only if it raises the
+  log-density (one step is exact when the posterior is Gaussian), then the Gaussian with covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 """
 
 from typing import Callable, NamedTuple
@@ -93,14 +93,17 @@ def make_laplace(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
 
         (mode, _), _ = jax.lax.scan(one, (flat, optimizer.init(flat)), None, length=num_steps)
 
-        def newton(x, _):
+        def newton(x, _):  # kept only where it raises the log-density
             precision = -jax.hessian(logdensity)(x)
-            return x + jnp.linalg.solve(precision, jax.grad(logdensity)(x)), None
+            proposal = x + jnp.linalg.solve(precision, jax.grad(logdensity)(x))
+            better = jnp.all(jnp.isfinite(proposal)) & (logdensity(proposal) > logdensity(x))
+            return jnp.where(better, proposal, x), None
 
         mode, _ = jax.lax.scan(newton, mode, None, length=NEWTON_STEPS)
         precision = -jax.hessian(logdensity)(mode)
-        covariance = jnp.linalg.inv(0.5 * (precision + precision.T))
-        scale = jnp.linalg.cholesky(covariance)  # NaN if the Hessian is not negative definite
+        eigenvalues, eigenvectors = jnp.linalg.eigh(0.5 * (precision + precision.T))
+        # covariance = V diag(1/λ) Vᵀ; NaN (a failed run) if some λ <= 0
+        scale = eigenvectors / jnp.sqrt(jnp.where(eigenvalues > 0, eigenvalues, jnp.nan))
         fitted = GaussianState(unravel(mode), mode, scale, None)
         hessian_grads = (NEWTON_STEPS + 1) * flat.size + NEWTON_STEPS
         return fitted, make_info(num_steps, False, num_steps + hessian_grads, 0.0)

@@ -96,7 +96,7 @@ def verdict(figures: dict, num_chains: int) -> list[str]:
     if not figures["all_finite"]:
         warnings.append("non-finite values in the chain")
     if not figures["rhat_max"] <= RHAT_MAX:
-        warnings.append(f"R-hat {figures['rhat_max']:.3g} > {RHAT_MAX}")
+        warnings.append(f"R-hat {figures['rhat_max']:.4f} > {RHAT_MAX}")
     for key, label in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
         if not figures[key] >= ESS_PER_CHAIN_MIN * num_chains:
             warnings.append(f"{label} ESS {figures[key]:.3g} < {ESS_PER_CHAIN_MIN} per chain "

@@ -86,12 +86,16 @@ def _make(kernel_fn: Callable, cfg: SamplerConfig, logdensity_fn: Callable) -> S
 
 
 def make_hmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
-    """HMC with `num_integration_steps` leapfrog steps per transition."""
+    """HMC with a jittered number of leapfrog steps, uniform in [L/2, 3L/2] around
+    L = `num_integration_steps`, so no path length resonates with the target's periods."""
     kernel = blackjax.hmc.build_kernel()
+    low = max(1, cfg.num_integration_steps // 2)
+    high = max(low, cfg.num_integration_steps * 3 // 2)
 
     def kernel_fn(key, state, logdensity, step_size, inverse_mass_matrix):
-        return kernel(key, state, logdensity, step_size, inverse_mass_matrix,
-                      cfg.num_integration_steps)
+        length_key, key = jax.random.split(key)
+        length = jax.random.randint(length_key, (), low, high + 1)
+        return kernel(key, state, logdensity, step_size, inverse_mass_matrix, length)
 
     return _make(kernel_fn, cfg, logdensity_fn)
 

@@ -4,6 +4,7 @@ Layers are `hidden_layers.{i}` (`depth` of them, width `width`, activation after
 `output_layer` (linear). Weights have shape (out, in), as in `equinox.nn.Linear`.
 """
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -60,10 +61,10 @@ def forward(params: dict, x, depth: int, activation: Callable):
     return _linear(params, "output_layer", features(params, x, depth, activation))
 
 
-def make_model(cfg: ModelConfig):
-    """Build the equinox MLP; `PRNGKey(model.seed)` is split into depth + 1 keys, one per layer."""
+@functools.cache
+def _mlp_class():
+    """The equinox module class, defined once (on first use, so numpy-only users skip JAX)."""
     import equinox as eqx
-    import jax
     import jax.numpy as jnp
 
     class MLP(eqx.Module):
@@ -78,12 +79,22 @@ def make_model(cfg: ModelConfig):
                       for name, layer in _named_layers(self) for leaf in ("weight", "bias")}
             return forward(params, x, self.depth, activation_fn(self.activation, jnp))
 
+    return MLP
+
+
+def make_model(cfg: ModelConfig):
+    """Build the equinox MLP; `PRNGKey(model.seed)` is split into depth + 1 keys, one per layer."""
+    import equinox as eqx
+    import jax
+
+    mlp = _mlp_class()
+
     def build():
         keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.depth + 1)
         sizes = [cfg.in_features] + [cfg.width] * cfg.depth
         hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(cfg.depth)]
         output = eqx.nn.Linear(sizes[-1], cfg.out_features, key=keys[-1])
-        return MLP(hidden, output, cfg.depth, cfg.activation)
+        return mlp(hidden, output, cfg.depth, cfg.activation)
 
     return eqx.filter_jit(build)()  # one compiled program instead of many eager ops
 

@@ -91,11 +91,11 @@ def prepare_loop(cfg: RunConfig, params, static, mask) -> Loop:
 def _failure_hint(cfg: RunConfig) -> str:
     s = cfg.sampler
     if s.name == "laplace":
-        return ("the Hessian at the optimum may not be negative definite; try more "
+        return ("The Hessian at the optimum may not be negative definite; try more "
                 f"sampler.warmup (now {s.warmup}) or a smaller sampler.learning_rate")
     if s.name == "vi":
-        return f"try a smaller sampler.learning_rate (now {s.learning_rate:g})"
-    return f"try a smaller sampler.step_size (now {s.step_size:g})"
+        return f"Try a smaller sampler.learning_rate (now {s.learning_rate:g})"
+    return f"Try a smaller sampler.step_size (now {s.step_size:g})"
 
 
 def _info_per_draw(sums) -> dict:
@@ -147,7 +147,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
             raise SamplingError(
                 f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
                 f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
-                f"{_failure_hint(cfg).capitalize()}.")
+                f"{_failure_hint(cfg)}.")
         phase = "warmup" if draws is None else "sampling"
         counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
         if draws is None:

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from headbayes.diagnostics import ess_bulk, ess_tail, rhat, verdict
+
+
+@pytest.fixture
+def iid():
+    return np.random.default_rng(0).normal(size=(4, 1000, 6))
+
+
+def figures_of(x):
+    return {"rhat_max": float(np.max(rhat(x))), "ess_bulk_min": float(np.min(ess_bulk(x))),
+            "ess_tail_min": float(np.min(ess_tail(x))), "divergences": 0,
+            "all_finite": bool(np.isfinite(x).all())}
+
+
+def test_independent_draws_raise_no_alarm(iid):
+    assert verdict(figures_of(iid), num_chains=4) == []
+    # ESS of independent draws is close to the number of draws
+    assert np.all(np.abs(ess_bulk(iid) / 4000 - 1) < 0.15)
+
+
+def test_stuck_chain_is_flagged(iid):
+    stuck = iid.copy()
+    stuck[2] = stuck[2, 0]
+    warnings = verdict(figures_of(stuck), num_chains=4)
+    assert any(w.startswith("R-hat") for w in warnings)
+
+
+def test_shifted_chain_is_flagged(iid):
+    shifted = iid.copy()
+    shifted[1] += 0.5
+    assert np.max(rhat(shifted)) > 1.01
+    assert any(w.startswith("R-hat") for w in verdict(figures_of(shifted), num_chains=4))
+
+
+def test_nan_chain_fails_the_verdict(iid):
+    broken = iid.copy()
+    broken[3, 10:, 2] = np.nan
+    assert np.isnan(rhat(broken)[2]) and np.isnan(ess_bulk(broken)[2])
+    warnings = verdict(figures_of(broken), num_chains=4)
+    assert "non-finite values in the chain" in warnings
+    assert any(w.startswith("R-hat nan") for w in warnings)
+
+
+def test_divergences_fail_the_verdict(iid):
+    figures = {**figures_of(iid), "divergences": 3}
+    assert verdict(figures, num_chains=4) == ["3 divergent transitions"]
+
+
+def test_ess_of_an_autoregressive_chain():
+    """AR(1) with coefficient phi: ESS = N (1 - phi) / (1 + phi)."""
+    rng = np.random.default_rng(1)
+    phi, chains, draws = 0.8, 4, 5000
+    x = np.zeros((chains, draws, 1))
+    x[:, 0] = rng.normal(size=(chains, 1)) / np.sqrt(1 - phi**2)
+    for t in range(1, draws):
+        x[:, t] = phi * x[:, t - 1] + rng.normal(size=(chains, 1))
+    expected = chains * draws * (1 - phi) / (1 + phi)
+    assert abs(ess_bulk(x)[0] / expected - 1) < 0.15

@@ -1,0 +1,52 @@
+"""The closed-form head posterior against the log-density headbayes samples from."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from headbayes import cli
+from headbayes.data import make_dataset
+from headbayes.exact import exact_posterior, not_applicable_reason
+from headbayes.mask import named_leaves
+from headbayes.pipeline import build_position
+from headbayes.posterior import Problem, make_logdensity_fn
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["likelihood.reduction=sum", "prior.sigma=1.0"],
+    ["mask.include=[output_layer.weight]"],
+    ["mask.include=[output_layer.bias]", "sampler.temperature=2.0"],
+])
+def test_exact_mean_and_precision_match_the_log_density(overrides):
+    cfg = cli._compose(["+experiment=sin_head", *overrides])
+    params, static, mask = build_position(cfg)
+    position, frozen = eqx.partition(params, mask)
+    data = make_dataset(cfg.data)
+    named = {k: np.asarray(v) for k, v in named_leaves(params).items()}
+    sampled = [p for p, flag in named_leaves(mask).items() if flag]
+    posterior = exact_posterior(cfg, named, sampled, data)
+
+    problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                      jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
+    logdensity = make_logdensity_fn(static, cfg.likelihood.reduction)
+    flat0, unravel = jax.flatten_util.ravel_pytree(position)
+    assert flat0.size == posterior.mean.size
+
+    def tempered(flat):
+        return logdensity(unravel(flat), problem) / cfg.sampler.temperature
+
+    hessian = np.asarray(jax.hessian(tempered)(jnp.asarray(posterior.mean, jnp.float32)))
+    precision = np.linalg.inv(posterior.cov)
+    np.testing.assert_allclose(-hessian, precision, atol=1e-4 * np.abs(precision).max())
+    grad_at_mean = np.abs(np.asarray(jax.grad(tempered)(jnp.asarray(posterior.mean, jnp.float32))))
+    grad_at_start = np.abs(np.asarray(jax.grad(tempered)(flat0)))
+    assert grad_at_mean.max() < 1e-4 * grad_at_start.max()
+
+
+def test_no_exact_reference_outside_the_output_layer():
+    assert not_applicable_reason(["output_layer.weight", "output_layer.bias"]) is None
+    reason = not_applicable_reason(["hidden_layers.1.bias", "output_layer.bias"])
+    assert "hidden_layers.1.bias" in reason
