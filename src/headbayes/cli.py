@@ -161,23 +161,30 @@ def _report(args: list[str]) -> int:
 def _summarize(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="headbayes summarize",
-        description="One row per job of a sweep (overrides, status, metrics); writes summary.csv.")
+        description="One row per job of a sweep (overrides, status, metrics, gradient "
+                    "evaluations, wall time); writes SWEEP_DIR/summary.csv with every metric.")
     parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table as markdown (for docs) instead of a rich table")
     ns = parser.parse_args(args)
     from rich.table import Table
 
-    from headbayes.summarize import collect_jobs, write_summary
+    from headbayes.summarize import (collect_jobs, markdown_table, table_cell, table_columns,
+                                     write_summary)
 
     rows = collect_jobs(ns.sweep_dir)
     path = write_summary(ns.sweep_dir, rows)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if ns.markdown:
+        print(markdown_table(rows, console.format_value))
+        return 0
     table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
+    columns = table_columns(rows)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(*(console.format_value(row.get(c)) for c in columns))
+        table.add_row(*(table_cell(row, c, console.format_value) for c in columns))
     console.stdout.print(table)
-    console.stdout.print(f"wrote {path}")
+    console.stdout.print(f"wrote {path} (every metric)")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Everything printed to the terminal: progress bar and rich tables."""
 
+import os
 import sys
 import time
 
@@ -11,6 +12,8 @@ __all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "print_repo
            "leaf_table_view", "format_value", "error"]
 
 stdout = Console()
+if not stdout.is_terminal and "COLUMNS" not in os.environ:
+    stdout = Console(width=160)  # logs and pipes: wide tables stay readable
 stderr = Console(stderr=True)
 
 

@@ -8,7 +8,12 @@ from headbayes import store
 from headbayes.errors import ConfigError, RunDirError
 from headbayes.report import METRIC_KEYS
 
-__all__ = ["collect_jobs", "write_summary"]
+__all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
+           "TABLE_KEYS"]
+
+# The columns of the terminal and markdown tables (summary.csv has every metric).
+TABLE_KEYS = ("status", "rel_l2", "band_median", "rhat_max", "ess_bulk_min", "divergences",
+              "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals", "wall_s", "verdict")
 
 
 def _overrides(job_dir: Path) -> dict:
@@ -20,6 +25,16 @@ def _overrides(job_dir: Path) -> dict:
     except (OSError, yaml.YAMLError) as e:
         raise RunDirError(f"cannot read {path}: {e}") from None
     return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+def _costs(job_dir: Path) -> dict:
+    """Gradient evaluations (warmup + sampling) and wall time of a job, from meta.json."""
+    if not (job_dir / "meta.json").is_file():
+        return {"grad_evals": None, "wall_s": None}
+    meta = store.read_json(job_dir / "meta.json")
+    counts = meta.get("counts", {})
+    return {"grad_evals": counts.get("grad_evals_warmup", 0) + counts.get("grad_evals_sampling", 0),
+            "wall_s": meta.get("timings", {}).get("total_s")}
 
 
 def _status(job_dir: Path) -> tuple[str, dict]:
@@ -46,7 +61,7 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     for job_dir in job_dirs:
         status, figures = _status(job_dir)
         rows.append({"job": job_dir.name, **_overrides(job_dir), "status": status,
-                     **{k: figures.get(k) for k in METRIC_KEYS}})
+                     **{k: figures.get(k) for k in METRIC_KEYS}, **_costs(job_dir)})
     return rows
 
 
@@ -59,3 +74,28 @@ def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
     path = Path(sweep_dir) / "summary.csv"
     store.write_bytes(path, buffer.getvalue().encode())
     return path
+
+
+def table_columns(rows: list[dict]) -> list[str]:
+    """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
+    overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
+                 if k not in METRIC_KEYS and k not in ("job", "status", "grad_evals", "wall_s")]
+    varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
+    present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]
+    return ["job", *varying, *present]
+
+
+def table_cell(row: dict, column: str, format_value) -> str:
+    """A cell of the terminal/markdown table: the verdict shortened to ok / WARN."""
+    value = row.get(column)
+    if column == "verdict" and value is not None:
+        return "ok" if value == "ok" else "WARN"
+    return format_value(value)
+
+
+def markdown_table(rows: list[dict], format_value) -> str:
+    columns = table_columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(table_cell(row, c, format_value) for c in columns) + " |")
+    return "\n".join(lines)
