@@ -4,6 +4,11 @@
     of `scripts/minimal_sgld.py`, alternating, median of --repeats runs each.
 (b) Steady-state microseconds per SGLD step: headbayes' compiled chunk loop against one
     hand-written `lax.scan`, same number of steps, median of --repeats timings after warm-up.
+(c) Every sampler on the seed's head: gradient evaluations and wall time until the bulk ESS of
+    every sampled number is >= 400 (keep doubled from the sampler's default until it is, or
+    until --max-grads gradient evaluations), with the chain's distance from the exact posterior.
+(d) End to end with an exact-posterior sampler: `headbayes run +experiment=sin_head_nuts` and
+    `+experiment=sin_head sampler=hmc`, with an empty and with a warm compilation cache.
 Writes docs/benchmarks.md (use --output - to print only).
 """
 
@@ -36,10 +41,11 @@ def machine() -> str:
             f"jax {jax.__version__}, device {jax.devices()[0].device_kind}")
 
 
-def measured(cmd: list[str]) -> tuple[float, float]:
+def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one subprocess."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -51,9 +57,9 @@ def end_to_end(repeats: int) -> dict:
     results = {"headbayes": [], "minimal": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
-            results["headbayes"].append(measured(
+            results["headbayes"].append(measured(  # no compilation cache: compiles every run
                 [sys.executable, "-m", "headbayes", "run", "+experiment=sin_head",
-                 f"hydra.run.dir={tmp}/run{i}"]))
+                 f"hydra.run.dir={tmp}/run{i}"], {"HEADBAYES_COMPILE_CACHE": ""}))
             results["minimal"].append(measured([sys.executable, "scripts/minimal_sgld.py"]))
     return {name: (statistics.median(w for w, _ in runs), statistics.median(m for _, m in runs))
             for name, runs in results.items()}
@@ -90,9 +96,9 @@ def per_step(num_steps: int, repeats: int) -> dict:
                                       loop.hyper, slots)
 
     def headbayes_loop():
-        for _, state, _ in runner.run_loop(compiled, loop.state, loop.chain_keys, loop.problem,
-                                           loop.hyper, warmup=num_steps - s.keep * s.thin,
-                                           keep=s.keep, thin=s.thin, slots=slots):
+        for _, state, _, _ in runner.run_loop(
+                compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper,
+                warmup=num_steps - s.keep * s.thin, keep=s.keep, thin=s.thin, slots=slots):
             pass
         jax.block_until_ready(state)
 
@@ -108,11 +114,78 @@ def per_step(num_steps: int, repeats: int) -> dict:
             "minimal": _median_time(hand_written, repeats) / num_steps * 1e6}
 
 
-def render(info: str, e2e: dict, steps: dict, args) -> str:
+SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
+
+
+def ess_search(max_grads: int, keep: int = 1000) -> list[dict]:
+    """Per sampler: the first run (thin doubling, `keep` draws per chain) whose smallest bulk
+    ESS is >= 400, or the last one under `max_grads` gradient evaluations."""
+    from omegaconf import OmegaConf
+
+    from headbayes import cli
+    from headbayes.pipeline import run_job
+    from headbayes.report import compute_report
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["HEADBAYES_COMPILE_CACHE"] = f"{tmp}/cache"
+        for name in SAMPLERS:
+            thin = cli._compose(["+experiment=sin_head", f"sampler={name}"]).sampler.thin
+            while True:
+                cfg = cli._compose(["+experiment=sin_head", f"sampler={name}",
+                                    f"sampler.keep={keep}", f"sampler.thin={thin}"])
+                run_dir = Path(tmp) / f"{name}-{thin}"
+                (run_dir / ".hydra").mkdir(parents=True)
+                OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
+                meta = run_job(cfg, run_dir, progress=lambda *a: None)
+                figures, _ = compute_report(run_dir)
+                counts = meta["counts"]
+                grads = counts["grad_evals_warmup"] + counts["grad_evals_sampling"]
+                reached = figures["ess_bulk_min"] >= 400
+                next_grads = counts["grad_evals_warmup"] + 2 * counts["grad_evals_sampling"]
+                if reached or next_grads > max_grads:
+                    results.append({"sampler": name, "thin": thin, "reached": reached,
+                                    "grads": grads, "sampling_s": meta["timings"]["sampling_s"],
+                                    **{k: figures[k] for k in ("ess_bulk_min", "mean_z_max",
+                                                               "var_ratio_min", "var_ratio_max")}})
+                    print(results[-1], flush=True)
+                    break
+                thin *= 2
+        del os.environ["HEADBAYES_COMPILE_CACHE"]
+    return results
+
+
+def exact_samplers_end_to_end(repeats: int) -> dict:
+    """Median wall and peak memory, first run with an empty cache vs later runs with it warm."""
+    commands = {"+experiment=sin_head_nuts": ["+experiment=sin_head_nuts"],
+                "+experiment=sin_head sampler=hmc": ["+experiment=sin_head", "sampler=hmc"]}
+    results = {}
+    for label, overrides in commands.items():
+        cold, warm = [], []
+        for i in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {"HEADBAYES_COMPILE_CACHE": f"{tmp}/cache"}
+                for runs in (cold, warm):
+                    runs.append(measured([sys.executable, "-m", "headbayes", "run", *overrides,
+                                          f"hydra.run.dir={tmp}/run{len(runs)}"], env))
+        results[label] = {"cold": statistics.median(w for w, _ in cold),
+                          "warm": statistics.median(w for w, _ in warm),
+                          "memory": max(m for _, m in cold + warm)}
+    return results
+
+
+def render(info: str, e2e: dict, steps: dict, search: list, exact_e2e: dict, args) -> str:
     h, m = e2e["headbayes"], e2e["minimal"]
+    search_rows = "\n".join(
+        f"| {r['sampler']} | {'yes' if r['reached'] else 'no'} | {r['thin']} | {r['grads']:,} | "
+        f"{r['sampling_s']:.2f} | {r['ess_bulk_min']:.0f} | {r['mean_z_max']:.3g} | "
+        f"{r['var_ratio_min']:.3g} | {r['var_ratio_max']:.3g} |" for r in search)
+    exact_rows = "\n".join(f"| `headbayes run {k}` | {v['cold']:.2f} | {v['warm']:.2f} | "
+                            f"{v['memory']:.0f} |" for k, v in exact_e2e.items())
     return f"""# Benchmarks
 
-Produced by `make bench` (`python scripts/bench.py --repeats {args.repeats} --steps {args.steps}`);
+Produced by `make bench` (`python scripts/bench.py --repeats {args.repeats} --steps {args.steps}
+--max-grads {args.max_grads}`);
 every figure below comes from one run of that command, the baseline measured in the same run.
 
 Machine: {info}.
@@ -122,7 +195,8 @@ Machine: {info}.
 The minimal script is the seed experiment by hand in plain JAX + blackjax: same data, model,
 2300 SGLD steps in one `lax.scan`, same predictive figures; no config, files, report or plots.
 headbayes also composes the Hydra config, writes the run directory, recomputes the report from
-disk and draws two PNGs. Median of {args.repeats} runs each, alternating; memory is peak RSS.
+disk and draws two PNGs. The compilation cache is off here, so headbayes compiles in every run
+as the script does. Median of {args.repeats} runs each, alternating; memory is peak RSS.
 
 | command | wall (s) | peak memory (MB) |
 |---|---:|---:|
@@ -146,6 +220,30 @@ step, draws copied to the host); the baseline is one `lax.scan` over the same nu
 | ratio | {steps['headbayes'] / steps['minimal']:.2f}x |
 
 Target: ≤ 1.1x the hand-written scan.
+
+## (c) Every sampler on `sin_head`: cost to bulk ESS ≥ 400 for all 17 sampled numbers
+
+Each sampler with its default settings (`src/headbayes/configs/sampler/`) on the seed's data,
+model, mask, likelihood and prior, keeping 1000 draws per chain; `thin` doubled from the
+default until the smallest bulk ESS over the 17 numbers reaches 400, or until the next doubling
+would pass {args.max_grads:,} gradient evaluations. Gradient evaluations count warmup (adaptation, fitting) too; the time is
+the sampling loop's, without compilation. The last three columns compare the chain with the
+exact posterior (0 and 1 are perfect). VI and Laplace draw i.i.d. from a fitted Gaussian, so
+their ESS says nothing about whether that Gaussian is the posterior; the distance columns do.
+
+| sampler | reached | thin | gradient evals | sampling (s) | min bulk ESS | mean_z_max | var_ratio_min | var_ratio_max |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
+{search_rows}
+
+## (d) Exact-posterior samplers end to end
+
+Wall time of the whole command (Hydra, compile, warmup, sampling, report, plots), median of
+{args.repeats}; "empty cache" is the first run with an empty JAX compilation cache, "warm cache"
+the next run of the same command. Target: NUTS (or HMC) at the exact posterior in under 5 s.
+
+| command | empty cache (s) | warm cache (s) | peak memory (MB) |
+|---|---:|---:|---:|
+{exact_rows}
 """
 
 
@@ -153,11 +251,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--max-grads", type=int, default=4_000_000)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     e2e = end_to_end(args.repeats)
+    print("end to end:", e2e, flush=True)
+    exact_e2e = exact_samplers_end_to_end(args.repeats)
+    print("exact samplers end to end:", exact_e2e, flush=True)
     steps = per_step(args.steps, args.repeats)
-    text = render(machine(), e2e, steps, args)
+    print("per step:", steps, flush=True)
+    search = ess_search(args.max_grads)
+    text = render(machine(), e2e, steps, search, exact_e2e, args)
     if args.output == "-":
         print(text)
     else:

@@ -59,3 +59,15 @@ def test_ess_of_an_autoregressive_chain():
         x[:, t] = phi * x[:, t - 1] + rng.normal(size=(chains, 1))
     expected = chains * draws * (1 - phi) / (1 + phi)
     assert abs(ess_bulk(x)[0] / expected - 1) < 0.15
+
+
+def test_average_ranks_match_scipy():
+    from scipy.stats import rankdata
+
+    from headbayes.diagnostics import _average_ranks
+
+    rng = np.random.default_rng(3)
+    ties = rng.integers(0, 5, size=200).astype(float)
+    assert np.array_equal(_average_ranks(ties), rankdata(ties))
+    distinct = rng.normal(size=200)
+    assert np.array_equal(_average_ranks(distinct), rankdata(distinct))

@@ -6,13 +6,13 @@ import pytest
 from headbayes import store
 from headbayes.diagnostics import ess_bulk
 from headbayes.config import SAMPLERS
-from headbayes.samplers import _registry
+from headbayes.samplers import REGISTRY
 
 TINY = ["sampler.warmup=60", "sampler.keep=20", "sampler.thin=1", "sampler.num_chains=2"]
 
 
 def test_registry_matches_config_choices():
-    assert tuple(_registry()) == SAMPLERS
+    assert tuple(REGISTRY) == SAMPLERS
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

@@ -40,10 +40,13 @@ def _draw(key, state: GaussianState, unravel) -> GaussianState:
 
 
 def _fixed_draw_sampler(init, warmup, unravel_of) -> Sampler:
-    def step(key, state, problem, hyper):
-        return _draw(key, state, unravel_of(state.position)), make_info(num_grad_evals=0)
+    def info(hyper):
+        return make_info(num_grad_evals=0)
 
-    return Sampler(init, step, warmup)
+    def step(key, state, problem, hyper):
+        return _draw(key, state, unravel_of(state.position)), info(hyper)
+
+    return Sampler(init, step, warmup, info)
 
 
 def _unravel_of(position):

@@ -9,7 +9,6 @@ FFT autocovariances. A constant or non-finite input gives NaN, which never passe
 
 import numpy as np
 from scipy.special import ndtri
-from scipy.stats import rankdata
 
 __all__ = ["split_chains", "rank_normalize", "rhat", "ess_bulk", "ess_tail", "verdict",
            "RHAT_MAX", "ESS_PER_CHAIN_MIN"]
@@ -24,10 +23,18 @@ def split_chains(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
 
 
+def _average_ranks(column: np.ndarray) -> np.ndarray:
+    """Ranks 1..S of a 1-D array; tied values share the average of their ranks."""
+    values, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
+    below = np.cumsum(counts) - counts  # values strictly smaller than each unique value
+    return (below + (counts + 1) / 2)[inverse]
+
+
 def rank_normalize(x: np.ndarray) -> np.ndarray:
     """Pooled average ranks r -> Φ⁻¹((r − 3/8) / (S + 1/4)), per number."""
     c, n, p = x.shape
-    ranks = rankdata(x.reshape(c * n, p), axis=0, method="average").reshape(c, n, p)
+    flat = x.reshape(c * n, p)
+    ranks = np.stack([_average_ranks(flat[:, j]) for j in range(p)], axis=1).reshape(c, n, p)
     return ndtri((ranks - 0.375) / (c * n + 0.25))
 
 

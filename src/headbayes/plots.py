@@ -24,7 +24,7 @@ def _pyplot():
 
 def _save(fig, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    fig.savefig(tmp, dpi=80)
     tmp.replace(path)
 
 

@@ -89,20 +89,24 @@ def choose_slots(keep: int, num_chains: int, sampled_size: int, max_slots: int =
 def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chains: int,
               init_jitter: float = 0.0):
     """(LoopState, chain_keys): chains start at `position` (+ jitter), keys from PRNGKey(seed)."""
+    chain_root, jitter_key = jax.random.split(jax.random.PRNGKey(seed))
+    chain_keys = jax.random.split(chain_root, num_chains)
+    first_bad = jax.tree.map(lambda x: np.full((num_chains,), -1, np.int32), position)
+    if sampler.trivial_init and init_jitter == 0:  # nothing to compute: skip a compilation
+        batched = jax.tree.map(lambda x: np.broadcast_to(x, (num_chains,) + x.shape), position)
+        return LoopState(sampler.init(batched, problem, hyper), first_bad), chain_keys
 
     @jax.jit
-    def init(position, problem, hyper, seed, init_jitter):
-        chain_root, jitter_key = jax.random.split(jax.random.PRNGKey(seed))
+    def init(position, problem, hyper, jitter_key, init_jitter):
         leaves, treedef = jax.tree.flatten(position)
         jitter_keys = jax.random.split(jitter_key, len(leaves))
         starts = [x + init_jitter * jax.random.normal(k, (num_chains,) + x.shape, x.dtype)
                   for x, k in zip(leaves, jitter_keys)]
         batched = jax.tree.unflatten(treedef, starts)
-        states = jax.vmap(sampler.init, in_axes=(0, None, None))(batched, problem, hyper)
-        first_bad = jax.tree.map(lambda x: jnp.full((num_chains,), -1, jnp.int32), position)
-        return LoopState(states, first_bad), jax.random.split(chain_root, num_chains)
+        return jax.vmap(sampler.init, in_axes=(0, None, None))(batched, problem, hyper)
 
-    return init(position, problem, hyper, np.int32(seed), np.float32(init_jitter))
+    states = init(position, problem, hyper, jitter_key, np.float32(init_jitter))
+    return LoopState(states, first_bad), chain_keys
 
 
 def _track_nonfinite(first_bad, position, t):
@@ -111,17 +115,26 @@ def _track_nonfinite(first_bad, position, t):
 
 
 def _make_chunk_fn(sampler: Sampler):
+    constant = sampler.constant_info
+
     def run_chain(state: LoopState, chain_key, start_step, counts, problem, hyper):
         def one_step(_, carry):
             state, t, sums = carry
             key = jax.random.fold_in(chain_key, t)
             sampler_state, info = sampler.step(key, state.sampler_state, problem, hyper)
             first = _track_nonfinite(state.first_bad_step, sampler_state.position, t)
-            return LoopState(sampler_state, first), t + 1, _add(sums, info)
+            # samplers whose info never changes skip the per-step sums (~0.3 µs a step on CPU)
+            sums = sums if constant is not None else _add(sums, info)
+            return LoopState(sampler_state, first), t + 1, sums
 
         def slot(carry, count):
             state, t = carry
             state, t, sums = jax.lax.fori_loop(0, count, one_step, (state, t, _zero_sums()))
+            if constant is not None:
+                info = constant(hyper)
+                sums = InfoSums(count * info.acceptance_rate,
+                                count * info.is_divergent.astype(jnp.int32),
+                                count * info.num_grad_evals, count, info.step_size)
             return (state, t), (state.sampler_state.position, sums)
 
         (state, _), outputs = jax.lax.scan(slot, (state, start_step), counts)

@@ -4,12 +4,17 @@ Every sampler has the same shape:
 - `init(position, problem, hyper) -> state`, with `state.position` the sampled sub-tree;
 - `step(key, state, problem, hyper) -> (state, Info)`;
 - `warmup(key, state, problem, hyper, num_steps) -> (state, Info)` or None. When None, warmup is
-  `num_steps` ordinary steps run by the chunked loop; otherwise the sampler adapts or fits
-  itself (window adaptation, optimisation) and the returned Info sums over those steps.
+  `num_steps` ordinary steps run by the chunked loop; otherwise the sampler fits itself
+  (optimisation) and the returned Info sums over those steps;
+- `constant_info(hyper) -> Info` or None: for samplers whose step information never changes
+  (no accept/reject), so the loop need not add it up step by step;
+- `trivial_init`: True when `init` only wraps the position (no computation), so batched starts
+  need no compiled program.
 Floats a sweep varies (step size, temperature, learning rate) arrive in `hyper` as arrays, so
 one compiled program serves the whole sweep. Every sampler targets p(θ)^(1/T), T = temperature.
 """
 
+import importlib
 from typing import Callable, NamedTuple
 
 import blackjax
@@ -19,14 +24,16 @@ import jax.numpy as jnp
 from headbayes.config import SamplerConfig
 from headbayes.errors import ConfigError
 
-__all__ = ["Sampler", "Hyper", "Info", "make_info", "make_sampler", "SAMPLERS", "tempered",
-           "PositionState"]
+__all__ = ["Sampler", "Hyper", "Info", "make_info", "make_sampler", "SAMPLERS", "REGISTRY",
+           "tempered", "PositionState"]
 
 
 class Sampler(NamedTuple):
     init: Callable
     step: Callable
     warmup: Callable | None = None
+    constant_info: Callable | None = None
+    trivial_init: bool = False
 
 
 class Hyper(NamedTuple):
@@ -70,11 +77,14 @@ def make_sgld(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     def init(position, problem, hyper):
         return PositionState(position)
 
+    def info(hyper):
+        return make_info(step_size=hyper.step_size)
+
     def step(key, state, problem, hyper):
         position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
-        return PositionState(position), make_info(step_size=hyper.step_size)
+        return PositionState(position), info(hyper)
 
-    return Sampler(init, step)
+    return Sampler(init, step, constant_info=info, trivial_init=True)
 
 
 def make_sghmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
@@ -85,12 +95,14 @@ def make_sghmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     def init(position, problem, hyper):
         return PositionState(position)
 
+    def info(hyper):
+        return make_info(num_grad_evals=cfg.num_integration_steps, step_size=hyper.step_size)
+
     def step(key, state, problem, hyper):
         position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
-        return PositionState(position), make_info(num_grad_evals=cfg.num_integration_steps,
-                                                  step_size=hyper.step_size)
+        return PositionState(position), info(hyper)
 
-    return Sampler(init, step)
+    return Sampler(init, step, constant_info=info, trivial_init=True)
 
 
 def make_mala(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
@@ -107,19 +119,19 @@ def make_mala(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     return Sampler(init, step)
 
 
-def _registry() -> dict:
-    from headbayes.approximate import make_laplace, make_vi
-    from headbayes.hmc import make_hmc, make_nuts
-
-    return {"sgld": make_sgld, "sghmc": make_sghmc, "mala": make_mala, "hmc": make_hmc,
-            "nuts": make_nuts, "vi": make_vi, "laplace": make_laplace}
-
-
-SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
+# name -> (module, factory); modules are imported only when their sampler is used
+REGISTRY = {"sgld": ("headbayes.samplers", "make_sgld"),
+            "sghmc": ("headbayes.samplers", "make_sghmc"),
+            "mala": ("headbayes.samplers", "make_mala"),
+            "hmc": ("headbayes.hmc", "make_hmc"),
+            "nuts": ("headbayes.hmc", "make_nuts"),
+            "vi": ("headbayes.approximate", "make_vi"),
+            "laplace": ("headbayes.approximate", "make_laplace")}
+SAMPLERS = tuple(REGISTRY)
 
 
 def make_sampler(cfg: SamplerConfig, logdensity_fn: Callable) -> Sampler:
-    registry = _registry()
-    if cfg.name not in registry:
-        raise ConfigError(f"`sampler.name` must be one of {', '.join(registry)}, got {cfg.name!r}")
-    return registry[cfg.name](logdensity_fn, cfg)
+    if cfg.name not in REGISTRY:
+        raise ConfigError(f"`sampler.name` must be one of {', '.join(REGISTRY)}, got {cfg.name!r}")
+    module, factory = REGISTRY[cfg.name]
+    return getattr(importlib.import_module(module), factory)(logdensity_fn, cfg)
