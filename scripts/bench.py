@@ -177,7 +177,8 @@ def exact_samplers_end_to_end(repeats: int) -> dict:
 def render(info: str, e2e: dict, steps: dict, search: list, exact_e2e: dict, args) -> str:
     h, m = e2e["headbayes"], e2e["minimal"]
     search_rows = "\n".join(
-        f"| {r['sampler']} | {'yes' if r['reached'] else 'no'} | {r['thin']} | {r['grads']:,} | "
+        f"| {r['sampler']} | {'yes' if r['reached'] else 'no'} | {r['thin']} | "
+        f"{r['grads']:,} | "
         f"{r['sampling_s']:.2f} | {r['ess_bulk_min']:.0f} | {r['mean_z_max']:.3g} | "
         f"{r['var_ratio_min']:.3g} | {r['var_ratio_max']:.3g} |" for r in search)
     exact_rows = "\n".join(f"| `headbayes run {k}` | {v['cold']:.2f} | {v['warm']:.2f} | "
@@ -226,8 +227,8 @@ Target: ≤ 1.1x the hand-written scan.
 Each sampler with its default settings (`src/headbayes/configs/sampler/`) on the seed's data,
 model, mask, likelihood and prior, keeping 1000 draws per chain; `thin` doubled from the
 default until the smallest bulk ESS over the 17 numbers reaches 400, or until the next doubling
-would pass {args.max_grads:,} gradient evaluations. Gradient evaluations count warmup (adaptation, fitting) too; the time is
-the sampling loop's, without compilation. The last three columns compare the chain with the
+would pass {args.max_grads:,} gradient evaluations. Gradient evaluations count warmup
+(adaptation, fitting) too; the time is the sampling loop's, without compilation. The last three columns compare the chain with the
 exact posterior (0 and 1 are perfect). VI and Laplace draw i.i.d. from a fitted Gaussian, so
 their ESS says nothing about whether that Gaussian is the posterior; the distance columns do.
 

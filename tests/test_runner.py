@@ -81,13 +81,15 @@ def test_finite_run_reports_nothing():
 
 
 def test_sgld_stationary_variance_blackjax_convention():
-    """SGLD on N(2, 1) with step eps: variance 1 / (1 - eps/2) under theta + eps grad + sqrt(2 eps) xi."""
+    """SGLD on N(2, 1) with step eps: stationary variance 1 / (1 - eps/2) under blackjax's
+    update theta + eps grad + sqrt(2 eps) xi."""
     eps = 0.5
     _, draws = sample(slots=100, warmup=100, keep=20000, thin=1, num_chains=4, step_size=eps,
                       position={"w": jnp.zeros(3)})
     w = draws["w"]
     expected = 1 / (1 - eps / 2)
-    # AR(1) with coefficient (1 - eps): variance of the sample variance scales by (1+rho^2)/(1-rho^2)
+    # AR(1) with coefficient rho = 1 - eps: the sample variance's variance grows by
+    # (1 + rho^2) / (1 - rho^2), the sample mean's by (1 + rho) / (1 - rho)
     rho = 1 - eps
     n = w.size
     rel_se = np.sqrt(2 / n * (1 + rho**2) / (1 - rho**2))

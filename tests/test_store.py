@@ -30,7 +30,8 @@ def test_chain_round_trip(tmp_path):
 def test_npz_and_json_round_trip(tmp_path):
     arrays = {"x.weight": np.arange(6.0).reshape(2, 3)}
     store.write_npz(tmp_path / "p.npz", arrays)
-    np.testing.assert_array_equal(store.read_npz(tmp_path / "p.npz")["x.weight"], arrays["x.weight"])
+    loaded = store.read_npz(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded["x.weight"], arrays["x.weight"])
     store.write_json(tmp_path / "m.json", {"a": 1.5})
     assert store.read_json(tmp_path / "m.json") == {"a": 1.5}
 

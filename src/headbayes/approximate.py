@@ -5,7 +5,8 @@
   parameters with log-scale -2; `keep` draws from the fitted Gaussian.
 - `laplace`: `warmup` Adam steps (at `learning_rate`) towards the MAP of the sampled leaves,
   then `NEWTON_STEPS` Newton steps with the exact Hessian, each kept only if it raises the
-  log-density (one step is exact when the posterior is Gaussian), then the Gaussian with covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
+  log-density (one step is exact when the posterior is Gaussian), then the Gaussian with
+  covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 """
 
 from typing import Callable, NamedTuple

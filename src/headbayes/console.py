@@ -18,7 +18,8 @@ stderr = Console(stderr=True)
 
 
 class sampling_progress:
-    """Context manager giving `update(kind, steps, total, draws)`: a bar with steps, draws, steps/s."""
+    """Context manager giving `update(kind, steps, total, draws)`: a progress bar showing
+    steps, draws kept and steps per second."""
 
     def __enter__(self):
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),

@@ -19,7 +19,8 @@ class Dataset(NamedTuple):
 
 
 def eval_grid(cfg: DataConfig) -> np.ndarray:
-    """x = x_min + k * eval_step for k = 0, 1, ... up to x_max inclusive (101 points for the seed)."""
+    """x = x_min + k * eval_step for k = 0, 1, ... up to x_max inclusive (101 points for the
+    seed)."""
     count = int(np.floor((cfg.x_max - cfg.x_min) / cfg.eval_step + 1e-6)) + 1
     return (cfg.x_min + cfg.eval_step * np.arange(count)).astype(np.float32)
 

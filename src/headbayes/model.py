@@ -7,7 +7,6 @@ Layers are `hidden_layers.{i}` (`depth` of them, width `width`, activation after
 import functools
 from typing import Callable
 
-import numpy as np
 
 from headbayes.config import ModelConfig
 

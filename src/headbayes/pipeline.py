@@ -1,4 +1,4 @@
-"""One run, start to finish: config -> data -> model -> mask -> sampler -> loop -> store -> report."""
+"""One run, start to finish: config, data, model, mask, sampler, compiled loop, run directory."""
 
 import os
 import platform
@@ -7,7 +7,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 
 from headbayes import store
 from headbayes.plots import preload_plotting
@@ -51,7 +50,8 @@ def build_position(cfg: RunConfig):
 
 
 def _versions() -> dict:
-    names = ("headbayes", "jax", "jaxlib", "equinox", "blackjax", "hydra-core", "omegaconf", "numpy")
+    names = ("headbayes", "jax", "jaxlib", "equinox", "blackjax", "hydra-core", "omegaconf",
+             "numpy")
     return {"python": platform.python_version(), **{n: metadata.version(n) for n in names}}
 
 

@@ -160,8 +160,9 @@ def compile_warmup(sampler: Sampler, state: LoopState, chain_keys, problem, hype
         key = jax.random.fold_in(chain_key, 0)
         sampler_state, info = sampler.warmup(key, state.sampler_state, problem, hyper, num_steps)
         first = _track_nonfinite(state.first_bad_step, sampler_state.position, num_steps - 1)
-        sums = InfoSums(info.acceptance_rate.astype(jnp.float32), info.is_divergent.astype(jnp.int32),
-                        info.num_grad_evals, jnp.int32(num_steps), info.step_size)
+        sums = InfoSums(info.acceptance_rate.astype(jnp.float32),
+                        info.is_divergent.astype(jnp.int32), info.num_grad_evals,
+                        jnp.int32(num_steps), info.step_size)
         return LoopState(sampler_state, first), sums
 
     start = time.perf_counter()
