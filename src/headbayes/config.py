@@ -14,6 +14,7 @@ from headbayes.errors import ConfigError
 __all__ = [
     "DataConfig",
     "ModelConfig",
+    "BodyConfig",
     "MaskConfig",
     "LikelihoodConfig",
     "PriorConfig",
@@ -22,6 +23,7 @@ __all__ = [
     "CONFIG_GROUPS",
     "validate",
     "check_key",
+    "data_inputs",
     "register_schema",
 ]
 
@@ -35,6 +37,14 @@ class DataConfig:
     x_min: float = -1.0
     x_max: float = 1.0
     eval_step: float = 0.02
+    n_test: int = 0
+    gap_min: float = -0.3
+    gap_max: float = 0.3
+    path: str = ""
+    inputs: list[str] = field(default_factory=list)
+    target: str = ""
+    test_fraction: float = 0.2
+    standardize: bool = True
 
 
 @dataclass
@@ -84,23 +94,34 @@ class SamplerConfig:
 
 
 @dataclass
+class BodyConfig:
+    mode: str = "frozen"
+    optimizer: str = "adam"
+    lr: float = 0.01
+    steps: int = 2000
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
 
-CONFIG_GROUPS = ("data", "model", "sampler", "experiment")
-DATASETS = ("sin", "sin3")
+CONFIG_GROUPS = ("data", "model", "body", "sampler", "experiment")
+DATASETS = ("sin", "sin3", "gap", "friedman1", "csv", "npz")
 MODELS = ("mlp",)
 SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
 STOCHASTIC_GRADIENT = ("sgld", "sghmc")
 FITTED = ("vi", "laplace")
 MASS_MATRICES = ("diagonal", "dense")
+BODY_MODES = ("frozen", "pretrained")
+BODY_OPTIMIZERS = ("adam", "sgd")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "silu")
 REDUCTIONS = ("mean", "sum")
 
@@ -147,11 +168,26 @@ def _choice(key: str, value, allowed: tuple[str, ...]) -> None:
     _require(value in allowed, key, value, "one of " + ", ".join(allowed))
 
 
+def data_inputs(cfg: DataConfig) -> int:
+    """Number of input columns of a dataset."""
+    return {"friedman1": 5, "csv": len(cfg.inputs), "npz": len(cfg.inputs)}.get(cfg.name, 1)
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Range-check every value; raise ConfigError naming key, value and what is allowed."""
     d, m, s = cfg.data, cfg.model, cfg.sampler
     _choice("data.name", d.name, DATASETS)
     _require(d.n_train >= 1, "data.n_train", d.n_train, "an integer >= 1")
+    _require(d.n_test >= 0, "data.n_test", d.n_test, "an integer >= 0")
+    _require(0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction,
+             "a number in (0, 1)")
+    if d.name == "gap":
+        _require(d.x_min < d.gap_min < d.gap_max < d.x_max, "data.gap_max", d.gap_max,
+                 "such that x_min < gap_min < gap_max < x_max")
+    if d.name in ("csv", "npz"):
+        _require(bool(d.path), "data.path", d.path, f"a file for data '{d.name}'")
+        _require(len(d.inputs) >= 1 and bool(d.target), "data.inputs", list(d.inputs),
+                 "a non-empty list of column names, with data.target naming the target column")
     _require(math.isfinite(d.noise_std) and d.noise_std >= 0, "data.noise_std", d.noise_std,
              "a finite number >= 0")
     _require(math.isfinite(d.x_min), "data.x_min", d.x_min, "finite")
@@ -164,9 +200,15 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("model.activation", m.activation, ACTIVATIONS)
     for key in ("in_features", "out_features", "width"):
         _require(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
-    _require(m.in_features == 1, "model.in_features", m.in_features, f"1 for data '{d.name}'")
+    inputs = data_inputs(d)
+    _require(m.in_features == inputs, "model.in_features", m.in_features,
+             f"{inputs} (the number of inputs of data '{d.name}')")
     _require(m.out_features == 1, "model.out_features", m.out_features, f"1 for data '{d.name}'")
     _require(m.depth >= 0, "model.depth", m.depth, "an integer >= 0")
+    _choice("body.mode", cfg.body.mode, BODY_MODES)
+    _choice("body.optimizer", cfg.body.optimizer, BODY_OPTIMIZERS)
+    _positive_float("body.lr", cfg.body.lr)
+    _require(cfg.body.steps >= 1, "body.steps", cfg.body.steps, "an integer >= 1")
     _positive_float("likelihood.sigma", cfg.likelihood.sigma)
     _choice("likelihood.reduction", cfg.likelihood.reduction, REDUCTIONS)
     _positive_float("prior.sigma", cfg.prior.sigma)

@@ -65,7 +65,7 @@ class Loop(NamedTuple):
     hyper: object
 
 
-def prepare_loop(cfg: RunConfig, params, static, mask) -> Loop:
+def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> Loop:
     """Split the parameters by `mask` and set up the sampler over the sampled leaves."""
     import equinox as eqx
     import jax.numpy as jnp
@@ -76,7 +76,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask) -> Loop:
     from headbayes.samplers import Hyper, make_sampler
 
     position, frozen = eqx.partition(params, mask)
-    data = make_dataset(cfg.data)
+    data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler
     problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
                       jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
@@ -118,13 +118,23 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     from headbayes.mask import leaf_table, named_leaves
 
     enable_compile_cache()
+    from headbayes.data import make_dataset
+
     run_dir = Path(run_dir)
+    data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     params, static, mask = build_position(cfg)
+    pretraining = {}
+    if cfg.body.mode == "pretrained":
+        from headbayes.pretrain import pretrain
+
+        start = time.perf_counter()
+        params, pretraining = pretrain(cfg, params, static, data)
+        pretraining["seconds"] = time.perf_counter() - start
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
     store.write_json(run_dir / "mask.json", table)
     store.write_npz(run_dir / "params.npz", named_leaves(params))
-    loop = prepare_loop(cfg, params, static, mask)
+    loop = prepare_loop(cfg, params, static, mask, data)
     s = cfg.sampler
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
@@ -165,6 +175,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
         "num_steps": total_steps,
         "num_draws": draws_done * s.num_chains,
         "counts": counts,
+        "pretraining": pretraining,
         "device": f"{device.platform}:{device.device_kind}",
         "timings": {"compile_s": compile_s, "sampling_s": sampling_s,
                     "total_s": time.perf_counter() - started},

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_predictive", "plot_traces", "preload_plotting"]
+__all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
+           "preload_plotting"]
 
 
 def preload_plotting() -> None:
@@ -35,7 +36,10 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
     x = data.x_eval[:, 0]
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     ax.fill_between(x, summary["lo"][:, 0], summary["hi"][:, 0], alpha=0.3, label="90% band")
-    ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
+    if data.f_eval is not None:
+        ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
+    if data.gap is not None:
+        ax.axvspan(*data.gap, color="0.9", label="gap (no data)")
     ax.plot(x, summary["mean"][:, 0], label="posterior mean")
     if exact is not None:
         from headbayes.exact import Z_95
@@ -47,6 +51,37 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
     ax.plot(data.x_train[:, 0], data.y_train[:, 0], "o", ms=3, label="data")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_observed(path: Path, data, f_test) -> None:
+    """Held-out targets against the posterior mean, with 90% function-band error bars."""
+    plt = _pyplot()
+    pooled = f_test.reshape((-1,) + f_test.shape[2:])[..., 0]
+    mean = pooled.mean(axis=0)
+    lo, hi = np.quantile(pooled, [0.05, 0.95], axis=0)
+    y = data.y_test[:, 0]
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    ax.errorbar(y, mean, yerr=[mean - lo, hi - mean], fmt="o", ms=3, lw=0.8, alpha=0.7)
+    edges = [min(y.min(), lo.min()), max(y.max(), hi.max())]
+    ax.plot(edges, edges, "k--", lw=0.8)
+    ax.set_xlabel("observed (test)")
+    ax.set_ylabel("predicted: posterior mean and 90% band")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_calibration(path: Path, calibration: dict) -> None:
+    """Observed coverage of central predictive intervals against their nominal level."""
+    plt = _pyplot()
+    levels = np.array(list(calibration))
+    fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+    ax.plot(levels, list(calibration.values()), "o-", label="test data")
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
     ax.legend()
     _save(fig, path)
     plt.close(fig)

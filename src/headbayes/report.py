@@ -17,9 +17,10 @@ from headbayes.model import activation_fn, forward
 __all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
 
 METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "band_max",
-               "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "accept_mean",
-               "exact_rel_l2", "exact_band_median", "mean_z_max", "var_ratio_min",
-               "var_ratio_max", "verdict")
+               "truth_coverage_90", "band_gap_ratio", "test_rmse", "test_nll",
+               "test_coverage_90", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences",
+               "accept_mean", "exact_rel_l2", "exact_band_median", "mean_z_max",
+               "var_ratio_min", "var_ratio_max", "verdict")
 
 
 def load_config(run_dir: Path) -> RunConfig:
@@ -59,6 +60,22 @@ def _nanmin(values: np.ndarray) -> float:
     return float(np.nan if np.isnan(values).any() else values.min())
 
 
+def _heldout(cfg, data, full: dict, summary: dict, figures: dict) -> dict:
+    """Add the truth-coverage, gap and held-out figures that this dataset allows; return the
+    arrays the plots need."""
+    if data.f_eval is not None:
+        figures["truth_coverage_90"] = metrics.truth_coverage(summary, data.f_eval)
+    if data.gap is not None:
+        figures["band_gap_ratio"] = metrics.band_gap_ratio(summary, data.x_eval, data.gap)
+    if data.x_test is None:
+        return {"f_test": None}
+    f_test = forward(full, data.x_test, cfg.model.depth, activation_fn(cfg.model.activation, np))
+    figures.update(metrics.heldout(f_test, data.y_test, cfg.likelihood.sigma))
+    calibration = metrics.coverage(f_test, data.y_test, cfg.likelihood.sigma,
+                                   metrics.CALIBRATION_LEVELS)
+    return {"f_test": f_test, "calibration": calibration}
+
+
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
     """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
     run_dir = Path(run_dir)
@@ -83,16 +100,19 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
     figures = {**metrics.leaf_variances(full, set(chain)),
                **{k: summary[k] for k in ("rel_l2", "band_median", "band_max")}}
     figures["num_draws"] = int(f_draws.shape[0] * f_draws.shape[1])
+    extras_heldout = _heldout(cfg, data, full, summary, figures)
     checks = _diagnostics(chain, info, cfg.sampler.num_chains)
     figures.update({k: v for k, v in checks.items() if k != "all_finite"})
-    extras = {"data": data, "summary": summary, "chain": chain, "exact": None, "notes": []}
+    extras = {"data": data, "summary": summary, "chain": chain, "exact": None, "notes": [],
+              **extras_heldout}
     reason = exact.not_applicable_reason(list(chain))
     if reason is None:
         posterior = exact.exact_posterior(cfg, params, list(chain), data)
         width = 2 * exact.Z_95 * posterior.f_sd
+        if data.f_eval is not None:
+            figures["exact_rel_l2"] = float(np.linalg.norm(posterior.f_mean - data.f_eval)
+                                            / np.linalg.norm(data.f_eval))
         figures.update({
-            "exact_rel_l2": float(np.linalg.norm(posterior.f_mean - data.f_eval)
-                                  / np.linalg.norm(data.f_eval)),
             "exact_band_median": float(np.median(width)),
             "exact_band_max": float(np.max(width)),
             **exact.chain_distance(posterior, chain)})
@@ -112,7 +132,13 @@ def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
     figures, extras = compute_report(run_dir)
     store.write_json(run_dir / "metrics.json", figures)
     if plot:
-        plots.plot_predictive(run_dir / "predictive.png", extras["data"], extras["summary"],
-                              extras["exact"])
+        data = extras["data"]
+        if data.x_train.shape[1] == 1:
+            plots.plot_predictive(run_dir / "predictive.png", data, extras["summary"],
+                                  extras["exact"])
+        else:
+            plots.plot_observed(run_dir / "predictive.png", data, extras["f_test"])
+        if extras["f_test"] is not None:
+            plots.plot_calibration(run_dir / "calibration.png", extras["calibration"])
         plots.plot_traces(run_dir / "trace.png", extras["chain"])
     return figures, extras["notes"]
