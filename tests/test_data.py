@@ -1,0 +1,95 @@
+"""Datasets: synthetic targets, files, splits, standardisation and every bad-file case."""
+
+import numpy as np
+import pytest
+
+from headbayes.config import DataConfig, RunConfig, validate
+from headbayes.data import make_dataset
+from headbayes.errors import ConfigError
+
+
+def test_gap_has_no_training_points_in_the_hole():
+    data = make_dataset(DataConfig(name="gap", n_train=40, gap_min=-0.3, gap_max=0.3, n_test=50))
+    x = data.x_train[:, 0]
+    assert not np.any((x > -0.3) & (x < 0.3)) and len(x) < 40
+    assert data.gap == (-0.3, 0.3)
+    assert data.x_test.shape == (50, 1) and data.y_test.shape == (50, 1)
+
+
+def test_seed_training_data_unchanged_by_a_test_split():
+    base = make_dataset(DataConfig())
+    split = make_dataset(DataConfig(n_test=100))
+    np.testing.assert_array_equal(base.y_train, split.y_train)
+    assert base.x_test is None and split.x_test.shape == (100, 1)
+
+
+def test_friedman1_formula_and_standardisation():
+    cfg = DataConfig(name="friedman1", n_train=300, n_test=100, noise_std=0.0, standardize=False)
+    data = make_dataset(cfg)
+    x = data.x_train.astype(np.float64)
+    expected = (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2
+                + 10 * x[:, 3] + 5 * x[:, 4])
+    np.testing.assert_allclose(data.y_train[:, 0], expected, rtol=1e-5)
+    np.testing.assert_allclose(data.f_eval, data.y_test, rtol=1e-5)  # no noise: truth = target
+    scaled = make_dataset(DataConfig(name="friedman1", n_train=300, n_test=100))
+    np.testing.assert_allclose(scaled.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(scaled.y_train.std(), 1, rtol=1e-4)
+
+
+def write_csv(path, rows, header="a,b,y"):
+    path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+def table(n=20):
+    rng = np.random.default_rng(0)
+    return [(rng.normal(), rng.normal(), rng.normal()) for _ in range(n)]
+
+
+def test_csv_split_and_standardisation(tmp_path):
+    path = write_csv(tmp_path / "t.csv", table(20))
+    data = make_dataset(DataConfig(name="csv", path=str(path), inputs=["a", "b"], target="y",
+                                   test_fraction=0.25))
+    assert data.x_train.shape == (15, 2) and data.x_test.shape == (5, 2)
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-6)
+    assert data.f_eval is None
+
+
+def test_npz_matches_csv(tmp_path):
+    rows = np.array(table(12))
+    path = tmp_path / "t.npz"
+    np.savez(path, a=rows[:, 0], b=rows[:, 1], y=rows[:, 2])
+    csv_path = write_csv(tmp_path / "t.csv", rows.tolist())
+    common = dict(inputs=["a", "b"], target="y")
+    from_npz = make_dataset(DataConfig(name="npz", path=str(path), **common))
+    from_csv = make_dataset(DataConfig(name="csv", path=str(csv_path), **common))
+    np.testing.assert_allclose(from_npz.x_train, from_csv.x_train, rtol=1e-6)
+
+
+@pytest.mark.parametrize("content,pattern", [
+    (None, "not found"),
+    ("a,b,y\n1,2,3\n1,x,3\n1,2,3\n1,2,3\n", r"line 3, column 'b': 'x' is not a number"),
+    ("a,c,y\n" + "1,2,3\n" * 6, r"columns \['b'\] not in .* available: a, c, y"),
+    ("a,b,y\n1,2,3\n1,2,3\n", "has 2 rows; at least 4"),
+    ("a,b,y\n1,2,3\n1,2\n1,2,3\n1,2,3\n", "line 3, column 'y': '\\(missing\\)'"),
+])
+def test_bad_csv_files(tmp_path, content, pattern):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=pattern):
+        make_dataset(DataConfig(name="csv", path=str(path), inputs=["a", "b"], target="y"))
+
+
+def test_npz_with_objects_is_refused(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, a=np.array([{"x": 1}] * 5, dtype=object), y=np.arange(5.0))
+    with pytest.raises(ConfigError, match="cannot read .* as npz of numeric columns"):
+        make_dataset(DataConfig(name="npz", path=str(path), inputs=["a"], target="y"))
+
+
+def test_in_features_must_match_the_data():
+    cfg = RunConfig()
+    cfg.data.name = "friedman1"
+    with pytest.raises(ConfigError, match=r"`model.in_features` must be 5 \(the number of inputs"):
+        validate(cfg)

@@ -1,0 +1,65 @@
+"""Held-out metrics against closed forms, and the body modes end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from headbayes import store
+from headbayes.metrics import band_gap_ratio, coverage, heldout
+
+
+def test_coverage_of_the_true_predictive_is_nominal():
+    """Function draws all equal to the truth: the predictive is N(truth, sigma^2)."""
+    rng = np.random.default_rng(1)
+    n, sigma = 4000, 0.3
+    truth = rng.normal(size=(n, 1))
+    y = truth + sigma * rng.normal(size=(n, 1))
+    f_draws = np.broadcast_to(truth, (1, 500, n, 1))
+    covered = coverage(f_draws, y, sigma, (0.5, 0.9))
+    for level, value in covered.items():  # binomial standard error sqrt(q (1 - q) / n)
+        assert abs(value - level) < 4 * np.sqrt(level * (1 - level) / n)
+
+
+def test_nll_and_rmse_closed_form():
+    f_draws = np.zeros((1, 3, 2, 1))
+    y = np.array([[1.0], [-2.0]])
+    figures = heldout(f_draws, y, sigma=2.0)
+    expected_nll = np.mean(0.5 * (y[:, 0] / 2.0) ** 2 + np.log(2.0) + 0.5 * np.log(2 * np.pi))
+    assert figures["test_nll"] == pytest.approx(expected_nll)
+    assert figures["test_rmse"] == pytest.approx(np.sqrt(2.5))
+
+
+def test_band_gap_ratio():
+    x = np.linspace(-1, 1, 11)[:, None]
+    width = np.where(np.abs(x) < 0.3, 2.0, 0.5)
+    summary = {"lo": -width / 2, "hi": width / 2}
+    assert band_gap_ratio(summary, x, (-0.3, 0.3)) == pytest.approx(4.0)
+
+
+def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process):
+    figures, _, run_dir = run_in_process(
+        "+experiment=sin_head", "body=pretrained", "body.steps=500", "sampler=laplace",
+        "sampler.warmup=100", "sampler.keep=50")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["pretraining"]["loss_final"] < 0.2 * meta["pretraining"]["loss_initial"]
+    params = store.read_npz(run_dir / "params.npz")
+    from headbayes import cli
+    from headbayes.mask import named_leaves
+    from headbayes.pipeline import build_position
+
+    initial = named_leaves(build_position(cli._compose(["+experiment=sin_head"]))[0])
+    assert not np.array_equal(params["hidden_layers.1.weight"], initial["hidden_layers.1.weight"])
+    assert figures["unmasked_var_max"] == 0.0  # the trained body stays put while sampling
+
+
+def test_sin_head_pretrained_targets(run_in_process):
+    figures, _, _ = run_in_process("+experiment=sin_head_pretrained")
+    assert figures["rel_l2"] <= 0.05
+    assert figures["truth_coverage_90"] >= 0.9
+    assert figures["verdict"] == "ok"
+
+
+def test_gap_head_band_widens_in_the_gap(run_in_process):
+    figures, _, _ = run_in_process("+experiment=gap_head", "sampler.keep=500")
+    assert figures["band_gap_ratio"] > 1
