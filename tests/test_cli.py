@@ -169,3 +169,19 @@ def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
                     "data.inputs=[u,w]", "data.target=target", "model.in_features=2",
                     f"hydra.run.dir={tmp_path}/bad")
     assert_clean_error(bad, 2, "columns ['w'] not in", "available: u, v, target")
+
+
+def test_mask_family_sweep_and_plot(headbayes, tmp_path):
+    sweep = tmp_path / "sweep"
+    headbayes("run", "+sweep=mask_family", "sampler=sgld", "sampler.step_size=1e-5",
+              "sampler.warmup=10", "sampler.keep=5", "sampler.num_chains=1", "body.steps=20",
+              f"hydra.sweep.dir={sweep}", check_code=0)
+    headbayes("summarize", sweep, "--plot", "rel_l2,test_nll", check_code=0)
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["mask"] for r in rows] == ["head", "biases", "hidden_layer_1", "last_two",
+                                         "all_but_first", "all"]
+    assert [int(r["sampled"]) for r in rows] == [17, 33, 272, 289, 289, 321]
+    assert (sweep / "rel_l2_test_nll_vs_sampled.png").is_file()
+    bad = headbayes("summarize", sweep, "--plot", "nope")
+    assert_clean_error(bad, 2, "--plot: unknown metric(s) ['nope']")

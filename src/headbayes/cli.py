@@ -166,14 +166,28 @@ def _summarize(args: list[str]) -> int:
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as markdown (for docs) instead of a rich table")
+    parser.add_argument("--plot", metavar="METRIC[,METRIC...]",
+                        help="also plot these metrics against the number of sampled parameters "
+                             "(SWEEP_DIR/<metrics>_vs_sampled.png)")
     ns = parser.parse_args(args)
     from rich.table import Table
 
     from headbayes.summarize import (collect_jobs, markdown_table, table_cell, table_columns,
                                      write_summary)
 
+
     rows = collect_jobs(ns.sweep_dir)
     path = write_summary(ns.sweep_dir, rows)
+    if ns.plot:
+        from headbayes.report import METRIC_KEYS
+        from headbayes.summarize import plot_against_sampled
+
+        metrics = [m.strip() for m in ns.plot.split(",") if m.strip()]
+        unknown = [m for m in metrics if m not in METRIC_KEYS or m == "verdict"]
+        if unknown or not metrics:
+            raise ConfigError(f"--plot: unknown metric(s) {unknown or ns.plot!r}; choose from "
+                              f"{', '.join(k for k in METRIC_KEYS if k != 'verdict')}")
+        console.stdout.print(f"wrote {plot_against_sampled(ns.sweep_dir, rows, metrics)}")
     if ns.markdown:
         print(markdown_table(rows, console.format_value))
         return 0

@@ -9,10 +9,10 @@ from headbayes.errors import ConfigError, RunDirError
 from headbayes.report import METRIC_KEYS
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
-           "TABLE_KEYS"]
+           "plot_against_sampled", "TABLE_KEYS"]
 
 # The columns of the terminal and markdown tables (summary.csv has every metric).
-TABLE_KEYS = ("status", "rel_l2", "band_median", "rhat_max", "ess_bulk_min", "divergences",
+TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bulk_min", "divergences",
               "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals", "wall_s", "verdict")
 
 
@@ -25,6 +25,12 @@ def _overrides(job_dir: Path) -> dict:
     except (OSError, yaml.YAMLError) as e:
         raise RunDirError(f"cannot read {path}: {e}") from None
     return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+def _sampled_size(job_dir: Path) -> int | None:
+    if not (job_dir / "mask.json").is_file():
+        return None
+    return store.read_json(job_dir / "mask.json").get("sampled_size")
 
 
 def _costs(job_dir: Path) -> dict:
@@ -61,6 +67,7 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     for job_dir in job_dirs:
         status, figures = _status(job_dir)
         rows.append({"job": job_dir.name, **_overrides(job_dir), "status": status,
+                     "sampled": _sampled_size(job_dir),
                      **{k: figures.get(k) for k in METRIC_KEYS}, **_costs(job_dir)})
     return rows
 
@@ -79,7 +86,8 @@ def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
 def table_columns(rows: list[dict]) -> list[str]:
     """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
     overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
-                 if k not in METRIC_KEYS and k not in ("job", "status", "grad_evals", "wall_s")]
+                 if k not in METRIC_KEYS
+                 and k not in ("job", "status", "sampled", "grad_evals", "wall_s")]
     varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
     present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]
     return ["job", *varying, *present]
@@ -99,3 +107,32 @@ def markdown_table(rows: list[dict], format_value) -> str:
     for row in rows:
         lines.append("| " + " | ".join(table_cell(row, c, format_value) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def plot_against_sampled(sweep_dir: Path, rows: list[dict], metrics: list[str]) -> Path:
+    """One panel per metric: its value against the number of sampled parameters, per job."""
+    from headbayes.plots import _pyplot, _save
+
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    done = [r for r in rows if r["status"] == "ok" and r.get("sampled")]
+    labels = table_columns(rows)[1:2]  # the first override that varies names each point
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6),
+                             layout="constrained", squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        points = [(r["sampled"], r[metric], r.get(labels[0], r["job"]) if labels else r["job"])
+                  for r in done if r.get(metric) is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o")
+        for x, y, label in points:
+            ax.annotate(str(label), (x, y), fontsize=7, textcoords="offset points",
+                        xytext=(3, 3))
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("sampled parameters")
+        ax.set_ylabel(metric)
+    path = Path(sweep_dir) / f"{'_'.join(metrics)}_vs_sampled.png"
+    _save(fig, path)
+    plt.close(fig)
+    return path
