@@ -63,3 +63,29 @@ def test_sin_head_pretrained_targets(run_in_process):
 def test_gap_head_band_widens_in_the_gap(run_in_process):
     figures, _, _ = run_in_process("+experiment=gap_head", "sampler.keep=500")
     assert figures["band_gap_ratio"] > 1
+
+
+def _body_change(run_dir) -> float:
+    from headbayes import cli
+    from headbayes.mask import named_leaves
+    from headbayes.pipeline import build_position
+
+    initial = named_leaves(build_position(cli._compose(["+experiment=sin_head"]))[0])
+    params = store.read_npz(run_dir / "params.npz")
+    return max(float(np.max(np.abs(params[p] - np.asarray(initial[p]))))
+               for p in params if not p.startswith("output_layer"))
+
+
+@pytest.mark.parametrize("lr,moves", [(1e-2, True), (1e-9, False)])
+def test_joint_changes_the_body_through_the_optimiser_only(run_in_process, lr, moves):
+    """The body moves with the optax step (lr 1e-2) and not with the sampler: with a vanishing
+    learning rate it stays put while the head is sampled."""
+    figures, _, run_dir = run_in_process(
+        "+experiment=sin_head", "body=joint", "body.steps=200", f"body.lr={lr}",
+        "sampler.step_size=1e-4", "sampler.num_chains=2", "sampler.warmup=50",
+        "sampler.keep=50", name=f"joint-{lr}")
+    change = _body_change(run_dir)
+    assert (change > 1e-3) if moves else (change < 1e-6)
+    assert figures["unmasked_var_max"] == 0.0 and figures["masked_var_min"] > 0
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["counts"]["grad_evals_joint"] == 200 * 2

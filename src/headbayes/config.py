@@ -120,7 +120,7 @@ SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
 STOCHASTIC_GRADIENT = ("sgld", "sghmc")
 FITTED = ("vi", "laplace")
 MASS_MATRICES = ("diagonal", "dense")
-BODY_MODES = ("frozen", "pretrained")
+BODY_MODES = ("frozen", "pretrained", "joint")
 BODY_OPTIMIZERS = ("adam", "sgd")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "silu")
 REDUCTIONS = ("mean", "sum")
@@ -209,6 +209,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("body.optimizer", cfg.body.optimizer, BODY_OPTIMIZERS)
     _positive_float("body.lr", cfg.body.lr)
     _require(cfg.body.steps >= 1, "body.steps", cfg.body.steps, "an integer >= 1")
+    if cfg.body.mode == "joint":
+        _require(s.name not in FITTED, "sampler.name", s.name,
+                 "a stepping sampler (sgld, sghmc, mala, hmc, nuts) with body.mode=joint")
     _positive_float("likelihood.sigma", cfg.likelihood.sigma)
     _choice("likelihood.reduction", cfg.likelihood.reduction, REDUCTIONS)
     _positive_float("prior.sigma", cfg.prior.sigma)

@@ -103,6 +103,41 @@ def _info_per_draw(sums) -> dict:
             "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
 
 
+def _joint_training(cfg, loop, static, params, mask, run_dir, slots, check, counts, progress):
+    """Joint body training (see joint.py); rewrites params.npz with the trained body and returns
+    the loop that samples with it frozen (sampler restarted at the heads reached), and the
+    compile seconds."""
+    import equinox as eqx
+
+    from headbayes.joint import compile_joint_warmup, joint_chunks
+    from headbayes.mask import named_leaves
+    from headbayes.posterior import make_logdensity_fn
+
+    logdensity_fn = make_logdensity_fn(static, cfg.likelihood.reduction)
+    compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)
+    state, body = loop.state, loop.problem.frozen
+    for state, body, sums, step in joint_chunks(compiled, loop, opt_state, cfg.body.steps,
+                                                slots * cfg.sampler.thin):
+        check(state)
+        counts["grad_evals_joint"] = counts.get("grad_evals_joint", 0) + int(sums.grad_evals.sum())
+        progress("joint training", step, cfg.body.steps, 0)
+    position, _ = eqx.partition(params, mask)
+    store.write_npz(run_dir / "params.npz", named_leaves(eqx.combine(position, body)))
+    problem = loop.problem._replace(frozen=body)
+    restarted = runner_restart(loop.sampler, state, problem, loop.hyper)
+    return loop._replace(state=restarted, problem=problem), compile_s
+
+
+def runner_restart(sampler, state, problem, hyper):
+    """A fresh sampler state at each chain's current position (keeps the non-finite record)."""
+    import jax
+
+    from headbayes.runner import LoopState
+
+    init = jax.jit(jax.vmap(sampler.init, in_axes=(0, None, None)))
+    return LoopState(init(state.sampler_state.position, problem, hyper), state.first_bad_step)
+
+
 def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
@@ -148,9 +183,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     sampling_start = time.perf_counter()
     draws_done, counts = 0, {"grad_evals_warmup": 0, "grad_evals_sampling": 0,
                              "divergences_warmup": 0}
-    for chunk, state, draws, sums in runner.run_loop(
-            compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
-            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup):
+
+    def check(state):
         bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
         if bad is not None:
             step, leaf, chain = bad
@@ -158,6 +192,15 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
                 f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
                 f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
                 f"{_failure_hint(cfg)}.")
+
+    if cfg.body.mode == "joint":
+        loop, joint_compile_s = _joint_training(cfg, loop, static, params, mask, run_dir, slots,
+                                                check, counts, progress)
+        compile_s += joint_compile_s
+    for chunk, state, draws, sums in runner.run_loop(
+            compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
+            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup):
+        check(state)
         phase = "warmup" if draws is None else "sampling"
         counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
         if draws is None:

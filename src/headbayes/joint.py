@@ -1,0 +1,92 @@
+"""`body.mode: joint`: for `body.steps` steps, alternate a sampler step on the masked leaves with
+an optax step on the body (every unmasked leaf), in one compiled loop; then freeze the body,
+restart the sampler from the heads reached (fresh state, so HMC/NUTS adapt to the final body
+during `sampler.warmup`), warm up and sample as usual.
+
+What the body's gradient sees: at joint step t every chain c first takes its sampler step to
+a new head θ_c; then the body b takes one optimiser step (`body.optimizer` at `body.lr`) on
+    −( (1/C) Σ_c log p(y | b, θ_c) + log p(b) ),
+the log-likelihood averaged over the C chains' current heads, plus the Gaussian prior on the
+body. With one chain this is stochastic-EM-like training against the sampled head; with several
+the body follows the average over chains, so all chains share one body. The sampler never sees
+the body as part of its position (it only enters the log-density as a constant at each step),
+and after the joint steps the body is frozen: every kept draw uses the same body, which is what
+params.npz holds. Joint step t of chain c uses the key fold_in(fold_in(chain_key, 2³²−1), t),
+a stream apart from the sampling steps' fold_in(chain_key, t).
+"""
+
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from headbayes.config import RunConfig
+from headbayes.posterior import log_prior
+from headbayes.pretrain import OPTIMIZERS
+from headbayes.runner import LoopState, _add, _track_nonfinite, _zero_sums
+
+__all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "JOINT_STREAM"]
+
+JOINT_STREAM = 2**32 - 1
+
+
+def make_joint_warmup(sampler, logdensity_fn: Callable, cfg: RunConfig):
+    """A jitted `(state, chain_keys, body, opt_state, start, count, problem, hyper) ->
+    (state, body, opt_state, sums)` running `count` joint warmup steps from step `start`."""
+    optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
+
+    def objective(body, positions, problem):
+        at_body = problem._replace(frozen=body)
+        per_chain = jax.vmap(lambda position: logdensity_fn(position, at_body))(positions)
+        return -(jnp.mean(per_chain) + log_prior(body, problem.prior_sigma))
+
+    def run(state: LoopState, chain_keys, body, opt_state, start, count, problem, hyper):
+        def one(i, carry):
+            state, body, opt_state, sums = carry
+            t = start + i
+            keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, JOINT_STREAM), t)
+                            )(chain_keys)
+            sampler_state, info = jax.vmap(sampler.step, in_axes=(0, 0, None, None))(
+                keys, state.sampler_state, problem._replace(frozen=body), hyper)
+            first = jax.vmap(_track_nonfinite, in_axes=(0, 0, None))(
+                state.first_bad_step, sampler_state.position, t)
+            grads = jax.grad(objective)(body, sampler_state.position, problem)
+            updates, opt_state = optimizer.update(grads, opt_state, body)
+            body = optax.apply_updates(body, updates)
+            return LoopState(sampler_state, first), body, opt_state, jax.vmap(_add)(sums, info)
+
+        num_chains = chain_keys.shape[0]
+        sums = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,)), _zero_sums())
+        return jax.lax.fori_loop(0, count, one, (state, body, opt_state, sums))
+
+    return jax.jit(run), optimizer
+
+
+def compile_joint_warmup(loop, logdensity_fn: Callable, cfg: RunConfig):
+    """(compiled program, initial optimiser state, compile seconds)."""
+    run, optimizer = make_joint_warmup(loop.sampler, logdensity_fn, cfg)
+    opt_state = optimizer.init(loop.problem.frozen)
+    start = time.perf_counter()
+    compiled = run.lower(loop.state, loop.chain_keys, loop.problem.frozen, opt_state,
+                         np.int32(0), np.int32(0), loop.problem, loop.hyper).compile()
+    return compiled, opt_state, time.perf_counter() - start
+
+
+def joint_chunks(compiled, loop, opt_state, num_steps: int, first_chunk: int,
+                 target_seconds: float = 0.5):
+    """Run `num_steps` joint warmup steps in growing chunks; yield (state, body, sums, steps
+    done) after each, sums with axis (chain,)."""
+    state, body, step, size = loop.state, loop.problem.frozen, 0, first_chunk
+    while step < num_steps:
+        count = min(size, num_steps - step)
+        start = time.perf_counter()
+        state, body, opt_state, sums = compiled(state, loop.chain_keys, body, opt_state,
+                                                np.int32(step), np.int32(count), loop.problem,
+                                                loop.hyper)
+        jax.block_until_ready(body)
+        size = max(size, int(count / max(time.perf_counter() - start, 1e-6) * target_seconds))
+        step += count
+        yield state, body, jax.tree.map(np.asarray, sums), step
