@@ -158,6 +158,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     run_dir = Path(run_dir)
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     params, static, mask = build_position(cfg)
+    if cfg.body.mode != "frozen":  # the report compares the learned body with this one
+        store.write_npz(run_dir / "params_initial.npz", named_leaves(params))
     pretraining = {}
     if cfg.body.mode == "pretrained":
         from headbayes.pretrain import pretrain

@@ -117,6 +117,13 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
             "exact_band_max": float(np.max(width)),
             **exact.chain_distance(posterior, chain)})
         extras["exact"] = posterior
+        initial_path = run_dir / "params_initial.npz"
+        if initial_path.is_file() and data.f_eval is not None:  # Pattern A, same data and mask
+            initial = exact.exact_posterior(cfg, store.read_npz(initial_path), list(chain), data)
+            figures["random_body_exact_rel_l2"] = float(
+                np.linalg.norm(initial.f_mean - data.f_eval) / np.linalg.norm(data.f_eval))
+            figures["random_body_exact_band_median"] = float(
+                np.median(2 * exact.Z_95 * initial.f_sd))
     else:
         extras["notes"].append(reason)
     warnings = diagnostics.verdict(checks, cfg.sampler.num_chains)
