@@ -28,6 +28,8 @@ commands:
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+
+
 def _parse(args: list[str]) -> list:
     """Hydra's parse of the override arguments (flags such as -m are skipped)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser

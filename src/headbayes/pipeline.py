@@ -150,11 +150,10 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     import jax
 
     from headbayes import runner
+    from headbayes.data import make_dataset
     from headbayes.mask import leaf_table, named_leaves
 
     enable_compile_cache()
-    from headbayes.data import make_dataset
-
     run_dir = Path(run_dir)
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     params, static, mask = build_position(cfg)

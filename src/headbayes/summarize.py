@@ -34,12 +34,13 @@ def _sampled_size(job_dir: Path) -> int | None:
 
 
 def _costs(job_dir: Path) -> dict:
-    """Gradient evaluations (warmup + sampling) and wall time of a job, from meta.json."""
+    """Gradient evaluations (joint training, warmup and sampling) and wall time of a job, from
+    meta.json."""
     if not (job_dir / "meta.json").is_file():
         return {"grad_evals": None, "wall_s": None}
     meta = store.read_json(job_dir / "meta.json")
     counts = meta.get("counts", {})
-    return {"grad_evals": counts.get("grad_evals_warmup", 0) + counts.get("grad_evals_sampling", 0),
+    return {"grad_evals": sum(v for k, v in counts.items() if k.startswith("grad_evals")),
             "wall_s": meta.get("timings", {}).get("total_s")}
 
 
