@@ -185,3 +185,12 @@ def test_mask_family_sweep_and_plot(headbayes, tmp_path):
     assert (sweep / "rel_l2_test_nll_vs_sampled.png").is_file()
     bad = headbayes("summarize", sweep, "--plot", "nope")
     assert_clean_error(bad, 2, "--plot: unknown metric(s) ['nope']")
+
+
+def test_malformed_yaml_names_file_line_and_column(headbayes, tmp_path):
+    experiments = tmp_path / "project" / "configs" / "experiment"
+    experiments.mkdir(parents=True)
+    (experiments / "broken.yaml").write_text(
+        "# @package _global_\nsampler: {step_size: [1e-3\nseed: 1\n")
+    result = headbayes("run", "+experiment=broken", cwd=tmp_path / "project")
+    assert_clean_error(result, 2, "malformed YAML in", "broken.yaml, line 3, column 5")

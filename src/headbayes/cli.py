@@ -74,12 +74,18 @@ def _compose(overrides: list[str]):
     from headbayes.mask import select
     from headbayes.model import leaf_shapes
 
+    import yaml
+
     check_overrides(_parse(overrides))
     try:
         with initialize_config_module("headbayes.configs", version_base="1.3"):
             cfg = compose("config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_compact(str(e.__cause__ or e))) from None
+    except yaml.YAMLError as e:  # a malformed config file: name it, with line and column
+        mark = getattr(e, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") from None
     run_config = validate(to_run_config(cfg))
     select(list(leaf_shapes(run_config.model)), run_config.mask.include, run_config.mask.exclude)
     return run_config

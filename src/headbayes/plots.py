@@ -34,7 +34,8 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
     an exact reference, its mean and band as dotted lines."""
     plt = _pyplot()
     x = data.x_eval[:, 0]
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.12)
     ax.fill_between(x, summary["lo"][:, 0], summary["hi"][:, 0], alpha=0.3, label="90% band")
     if data.f_eval is not None:
         ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
@@ -97,7 +98,8 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6) -> None:
             series.append((f"{leaf}[{i}]", flat[:, :, i]))
     series = series[:max_numbers]
     fig, axes = plt.subplots(len(series), 1, figsize=(6, 1.4 * len(series)), sharex=True,
-                             layout="constrained", squeeze=False)
+                             squeeze=False)
+    fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
     for ax, (name, values) in zip(axes[:, 0], series):
         for chain_values in values:
             ax.plot(np.arange(chain_values.size), chain_values, lw=0.7)
