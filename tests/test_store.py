@@ -12,8 +12,8 @@ def write_chain(run_dir, parts=2):
     rng = np.random.default_rng(0)
     chunks = [{"a.weight": rng.normal(size=(2, 3, 4, 1)).astype(np.float32),
                "a.bias": rng.normal(size=(2, 3, 1)).astype(np.float32)} for _ in range(parts)]
-    for chunk in chunks:
-        writer.append(chunk)
+    for i, chunk in enumerate(chunks):
+        writer.commit(3 * (i + 1), [np.arange(3.0) + i], {"grad_evals_sampling": i}, chunk)
     return chunks
 
 
@@ -64,3 +64,21 @@ def test_empty_manifest_is_an_error(tmp_path):
     store.ChainWriter(tmp_path)
     with pytest.raises(RunDirError, match="no committed draws"):
         store.load_chain(tmp_path)
+
+
+def test_checkpoint_round_trip_and_leftovers(tmp_path):
+    write_chain(tmp_path, parts=3)
+    resumed = store.ChainWriter(tmp_path, resume=True)
+    assert resumed.checkpoint["next_step"] == 9
+    assert resumed.checkpoint["counts"] == {"grad_evals_sampling": 2}
+    np.testing.assert_array_equal(resumed.load_state()[0], np.arange(3.0) + 2)
+    # only the committed checkpoint file is kept
+    assert [p.name for p in (tmp_path / "chain").glob("state-*")] == ["state-000000009.npz"]
+
+
+def test_corrupt_checkpoint_is_detected(tmp_path):
+    write_chain(tmp_path)
+    state = next((tmp_path / "chain").glob("state-*"))
+    state.write_bytes(state.read_bytes()[:-5])
+    with pytest.raises(RunDirError, match="corrupt checkpoint file .*state-"):
+        store.ChainWriter(tmp_path, resume=True).load_state()

@@ -18,7 +18,7 @@ from headbayes import console, store
 from headbayes.config import RunConfig, register_schema
 from headbayes.errors import ConfigError, HeadbayesError
 
-__all__ = ["main", "JOB_STATE"]
+__all__ = ["main", "run_and_report", "JOB_STATE"]
 
 register_schema()
 
@@ -34,12 +34,16 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
 
 
 def _run(cfg: DictConfig, run_dir: Path) -> None:
+    run_and_report(to_run_config(cfg), run_dir)
+
+
+def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -> None:
+    """Sample (or resume), then report and print the metrics table."""
     from headbayes.pipeline import run_job
     from headbayes.report import write_report
 
-    run_config = to_run_config(cfg)
     with console.sampling_progress() as progress:
-        meta = run_job(run_config, run_dir, progress)
+        meta = run_job(run_config, run_dir, progress, resume=resume)
     figures, notes = write_report(run_dir)
     console.print_report(figures, notes)
     timings = meta["timings"]

@@ -20,6 +20,7 @@ usage: headbayes <command> [args]
 
 commands:
   run [-m] [OVERRIDES...]   one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head
+  resume RUN_DIR            finish an interrupted run from its last committed chunk
   report RUN_DIR            recompute metrics and plots from a run directory's files alone
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
   inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
@@ -166,6 +167,32 @@ def _report(args: list[str]) -> int:
     return 0
 
 
+def _resume(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes resume",
+        description="Finish an interrupted run from its last committed chunk, with the run's "
+                    "saved config (no overrides); the chain equals an uninterrupted run's. "
+                    "A finished run is left unchanged.")
+    parser.add_argument("run_dir", type=Path)
+    ns = parser.parse_args(args)
+    from headbayes import store
+    from headbayes.app import run_and_report
+    from headbayes.config import validate
+    from headbayes.report import load_config
+
+    if not ns.run_dir.is_dir():
+        raise ConfigError(f"run directory {ns.run_dir} does not exist")
+    cfg = validate(load_config(ns.run_dir))
+    try:
+        run_and_report(cfg, ns.run_dir, resume=True)
+    except HeadbayesError as e:
+        store.write_json(ns.run_dir / "status.json",
+                         {"status": "failed", "exit_code": e.exit_code, "message": str(e)})
+        raise
+    store.write_json(ns.run_dir / "status.json", {"status": "ok", "exit_code": 0})
+    return 0
+
+
 def _summarize(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="headbayes summarize",
@@ -210,7 +237,8 @@ def _summarize(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "report": _report, "summarize": _summarize, "inspect": _inspect}
+COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _summarize,
+            "inspect": _inspect}
 
 
 def run_cli(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from headbayes import store
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
-from headbayes.errors import SamplingError
+from headbayes.errors import RunDirError, SamplingError
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
            "compile_cache_dir"]
@@ -138,12 +138,28 @@ def runner_restart(sampler, state, problem, hyper):
     return LoopState(init(state.sampler_state.position, problem, hyper), state.first_bad_step)
 
 
-def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
+def _load_params(run_dir: Path, params):
+    """`params` with every leaf replaced by the run's params.npz (the values it sampled with)."""
+    import jax
+
+    from headbayes.mask import leaf_path
+
+    saved = store.read_npz(run_dir / "params.npz")
+    try:
+        return jax.tree_util.tree_map_with_path(lambda p, _: saved[leaf_path(p)], params)
+    except KeyError as e:
+        raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
+
+
+def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
     Raises ConfigError before compiling, SamplingError on non-finite values (chunks already
-    committed stay on disk).
+    committed stay on disk). With `resume`, continue from the last committed checkpoint: the
+    parameters come from params.npz, the loop state from the checkpoint, and since step t of a
+    chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
+    run is left unchanged.
     """
     started = time.perf_counter()
     validate(cfg)
@@ -155,12 +171,20 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
 
     enable_compile_cache()
     run_dir = Path(run_dir)
+    s = cfg.sampler
+    total_steps = s.warmup + s.keep * s.thin
+    writer = store.ChainWriter(run_dir, resume=True) if resume else None
+    checkpoint = writer.checkpoint if writer else None
+    if checkpoint and checkpoint["next_step"] >= total_steps:
+        return store.read_json(run_dir / "meta.json")  # finished: nothing to do
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     params, static, mask = build_position(cfg)
-    if cfg.body.mode != "frozen":  # the report compares the learned body with this one
+    if checkpoint:
+        params = _load_params(run_dir, params)
+    elif cfg.body.mode != "frozen":  # the report compares the learned body with this one
         store.write_npz(run_dir / "params_initial.npz", named_leaves(params))
     pretraining = {}
-    if cfg.body.mode == "pretrained":
+    if cfg.body.mode == "pretrained" and not checkpoint:
         from headbayes.pretrain import pretrain
 
         start = time.perf_counter()
@@ -171,7 +195,18 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     store.write_json(run_dir / "mask.json", table)
     store.write_npz(run_dir / "params.npz", named_leaves(params))
     loop = prepare_loop(cfg, params, static, mask, data)
-    s = cfg.sampler
+    start_step, draws_done = 0, 0
+    counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
+    if checkpoint:
+        leaves = writer.load_state()
+        treedef = jax.tree.structure(loop.state)
+        if len(leaves) != treedef.num_leaves:
+            raise RunDirError(f"checkpoint in {run_dir / 'chain'} does not match the config")
+        loop = loop._replace(state=jax.tree.unflatten(treedef, leaves))
+        start_step, counts = checkpoint["next_step"], checkpoint["counts"]
+        draws_done = sum(part["draws"] for part in writer.parts)
+    else:
+        writer = store.ChainWriter(run_dir)
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
@@ -179,11 +214,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
     if loop.sampler.warmup is not None and s.warmup > 0:
         compiled_warmup, warmup_compile_s = runner.compile_warmup(*loop, s.warmup)
         compile_s += warmup_compile_s
-    total_steps = s.warmup + s.keep * s.thin
-    writer = store.ChainWriter(run_dir)
     sampling_start = time.perf_counter()
-    draws_done, counts = 0, {"grad_evals_warmup": 0, "grad_evals_sampling": 0,
-                             "divergences_warmup": 0}
 
     def check(state):
         bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
@@ -194,22 +225,25 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
                 f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
                 f"{_failure_hint(cfg)}.")
 
-    if cfg.body.mode == "joint":
+    if cfg.body.mode == "joint" and not checkpoint:
         loop, joint_compile_s = _joint_training(cfg, loop, static, params, mask, run_dir, slots,
                                                 check, counts, progress)
         compile_s += joint_compile_s
     for chunk, state, draws, sums in runner.run_loop(
             compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
-            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup):
+            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup,
+            start_step=start_step):
         check(state)
         phase = "warmup" if draws is None else "sampling"
         counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
         if draws is None:
             counts["divergences_warmup"] += int(sums.divergences.sum())
-        else:
-            writer.append(named_leaves(draws), _info_per_draw(sums))
+        next_step = chunk.start_step + int(chunk.counts.sum())
+        writer.commit(next_step, jax.tree.leaves(state), counts,
+                      None if draws is None else named_leaves(draws),
+                      None if draws is None else _info_per_draw(sums))
         draws_done += chunk.num_draws
-        progress(phase, chunk.start_step + int(chunk.counts.sum()), total_steps, draws_done)
+        progress(phase, next_step, total_steps, draws_done)
     sampling_s = time.perf_counter() - sampling_start
     device = jax.devices()[0]
     meta = {
@@ -220,6 +254,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress) -> dict:
         "num_draws": draws_done * s.num_chains,
         "counts": counts,
         "pretraining": pretraining,
+        "resumed_from_step": start_step if checkpoint else None,
         "device": f"{device.platform}:{device.device_kind}",
         "timings": {"compile_s": compile_s, "sampling_s": sampling_s,
                     "total_s": time.perf_counter() - started},

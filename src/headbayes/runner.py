@@ -172,17 +172,21 @@ def compile_warmup(sampler: Sampler, state: LoopState, chain_keys, problem, hype
 
 
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
-             keep: int, thin: int, slots: int, compiled_warmup=None,
+             keep: int, thin: int, slots: int, compiled_warmup=None, start_step: int = 0,
              target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object, InfoSums]]:
-    """Run warmup then sampling chunks; yield (chunk, state, kept draws or None, info sums).
+    """Run warmup then sampling chunks from `start_step` (a committed chunk boundary, when
+    resuming); yield (chunk, state, kept draws or None, info sums).
 
     Draws are numpy arrays with axes (chain, draw, *leaf_shape); info sums have axes
     (chain, draw) for sampling chunks and (chain,) for warmup.
     """
+    step = start_step
     if compiled_warmup is not None and warmup > 0:
-        state, sums = compiled_warmup(state, chain_keys, problem, hyper)
-        yield warmup_chunk(0, warmup, slots), state, None, jax.tree.map(np.asarray, sums)
-    step, size = (warmup if compiled_warmup is not None else 0), slots * thin
+        if step < warmup:
+            state, sums = compiled_warmup(state, chain_keys, problem, hyper)
+            yield warmup_chunk(0, warmup, slots), state, None, jax.tree.map(np.asarray, sums)
+        step = max(step, warmup)
+    size = slots * thin
     while step < warmup:
         chunk = warmup_chunk(step, min(size, warmup - step), slots)
         start = time.perf_counter()
@@ -192,7 +196,8 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         size = max(size, int(chunk.counts[0] / max(elapsed, 1e-6) * target_seconds))
         step += int(chunk.counts[0])
         yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
-    for chunk in sampling_chunks(step, keep, thin, slots):
+    done = (step - warmup) // thin
+    for chunk in sampling_chunks(step, keep - done, thin, slots):
         state, (draws, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
         kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
         yield chunk, state, jax.tree.map(kept, draws), jax.tree.map(kept, sums)

@@ -73,24 +73,59 @@ def read_npz(path: Path) -> dict:
 
 
 class ChainWriter:
-    """Appends chunks of draws to `RUN_DIR/chain/` and commits each in the manifest."""
+    """Appends chunks of draws to `RUN_DIR/chain/` and commits each in the manifest.
 
-    def __init__(self, run_dir: Path):
+    With every commit goes a checkpoint: the loop state after the chunk
+    (`chain/state-STEP.npz`, arrays keyed by their index among the state's leaves), the next
+    step and the running counts. The manifest, rewritten last, is the commit point; files it
+    does not name are leftovers of an interrupted write and are replaced or removed.
+    """
+
+    def __init__(self, run_dir: Path, resume: bool = False):
         self.run_dir = Path(run_dir)
-        self.parts: list[dict] = []
-        write_json(self.run_dir / MANIFEST, {"parts": self.parts})
+        if resume:
+            manifest = read_json(self.run_dir / MANIFEST)
+            self.parts, self.checkpoint = manifest["parts"], manifest.get("checkpoint")
+        else:
+            self.parts, self.checkpoint = [], None
+            self._write_manifest()
 
-    def append(self, draws: dict, info: dict | None = None) -> None:
-        """`draws`: {leaf path: array (chain, draw, *shape)}; `info`: {name: (chain, draw)}."""
-        num_draws = next(iter(draws.values())).shape[1]
-        if num_draws == 0:
-            return
-        name = f"chain/part-{len(self.parts):05d}.npz"
-        data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
-        write_bytes(self.run_dir / name, data)
-        self.parts.append({"file": name, "draws": int(num_draws),
-                           "sha256": hashlib.sha256(data).hexdigest()})
-        write_json(self.run_dir / MANIFEST, {"parts": self.parts})
+    def _write_manifest(self) -> None:
+        write_json(self.run_dir / MANIFEST, {"parts": self.parts, "checkpoint": self.checkpoint})
+
+    def commit(self, next_step: int, state_leaves: list, counts: dict, draws: dict | None = None,
+               info: dict | None = None) -> None:
+        """Commit optional draws ({leaf path: (chain, draw, *shape)}, info {name: (chain,
+        draw)}) with the loop state reached at `next_step`."""
+        if draws is not None and next(iter(draws.values())).shape[1] > 0:
+            name = f"chain/part-{len(self.parts):05d}.npz"
+            data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
+            write_bytes(self.run_dir / name, data)
+            self.parts.append({"file": name, "draws": int(next(iter(draws.values())).shape[1]),
+                               "sha256": hashlib.sha256(data).hexdigest()})
+        state_name = f"chain/state-{next_step:09d}.npz"
+        data = _npz_bytes({str(i): np.asarray(leaf) for i, leaf in enumerate(state_leaves)})
+        write_bytes(self.run_dir / state_name, data)
+        previous = self.checkpoint
+        self.checkpoint = {"next_step": int(next_step), "state": state_name,
+                           "sha256": hashlib.sha256(data).hexdigest(), "counts": dict(counts)}
+        self._write_manifest()
+        if previous and previous["state"] != state_name:
+            (self.run_dir / previous["state"]).unlink(missing_ok=True)
+
+    def load_state(self) -> list:
+        """The committed state's leaves, checksum verified (RunDirError if missing/corrupt)."""
+        if not self.checkpoint:
+            raise RunDirError(f"{self.run_dir / MANIFEST} names no checkpoint to resume from")
+        path = self.run_dir / self.checkpoint["state"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RunDirError(f"missing checkpoint file {path}") from None
+        if hashlib.sha256(data).hexdigest() != self.checkpoint["sha256"]:
+            raise RunDirError(f"corrupt checkpoint file {path}: checksum mismatch")
+        arrays = read_npz(path)
+        return [arrays[str(i)] for i in range(len(arrays))]
 
 
 def load_chain(run_dir: Path) -> dict:
