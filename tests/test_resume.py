@@ -73,3 +73,40 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     result = headbayes("resume", run_dir)
     assert result.returncode == 4 and "corrupt checkpoint file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path):
+    run_dir = tmp_path / "stopped"
+    proc = start_run(run_dir, tmp_path)
+    wait_for_checkpoint(run_dir)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["exit_code"] == 143 and "headbayes resume" in status["message"]
+    assert not (run_dir / ".lock").exists()
+    headbayes("resume", run_dir, check_code=0)
+    assert store.load_chain(run_dir)["output_layer.bias"].shape == (1, 1000, 1)
+
+
+def test_a_second_writer_is_refused(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",
+              f"hydra.run.dir={run_dir}", check_code=0)
+    (run_dir / ".lock").write_text(str(os.getpid()))  # a live process holds it
+    result = headbayes("resume", run_dir)
+    assert result.returncode == 2 and f"being written by process {os.getpid()}" in result.stderr
+    (run_dir / ".lock").write_text("999999999")  # a process that does not exist: stale
+    headbayes("resume", run_dir, check_code=0)
+
+
+def test_write_failure_names_the_path_and_keeps_the_old_file(tmp_path):
+    import pytest
+
+    from headbayes.errors import RunDirError
+
+    target = tmp_path / "kept.json"
+    store.write_json(target, {"a": 1})
+    (tmp_path / "blocker").write_text("a file where a directory should be")
+    with pytest.raises(RunDirError, match=r"cannot write .*blocker/x.json: .*errno"):
+        store.write_json(tmp_path / "blocker" / "x.json", {"b": 2})
+    assert json.loads(target.read_text()) == {"a": 1}

@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from headbayes import console, store
 from headbayes.config import RunConfig, register_schema
-from headbayes.errors import ConfigError, HeadbayesError
+from headbayes.errors import ConfigError, HeadbayesError, Interrupted
 
 __all__ = ["main", "run_and_report", "JOB_STATE"]
 
@@ -71,6 +71,6 @@ def main(cfg: DictConfig) -> None:
         if not known:
             traceback.print_exc()
         console.error(message)
-        if not multirun:
+        if not multirun or isinstance(e, Interrupted):  # a signal stops the whole sweep
             raise SystemExit(code) from None
         JOB_STATE["failed"].append((hydra_cfg.job.num, code))

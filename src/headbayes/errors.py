@@ -1,6 +1,6 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
-__all__ = ["HeadbayesError", "ConfigError", "SamplingError", "RunDirError"]
+__all__ = ["HeadbayesError", "ConfigError", "SamplingError", "RunDirError", "Interrupted"]
 
 
 class HeadbayesError(Exception):
@@ -25,3 +25,12 @@ class RunDirError(HeadbayesError):
     """A run directory is missing files or is corrupt: exit code 4."""
 
     exit_code = 4
+
+
+class Interrupted(HeadbayesError):
+    """SIGTERM or SIGINT: the current chunk was committed; exit code 128 + signal number
+    (143 for SIGTERM, 130 for SIGINT), and `headbayes resume` continues the run."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum

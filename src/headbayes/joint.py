@@ -28,7 +28,8 @@ from headbayes.posterior import log_prior
 from headbayes.pretrain import OPTIMIZERS
 from headbayes.runner import LoopState, _add, _track_nonfinite, _zero_sums
 
-__all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "JOINT_STREAM"]
+__all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",
+           "restart", "JOINT_STREAM"]
 
 JOINT_STREAM = 2**32 - 1
 
@@ -90,3 +91,34 @@ def joint_chunks(compiled, loop, opt_state, num_steps: int, first_chunk: int,
         size = max(size, int(count / max(time.perf_counter() - start, 1e-6) * target_seconds))
         step += count
         yield state, body, jax.tree.map(np.asarray, sums), step
+
+
+def train_jointly(cfg, loop, static, params, mask, run_dir, slots, check, counts, progress):
+    """Joint body training (see joint.py); rewrites params.npz with the trained body and returns
+    the loop that samples with it frozen (sampler restarted at the heads reached), and the
+    compile seconds."""
+    import equinox as eqx
+
+    from headbayes import store
+    from headbayes.mask import named_leaves
+    from headbayes.posterior import make_logdensity_fn
+
+    logdensity_fn = make_logdensity_fn(static, cfg.likelihood.reduction)
+    compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)
+    state, body = loop.state, loop.problem.frozen
+    for state, body, sums, step in joint_chunks(compiled, loop, opt_state, cfg.body.steps,
+                                                slots * cfg.sampler.thin):
+        check(state)
+        counts["grad_evals_joint"] = counts.get("grad_evals_joint", 0) + int(sums.grad_evals.sum())
+        progress("joint training", step, cfg.body.steps, 0)
+    position, _ = eqx.partition(params, mask)
+    store.write_npz(run_dir / "params.npz", named_leaves(eqx.combine(position, body)))
+    problem = loop.problem._replace(frozen=body)
+    restarted = restart(loop.sampler, state, problem, loop.hyper)
+    return loop._replace(state=restarted, problem=problem), compile_s
+
+
+def restart(sampler, state, problem, hyper):
+    """A fresh sampler state at each chain's current position (keeps the non-finite record)."""
+    init = jax.jit(jax.vmap(sampler.init, in_axes=(0, None, None)))
+    return LoopState(init(state.sampler_state.position, problem, hyper), state.first_bad_step)

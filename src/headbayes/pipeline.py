@@ -1,7 +1,10 @@
 """One run, start to finish: config, data, model, mask, sampler, compiled loop, run directory."""
 
+import contextlib
 import os
 import platform
+import signal
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -103,41 +106,6 @@ def _info_per_draw(sums) -> dict:
             "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
 
 
-def _joint_training(cfg, loop, static, params, mask, run_dir, slots, check, counts, progress):
-    """Joint body training (see joint.py); rewrites params.npz with the trained body and returns
-    the loop that samples with it frozen (sampler restarted at the heads reached), and the
-    compile seconds."""
-    import equinox as eqx
-
-    from headbayes.joint import compile_joint_warmup, joint_chunks
-    from headbayes.mask import named_leaves
-    from headbayes.posterior import make_logdensity_fn
-
-    logdensity_fn = make_logdensity_fn(static, cfg.likelihood.reduction)
-    compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)
-    state, body = loop.state, loop.problem.frozen
-    for state, body, sums, step in joint_chunks(compiled, loop, opt_state, cfg.body.steps,
-                                                slots * cfg.sampler.thin):
-        check(state)
-        counts["grad_evals_joint"] = counts.get("grad_evals_joint", 0) + int(sums.grad_evals.sum())
-        progress("joint training", step, cfg.body.steps, 0)
-    position, _ = eqx.partition(params, mask)
-    store.write_npz(run_dir / "params.npz", named_leaves(eqx.combine(position, body)))
-    problem = loop.problem._replace(frozen=body)
-    restarted = runner_restart(loop.sampler, state, problem, loop.hyper)
-    return loop._replace(state=restarted, problem=problem), compile_s
-
-
-def runner_restart(sampler, state, problem, hyper):
-    """A fresh sampler state at each chain's current position (keeps the non-finite record)."""
-    import jax
-
-    from headbayes.runner import LoopState
-
-    init = jax.jit(jax.vmap(sampler.init, in_axes=(0, None, None)))
-    return LoopState(init(state.sampler_state.position, problem, hyper), state.first_bad_step)
-
-
 def _load_params(run_dir: Path, params):
     """`params` with every leaf replaced by the run's params.npz (the values it sampled with)."""
     import jax
@@ -151,7 +119,29 @@ def _load_params(run_dir: Path, params):
         raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
 
 
+@contextlib.contextmanager
+def _stop_requests():
+    """Record SIGTERM/SIGINT instead of dying mid-chunk; yields a list the signal is put in."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # handlers can only be installed from the main thread
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
+    """See `_run_job`; holds the run directory's lock while it writes."""
+    with store.run_lock(run_dir):
+        return _run_job(cfg, Path(run_dir), progress, resume)
+
+
+def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
@@ -215,35 +205,16 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> di
         compiled_warmup, warmup_compile_s = runner.compile_warmup(*loop, s.warmup)
         compile_s += warmup_compile_s
     sampling_start = time.perf_counter()
-
-    def check(state):
-        bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
-        if bad is not None:
-            step, leaf, chain = bad
-            raise SamplingError(
-                f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
-                f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
-                f"{_failure_hint(cfg)}.")
-
     if cfg.body.mode == "joint" and not checkpoint:
-        loop, joint_compile_s = _joint_training(cfg, loop, static, params, mask, run_dir, slots,
-                                                check, counts, progress)
+        from headbayes.joint import train_jointly
+
+        loop, joint_compile_s = train_jointly(
+            cfg, loop, static, params, mask, run_dir, slots,
+            lambda state: _check_finite(state, cfg, run_dir, 0), counts, progress)
         compile_s += joint_compile_s
-    for chunk, state, draws, sums in runner.run_loop(
-            compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
-            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup,
-            start_step=start_step):
-        check(state)
-        phase = "warmup" if draws is None else "sampling"
-        counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
-        if draws is None:
-            counts["divergences_warmup"] += int(sums.divergences.sum())
-        next_step = chunk.start_step + int(chunk.counts.sum())
-        writer.commit(next_step, jax.tree.leaves(state), counts,
-                      None if draws is None else named_leaves(draws),
-                      None if draws is None else _info_per_draw(sums))
-        draws_done += chunk.num_draws
-        progress(phase, next_step, total_steps, draws_done)
+    with _stop_requests() as stop:
+        draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,
+                             draws_done, counts, progress, stop, run_dir)
     sampling_s = time.perf_counter() - sampling_start
     device = jax.devices()[0]
     meta = {
@@ -261,3 +232,50 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> di
     }
     store.write_json(run_dir / "meta.json", meta)
     return meta
+
+
+def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None:
+    """SamplingError naming the first non-finite step, leaf and chain, if there is one."""
+    from headbayes import runner
+    from headbayes.mask import named_leaves
+
+    bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
+    if bad is not None:
+        step, leaf, chain = bad
+        raise SamplingError(
+            f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
+            f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
+            f"{_failure_hint(cfg)}.")
+
+
+def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, draws_done, counts,
+            progress, stop, run_dir) -> int:
+    """The chunk loop: check, commit, report progress; stop cleanly after a commit if a
+    signal arrived. Returns the number of draws kept per chain."""
+    import jax
+
+    from headbayes import runner
+    from headbayes.errors import Interrupted
+    from headbayes.mask import named_leaves
+
+    s = cfg.sampler
+    total_steps = s.warmup + s.keep * s.thin
+    for chunk, state, draws, sums in runner.run_loop(
+            compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
+            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup,
+            start_step=start_step):
+        _check_finite(state, cfg, run_dir, draws_done)
+        phase = "warmup" if draws is None else "sampling"
+        counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
+        if draws is None:
+            counts["divergences_warmup"] += int(sums.divergences.sum())
+        next_step = chunk.start_step + int(chunk.counts.sum())
+        writer.commit(next_step, jax.tree.leaves(state), counts,
+                      None if draws is None else named_leaves(draws),
+                      None if draws is None else _info_per_draw(sums))
+        draws_done += chunk.num_draws
+        progress(phase, next_step, total_steps, draws_done)
+        if stop:
+            raise Interrupted(stop[0], f"stopped by signal {stop[0]} after committing step "
+                              f"{next_step}; continue with: headbayes resume {run_dir}")
+    return draws_done

@@ -8,6 +8,7 @@ Beside the leaves, a part holds the step information summed per kept draw under 
 SHA-256, and is rewritten after each part, so a part counts only once the manifest names it.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes.errors import RunDirError
+from headbayes.errors import ConfigError, RunDirError
 
-__all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz",
+__all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz", "run_lock",
            "ChainWriter", "load_chain", "load_chain_and_info", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
@@ -27,15 +28,20 @@ INFO_PREFIX = "info/"
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file, fsync, rename)."""
+    """Write `data` to `path` atomically (temp file, fsync, rename). A failed write (disk full,
+    permissions) raises RunDirError naming the path and the OS error; `path` is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
+                          f"everything committed before is intact") from None
 
 
 def write_json(path: Path, obj) -> None:
@@ -70,6 +76,39 @@ def read_npz(path: Path) -> dict:
         raise RunDirError(f"missing file {path}") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold RUN_DIR/.lock (our pid) while writing; a second live writer is refused (exit 2).
+
+    A lock left by a process that no longer exists is taken over.
+    """
+    path = Path(run_dir) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(path.read_text().strip() or 0)
+                os.kill(owner, 0)
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except PermissionError:
+                pass  # alive, owned by someone else
+            raise ConfigError(f"{run_dir} is being written by process {owner} "
+                              f"(lock {path}); wait for it or stop it first") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise ConfigError(f"cannot take the lock {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 class ChainWriter:

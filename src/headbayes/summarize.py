@@ -12,8 +12,9 @@ __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "
            "plot_against_sampled", "TABLE_KEYS"]
 
 # The columns of the terminal and markdown tables (summary.csv has every metric).
-TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bulk_min", "divergences",
-              "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals", "wall_s", "verdict")
+TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bulk_min",
+              "divergences", "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals",
+              "wall_s", "verdict")
 
 
 def _overrides(job_dir: Path) -> dict:
