@@ -81,7 +81,7 @@ def _compose(overrides: list[str]):
     try:
         with initialize_config_module("headbayes.configs", version_base="1.3"):
             cfg = compose("config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as e:
+    except (HydraException, OmegaConfBaseException, ValueError) as e:
         raise ConfigError(_compact(str(e.__cause__ or e))) from None
     except yaml.YAMLError as e:  # a malformed config file: name it, with line and column
         mark = getattr(e, "problem_mark", None)
