@@ -194,3 +194,15 @@ def test_malformed_yaml_names_file_line_and_column(headbayes, tmp_path):
         "# @package _global_\nsampler: {step_size: [1e-3\nseed: 1\n")
     result = headbayes("run", "+experiment=broken", cwd=tmp_path / "project")
     assert_clean_error(result, 2, "malformed YAML in", "broken.yaml, line 3, column 5")
+
+
+def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
+    sweep = tmp_path / "sweep"
+    headbayes("run", "-m", "+experiment=sin_head", "seed=0,1", *TINY,
+              f"hydra.sweep.dir={sweep}", check_code=0)
+    part = sweep / "1" / "chain" / "part-00000.npz"
+    data = bytearray(part.read_bytes())
+    data[100] ^= 0x01
+    part.write_bytes(bytes(data))
+    assert_clean_error(headbayes("summarize", sweep), 4, "corrupt chain file",
+                       "1/chain/part-00000.npz")

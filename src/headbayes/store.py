@@ -21,7 +21,7 @@ import numpy as np
 from headbayes.errors import ConfigError, RunDirError
 
 __all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz", "run_lock",
-           "ChainWriter", "load_chain", "load_chain_and_info", "MANIFEST", "INFO_PREFIX"]
+           "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
@@ -165,6 +165,23 @@ class ChainWriter:
             raise RunDirError(f"corrupt checkpoint file {path}: checksum mismatch")
         arrays = read_npz(path)
         return [arrays[str(i)] for i in range(len(arrays))]
+
+
+def verify_chain(run_dir: Path) -> None:
+    """Check the SHA-256 of every committed part and the checkpoint (RunDirError naming the
+    file), without parsing them."""
+    manifest = read_json(Path(run_dir) / MANIFEST)
+    entries = [(p["file"], p["sha256"]) for p in manifest.get("parts", [])]
+    if manifest.get("checkpoint"):
+        entries.append((manifest["checkpoint"]["state"], manifest["checkpoint"]["sha256"]))
+    for name, digest in entries:
+        path = Path(run_dir) / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RunDirError(f"missing chain file {path}") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise RunDirError(f"corrupt chain file {path}: checksum mismatch")
 
 
 def load_chain(run_dir: Path) -> dict:

@@ -57,7 +57,8 @@ def _status(job_dir: Path) -> tuple[str, dict]:
 
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:
-    """Rows for every job directory (one holding `.hydra/`), sorted by job number."""
+    """Rows for every job directory (one holding `.hydra/`), sorted by job number; every job's
+    chain checksums are verified first (RunDirError, exit 4, on a damaged file)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep directory {sweep_dir} does not exist")
@@ -67,6 +68,8 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     job_dirs.sort(key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
     rows = []
     for job_dir in job_dirs:
+        if (job_dir / store.MANIFEST).is_file():
+            store.verify_chain(job_dir)  # never summarise figures of a damaged chain
         status, figures = _status(job_dir)
         rows.append({"job": job_dir.name, **_overrides(job_dir), "status": status,
                      "sampled": _sampled_size(job_dir),
