@@ -5,7 +5,7 @@ One program serves warmup and sampling. A chunk is a scan over `slots` draw slot
 information summed over those steps. Sampling chunks use `counts = thin`, so only kept draws
 are materialised; a warmup chunk runs all its steps in the first slot (one flat loop) and its
 draws are dropped. Each call costs ~0.1-0.2 ms on a CPU, so warmup chunks grow until one takes
-about `target_seconds`. Samplers with their own warmup (adaptation, fitting) run it once,
+about `target_seconds`. Samplers that fit themselves during warmup (VI, Laplace) run it once,
 compiled separately, before the sampling chunks.
 
 Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t uses
