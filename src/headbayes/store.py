@@ -67,15 +67,27 @@ def read_json(path: Path) -> dict:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
 
-def read_npz(path: Path) -> dict:
-    """All arrays of an npz file; RunDirError if missing, corrupt or holding objects."""
+def read_npz(path: Path, data: bytes | None = None) -> dict:
+    """All arrays of an npz file (or of its already-read bytes `data`); RunDirError if missing,
+    corrupt or holding objects."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise RunDirError(f"missing file {path}") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def _read_verified(path: Path, sha256: str, what: str) -> bytes:
+    """The bytes of `path` if their SHA-256 is `sha256`; RunDirError naming the file if not."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RunDirError(f"missing {what} file {path}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RunDirError(f"corrupt {what} file {path}: checksum mismatch")
+    return data
 
 
 @contextlib.contextmanager
@@ -157,13 +169,7 @@ class ChainWriter:
         if not self.checkpoint:
             raise RunDirError(f"{self.run_dir / MANIFEST} names no checkpoint to resume from")
         path = self.run_dir / self.checkpoint["state"]
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RunDirError(f"missing checkpoint file {path}") from None
-        if hashlib.sha256(data).hexdigest() != self.checkpoint["sha256"]:
-            raise RunDirError(f"corrupt checkpoint file {path}: checksum mismatch")
-        arrays = read_npz(path)
+        arrays = read_npz(path, _read_verified(path, self.checkpoint["sha256"], "checkpoint"))
         return [arrays[str(i)] for i in range(len(arrays))]
 
 
@@ -175,13 +181,7 @@ def verify_chain(run_dir: Path) -> None:
     if manifest.get("checkpoint"):
         entries.append((manifest["checkpoint"]["state"], manifest["checkpoint"]["sha256"]))
     for name, digest in entries:
-        path = Path(run_dir) / name
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RunDirError(f"missing chain file {path}") from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise RunDirError(f"corrupt chain file {path}: checksum mismatch")
+        _read_verified(Path(run_dir) / name, digest, "chain")
 
 
 def load_chain(run_dir: Path) -> dict:
@@ -198,13 +198,7 @@ def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
     pieces = []
     for part in parts:
         path = run_dir / part["file"]
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RunDirError(f"missing chain file {path}") from None
-        if hashlib.sha256(data).hexdigest() != part["sha256"]:
-            raise RunDirError(f"corrupt chain file {path}: checksum mismatch")
-        pieces.append(read_npz(path))
+        pieces.append(read_npz(path, _read_verified(path, part["sha256"], "chain")))
     try:
         arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
     except (KeyError, ValueError) as e:
