@@ -206,3 +206,15 @@ def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
     part.write_bytes(bytes(data))
     assert_clean_error(headbayes("summarize", sweep), 4, "corrupt chain file",
                        "1/chain/part-00000.npz")
+
+
+@pytest.mark.parametrize("launcher", ["local_parallel", "submitit_local"])
+def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    headbayes("run", "-m", "+experiment=sin_head", "seed=0,1", *TINY, f"+launcher={launcher}",
+              f"hydra.sweep.dir={sweep}", check_code=0)
+    headbayes("summarize", sweep, check_code=0)
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["seed"], r["status"]) for r in rows] == [("0", "ok"), ("1", "ok")]
+    assert all(float(r["unmasked_var_max"]) == 0.0 for r in rows)

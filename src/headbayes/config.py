@@ -113,7 +113,7 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
 
-CONFIG_GROUPS = ("data", "model", "body", "mask", "sampler", "experiment", "sweep")
+CONFIG_GROUPS = ("data", "model", "body", "mask", "sampler", "experiment", "sweep", "launcher")
 DATASETS = ("sin", "sin3", "gap", "friedman1", "csv", "npz")
 MODELS = ("mlp",)
 SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
