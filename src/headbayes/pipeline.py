@@ -4,6 +4,7 @@ import contextlib
 import os
 import platform
 import signal
+import sys
 import threading
 import time
 from importlib import metadata
@@ -121,13 +122,20 @@ def _load_params(run_dir: Path, params):
 
 @contextlib.contextmanager
 def _stop_requests():
-    """Record SIGTERM/SIGINT instead of dying mid-chunk; yields a list the signal is put in."""
+    """Record SIGTERM/SIGINT instead of dying mid-chunk; yields a list the signal is put in.
+    A second signal exits at once (committed chunks are safe: every write is atomic)."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received  # handlers can only be installed from the main thread
         return
-    previous = {sig: signal.signal(sig, lambda signum, _: received.append(signum))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    def handler(signum, _frame):
+        if received:  # a second signal: stop now; every committed chunk is already safe
+            os._exit(128 + signum)
+        received.append(signum)
+        print(f"headbayes: signal {signum}: stopping after this chunk (again to stop now)",
+              file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield received
     finally:

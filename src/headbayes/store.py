@@ -21,7 +21,8 @@ import numpy as np
 from headbayes.errors import ConfigError, RunDirError
 
 __all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz", "run_lock",
-           "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
+           "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST",
+           "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
