@@ -1,4 +1,4 @@
-"""Durable runs: kill -9 mid-run, `headbayes resume`, and get the uninterrupted chain bit for bit."""
+"""Durable runs: kill -9 mid-run, `headbayes resume`, and the uninterrupted chain bit for bit."""
 
 import json
 import os
