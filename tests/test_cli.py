@@ -218,3 +218,13 @@ def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
         rows = list(csv.DictReader(f))
     assert [(r["seed"], r["status"]) for r in rows] == [("0", "ok"), ("1", "ok")]
     assert all(float(r["unmasked_var_max"]) == 0.0 for r in rows)
+
+
+def test_debug_shows_the_traceback(headbayes, tmp_path, monkeypatch):
+    experiments = tmp_path / "project" / "configs" / "experiment"
+    experiments.mkdir(parents=True)
+    (experiments / "broken.yaml").write_text("# @package _global_\nseed: [1\n")
+    monkeypatch.setenv("HEADBAYES_DEBUG", "1")
+    result = headbayes("run", "+experiment=broken", cwd=tmp_path / "project")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "yaml" in result.stderr

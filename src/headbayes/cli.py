@@ -31,6 +31,11 @@ exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run dir
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 
 
+def _debug_cause(error: Exception) -> Exception | None:
+    """The original error when HEADBAYES_DEBUG is set (its traceback is then shown)."""
+    return error if os.environ.get("HEADBAYES_DEBUG") else None
+
+
 def _parse(args: list[str]) -> list:
     """Hydra's parse of the override arguments (flags such as -m are skipped)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -40,7 +45,7 @@ def _parse(args: list[str]) -> list:
     try:
         return OverridesParser.create().parse_overrides(candidates)
     except HydraException as e:
-        raise ConfigError(" ".join(str(e).split())) from None
+        raise ConfigError(" ".join(str(e).split())) from _debug_cause(e)
 
 
 def _is_hydra_key(key: str) -> bool:
@@ -82,11 +87,12 @@ def _compose(overrides: list[str]):
         with initialize_config_module("headbayes.configs", version_base="1.3"):
             cfg = compose("config", overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(_compact(str(e.__cause__ or e))) from None
+        raise ConfigError(_compact(str(e.__cause__ or e))) from _debug_cause(e)
     except yaml.YAMLError as e:  # a malformed config file: name it, with line and column
         mark = getattr(e, "problem_mark", None)
         where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") from None
+        raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") \
+            from _debug_cause(e)
     run_config = validate(to_run_config(cfg))
     select(list(leaf_shapes(run_config.model)), run_config.mask.include, run_config.mask.exclude)
     return run_config
@@ -123,6 +129,8 @@ def _run(args: list[str]) -> int:
         preflight(args)
     from headbayes import app
 
+    if os.environ.get("HEADBAYES_DEBUG"):
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors with their traceback too
     argv, sys.argv = sys.argv, ["headbayes run", *args]
     try:
         app.main()
