@@ -24,7 +24,8 @@ def test_coverage_of_the_true_predictive_is_nominal():
 def test_nll_and_rmse_closed_form():
     f_draws = np.zeros((1, 3, 2, 1))
     y = np.array([[1.0], [-2.0]])
-    figures = heldout(f_draws, y, sigma=2.0)
+    figures, calibration = heldout(f_draws, y, sigma=2.0)
+    assert calibration[0.9] == figures["test_coverage_90"]
     expected_nll = np.mean(0.5 * (y[:, 0] / 2.0) ** 2 + np.log(2.0) + 0.5 * np.log(2 * np.pi))
     assert figures["test_nll"] == pytest.approx(expected_nll)
     assert figures["test_rmse"] == pytest.approx(np.sqrt(2.5))

@@ -26,7 +26,7 @@ import optax
 from headbayes.config import RunConfig
 from headbayes.posterior import log_prior
 from headbayes.pretrain import OPTIMIZERS
-from headbayes.runner import LoopState, _add, _track_nonfinite, _zero_sums
+from headbayes.runner import LoopState, _add, _track_nonfinite, _zero_sums, grow_chunk
 
 __all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",
            "restart", "JOINT_STREAM"]
@@ -88,7 +88,7 @@ def joint_chunks(compiled, loop, opt_state, num_steps: int, first_chunk: int,
                                                 np.int32(step), np.int32(count), loop.problem,
                                                 loop.hyper)
         jax.block_until_ready(body)
-        size = max(size, int(count / max(time.perf_counter() - start, 1e-6) * target_seconds))
+        size = grow_chunk(size, count, time.perf_counter() - start, target_seconds)
         step += count
         yield state, body, jax.tree.map(np.asarray, sums), step
 

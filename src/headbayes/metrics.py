@@ -65,7 +65,10 @@ def _pooled(f_draws: np.ndarray) -> np.ndarray:
 
 def coverage(f_draws: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
     """{level: fraction of y inside the central `level` predictive interval}."""
-    pooled = _pooled(f_draws)
+    return _coverage(_pooled(f_draws), y, sigma, levels)
+
+
+def _coverage(pooled: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
     replicates = pooled + sigma * np.random.default_rng(0).normal(size=pooled.shape)
     y = np.asarray(y, np.float64)[:, 0]
     result = {}
@@ -75,18 +78,21 @@ def coverage(f_draws: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
     return result
 
 
-def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> dict:
-    """test_rmse (posterior mean), test_nll (mean negative log predictive density), coverage."""
+def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> tuple[dict, dict]:
+    """(figures, calibration curve): test_rmse (posterior mean), test_nll (mean negative log
+    predictive density), coverage at LEVELS; and coverage at every CALIBRATION_LEVELS level,
+    all from one set of predictive replicates."""
     pooled = _pooled(f_draws)
+    calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS)  # LEVELS are among them
     y = np.asarray(y, np.float64)[:, 0]
     logp = -0.5 * ((y - pooled) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
     peak = logp.max(axis=0)
     log_mean = peak + np.log(np.mean(np.exp(logp - peak), axis=0))
-    covered = coverage(f_draws, y[:, None], sigma, LEVELS)
-    return {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
-            "test_nll": float(-np.mean(log_mean)),
-            "test_coverage_90": covered[0.9],
-            **{f"coverage_{round(level * 100)}": value for level, value in covered.items()}}
+    figures = {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
+               "test_nll": float(-np.mean(log_mean)),
+               "test_coverage_90": calibration[0.9],
+               **{f"coverage_{round(level * 100)}": calibration[level] for level in LEVELS}}
+    return figures, calibration
 
 
 def truth_coverage(summary: dict, truth: np.ndarray) -> float:

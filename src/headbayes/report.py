@@ -70,9 +70,8 @@ def _heldout(cfg, data, full: dict, summary: dict, figures: dict) -> dict:
     if data.x_test is None:
         return {"f_test": None}
     f_test = forward(full, data.x_test, cfg.model.depth, activation_fn(cfg.model.activation, np))
-    figures.update(metrics.heldout(f_test, data.y_test, cfg.likelihood.sigma))
-    calibration = metrics.coverage(f_test, data.y_test, cfg.likelihood.sigma,
-                                   metrics.CALIBRATION_LEVELS)
+    heldout, calibration = metrics.heldout(f_test, data.y_test, cfg.likelihood.sigma)
+    figures.update(heldout)
     return {"f_test": f_test, "calibration": calibration}
 
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from headbayes.samplers import Info, Sampler
 
-__all__ = ["Chunk", "LoopState", "InfoSums", "warmup_chunk", "sampling_chunks", "choose_slots",
-           "init_loop", "compile_loop", "compile_warmup", "run_loop", "first_nonfinite"]
+__all__ = ["Chunk", "LoopState", "InfoSums", "grow_chunk", "warmup_chunk", "sampling_chunks",
+           "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
+           "first_nonfinite"]
 
 
 class Chunk(NamedTuple):
@@ -55,11 +56,17 @@ def _zero_sums() -> InfoSums:
     return InfoSums(jnp.float32(0), jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.float32(0))
 
 
-def _add(sums: InfoSums, info: Info, steps=1) -> InfoSums:
+def _add(sums: InfoSums, info: Info) -> InfoSums:
     return InfoSums(sums.acceptance + info.acceptance_rate,
                     sums.divergences + info.is_divergent.astype(jnp.int32),
-                    sums.grad_evals + info.num_grad_evals, sums.steps + steps,
+                    sums.grad_evals + info.num_grad_evals, sums.steps + 1,
                     info.step_size.astype(jnp.float32))
+
+
+def grow_chunk(size: int, steps: int, seconds: float, target_seconds: float) -> int:
+    """Steps for the next warmup chunk: enough to take about `target_seconds` at the rate the
+    last chunk (`steps` in `seconds`) ran, never fewer than `size`."""
+    return max(size, int(steps / max(seconds, 1e-6) * target_seconds))
 
 
 def warmup_chunk(start_step: int, num_steps: int, slots: int) -> Chunk:
@@ -192,8 +199,8 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         start = time.perf_counter()
         state, (_, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
         jax.block_until_ready(state)
-        elapsed = time.perf_counter() - start
-        size = max(size, int(chunk.counts[0] / max(elapsed, 1e-6) * target_seconds))
+        size = grow_chunk(size, int(chunk.counts[0]), time.perf_counter() - start,
+                          target_seconds)
         step += int(chunk.counts[0])
         yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
     done = (step - warmup) // thin
