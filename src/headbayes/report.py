@@ -19,8 +19,9 @@ __all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
 METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "band_max",
                "truth_coverage_90", "band_gap_ratio", "test_rmse", "test_nll",
                "test_coverage_90", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences",
-               "accept_mean", "exact_rel_l2", "exact_band_median", "mean_z_max",
-               "var_ratio_min", "var_ratio_max", "verdict")
+               "accept_mean", "exact_rel_l2", "exact_band_median", "random_body_exact_rel_l2",
+               "random_body_exact_band_median", "mean_z_max", "var_ratio_min", "var_ratio_max",
+               "verdict")
 
 
 def load_config(run_dir: Path) -> RunConfig:
