@@ -90,7 +90,7 @@ def per_step(num_steps: int, repeats: int) -> dict:
 
     cfg = cli._compose(["+experiment=sin_head"])
     s = cfg.sampler
-    loop = prepare_loop(cfg, *build_position(cfg))
+    loop, _ = prepare_loop(cfg, *build_position(cfg))
     slots = runner.choose_slots(s.keep, s.num_chains, 17)
     compiled, _ = runner.compile_loop(loop.sampler, loop.state, loop.chain_keys, loop.problem,
                                       loop.hyper, slots)

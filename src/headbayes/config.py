@@ -56,6 +56,7 @@ class ModelConfig:
     depth: int = 2
     activation: str = "tanh"
     seed: int = 0
+    cache_features: bool = True
 
 
 @dataclass
@@ -91,6 +92,7 @@ class SamplerConfig:
     friction: float = 0.01
     learning_rate: float = 0.01
     num_mc_samples: int = 5
+    batch_size: int = 0
 
 
 @dataclass
@@ -240,6 +242,14 @@ def validate(cfg: RunConfig) -> RunConfig:
     _positive_float("sampler.learning_rate", s.learning_rate)
     _require(s.num_mc_samples >= 1, "sampler.num_mc_samples", s.num_mc_samples,
              "an integer >= 1")
+    _require(s.batch_size >= 0, "sampler.batch_size", s.batch_size,
+             "an integer >= 0 (0: the full data every step)")
+    if s.batch_size > 0:
+        _require(s.name in STOCHASTIC_GRADIENT, "sampler.batch_size", s.batch_size,
+                 "0 for sampler '" + s.name + "' (minibatches need sgld or sghmc)")
+        if d.name not in ("csv", "npz"):
+            _require(s.batch_size <= d.n_train, "sampler.batch_size", s.batch_size,
+                     f"at most data.n_train ({d.n_train})")
     _require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
              "a non-empty list of selectors")
     return cfg

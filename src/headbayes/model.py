@@ -10,7 +10,7 @@ from typing import Callable
 
 from headbayes.config import ModelConfig
 
-__all__ = ["make_model", "forward", "features", "layer_names", "leaf_shapes", "activation_fn"]
+__all__ = ["make_model", "apply_layers", "forward", "features", "layer_names", "leaf_shapes", "activation_fn"]
 
 
 def layer_names(depth: int) -> list[str]:
@@ -43,12 +43,22 @@ def _linear(params: dict, name: str, h):
     return h @ weight.swapaxes(-1, -2) + bias[..., None, :]
 
 
+def apply_layers(params: dict, h, depth: int, activation: Callable, start: int = 0,
+                 stop: int | None = None):
+    """Layers `start` .. `stop - 1` on `h`, numbered in forward order (hidden layers 0 ..
+    depth - 1, the output layer is number `depth`, the default `stop` is depth + 1); the
+    activation follows every hidden layer."""
+    names = layer_names(depth)
+    for i in range(start, depth + 1 if stop is None else stop):
+        h = _linear(params, names[i], h)
+        if i < depth:
+            h = activation(h)
+    return h
+
+
 def features(params: dict, x, depth: int, activation: Callable):
     """The body: hidden layers on a batch `x` of shape (n, in) -> (..., n, width)."""
-    h = x
-    for name in layer_names(depth)[:-1]:
-        h = activation(_linear(params, name, h))
-    return h
+    return apply_layers(params, x, depth, activation, 0, depth)
 
 
 def forward(params: dict, x, depth: int, activation: Callable):
@@ -57,7 +67,7 @@ def forward(params: dict, x, depth: int, activation: Callable):
     `params` maps dotted leaf paths to arrays; a leaf may carry leading batch axes (chain,
     draw) which broadcast through, so frozen leaves can stay unbatched.
     """
-    return _linear(params, "output_layer", features(params, x, depth, activation))
+    return apply_layers(params, x, depth, activation)
 
 
 @functools.cache
@@ -74,9 +84,14 @@ def _mlp_class():
 
         def __call__(self, x):
             """Batch `x` of shape (n, in_features) -> (n, out_features)."""
+            return self.apply(x)
+
+        def apply(self, h, start: int = 0, stop: int | None = None):
+            """Layers `start` .. `stop - 1` (see `apply_layers`) on a batch `h`."""
             params = {f"{name}.{leaf}": getattr(layer, leaf)
                       for name, layer in _named_layers(self) for leaf in ("weight", "bias")}
-            return forward(params, x, self.depth, activation_fn(self.activation, jnp))
+            return apply_layers(params, h, self.depth, activation_fn(self.activation, jnp),
+                                start, stop)
 
     return MLP
 

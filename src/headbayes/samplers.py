@@ -23,9 +23,10 @@ import jax.numpy as jnp
 
 from headbayes.config import SamplerConfig
 from headbayes.errors import ConfigError
+from headbayes.posterior import minibatch
 
 __all__ = ["Sampler", "Hyper", "Info", "make_info", "make_sampler", "SAMPLERS", "REGISTRY",
-           "tempered", "PositionState"]
+           "tempered", "PositionState", "with_minibatch"]
 
 
 class Sampler(NamedTuple):
@@ -67,12 +68,27 @@ def tempered(logdensity_fn: Callable, problem, hyper: Hyper) -> Callable:
     return lambda position: logdensity_fn(position, problem) / hyper.temperature
 
 
+def with_minibatch(kernel_step: Callable, batch_size: int) -> Callable:
+    """`kernel_step(key, position, problem, ...)` on a minibatch of `batch_size` points drawn
+    uniformly with replacement from the step's key (0: the full data, key unchanged)."""
+    if batch_size == 0:
+        return kernel_step
+
+    def step(key, position, problem, *args):
+        batch_key, key = jax.random.split(key)
+        indices = jax.random.randint(batch_key, (batch_size,), 0, problem.x.shape[0])
+        return kernel_step(key, position, minibatch(problem, indices), *args)
+
+    return step
+
+
 def make_sgld(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
-    """SGLD, blackjax convention: θ <- θ + ε ∇log p(θ) + sqrt(2 T ε) ξ (full-batch gradient).
+    """SGLD, blackjax convention: θ <- θ + ε ∇log p(θ) + sqrt(2 T ε) ξ; the gradient is
+    full-batch, or an unbiased minibatch estimate with `batch_size` > 0.
 
     This is not Welling & Teh's ε/2 form.
     """
-    kernel = blackjax.sgld(jax.grad(logdensity_fn))
+    kernel_step = with_minibatch(blackjax.sgld(jax.grad(logdensity_fn)).step, cfg.batch_size)
 
     def init(position, problem, hyper):
         return PositionState(position)
@@ -81,7 +97,7 @@ def make_sgld(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
         return make_info(step_size=hyper.step_size)
 
     def step(key, state, problem, hyper):
-        position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
+        position = kernel_step(key, state.position, problem, hyper.step_size, hyper.temperature)
         return PositionState(position), info(hyper)
 
     return Sampler(init, step, constant_info=info, trivial_init=True)
@@ -89,8 +105,10 @@ def make_sgld(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
 
 def make_sghmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     """SGHMC (blackjax): momentum refreshed each step, `num_integration_steps` Euler steps of
-    the friction-`friction` diffusion; full-batch gradient."""
+    the friction-`friction` diffusion; full-batch gradient, or one minibatch per step (shared
+    by its integration steps) with `batch_size` > 0."""
     kernel = blackjax.sghmc(jax.grad(logdensity_fn), cfg.num_integration_steps, cfg.friction)
+    kernel_step = with_minibatch(kernel.step, cfg.batch_size)
 
     def init(position, problem, hyper):
         return PositionState(position)
@@ -99,7 +117,7 @@ def make_sghmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
         return make_info(num_grad_evals=cfg.num_integration_steps, step_size=hyper.step_size)
 
     def step(key, state, problem, hyper):
-        position = kernel.step(key, state.position, problem, hyper.step_size, hyper.temperature)
+        position = kernel_step(key, state.position, problem, hyper.step_size, hyper.temperature)
         return PositionState(position), info(hyper)
 
     return Sampler(init, step, constant_info=info, trivial_init=True)
