@@ -9,7 +9,7 @@
     until --max-grads gradient evaluations), with the chain's distance from the exact posterior.
 (d) End to end with an exact-posterior sampler: `headbayes run +experiment=sin_head_nuts` and
     `+experiment=sin_head sampler=hmc`, with an empty and with a warm compilation cache.
-Writes docs/benchmarks.md (use --output - to print only).
+Writes the `main` section of docs/benchmarks.md (use --output - to print only).
 """
 
 import argparse
@@ -266,7 +266,9 @@ def main():
     if args.output == "-":
         print(text)
     else:
-        Path(args.output).write_text(text)
+        from bench_sections import write_section
+
+        write_section(Path(args.output), "main", text)
         print(text)
 
 

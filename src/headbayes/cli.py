@@ -24,6 +24,7 @@ commands:
   report RUN_DIR            recompute metrics and plots from a run directory's files alone
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
   inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
+  export RUN_DIR            the chain as an ArviZ netCDF file (pip install 'headbayes[arviz]')
 
 'headbayes <command> --help' shows each command's usage.
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
@@ -201,6 +202,23 @@ def _resume(args: list[str]) -> int:
     return 0
 
 
+def _export(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes export",
+        description="Write the run's chain as an ArviZ InferenceData netCDF file: groups "
+                    "posterior, sample_stats, observed_data, constant_data (dims chain, draw). "
+                    "Needs the optional extra: pip install 'headbayes[arviz]'.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--output", type=Path, help="default: RUN_DIR/inference_data.nc")
+    ns = parser.parse_args(args)
+    from headbayes.export import export_netcdf
+
+    if not ns.run_dir.is_dir():
+        raise ConfigError(f"run directory {ns.run_dir} does not exist")
+    console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output)}")
+    return 0
+
+
 def _summarize(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="headbayes summarize",
@@ -246,7 +264,7 @@ def _summarize(args: list[str]) -> int:
 
 
 COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _summarize,
-            "inspect": _inspect}
+            "inspect": _inspect, "export": _export}
 
 
 def run_cli(argv: list[str]) -> int:
