@@ -220,6 +220,18 @@ def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
     assert all(float(r["unmasked_var_max"]) == 0.0 for r in rows)
 
 
+@pytest.mark.parametrize("launcher", [None, "local_parallel", "submitit_local"])
+def test_a_failed_job_sets_the_sweep_exit_code_on_every_launcher(headbayes, tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    chosen = [f"+launcher={launcher}"] if launcher else []
+    result = headbayes("run", "-m", "+experiment=sin_head", "sampler.step_size=1e-3,1e4",
+                       *TINY, *chosen, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 3, result.stderr  # job 1 diverges: non-finite values
+    statuses = [json.loads((sweep / str(i) / "status.json").read_text()) for i in (0, 1)]
+    assert [s["status"] for s in statuses] == ["ok", "failed"]
+    assert "non-finite" in statuses[1]["message"]
+
+
 def test_debug_shows_the_traceback(headbayes, tmp_path, monkeypatch):
     experiments = tmp_path / "project" / "configs" / "experiment"
     experiments.mkdir(parents=True)

@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from headbayes import store
 
@@ -36,7 +37,9 @@ def wait_for_checkpoint(run_dir, timeout=60):
     raise AssertionError("no checkpoint was committed")
 
 
-def test_kill_and_resume_is_bit_identical(headbayes, tmp_path):
+@pytest.mark.parametrize("continue_with", ["resume", "rerun"])
+def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, continue_with):
+    """`rerun` is what SLURM does after a preemption: the same job, same run directory."""
     reference = tmp_path / "reference"
     headbayes("run", *LONG, f"hydra.run.dir={reference}", check_code=0)
     rng = random.Random(0)
@@ -48,7 +51,10 @@ def test_kill_and_resume_is_bit_identical(headbayes, tmp_path):
     proc.wait()
     steps_at_kill = json.loads((killed / store.MANIFEST).read_text())["checkpoint"]["next_step"]
     assert steps_at_kill < 3_000_000  # it was killed before the end
-    headbayes("resume", killed, check_code=0)
+    if continue_with == "resume":
+        headbayes("resume", killed, check_code=0)
+    else:
+        headbayes("run", *LONG, f"hydra.run.dir={killed}", check_code=0)
     expected, got = store.load_chain(reference), store.load_chain(killed)
     for path in expected:
         np.testing.assert_array_equal(got[path], expected[path])
@@ -110,3 +116,32 @@ def test_write_failure_names_the_path_and_keeps_the_old_file(tmp_path):
     with pytest.raises(RunDirError, match=r"cannot write .*blocker/x.json: .*errno"):
         store.write_json(tmp_path / "blocker" / "x.json", {"b": 2})
     assert json.loads(target.read_text()) == {"a": 1}
+
+
+SHORT = ["+experiment=sin_head", "sampler.warmup=100", "sampler.keep=50"]
+
+
+def test_resume_refuses_changed_settings_and_lists_them(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    headbayes("run", *SHORT, f"hydra.run.dir={run_dir}", check_code=0)
+    manifest = (run_dir / store.MANIFEST).read_bytes()
+    result = headbayes("resume", run_dir, "sampler.step_size=0.002", "seed=0", "seed=3")
+    assert result.returncode == 2
+    assert "sampler.step_size (saved 0.001, given 0.002)" in result.stderr
+    assert "seed (saved 0, given 3)" in result.stderr
+    assert (run_dir / store.MANIFEST).read_bytes() == manifest
+    headbayes("resume", run_dir, "sampler.step_size=0.001", check_code=0)  # same value: fine
+    assert headbayes("resume", run_dir, "sampler.stepsize=1").returncode == 2
+
+
+def test_a_new_run_never_overwrites_another_runs_chain(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    headbayes("run", *SHORT, f"hydra.run.dir={run_dir}", check_code=0)
+    before = {p: p.read_bytes() for p in [run_dir / store.MANIFEST, run_dir / "status.json",
+                                          run_dir / "metrics.json", run_dir / ".hydra/config.yaml"]}
+    result = headbayes("run", *SHORT, "sampler.thin=3", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 2
+    assert "already holds a run with other settings: sampler.thin (saved 2, given 3)" in (
+        result.stderr)
+    for path, content in before.items():
+        assert path.read_bytes() == content, path

@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -16,9 +17,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from headbayes import console, store
 from headbayes.config import RunConfig, register_schema
-from headbayes.errors import ConfigError, HeadbayesError, Interrupted
+from headbayes.errors import ConfigError, HeadbayesError, Interrupted, OtherRunInDir
 
-__all__ = ["main", "run_and_report", "JOB_STATE"]
+__all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
 
 register_schema()
 
@@ -33,8 +34,28 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         raise ConfigError(str(e).splitlines()[0]) from None
 
 
+def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
+    """True when `run_dir` already holds committed chunks of this same config: a job that SLURM
+    requeued after a preemption, or one started again with the same run directory. It then
+    resumes. Committed chunks of a different config are never overwritten: OtherRunInDir."""
+    from headbayes.config import differences
+    from headbayes.report import load_config
+
+    manifest = run_dir / store.MANIFEST
+    if not manifest.is_file() or not store.read_json(manifest).get("checkpoint"):
+        return False
+    saved = load_config(run_dir)
+    changed = differences(saved, run_config)
+    if changed:
+        OmegaConf.save(OmegaConf.structured(saved), run_dir / ".hydra" / "config.yaml")
+        raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
+                          f"{'; '.join(changed)}. Choose another hydra.run.dir")
+    return True
+
+
 def _run(cfg: DictConfig, run_dir: Path) -> None:
-    run_and_report(to_run_config(cfg), run_dir)
+    run_config = to_run_config(cfg)
+    run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir))
 
 
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -> None:
@@ -49,6 +70,21 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -
     timings = meta["timings"]
     console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
                          f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
+
+
+class SweepStatus(Callback):
+    """After a sweep, in the launching process: read every job's status.json, so the sweep's
+    exit code reports failed jobs whichever launcher ran them (joblib and submitit run jobs in
+    other processes, where JOB_STATE is not seen)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if JOB_STATE["failed"]:
+            return  # the basic launcher ran the jobs in this process and recorded them
+        sweep_dir = Path(config.hydra.sweep.dir)
+        for path in sorted(sweep_dir.glob("*/status.json"), key=lambda p: p.parent.name):
+            status = store.read_json(path)
+            if status.get("status") == "failed":
+                JOB_STATE["failed"].append((path.parent.name, status["exit_code"]))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://headbayes.configs", config_name="config")
@@ -66,8 +102,9 @@ def main(cfg: DictConfig) -> None:
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1
         message = str(e) if known else f"{type(e).__name__}: {e}"
-        store.write_json(run_dir / "status.json",
-                         {"status": "failed", "exit_code": code, "message": message})
+        if not isinstance(e, OtherRunInDir):  # never touch another run's files
+            store.write_json(run_dir / "status.json",
+                             {"status": "failed", "exit_code": code, "message": message})
         if not known:
             traceback.print_exc()
         console.error(message)

@@ -180,18 +180,24 @@ def _resume(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="headbayes resume",
         description="Finish an interrupted run from its last committed chunk, with the run's "
-                    "saved config (no overrides); the chain equals an uninterrupted run's. "
-                    "A finished run is left unchanged.")
+                    "saved config; the chain equals an uninterrupted run's. A finished run is "
+                    "left unchanged. KEY=VALUE overrides must equal the saved values: a "
+                    "changed setting is refused (exit 2) with the keys that differ.")
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ns = parser.parse_args(args)
     from headbayes import store
     from headbayes.app import run_and_report
-    from headbayes.config import validate
+    from headbayes.config import differences, validate
     from headbayes.report import load_config
 
     if not ns.run_dir.is_dir():
         raise ConfigError(f"run directory {ns.run_dir} does not exist")
     cfg = validate(load_config(ns.run_dir))
+    changed = differences(cfg, _with_overrides(cfg, ns.overrides))
+    if changed:
+        raise ConfigError(f"resume continues the saved run and cannot change its settings; "
+                          f"these differ: {'; '.join(changed)}. Start a new run instead")
     try:
         run_and_report(cfg, ns.run_dir, resume=True)
     except HeadbayesError as e:
@@ -200,6 +206,26 @@ def _resume(args: list[str]) -> int:
         raise
     store.write_json(ns.run_dir / "status.json", {"status": "ok", "exit_code": 0})
     return 0
+
+
+def _with_overrides(cfg, overrides: list[str]):
+    """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from headbayes.config import check_key
+
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override '{item}' must be KEY=VALUE")
+        check_key(key.lstrip("+"))
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cfg),
+                                 OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+        return OmegaConf.to_object(merged)
+    except (OmegaConfBaseException, ValueError) as e:
+        raise ConfigError(_compact(str(e))) from None
 
 
 def _export(args: list[str]) -> int:

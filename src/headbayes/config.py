@@ -25,6 +25,8 @@ __all__ = [
     "check_key",
     "data_inputs",
     "register_schema",
+    "flat_values",
+    "differences",
 ]
 
 
@@ -144,6 +146,25 @@ def _all_keys(cls=RunConfig, prefix: str = "") -> list[str]:
         else:
             keys.append(name)
     return keys
+
+
+def flat_values(cfg: RunConfig) -> dict:
+    """{dotted key: value} of every leaf of `cfg`."""
+    def walk(node: dict, prefix: str):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, prefix + key + ".")
+            else:
+                yield prefix + key, value
+
+    return dict(walk(dataclasses.asdict(cfg), ""))
+
+
+def differences(saved: RunConfig, given: RunConfig) -> list[str]:
+    """'key (saved S, given G)' for every key whose value differs; every key shapes the chain."""
+    old, new = flat_values(saved), flat_values(given)
+    return [f"{key} (saved {old[key]!r}, given {new[key]!r})" for key in old
+            if old[key] != new[key]]
 
 
 def check_key(key: str) -> None:

@@ -1,6 +1,7 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
-__all__ = ["HeadbayesError", "ConfigError", "SamplingError", "RunDirError", "Interrupted"]
+__all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "SamplingError", "RunDirError",
+           "Interrupted"]
 
 
 class HeadbayesError(Exception):
@@ -13,6 +14,11 @@ class ConfigError(HeadbayesError, ValueError):
     """Bad config or usage: exit code 2."""
 
     exit_code = 2
+
+
+class OtherRunInDir(ConfigError):
+    """A job's run directory already holds committed chunks of another config: exit code 2,
+    and nothing in that directory is changed."""
 
 
 class SamplingError(HeadbayesError):

@@ -1,6 +1,7 @@
 """One run, start to finish: config, data, model, mask, sampler, compiled loop, run directory."""
 
 import contextlib
+import dataclasses
 import os
 import platform
 import signal
@@ -191,6 +192,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     if checkpoint and checkpoint["next_step"] >= total_steps:
         return store.read_json(run_dir / "meta.json")  # finished: nothing to do
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
+    if not checkpoint:  # what this run samples with (Hydra may rewrite .hydra/ later)
+        store.write_json(run_dir / "run_config.json", dataclasses.asdict(cfg))
     params, static, mask = build_position(cfg)
     if checkpoint:
         params = _load_params(run_dir, params)

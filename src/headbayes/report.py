@@ -25,16 +25,19 @@ METRIC_KEYS = ("unmasked_var_max", "masked_var_min", "rel_l2", "band_median", "b
 
 
 def load_config(run_dir: Path) -> RunConfig:
-    """The run's saved `.hydra/config.yaml` as a typed RunConfig."""
+    """The config the run sampled with: `run_config.json` (written when sampling starts; Hydra
+    rewrites `.hydra/config.yaml` whenever a job reuses the directory), else the latter."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    path = Path(run_dir) / ".hydra" / "config.yaml"
+    path = Path(run_dir) / "run_config.json"
+    if not path.is_file():
+        path = Path(run_dir) / ".hydra" / "config.yaml"
     if not path.is_file():
         raise RunDirError(f"missing file {path} (is {run_dir} a headbayes run directory?)")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.load(path))
-        return OmegaConf.to_object(merged)
+        saved = store.read_json(path) if path.suffix == ".json" else OmegaConf.load(path)
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
     except (OmegaConfBaseException, ValueError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
