@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP_DIR := outputs/sweeps/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: help install run test test-all sweep bench clean
+.PHONY: help install run test test-all sweep bench bench-full clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,15 @@ sweep: $(STAMP)  ## a 2x2 demo sweep (step size x seed), then its summary table
 	$(PY) -m headbayes run -m +experiment=sin_head sampler.step_size=3e-4,1e-3 seed=0,1 hydra.sweep.dir=$(SWEEP_DIR)
 	$(PY) -m headbayes summarize $(SWEEP_DIR)
 
-bench: $(STAMP)  ## benchmarks against a hand-written baseline; writes docs/benchmarks.md
+bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); writes docs/benchmarks.md
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_scaling.py --mode quick
+
+bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
+	$(PY) scripts/bench.py
+	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_scaling.py --mode full
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache

@@ -11,7 +11,8 @@ KEYS = ["seed", "data.n_train", "data.noise_std", "data.x_min", "data.x_max", "d
         "model.in_features", "likelihood.sigma", "likelihood.reduction", "prior.sigma",
         "sampler.step_size", "sampler.temperature", "sampler.warmup", "sampler.keep",
         "sampler.thin", "sampler.num_chains", "sampler.init_jitter", "sampler.mass_matrix",
-        "sampler.target_accept", "mask.include", "mask.exclude", "body.mode", "body.lr",
+        "sampler.target_accept", "sampler.batch_size", "model.cache_features", "mask.include",
+        "mask.exclude", "body.mode", "body.lr",
         "sampler.stepsize", "modle.width", "hydra"]
 VALUES = st.one_of(
     st.integers(-5, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
