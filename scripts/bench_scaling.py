@@ -143,7 +143,8 @@ def baseline_runner(width, depth, n, chains, cached):
 def measure(width, depth, n, chains, kinds, mode, repeats) -> dict:
     """µs per step of each kind in `kinds` ('headbayes', 'headbayes uncached', 'plain',
     'plain cached'), all at one size."""
-    makers = {"headbayes": (headbayes_runner, True), "headbayes uncached": (headbayes_runner, False),
+    makers = {"headbayes": (headbayes_runner, True),
+              "headbayes uncached": (headbayes_runner, False),
               "plain": (baseline_runner, False), "plain cached": (baseline_runner, True)}
     target = MODES[mode]["target_seconds"]
     runs = {}
@@ -258,8 +259,8 @@ def render(results: dict, mode: str, info: str, command: str) -> str:
     lines = [
         f"## Scaling ({mode} mode)", "",
         f"Machine: {info}. Command: `{command}`. Every figure: median of the timings of one",
-        "run, the kinds alternating; `headbayes` is the compiled chunk loop of `headbayes run`, `plain` a hand-written",
-        "JAX + blackjax SGLD loop (fold_in keys, same minibatch draws) that recomputes the frozen",
+        "run, the kinds alternating; `headbayes` is the compiled chunk loop of `headbayes run`,",
+        "`plain` a hand-written JAX + blackjax SGLD loop (fold_in keys, same minibatch draws) that recomputes the frozen",
         "body every step, `plain cached` the same loop on precomputed body features,",
         "`headbayes uncached` is `model.cache_features=false`. Head-only SGLD throughout.", "",
         "![scaling](scaling.png)", "",

@@ -1,8 +1,9 @@
 """`make bench`: sweeps and durable runs, each against its baseline in the same run.
 
-(k) A 12-job sweep (`sampler.step_size=1e-4,3e-4,1e-3 seed=0,1,2,3` of sin_head): with an
-    empty compilation cache (cold), again with the cache it filled (warm), and warm with
-    `+launcher=local_parallel` (2 joblib workers); wall time of the whole command.
+(k) A 12-job sweep (`sampler.step_size=1e-4,3e-4,1e-3 seed=0,1,2,3` of sin_head): with the
+    compilation cache off (every job compiles), with an empty cache (cold: the first job fills
+    it), again with the cache it filled (warm), and warm with `+launcher=local_parallel`
+    (2 joblib workers); wall time of the whole command.
 (l) Resume overhead: one long run uninterrupted, against the same run stopped by SIGTERM half
     way and finished by `headbayes resume` (the two processes' wall times added up).
 Writes the `sweep` section of docs/benchmarks.md (use --output - to print only).
@@ -41,11 +42,13 @@ def wall(args: list[str], env: dict, expect: int = 0) -> float:
 
 
 def sweeps(repeats: int) -> dict:
-    times = {"cold": [], "warm": [], "warm, local_parallel": []}
+    times = {"off": [], "cold": [], "warm": [], "warm, local_parallel": []}
     for i in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "HEADBAYES_OUTPUT_DIR": tmp,
                    "HEADBAYES_COMPILE_CACHE": f"{tmp}/cache"}
+            times["off"].append(wall(SWEEP + [f"hydra.sweep.dir={tmp}/off"],
+                                     {**env, "HEADBAYES_COMPILE_CACHE": ""}))
             times["cold"].append(wall(SWEEP + [f"hydra.sweep.dir={tmp}/cold"], env))
             times["warm"].append(wall(SWEEP + [f"hydra.sweep.dir={tmp}/warm"], env))
             times["warm, local_parallel"].append(wall(
@@ -58,7 +61,7 @@ def resume_overhead() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HEADBAYES_OUTPUT_DIR": tmp,
                "HEADBAYES_COMPILE_CACHE": f"{tmp}/cache"}
-        wall(LONG + ["sampler.keep=1", "sampler.warmup=0", f"hydra.run.dir={tmp}/fill"],
+        wall(["run", *LONG, "sampler.warmup=0", f"hydra.run.dir={tmp}/fill"],
              env)  # fills the compilation cache: both sides below start warm
         uninterrupted = wall(["run", *LONG, f"hydra.run.dir={tmp}/whole"], env)
         start = time.perf_counter()
@@ -75,7 +78,8 @@ def resume_overhead() -> dict:
 
 
 def render(info: str, sweep: dict, resume: dict) -> str:
-    cold, warm, parallel = sweep["cold"], sweep["warm"], sweep["warm, local_parallel"]
+    off, cold, warm = sweep["off"], sweep["cold"], sweep["warm"]
+    parallel = sweep["warm, local_parallel"]
     return "\n".join([
         "## Sweeps and durable runs", "",
         f"Machine: {info}. Command: `make bench` (`scripts/bench_sweep.py`); wall time of the",
@@ -83,14 +87,17 @@ def render(info: str, sweep: dict, resume: dict) -> str:
         "(k) 12-job sweep `headbayes run -m +experiment=sin_head "
         "sampler.step_size=1e-4,3e-4,1e-3 seed=0,1,2,3`:", "",
         "| sweep | wall s | vs cold |", "|---|---:|---:|",
+        f"| basic launcher, compilation cache off (every job compiles) | {off:.1f} | "
+        f"{off / cold:.2f} |",
         f"| basic launcher, empty compilation cache (cold) | {cold:.1f} | 1.00 |",
         f"| basic launcher, warm cache | {warm:.1f} | {warm / cold:.2f} |",
         f"| `+launcher=local_parallel` (2 workers), warm cache | {parallel:.1f} | "
         f"{parallel / cold:.2f} |", "",
-        f"Warm / cold: {warm / cold:.2f} (target ≤ 0.5); local_parallel / basic (both warm): "
-        f"{parallel / warm:.2f} (target ≤ 0.7). In one process the first job fills the cache",
-        "for the other eleven even when cold, so cold and warm differ by one compilation;",
-        "the rest of each job is process-wide start-up, the report and its plots.", "",
+        f"Warm / cold: {warm / cold:.2f} (target ≤ 0.5); warm / cache off: {warm / off:.2f};",
+        f"local_parallel / basic (both warm): {parallel / warm:.2f} (target ≤ 0.7). In one",
+        "process the first job fills the cache for the other eleven even when cold, so cold and",
+        "warm differ by one compilation; the rest of each job is start-up, the report and its",
+        "plots.", "",
         f"(l) Resume: a {resume['uninterrupted']:.1f} s run (sin_head, 25M steps) uninterrupted,",
         f"against SIGTERM half way ({resume['first']:.1f} s) then `headbayes resume` "
         f"({resume['second']:.1f} s): overhead **{resume['overhead'] * 100:.1f}%** of the "

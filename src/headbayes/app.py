@@ -9,8 +9,8 @@ import traceback
 from pathlib import Path
 
 import hydra
-from hydra.experimental.callback import Callback
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -49,7 +49,7 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     if changed:
         OmegaConf.save(OmegaConf.structured(saved), run_dir / ".hydra" / "config.yaml")
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
-                          f"{'; '.join(changed)}. Choose another hydra.run.dir")
+                            f"{'; '.join(changed)}. Choose another hydra.run.dir")
     return True
 
 

@@ -70,23 +70,21 @@ def _compact(message: str) -> str:
     return " ".join(keep)
 
 
-def _compose(overrides: list[str]):
-    """Compose and range-check the config of `overrides` (no sweeps) -> RunConfig."""
+def _compose_dict(overrides: list[str]):
+    """Hydra's composition of `overrides` (no sweeps) -> DictConfig; errors as ConfigError."""
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from headbayes.app import to_run_config
-    from headbayes.config import validate
-    from headbayes.mask import select
-    from headbayes.model import leaf_shapes
-
     import yaml
 
+    from headbayes.config import register_schema
+
+    register_schema()  # the typed `base_config` that config.yaml starts from
     check_overrides(_parse(overrides))
     try:
         with initialize_config_module("headbayes.configs", version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+            return compose("config", overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         raise ConfigError(_compact(str(e.__cause__ or e))) from _debug_cause(e)
     except yaml.YAMLError as e:  # a malformed config file: name it, with line and column
@@ -94,9 +92,39 @@ def _compose(overrides: list[str]):
         where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") \
             from _debug_cause(e)
+
+
+def _checked(cfg):
+    """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves."""
+    from headbayes.app import to_run_config
+    from headbayes.config import validate
+    from headbayes.mask import select
+    from headbayes.model import leaf_shapes
+
     run_config = validate(to_run_config(cfg))
     select(list(leaf_shapes(run_config.model)), run_config.mask.include, run_config.mask.exclude)
     return run_config
+
+
+def _compose(overrides: list[str]):
+    """Compose and range-check the config of `overrides` (no sweeps) -> RunConfig."""
+    return _checked(_compose_dict(overrides))
+
+
+def _with_value(cfg, key: str, value):
+    """A copy of the composed `cfg` with the plain `key` set to `value`, type-checked by the
+    schema: what composing again would give, without composing again."""
+    import copy
+
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    variant = copy.deepcopy(cfg)
+    try:
+        OmegaConf.update(variant, key, value, merge=False)
+    except (OmegaConfBaseException, ValueError) as e:
+        raise ConfigError(_compact(str(e))) from _debug_cause(e)
+    return variant
 
 
 def preflight(args: list[str]) -> None:
@@ -104,8 +132,12 @@ def preflight(args: list[str]) -> None:
 
     In a sweep every value of every swept key is checked (with the other swept keys at
     their first value); glob and interval sweeps are left to the jobs, which validate again.
+    The config is composed once; a swept plain key is then set on a copy, a swept group or
+    added key composes again.
     """
     from hydra.core.override_parser.types import ValueType
+
+    from headbayes.config import CONFIG_GROUPS
 
     fixed, swept = [], []
     for override in _parse(args):
@@ -114,15 +146,22 @@ def preflight(args: list[str]) -> None:
         if not override.is_sweep_override():
             fixed.append(override.input_line)
         elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
-            values = list(override.sweep_string_iterator())
-            swept.append([f"{override.get_key_element()}={v}" for v in values])
+            swept.append(override)
         else:
             return
-    firsts = [values[0] for values in swept]
-    _compose(fixed + firsts)
-    for i, values in enumerate(swept):
-        for value in values[1:]:
-            _compose(fixed + firsts[:i] + [value] + firsts[i + 1:])
+    lines = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in swept]
+    firsts = [values[0] for values in lines]
+    base = _compose_dict(fixed + firsts)
+    _checked(base)
+    for i, override in enumerate(swept):
+        key = override.key_or_group
+        plain = (key not in CONFIG_GROUPS and "/" not in key and not override.is_add()
+                 and not override.is_force_add())
+        for value, line in list(zip(override.sweep_iterator(), lines[i]))[1:]:
+            if plain:
+                _checked(_with_value(base, key, value))
+            else:
+                _compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
 
 
 def _run(args: list[str]) -> int:

@@ -10,7 +10,8 @@ from typing import Callable
 
 from headbayes.config import ModelConfig
 
-__all__ = ["make_model", "apply_layers", "forward", "features", "layer_names", "leaf_shapes", "activation_fn"]
+__all__ = ["make_model", "apply_layers", "forward", "features", "layer_names", "leaf_shapes",
+           "activation_fn"]
 
 
 def layer_names(depth: int) -> list[str]:
@@ -97,18 +98,28 @@ def _mlp_class():
 
 
 def make_model(cfg: ModelConfig):
-    """Build the equinox MLP; `PRNGKey(model.seed)` is split into depth + 1 keys, one per layer."""
+    """Build the equinox MLP; `PRNGKey(model.seed)` is split into depth + 1 keys, one per layer.
+
+    The model is immutable, so jobs of a sweep in one process share it (built once per
+    architecture and seed)."""
+    return _built_model(cfg.in_features, cfg.out_features, cfg.width, cfg.depth, cfg.activation,
+                        cfg.seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _built_model(in_features: int, out_features: int, width: int, depth: int, activation: str,
+                 seed: int):
     import equinox as eqx
     import jax
 
     mlp = _mlp_class()
 
     def build():
-        keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.depth + 1)
-        sizes = [cfg.in_features] + [cfg.width] * cfg.depth
-        hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(cfg.depth)]
-        output = eqx.nn.Linear(sizes[-1], cfg.out_features, key=keys[-1])
-        return mlp(hidden, output, cfg.depth, cfg.activation)
+        keys = jax.random.split(jax.random.PRNGKey(seed), depth + 1)
+        sizes = [in_features] + [width] * depth
+        hidden = [eqx.nn.Linear(sizes[i], sizes[i + 1], key=keys[i]) for i in range(depth)]
+        output = eqx.nn.Linear(sizes[-1], out_features, key=keys[-1])
+        return mlp(hidden, output, depth, activation)
 
     return eqx.filter_jit(build)()  # one compiled program instead of many eager ops
 

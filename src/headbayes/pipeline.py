@@ -16,7 +16,7 @@ from typing import NamedTuple
 from headbayes import store
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
-from headbayes.errors import RunDirError, SamplingError
+from headbayes.errors import ConfigError, RunDirError, SamplingError
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
            "compile_cache_dir"]
@@ -78,7 +78,6 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
 
     from headbayes import runner
     from headbayes.data import make_dataset
-    from headbayes.errors import ConfigError
     from headbayes.features import compute_features, first_sampled_layer
     from headbayes.mask import named_leaves
     from headbayes.posterior import Problem, make_logdensity_fn
@@ -87,9 +86,6 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler
-    if s.batch_size > len(data.x_train):
-        raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
-                          f"training points, got {s.batch_size}")
     x, start_layer, features_s = jnp.asarray(data.x_train), 0, 0.0
     if cfg.model.cache_features and cfg.body.mode != "joint":  # joint training moves the body
         start_layer = first_sampled_layer(named_leaves(mask), cfg.model.depth)
@@ -192,6 +188,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     if checkpoint and checkpoint["next_step"] >= total_steps:
         return store.read_json(run_dir / "meta.json")  # finished: nothing to do
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
+    if s.batch_size > len(data.x_train):  # file data: its size is known only now
+        raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
+                          f"training points, got {s.batch_size}")
     if not checkpoint:  # what this run samples with (Hydra may rewrite .hydra/ later)
         store.write_json(run_dir / "run_config.json", dataclasses.asdict(cfg))
     params, static, mask = build_position(cfg)
@@ -242,7 +241,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
         draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir)
     sampling_s = time.perf_counter() - sampling_start
-    device = jax.devices()[0]
+    device, mesh = jax.devices()[0], runner.chain_mesh(s.num_chains)
     meta = {
         "versions": _versions(),
         "seed": cfg.seed,
@@ -253,8 +252,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
         "pretraining": pretraining,
         "resumed_from_step": start_step if checkpoint else None,
         "device": f"{device.platform}:{device.device_kind}",
-        "timings": {"compile_s": compile_s, "features_s": features_s, "sampling_s": sampling_s,
-                    "total_s": time.perf_counter() - started},
+        "chain_devices": 1 if mesh is None else mesh.size,
+        "timings": {"compile_s": compile_s, "features_s": features_s,
+                    "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }
     store.write_json(run_dir / "meta.json", meta)
     return meta

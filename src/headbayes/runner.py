@@ -13,6 +13,11 @@ Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t u
 cut into chunks. Over-dispersed starts add `init_jitter · N(0, 1)` to every chain's start, from
 `split(PRNGKey(seed))[1]`.
 
+With several devices (GPUs, or CPU devices forced with
+`XLA_FLAGS=--xla_force_host_platform_device_count=N`) the chains are split across as many of them
+as divide `num_chains` evenly (`shard_map` over a 1-D mesh); each chain computes exactly what it
+would on one device.
+
 The loop tracks, per sampled leaf and chain, the first step at which the leaf became non-finite
 (-1 while finite); the host checks it after every chunk.
 """
@@ -28,7 +33,7 @@ from headbayes.samplers import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "grow_chunk", "warmup_chunk", "sampling_chunks",
            "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
-           "first_nonfinite"]
+           "first_nonfinite", "chain_mesh"]
 
 
 class Chunk(NamedTuple):
@@ -150,12 +155,40 @@ def _make_chunk_fn(sampler: Sampler):
     return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
 
 
+def chain_mesh(num_chains: int):
+    """A 1-D mesh ("chains") over the most devices that divide `num_chains` evenly; None when
+    that is one device."""
+    devices = jax.devices()
+    count = max(d for d in range(1, len(devices) + 1) if num_chains % d == 0)
+    return None if count == 1 else jax.sharding.Mesh(np.array(devices[:count]), ("chains",))
+
+
+def _compile(fn, args: tuple, num_chained: int):
+    """Compile `fn(*args)` ahead of time. Its first `num_chained` arguments and all its outputs
+    carry a leading chain axis; over several devices the chains are split across them and the
+    returned callable places its arguments there (a no-op once they are)."""
+    mesh = chain_mesh(jax.tree.leaves(args[1])[0].shape[0])
+    if mesh is None:
+        return jax.jit(fn).lower(*args).compile()
+    spec = jax.sharding.PartitionSpec
+    specs = tuple(spec("chains") if i < num_chained else spec() for i in range(len(args)))
+    sharded = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=spec("chains"),
+                            check_vma=False)
+    shardings = tuple(jax.sharding.NamedSharding(mesh, s) for s in specs)
+    compiled = jax.jit(sharded, in_shardings=shardings).lower(*args).compile()
+
+    def call(*args):
+        return compiled(*(jax.device_put(a, s) for a, s in zip(args, shardings)))
+
+    return call
+
+
 def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int):
     """Trace and compile the chunk program ahead of time; returns (compiled, seconds)."""
     start = time.perf_counter()
     counts = np.zeros(slots, np.int32)
-    compiled = (jax.jit(_make_chunk_fn(sampler))
-                .lower(state, chain_keys, np.int32(0), counts, problem, hyper).compile())
+    compiled = _compile(_make_chunk_fn(sampler),
+                        (state, chain_keys, np.int32(0), counts, problem, hyper), 2)
     return compiled, time.perf_counter() - start
 
 
@@ -173,8 +206,8 @@ def compile_warmup(sampler: Sampler, state: LoopState, chain_keys, problem, hype
         return LoopState(sampler_state, first), sums
 
     start = time.perf_counter()
-    compiled = (jax.jit(jax.vmap(run_chain, in_axes=(0, 0, None, None)))
-                .lower(state, chain_keys, problem, hyper).compile())
+    compiled = _compile(jax.vmap(run_chain, in_axes=(0, 0, None, None)),
+                        (state, chain_keys, problem, hyper), 2)
     return compiled, time.perf_counter() - start
 
 
