@@ -11,7 +11,7 @@ written around a full model does), `plain cached` samples on precomputed body fe
 (i) the target row: width 1024, depth 3, 10^5 points, batch 256;
 (j) bytes on disk of a width-1024 depth-3 head-only chain against full-pytree storage.
 
-Writes the `scaling` section of docs/benchmarks.md and docs/scaling.png
+Writes the `scaling-MODE` section of docs/benchmarks.md and docs/scaling_MODE.png
 (use --output - to print only). JAX picks the device, so it runs unchanged on a GPU.
 """
 
@@ -263,7 +263,7 @@ def render(results: dict, mode: str, info: str, command: str) -> str:
         "`plain` a hand-written JAX + blackjax SGLD loop (fold_in keys, same minibatch draws) that recomputes the frozen",
         "body every step, `plain cached` the same loop on precomputed body features,",
         "`headbayes uncached` is `model.cache_features=false`. Head-only SGLD throughout.", "",
-        "![scaling](scaling.png)", "",
+        f"![scaling](scaling_{mode}.png)", "",
         "(i) Target: width 1024, depth 3, 10^5 points, batch 256, head-only SGLD:",
         f"cached {t['headbayes']:.3g} µs per step, uncached {t['headbayes uncached']:.4g} µs: "
         f"**{t['headbayes uncached'] / t['headbayes']:.0f}×** (target ≥ 50×); plain "
@@ -307,8 +307,8 @@ def main():
     if args.output == "-":
         print(section)
         return
-    plot(results, ROOT / "docs/scaling.png")
-    write_section(Path(args.output), "scaling", section)
+    plot(results, ROOT / f"docs/scaling_{args.mode}.png")
+    write_section(Path(args.output), f"scaling-{args.mode}", section)
 
 
 if __name__ == "__main__":
