@@ -72,14 +72,18 @@ def _minimal_module():
     return module
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation)
-    times = []
+def _median_times(fns: dict, repeats: int) -> dict:
+    """{name: median seconds of fn()} after a warm-up call each; the functions alternate, so a
+    drift of the machine hits all of them alike."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up (compilation)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def per_step(num_steps: int, repeats: int) -> dict:
@@ -110,8 +114,8 @@ def per_step(num_steps: int, repeats: int) -> dict:
     def hand_written():
         jax.block_until_ready(scan(head, key))
 
-    return {"headbayes": _median_time(headbayes_loop, repeats) / num_steps * 1e6,
-            "minimal": _median_time(hand_written, repeats) / num_steps * 1e6}
+    medians = _median_times({"headbayes": headbayes_loop, "minimal": hand_written}, repeats)
+    return {name: seconds / num_steps * 1e6 for name, seconds in medians.items()}
 
 
 SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
@@ -210,9 +214,10 @@ Targets: wall ≤ 1.3x the minimal script, peak memory ≤ 400 MB.
 ## (b) Steady state: microseconds per SGLD step
 
 {args.steps} steps of the seed's sampler (the seed's keep and thin, the rest warmup) after a
-warm-up call; median of {args.repeats}. headbayes runs its chunked loop as `headbayes run` does
-(warmup chunks growing to about 0.5 s, one chunk of 400 kept draws, finiteness tracked every
-step, draws copied to the host); the baseline is one `lax.scan` over the same number of steps.
+warm-up call; median of {args.repeats}, the two alternating. headbayes runs its chunked loop
+as `headbayes run` does (warmup chunks growing to about 0.5 s, one chunk of 400 kept draws,
+finiteness tracked every step, draws copied to the host); the baseline is one `lax.scan`
+over the same number of steps.
 
 | loop | µs per step |
 |---|---:|
@@ -228,8 +233,8 @@ Each sampler with its default settings (`src/headbayes/configs/sampler/`) on the
 model, mask, likelihood and prior, keeping 1000 draws per chain; `thin` doubled from the
 default until the smallest bulk ESS over the 17 numbers reaches 400, or until the next doubling
 would pass {args.max_grads:,} gradient evaluations. Gradient evaluations count warmup
-(adaptation, fitting) too; the time is the sampling loop's, without compilation. The last three columns compare the chain with the
-exact posterior (0 and 1 are perfect). VI and Laplace draw i.i.d. from a fitted Gaussian, so
+(adaptation, fitting) too; the time is the sampling loop's, without compilation. The last
+three columns compare the chain with the exact posterior (0 and 1 are perfect). VI and Laplace draw i.i.d. from a fitted Gaussian, so
 their ESS says nothing about whether that Gaussian is the posterior; the distance columns do.
 
 | sampler | reached | thin | gradient evals | sampling (s) | min bulk ESS | mean_z_max | var_ratio_min | var_ratio_max |
