@@ -20,7 +20,11 @@ CALIBRATION_LEVELS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
 
 
 def var_along_chain(draws: np.ndarray) -> float:
-    """Mean over chains and elements of the variance over the draw axis (axis 1)."""
+    """Mean over chains and elements of the variance over the draw axis (axis 1). A leaf
+    broadcast along that axis (stride 0: one array for every draw, as `reassemble` gives a
+    frozen leaf) has variance exactly 0, found without materialising its draws."""
+    if draws.ndim >= 2 and draws.strides[1] == 0:
+        return 0.0
     return float(np.mean(np.var(np.asarray(draws, np.float64), axis=1)))
 
 

@@ -88,8 +88,9 @@ def plot_calibration(path: Path, calibration: dict) -> None:
     plt.close(fig)
 
 
-def plot_traces(path: Path, chain: dict, max_numbers: int = 6) -> None:
-    """Traces of the first sampled numbers of each sampled leaf, one line per chain."""
+def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int = 8) -> None:
+    """Traces of the first sampled numbers of each sampled leaf, one line for each of the first
+    `max_chains` chains."""
     plt = _pyplot()
     series = []
     for leaf, draws in chain.items():
@@ -101,7 +102,7 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6) -> None:
                              squeeze=False)
     fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
     for ax, (name, values) in zip(axes[:, 0], series):
-        for chain_values in values:
+        for chain_values in values[:max_chains]:
             ax.plot(np.arange(chain_values.size), chain_values, lw=0.7)
         ax.set_ylabel(name, fontsize=7)
     axes[-1, 0].set_xlabel("kept draw")

@@ -1,7 +1,8 @@
 """The report stage: rebuild everything from a run directory alone -> metrics.json and plots.
 
-Needs no JAX: the predictive is the numpy forward pass of `model.forward` over the
-reassembled parameters at every draw.
+Needs no JAX: the predictive is the numpy forward pass of `model.forward` with the sampled
+leaves at every draw and the frozen leaves once (they broadcast, so frozen layers before the
+first sampled one are computed once, not once a draw).
 """
 
 from pathlib import Path
@@ -64,7 +65,7 @@ def _nanmin(values: np.ndarray) -> float:
     return float(np.nan if np.isnan(values).any() else values.min())
 
 
-def _heldout(cfg, data, full: dict, summary: dict, figures: dict) -> dict:
+def _heldout(cfg, data, by_draw: dict, summary: dict, figures: dict) -> dict:
     """Add the truth-coverage, gap and held-out figures that this dataset allows; return the
     arrays the plots need."""
     if data.f_eval is not None:
@@ -73,7 +74,8 @@ def _heldout(cfg, data, full: dict, summary: dict, figures: dict) -> dict:
         figures["band_gap_ratio"] = metrics.band_gap_ratio(summary, data.x_eval, data.gap)
     if data.x_test is None:
         return {"f_test": None}
-    f_test = forward(full, data.x_test, cfg.model.depth, activation_fn(cfg.model.activation, np))
+    f_test = forward(by_draw, data.x_test, cfg.model.depth,
+                     activation_fn(cfg.model.activation, np))
     heldout, calibration = metrics.heldout(f_test, data.y_test, cfg.likelihood.sigma)
     figures.update(heldout)
     return {"f_test": f_test, "calibration": calibration}
@@ -93,9 +95,10 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
             raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
                               f"params.npz says {params[path].shape}")
     full = metrics.reassemble(params, chain)
+    by_draw = {**params, **chain}  # frozen leaves unbatched: frozen layers computed once
     data = make_dataset(cfg.data)
     try:
-        f_draws = forward(full, data.x_eval, cfg.model.depth,
+        f_draws = forward(by_draw, data.x_eval, cfg.model.depth,
                           activation_fn(cfg.model.activation, np))
     except KeyError as e:
         raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
@@ -103,7 +106,7 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
     figures = {**metrics.leaf_variances(full, set(chain)),
                **{k: summary[k] for k in ("rel_l2", "band_median", "band_max")}}
     figures["num_draws"] = int(f_draws.shape[0] * f_draws.shape[1])
-    extras_heldout = _heldout(cfg, data, full, summary, figures)
+    extras_heldout = _heldout(cfg, data, by_draw, summary, figures)
     checks = _diagnostics(chain, info, cfg.sampler.num_chains)
     figures.update({k: v for k, v in checks.items() if k != "all_finite"})
     extras = {"data": data, "summary": summary, "chain": chain, "exact": None, "notes": [],
