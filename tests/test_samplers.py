@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from exact_check import assert_at_exact_posterior
 from headbayes import store
-from headbayes.diagnostics import ess_bulk
 from headbayes.config import SAMPLERS
 from headbayes.samplers import REGISTRY
 
@@ -34,15 +34,7 @@ def test_matches_exact_posterior_within_monte_carlo_error(run_in_process, sample
     figures, extras, run_dir = run_in_process(
         "+experiment=sin_head", f"sampler={sampler}", "sampler.mass_matrix=dense",
         "sampler.num_chains=4", "sampler.warmup=500", "sampler.keep=1000", name=sampler)
-    exact = extras["exact"]
-    chain = store.load_chain(run_dir)
-    draws = np.concatenate([chain[p].reshape(chain[p].shape[:2] + (-1,)) for p in exact.paths],
-                           axis=2).astype(np.float64)
-    pooled = draws.reshape(-1, draws.shape[2])
-    mcse = pooled.std(axis=0, ddof=1) / np.sqrt(ess_bulk(draws))
-    assert np.all(np.abs(pooled.mean(axis=0) - exact.mean) / mcse < 4)
-    assert 0.85 <= figures["var_ratio_min"] and figures["var_ratio_max"] <= 1.15
-    assert figures["divergences"] == 0
+    assert_at_exact_posterior(run_dir, figures, extras)
 
 
 def test_report_says_when_no_exact_reference_applies(run_in_process):
