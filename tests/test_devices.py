@@ -10,6 +10,7 @@ import pytest
 
 from exact_check import assert_at_exact_posterior
 from headbayes.report import compute_report
+from headbayes.runner import chain_device_count
 from headbayes.store import load_chain_and_info
 
 FOUR_DEVICES = "--xla_force_host_platform_device_count=4"
@@ -39,13 +40,17 @@ def test_sgld_chains_on_four_devices_equal_one_device(tmp_path):
     np.testing.assert_array_equal(info_a["grad_evals"], info_b["grad_evals"])
 
 
-@pytest.mark.parametrize("num_chains, expected", [(6, 3), (5, 1)])
-def test_nuts_on_several_devices_matches_the_exact_posterior(tmp_path, num_chains, expected):
-    """6 chains use 3 of the 4 devices (the most that divide 6), 5 chains one. Same criterion
-    as test_samplers: every |mean - exact| / MCSE < 4, variance ratios in [0.85, 1.15]."""
+@pytest.mark.parametrize("num_chains, available, expected",
+                         [(8, 4, 4), (6, 4, 3), (5, 4, 1), (1, 8, 1), (1024, 1, 1), (12, 8, 6)])
+def test_chains_use_the_most_devices_that_divide_them(num_chains, available, expected):
+    assert chain_device_count(num_chains, available) == expected
+
+
+def test_nuts_on_several_devices_matches_the_exact_posterior(tmp_path):
+    """6 chains on 3 of the 4 devices (the most that divide 6). Same criterion as
+    test_samplers: every |mean - exact| / MCSE < 4, variance ratios in [0.85, 1.15]."""
     split = run(tmp_path, "split", ["+experiment=sin_head", "sampler=nuts",
-                                    "sampler.mass_matrix=dense",
-                                    f"sampler.num_chains={num_chains}", "sampler.warmup=500",
-                                    "sampler.keep=1000"], FOUR_DEVICES)
-    assert json.loads((split / "meta.json").read_text())["chain_devices"] == expected
+                                    "sampler.mass_matrix=dense", "sampler.num_chains=6",
+                                    "sampler.warmup=500", "sampler.keep=1000"], FOUR_DEVICES)
+    assert json.loads((split / "meta.json").read_text())["chain_devices"] == 3
     assert_at_exact_posterior(split, *compute_report(split))

@@ -37,12 +37,20 @@ def wait_for_checkpoint(run_dir, timeout=60):
     raise AssertionError("no checkpoint was committed")
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted run of LONG, shared by the kill tests."""
+    root = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(root / "outputs")}
+    subprocess.run([sys.executable, "-m", "headbayes", "run", *LONG,
+                    f"hydra.run.dir={root / 'run'}"], env=env, check=True, capture_output=True)
+    return root / "run"
+
+
 @pytest.mark.parametrize("continue_with", ["resume", "rerun"])
-def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, continue_with):
+def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, reference, continue_with):
     """`rerun` is what SLURM does after a preemption: the same job, same run directory."""
-    reference = tmp_path / "reference"
-    headbayes("run", *LONG, f"hydra.run.dir={reference}", check_code=0)
-    rng = random.Random(0)
+    rng = random.Random(0 if continue_with == "resume" else 1)
     killed = tmp_path / "killed"
     proc = start_run(killed, tmp_path)
     wait_for_checkpoint(killed)

@@ -33,7 +33,7 @@ from headbayes.samplers import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "grow_chunk", "warmup_chunk", "sampling_chunks",
            "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
-           "first_nonfinite", "chain_mesh"]
+           "first_nonfinite", "chain_mesh", "chain_device_count"]
 
 
 class Chunk(NamedTuple):
@@ -155,11 +155,15 @@ def _make_chunk_fn(sampler: Sampler):
     return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
 
 
+def chain_device_count(num_chains: int, available: int) -> int:
+    """The most devices, up to `available`, that divide `num_chains` evenly."""
+    return max(d for d in range(1, available + 1) if num_chains % d == 0)
+
+
 def chain_mesh(num_chains: int):
-    """A 1-D mesh ("chains") over the most devices that divide `num_chains` evenly; None when
-    that is one device."""
+    """A 1-D mesh ("chains") over `chain_device_count` devices; None when that is one."""
     devices = jax.devices()
-    count = max(d for d in range(1, len(devices) + 1) if num_chains % d == 0)
+    count = chain_device_count(num_chains, len(devices))
     return None if count == 1 else jax.sharding.Mesh(np.array(devices[:count]), ("chains",))
 
 
