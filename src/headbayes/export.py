@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from headbayes import store
-from headbayes.errors import ConfigError
+from headbayes.errors import ConfigError, RunDirError
 
 __all__ = ["export_netcdf", "inference_data"]
 
@@ -62,7 +62,5 @@ def export_netcdf(run_dir: Path, output: Path | None = None) -> Path:
         temporary.replace(output)
     except OSError as e:
         temporary.unlink(missing_ok=True)
-        from headbayes.errors import RunDirError
-
         raise RunDirError(f"could not write {output}: {e.strerror or e}") from None
     return output
