@@ -250,21 +250,18 @@ def _resume(args: list[str]) -> int:
 def _with_overrides(cfg, overrides: list[str]):
     """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
-    from headbayes.config import check_key
+    from headbayes.app import to_run_config
 
-    for item in overrides:
-        key, sep, _ = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override '{item}' must be KEY=VALUE")
-        check_key(key.lstrip("+"))
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(cfg),
-                                 OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
-        return OmegaConf.to_object(merged)
-    except (OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(_compact(str(e))) from None
+    malformed = [item for item in overrides if "=" not in item]
+    if malformed:
+        raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
+    parsed = _parse(overrides)
+    check_overrides(parsed)
+    merged = OmegaConf.structured(cfg)
+    for override in parsed:
+        merged = _with_value(merged, override.key_or_group, override.value())
+    return to_run_config(merged)
 
 
 def _export(args: list[str]) -> int:
