@@ -1,3 +1,11 @@
-"""headbayes: a config-driven runner for partially Bayesian neural networks in JAX."""
+"""headbayes: a config-driven runner for partially Bayesian neural networks in JAX.
+
+Public API: `compose(overrides) -> RunConfig`, `run(config, run_dir) -> RunDir`,
+`load_run(path) -> RunDir` (`.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`).
+"""
+
+from headbayes.api import RunDir, compose, load_run, run
+
+__all__ = ["compose", "run", "load_run", "RunDir", "__version__"]
 
 __version__ = "0.1.0"

@@ -13,11 +13,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from headbayes import console, store
 from headbayes.config import RunConfig, register_schema
-from headbayes.errors import ConfigError, HeadbayesError, Interrupted, OtherRunInDir
+from headbayes.composition import to_run_config
+from headbayes.errors import HeadbayesError, Interrupted, OtherRunInDir
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
 
@@ -25,13 +25,6 @@ register_schema()
 
 # Set by the task; read by cli.py (same process) to tell config errors from job failures.
 JOB_STATE = {"started": False, "failed": []}
-
-
-def to_run_config(cfg: DictConfig) -> RunConfig:
-    try:
-        return OmegaConf.to_object(cfg)
-    except (OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(str(e).splitlines()[0]) from None
 
 
 def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
@@ -97,14 +90,13 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         _run(cfg, run_dir)
-        store.write_json(run_dir / "status.json", {"status": "ok", "exit_code": 0})
+        store.write_status(run_dir)
     except Exception as e:  # every failure is recorded before it is reported
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1
         message = str(e) if known else f"{type(e).__name__}: {e}"
         if not isinstance(e, OtherRunInDir):  # never touch another run's files
-            store.write_json(run_dir / "status.json",
-                             {"status": "failed", "exit_code": code, "message": message})
+            store.write_status(run_dir, e)
         if not known:
             traceback.print_exc()
         console.error(message)

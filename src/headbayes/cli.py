@@ -1,4 +1,4 @@
-"""The `headbayes` command: run, report, summarize, inspect.
+"""The `headbayes` command: run, resume, report, summarize, inspect, export, predict.
 
 `run` hands its arguments to Hydra (`app.main`); the others are plain argparse and import JAX
 only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed,
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from headbayes import console
+from headbayes import composition, console
 from headbayes.errors import ConfigError, HeadbayesError
 
 __all__ = ["main", "run_cli"]
@@ -25,106 +25,13 @@ commands:
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
   inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
   export RUN_DIR            the chain as an ArviZ netCDF file (pip install 'headbayes[arviz]')
+  predict RUN_DIR --input FILE [--output FILE]
+                            posterior predictive of a finished run on new inputs (csv or npz)
 
 'headbayes <command> --help' shows each command's usage.
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
-
-
-def _debug_cause(error: Exception) -> Exception | None:
-    """The original error when HEADBAYES_DEBUG is set (its traceback is then shown)."""
-    return error if os.environ.get("HEADBAYES_DEBUG") else None
-
-
-def _parse(args: list[str]) -> list:
-    """Hydra's parse of the override arguments (flags such as -m are skipped)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    candidates = [a for a in args if "=" in a and not a.startswith("-")]
-    try:
-        return OverridesParser.create().parse_overrides(candidates)
-    except HydraException as e:
-        raise ConfigError(" ".join(str(e).split())) from _debug_cause(e)
-
-
-def _is_hydra_key(key: str) -> bool:
-    return key.split(".")[0].split("/")[0] == "hydra"
-
-
-def check_overrides(parsed: list) -> None:
-    """Reject unknown keys (naming the closest one) before Hydra composes anything."""
-    from headbayes.config import CONFIG_GROUPS, check_key
-
-    for override in parsed:
-        key = override.key_or_group
-        if not (_is_hydra_key(key) or key in CONFIG_GROUPS or "/" in key):
-            check_key(key)
-
-
-def _compact(message: str) -> str:
-    """Hydra/OmegaConf error text on one line: the message, options and key, no search path."""
-    lines = [ln.strip() for ln in message.split("Config search path")[0].splitlines()]
-    keep = [ln for ln in lines if ln and not ln.startswith(("reference_type", "object_type"))]
-    return " ".join(keep)
-
-
-def _compose_dict(overrides: list[str]):
-    """Hydra's composition of `overrides` (no sweeps) -> DictConfig; errors as ConfigError."""
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    import yaml
-
-    from headbayes.config import register_schema
-
-    register_schema()  # the typed `base_config` that config.yaml starts from
-    check_overrides(_parse(overrides))
-    try:
-        with initialize_config_module("headbayes.configs", version_base="1.3"):
-            return compose("config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(_compact(str(e.__cause__ or e))) from _debug_cause(e)
-    except yaml.YAMLError as e:  # a malformed config file: name it, with line and column
-        mark = getattr(e, "problem_mark", None)
-        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") \
-            from _debug_cause(e)
-
-
-def _checked(cfg):
-    """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves."""
-    from headbayes.app import to_run_config
-    from headbayes.config import validate
-    from headbayes.mask import select
-    from headbayes.model import leaf_shapes
-
-    run_config = validate(to_run_config(cfg))
-    select(list(leaf_shapes(run_config.model)), run_config.mask.include, run_config.mask.exclude)
-    return run_config
-
-
-def _compose(overrides: list[str]):
-    """Compose and range-check the config of `overrides` (no sweeps) -> RunConfig."""
-    return _checked(_compose_dict(overrides))
-
-
-def _with_value(cfg, key: str, value):
-    """A copy of the composed `cfg` with the plain `key` set to `value`, type-checked by the
-    schema: what composing again would give, without composing again."""
-    import copy
-
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    variant = copy.deepcopy(cfg)
-    try:
-        OmegaConf.update(variant, key, value, merge=False)
-    except (OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(_compact(str(e))) from _debug_cause(e)
-    return variant
 
 
 def preflight(args: list[str]) -> None:
@@ -140,8 +47,8 @@ def preflight(args: list[str]) -> None:
     from headbayes.config import CONFIG_GROUPS
 
     fixed, swept = [], []
-    for override in _parse(args):
-        if _is_hydra_key(override.key_or_group):
+    for override in composition.parse_overrides(args):
+        if composition.is_hydra_key(override.key_or_group):
             continue
         if not override.is_sweep_override():
             fixed.append(override.input_line)
@@ -151,17 +58,17 @@ def preflight(args: list[str]) -> None:
             return
     lines = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in swept]
     firsts = [values[0] for values in lines]
-    base = _compose_dict(fixed + firsts)
-    _checked(base)
+    base = composition.compose_dict(fixed + firsts)
+    composition.checked(base)
     for i, override in enumerate(swept):
         key = override.key_or_group
         plain = (key not in CONFIG_GROUPS and "/" not in key and not override.is_add()
                  and not override.is_force_add())
         for value, line in list(zip(override.sweep_iterator(), lines[i]))[1:]:
             if plain:
-                _checked(_with_value(base, key, value))
+                composition.checked(composition.with_value(base, key, value))
             else:
-                _compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
+                composition.compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
 
 
 def _run(args: list[str]) -> int:
@@ -191,10 +98,10 @@ def _inspect(args: list[str]) -> int:
               "the mask samples it or keeps it frozen. Nothing is compiled or written.")
         return 0
     from headbayes.mask import leaf_table, select
-    from headbayes.model import leaf_shapes
+    from headbayes.models import leaf_shapes
 
-    cfg = _compose(args)
-    shapes = leaf_shapes(cfg.model)
+    cfg = composition.compose(args)
+    shapes = leaf_shapes(cfg)
     sampled = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
     console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled)))
     return 0
@@ -240,10 +147,9 @@ def _resume(args: list[str]) -> int:
     try:
         run_and_report(cfg, ns.run_dir, resume=True)
     except HeadbayesError as e:
-        store.write_json(ns.run_dir / "status.json",
-                         {"status": "failed", "exit_code": e.exit_code, "message": str(e)})
+        store.write_status(ns.run_dir, e)
         raise
-    store.write_json(ns.run_dir / "status.json", {"status": "ok", "exit_code": 0})
+    store.write_status(ns.run_dir)
     return 0
 
 
@@ -251,17 +157,15 @@ def _with_overrides(cfg, overrides: list[str]):
     """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
     from omegaconf import OmegaConf
 
-    from headbayes.app import to_run_config
-
     malformed = [item for item in overrides if "=" not in item]
     if malformed:
         raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
-    parsed = _parse(overrides)
+    parsed = composition.parse_overrides(overrides)
     check_overrides(parsed)
     merged = OmegaConf.structured(cfg)
     for override in parsed:
-        merged = _with_value(merged, override.key_or_group, override.value())
-    return to_run_config(merged)
+        merged = composition.with_value(merged, override.key_or_group, override.value())
+    return composition.to_run_config(merged)
 
 
 def _export(args: list[str]) -> int:
@@ -325,8 +229,43 @@ def _summarize(args: list[str]) -> int:
     return 0
 
 
+def _predict(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes predict",
+        description="The posterior predictive of a finished run on new inputs, from the run "
+                    "directory alone. FILE (.csv with a header row, or .npz with one array per "
+                    "column) has the training input columns by name, in the data's original "
+                    "units. Output per target: mean, sd, q05, q50, q95 with observation noise, "
+                    "and the same of the noiseless function with the suffix _f, in original "
+                    "units (the input columns first).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--input", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="write a .csv (or .npz) instead of printing a table")
+    ns = parser.parse_args(args)
+    from headbayes.predict import predict_arrays, read_inputs, write_table
+
+    if not ns.run_dir.is_dir():
+        raise ConfigError(f"run directory {ns.run_dir} does not exist")
+    names, x = read_inputs(ns.run_dir, ns.input)
+    columns = {**{n: x[:, i] for i, n in enumerate(names)}, **predict_arrays(ns.run_dir, x)}
+    if ns.output:
+        write_table(ns.output, columns)
+        console.stdout.print(f"wrote {ns.output} ({len(x)} rows)")
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"posterior predictive of {ns.run_dir} at {len(x)} inputs")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for row in zip(*columns.values()):
+        table.add_row(*(f"{float(v):.4g}" for v in row))
+    console.stdout.print(table)
+    return 0
+
+
 COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _summarize,
-            "inspect": _inspect, "export": _export}
+            "inspect": _inspect, "export": _export, "predict": _predict}
 
 
 def run_cli(argv: list[str]) -> int:

@@ -1,6 +1,8 @@
-"""Closed-form posterior of a sampled linear output layer (float64).
+"""Closed-form posterior of a sampled linear head (float64).
 
-With the body frozen, f(x) = W φ(x) + b is linear in the sampled numbers θ: f = J θ + offset,
+It applies when the likelihood is conjugate with a linear head (capability `linear_gaussian`),
+the model's last stage is an `equinox.nn.Linear` (see `headbayes.models`) and only its leaves
+are sampled. With the body frozen, f(x) = W φ(x) + b is linear in the sampled numbers θ: f = J θ + offset,
 where J holds the features φ (for weights) and ones (for biases) and `offset` is the frozen
 part. With the Gaussian likelihood and prior of DESIGN.md §3 the (tempered) posterior is
 Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
@@ -15,7 +17,6 @@ from typing import NamedTuple
 import numpy as np
 
 from headbayes.config import RunConfig
-from headbayes.model import activation_fn, features
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
            "Z_95"]
@@ -31,51 +32,77 @@ class ExactPosterior(NamedTuple):
     f_sd: np.ndarray  # (m, out)
 
 
-def not_applicable_reason(sampled: list[str]) -> str | None:
-    """Why there is no closed form for this mask, or None if there is."""
-    outside = [p for p in sampled if not p.startswith("output_layer.")]
+def _head(cfg: RunConfig) -> str | None:
+    from headbayes.models import build_model, linear_head
+
+    return linear_head(build_model(cfg))
+
+
+def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
+    """Why there is no closed form for this likelihood, model and mask, or None if there is."""
+    from headbayes.likelihoods import LIKELIHOODS
+
+    if "linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps:
+        return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
+                f"with a linear head")
+    head = _head(cfg)
+    if head is None:
+        return "no exact reference: the model's last stage is not a linear layer"
+    outside = [p for p in sampled if not p.startswith(head + ".")]
     if outside:
-        return (f"no exact reference: sampled leaves outside output_layer ({', '.join(outside)}) "
+        return (f"no exact reference: sampled leaves outside {head} ({', '.join(outside)}) "
                 f"make the posterior non-Gaussian")
     return None
 
 
-def _design(phi: np.ndarray, params: dict, sampled: list[str]):
+def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
+    """φ(x): the output of every stage before the head, in float64."""
+    import jax
+
+    from headbayes.models import features
+    from headbayes.predictive import model_with
+
+    with jax.enable_x64(True):
+        model = model_with(cfg, params, np.float64)
+        return np.asarray(features(model, np.asarray(x, np.float64), len(model.stages) - 1))
+
+
+def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):
     """(J, offset) with rows (point, output) flattened point-major."""
     n, width = phi.shape
-    weight = np.asarray(params["output_layer.weight"], np.float64)
-    bias = np.asarray(params["output_layer.bias"], np.float64)
+    weight = np.asarray(params[f"{head}.weight"], np.float64)
+    bias = np.asarray(params[f"{head}.bias"], np.float64)
     out = bias.shape[0]
     eye = np.eye(out)
     blocks = []
     offset = np.zeros((n, out))
-    if "output_layer.weight" in sampled:  # d f[i, o] / d W[o', j] = δ(o, o') φ[i, j]
+    if f"{head}.weight" in sampled:  # d f[i, o] / d W[o', j] = δ(o, o') φ[i, j]
         blocks.append(np.einsum("ij,ok->iokj", phi, eye).reshape(n * out, out * width))
     else:
         offset += phi @ weight.T
-    if "output_layer.bias" in sampled:
+    if f"{head}.bias" in sampled:
         blocks.append(np.tile(eye, (n, 1)))
     else:
         offset += bias
-    order = [p for p in ("output_layer.weight", "output_layer.bias") if p in sampled]
+    order = [p for p in (f"{head}.weight", f"{head}.bias") if p in sampled]
     return np.concatenate(blocks, axis=1), offset.reshape(-1), order
 
 
 def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> ExactPosterior:
-    """The Gaussian posterior of the sampled output-layer numbers (see the module docstring)."""
-    act = activation_fn(cfg.model.activation, np)
+    """The Gaussian posterior of the sampled head numbers (see the module docstring)."""
+    head = _head(cfg)
     params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    phi = features(params64, np.asarray(data.x_train, np.float64), cfg.model.depth, act)
-    jac, offset, order = _design(phi, params64, sampled)
+    phi = _features(cfg, params, data.x_train)
+    jac, offset, order = _design(phi, params64, sampled, head)
     y = np.asarray(data.y_train, np.float64).reshape(-1)
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
     s2 = cfg.likelihood.sigma ** 2
     precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / cfg.prior.sigma ** 2
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
-    phi_eval = features(params64, np.asarray(data.x_eval, np.float64), cfg.model.depth, act)
-    jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled)
-    out = params64["output_layer.bias"].shape[0]
+    phi_eval = _features(cfg, params, data.x_eval)
+    jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled, head)
+    out = params64[f"{head}.bias"].shape[0]
     f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)
     f_var = np.einsum("ij,jk,ik->i", jac_eval, cov, jac_eval).reshape(-1, out)
     return ExactPosterior(order, mean, cov, f_mean, np.sqrt(np.maximum(f_var, 0)))

@@ -28,7 +28,7 @@ def _arviz():
 
 def inference_data(run_dir: Path):
     """The run's chain, step statistics and training data as `arviz.InferenceData`."""
-    from headbayes.data import make_dataset
+    from headbayes.datasets import make_dataset
     from headbayes.report import load_config
 
     az = _arviz()

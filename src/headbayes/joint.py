@@ -103,7 +103,9 @@ def train_jointly(cfg, loop, static, params, mask, run_dir, slots, check, counts
     from headbayes.mask import named_leaves
     from headbayes.posterior import make_logdensity_fn
 
-    logdensity_fn = make_logdensity_fn(static, cfg.likelihood.reduction)
+    from headbayes.likelihoods import make_likelihood
+
+    logdensity_fn = make_logdensity_fn(static, make_likelihood(cfg.likelihood).log_likelihood)
     compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)
     state, body = loop.state, loop.problem.frozen
     for state, body, sums, step in joint_chunks(compiled, loop, opt_state, cfg.body.steps,

@@ -48,9 +48,9 @@ def build_position(cfg: RunConfig):
     import equinox as eqx
 
     from headbayes.mask import build_mask
-    from headbayes.model import make_model
+    from headbayes.models import build_model
 
-    params, static = eqx.partition(make_model(cfg.model), eqx.is_inexact_array)
+    params, static = eqx.partition(build_model(cfg), eqx.is_inexact_array)
     return params, static, build_mask(params, cfg.mask.include, cfg.mask.exclude)
 
 
@@ -77,41 +77,32 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     import jax.numpy as jnp
 
     from headbayes import runner
-    from headbayes.data import make_dataset
-    from headbayes.features import compute_features, first_sampled_layer
+    from headbayes.datasets import make_dataset
+    from headbayes.features import compute_features, first_sampled_stage
+    from headbayes.likelihoods import make_likelihood
     from headbayes.mask import named_leaves
     from headbayes.posterior import Problem, make_logdensity_fn
-    from headbayes.samplers import Hyper, make_sampler
+    from headbayes.samplers import make_hyper, make_sampler
 
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler
-    x, start_layer, features_s = jnp.asarray(data.x_train), 0, 0.0
+    x, start_stage, features_s = jnp.asarray(data.x_train), 0, 0.0
     if cfg.model.cache_features and cfg.body.mode != "joint":  # joint training moves the body
-        start_layer = first_sampled_layer(named_leaves(mask), cfg.model.depth)
-    if start_layer > 0:
+        start_stage = first_sampled_stage(eqx.combine(params, static), named_leaves(mask))
+    if start_stage > 0:
         started = time.perf_counter()
-        x = compute_features(params, static, x, start_layer)
+        x = compute_features(params, static, x, start_stage)
         features_s = time.perf_counter() - started
-    problem = Problem(frozen, x, jnp.asarray(data.y_train), jnp.float32(cfg.likelihood.sigma),
+    likelihood = make_likelihood(cfg.likelihood)
+    problem = Problem(frozen, x, jnp.asarray(data.y_train), jnp.float32(likelihood.noise_sd),
                       jnp.float32(cfg.prior.sigma), jnp.float32(1.0))
-    hyper = Hyper(jnp.float32(s.step_size), jnp.float32(s.temperature),
-                  jnp.float32(s.learning_rate))
-    logdensity_fn = make_logdensity_fn(static, cfg.likelihood.reduction, start_layer)
+    hyper = make_hyper(s)
+    logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
     sampler = make_sampler(s, logdensity_fn)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
                                          num_chains=s.num_chains, init_jitter=s.init_jitter)
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
-
-
-def _failure_hint(cfg: RunConfig) -> str:
-    s = cfg.sampler
-    if s.name == "laplace":
-        return ("The Hessian at the optimum may not be negative definite; try more "
-                f"sampler.warmup (now {s.warmup}) or a smaller sampler.learning_rate")
-    if s.name == "vi":
-        return f"Try a smaller sampler.learning_rate (now {s.learning_rate:g})"
-    return f"Try a smaller sampler.step_size (now {s.step_size:g})"
 
 
 def _info_per_draw(sums) -> dict:
@@ -176,7 +167,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     import jax
 
     from headbayes import runner
-    from headbayes.data import make_dataset
+    from headbayes.datasets import make_dataset
     from headbayes.mask import leaf_table, named_leaves
 
     enable_compile_cache()
@@ -188,11 +179,14 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     if checkpoint and checkpoint["next_step"] >= total_steps:
         return store.read_json(run_dir / "meta.json")  # finished: nothing to do
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
-    if s.batch_size > len(data.x_train):  # file data: its size is known only now
+    if getattr(s, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
                           f"training points, got {s.batch_size}")
     if not checkpoint:  # what this run samples with (Hydra may rewrite .hydra/ later)
+        from headbayes.datasets import describe
+
         store.write_json(run_dir / "run_config.json", dataclasses.asdict(cfg))
+        store.write_json(run_dir / "data.json", describe(data))
     params, static, mask = build_position(cfg)
     if checkpoint:
         params = _load_params(run_dir, params)
@@ -264,6 +258,7 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
     """SamplingError naming the first non-finite step, leaf and chain, if there is one."""
     from headbayes import runner
     from headbayes.mask import named_leaves
+    from headbayes.samplers import failure_hint
 
     bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
     if bad is not None:
@@ -271,7 +266,7 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
         raise SamplingError(
             f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
             f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
-            f"{_failure_hint(cfg)}.")
+            f"{failure_hint(cfg.sampler)}.")
 
 
 def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, draws_done, counts,

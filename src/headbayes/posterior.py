@@ -1,15 +1,11 @@
 """Log-density over the sampled leaves only; frozen leaves enter as constants.
 
-Conventions (DESIGN.md §3):
-- residual r = (f(x) - y) / likelihood.sigma;
-- `reduction: mean` -> log-likelihood -mean(r^2) (the seed's tempered posterior);
-  `reduction: sum` -> -1/2 sum(r^2) (the proper Gaussian likelihood);
-- prior -||theta||^2 / (2 prior.sigma^2) over the sampled leaves.
+The log-likelihood is the run's likelihood entry (`headbayes.likelihoods`); the prior is
+-||theta||^2 / (2 prior.sigma^2) over the sampled leaves (DESIGN.md §3).
 
-A minibatch of n of the N points (`minibatch`) estimates the log-likelihood without bias:
-`sum` scales its sum by N/n (`Problem.data_scale`), `mean` is already a mean.
-With cached features (`headbayes.features`) `Problem.x` holds the output of the frozen layers
-before `start_layer`, and the model is applied from that layer on.
+A minibatch of n of the N points (`minibatch`) estimates the log-likelihood without bias
+(`Problem.data_scale` = N/n). With cached features (`headbayes.features`) `Problem.x` holds
+the output of the frozen stages before `start_stage`, and the model runs from that stage on.
 """
 
 from typing import Callable, NamedTuple
@@ -18,7 +14,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Problem", "make_logdensity_fn", "log_likelihood", "log_prior", "minibatch"]
+from headbayes.models import run_from
+
+__all__ = ["Problem", "make_logdensity_fn", "log_prior", "minibatch"]
 
 
 class Problem(NamedTuple):
@@ -30,13 +28,6 @@ class Problem(NamedTuple):
     likelihood_sigma: jax.Array
     prior_sigma: jax.Array
     data_scale: jax.Array = 1.0  # N / n for a minibatch of n of the N points
-
-
-def log_likelihood(prediction, y, sigma, reduction: str, data_scale=1.0):
-    squares = jnp.sum((prediction - y) ** 2) / sigma**2  # Σ r²; one division, not one a point
-    if reduction == "mean":
-        return -squares / y.size
-    return -0.5 * data_scale * squares
 
 
 def minibatch(problem: Problem, indices) -> Problem:
@@ -52,14 +43,15 @@ def log_prior(position, sigma):
     return -squares / (2 * sigma**2)
 
 
-def make_logdensity_fn(static, reduction: str, start_layer: int = 0) -> Callable:
+def make_logdensity_fn(static, log_likelihood: Callable, start_stage: int = 0) -> Callable:
     """`logdensity_fn(position, problem)`: log prior + log likelihood of the recombined model,
-    applied from layer `start_layer` on to `problem.x`."""
+    run from stage `start_stage` on (see `headbayes.models`) over `problem.x`.
+    `log_likelihood(prediction, y, scale, data_scale)` is a `Likelihood`'s."""
 
     def logdensity_fn(position, problem: Problem):
         model = eqx.combine(position, problem.frozen, static)
-        prediction = model.apply(problem.x, start_layer)
-        return (log_likelihood(prediction, problem.y, problem.likelihood_sigma, reduction,
+        prediction = run_from(model, problem.x, start_stage)
+        return (log_likelihood(prediction, problem.y, problem.likelihood_sigma,
                                problem.data_scale)
                 + log_prior(position, problem.prior_sigma))
 

@@ -13,7 +13,9 @@ import numpy as np
 import optax
 
 from headbayes.config import RunConfig
-from headbayes.posterior import log_likelihood, log_prior
+from headbayes.likelihoods import make_likelihood
+from headbayes.models import forward
+from headbayes.posterior import log_prior
 
 __all__ = ["pretrain", "OPTIMIZERS"]
 
@@ -23,11 +25,11 @@ OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
 def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     """(trained params, {"loss_initial", "loss_final"}) after `body.steps` optimiser steps."""
     optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
-    reduction = cfg.likelihood.reduction
+    likelihood = make_likelihood(cfg.likelihood)
 
     def loss(params, x, y, sigma, prior_sigma):
-        prediction = eqx.combine(params, static)(x)
-        return -(log_likelihood(prediction, y, sigma, reduction) + log_prior(params, prior_sigma))
+        prediction = forward(eqx.combine(params, static), x)
+        return -(likelihood.log_likelihood(prediction, y, sigma) + log_prior(params, prior_sigma))
 
     @jax.jit
     def train(params, x, y, sigma, prior_sigma):
@@ -42,5 +44,5 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
         return params, values[0], loss(params, x, y, sigma, prior_sigma)
 
     trained, first, last = train(params, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
-                                 np.float32(cfg.likelihood.sigma), np.float32(cfg.prior.sigma))
+                                 np.float32(likelihood.noise_sd), np.float32(cfg.prior.sigma))
     return trained, {"loss_initial": float(first), "loss_final": float(last)}

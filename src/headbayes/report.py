@@ -1,8 +1,7 @@
 """The report stage: rebuild everything from a run directory alone -> metrics.json and plots.
 
-Needs no JAX: the predictive is the numpy forward pass of `model.forward` with the sampled
-leaves at every draw and the frozen leaves once (they broadcast, so frozen layers before the
-first sampled one are computed once, not once a draw).
+The predictive runs through the model itself (`headbayes.predictive`, JAX): frozen stages
+before the first sampled one once, the rest for batches of draws.
 """
 
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from headbayes import diagnostics, exact, metrics, plots, store
-from headbayes.config import RunConfig
-from headbayes.data import make_dataset
+from headbayes.config import RunConfig, typed
+from headbayes.datasets import make_dataset
 from headbayes.errors import ConfigError, RunDirError
-from headbayes.model import activation_fn, forward
+from headbayes.predictive import function_draws
 
 __all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
 
@@ -38,7 +37,8 @@ def load_config(run_dir: Path) -> RunConfig:
         raise RunDirError(f"missing file {path} (is {run_dir} a headbayes run directory?)")
     try:
         saved = store.read_json(path) if path.suffix == ".json" else OmegaConf.load(path)
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
+        merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
+        return typed(merged, strict=False)
     except (OmegaConfBaseException, ValueError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
@@ -65,7 +65,7 @@ def _nanmin(values: np.ndarray) -> float:
     return float(np.nan if np.isnan(values).any() else values.min())
 
 
-def _heldout(cfg, data, by_draw: dict, summary: dict, figures: dict) -> dict:
+def _heldout(cfg, data, by_draw: dict, chain: dict, summary: dict, figures: dict) -> dict:
     """Add the truth-coverage, gap and held-out figures that this dataset allows; return the
     arrays the plots need."""
     if data.f_eval is not None:
@@ -74,9 +74,11 @@ def _heldout(cfg, data, by_draw: dict, summary: dict, figures: dict) -> dict:
         figures["band_gap_ratio"] = metrics.band_gap_ratio(summary, data.x_eval, data.gap)
     if data.x_test is None:
         return {"f_test": None}
-    f_test = forward(by_draw, data.x_test, cfg.model.depth,
-                     activation_fn(cfg.model.activation, np))
-    heldout, calibration = metrics.heldout(f_test, data.y_test, cfg.likelihood.sigma)
+    from headbayes.likelihoods import make_likelihood
+
+    f_test = function_draws(cfg, by_draw, chain, data.x_test)
+    noise_sd = make_likelihood(cfg.likelihood).noise_sd
+    heldout, calibration = metrics.heldout(f_test, data.y_test, noise_sd)
     figures.update(heldout)
     return {"f_test": f_test, "calibration": calibration}
 
@@ -95,23 +97,21 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
             raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
                               f"params.npz says {params[path].shape}")
     full = metrics.reassemble(params, chain)
-    by_draw = {**params, **chain}  # frozen leaves unbatched: frozen layers computed once
     data = make_dataset(cfg.data)
     try:
-        f_draws = forward(by_draw, data.x_eval, cfg.model.depth,
-                          activation_fn(cfg.model.activation, np))
+        f_draws = function_draws(cfg, params, chain, data.x_eval)
     except KeyError as e:
         raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
     summary = metrics.predictive_summary(f_draws, data.f_eval)
     figures = {**metrics.leaf_variances(full, set(chain)),
                **{k: summary[k] for k in ("rel_l2", "band_median", "band_max")}}
     figures["num_draws"] = int(f_draws.shape[0] * f_draws.shape[1])
-    extras_heldout = _heldout(cfg, data, by_draw, summary, figures)
+    extras_heldout = _heldout(cfg, data, params, chain, summary, figures)
     checks = _diagnostics(chain, info, cfg.sampler.num_chains)
     figures.update({k: v for k, v in checks.items() if k != "all_finite"})
     extras = {"data": data, "summary": summary, "chain": chain, "exact": None, "notes": [],
               **extras_heldout}
-    reason = exact.not_applicable_reason(list(chain))
+    reason = exact.not_applicable_reason(cfg, list(chain))
     if reason is None:
         posterior = exact.exact_posterior(cfg, params, list(chain), data)
         width = 2 * exact.Z_95 * posterior.f_sd

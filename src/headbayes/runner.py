@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from headbayes.samplers import Info, Sampler
+from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "grow_chunk", "warmup_chunk", "sampling_chunks",
            "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",

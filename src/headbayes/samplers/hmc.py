@@ -8,6 +8,7 @@ compiled program (one copy of the kernel) and a progress bar during warmup. With
 the step size is `sampler.step_size` and the mass matrix the identity.
 """
 
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import blackjax
@@ -18,10 +19,42 @@ from blackjax.adaptation.window_adaptation import base as window_adaptation_base
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
-from headbayes.config import SamplerConfig
-from headbayes.samplers import Sampler, make_info, tempered
+from headbayes.checks import at_least, choice, require
+from headbayes.samplers import SAMPLERS
+from headbayes.samplers.base import Sampler, SamplerOptions, make_info, step_size_hint, tempered
+from headbayes.samplers.sgmcmc import check_step_size
 
-__all__ = ["make_hmc", "make_nuts", "AdaptiveState"]
+__all__ = ["make_hmc", "make_nuts", "AdaptiveState", "NUTSOptions", "HMCOptions"]
+
+MASS_MATRICES = ("diagonal", "dense")
+
+
+@dataclass
+class NUTSOptions(SamplerOptions):
+    name: str = "nuts"
+    step_size: float = 1e-2  # the start of the adaptation (the step size itself with warmup 0)
+    mass_matrix: str = "dense"  # diagonal | dense
+    target_accept: float = 0.8
+    warmup: int = 500
+    keep: int = 1000
+    thin: int = 1
+    num_chains: int = 4
+    init_jitter: float = 0.1
+
+
+@dataclass
+class HMCOptions(NUTSOptions):
+    name: str = "hmc"
+    num_integration_steps: int = 10
+
+
+def _check(options, cfg) -> None:
+    check_step_size(options, cfg)
+    choice("sampler.mass_matrix", options.mass_matrix, MASS_MATRICES)
+    require(0 < options.target_accept < 1, "sampler.target_accept", options.target_accept,
+            "a number in (0, 1)")
+    if hasattr(options, "num_integration_steps"):
+        at_least("sampler.num_integration_steps", options.num_integration_steps, 1)
 
 
 class AdaptiveState(NamedTuple):
@@ -43,7 +76,7 @@ def _schedule(num_steps: int) -> np.ndarray:
     return np.asarray(build_schedule(num_steps), np.int32).reshape(num_steps, 2)
 
 
-def _make(kernel_fn: Callable, cfg: SamplerConfig, logdensity_fn: Callable) -> Sampler:
+def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
     dense = cfg.mass_matrix == "dense"
     warmup = cfg.warmup
     adapt_init, adapt_update, adapt_final = window_adaptation_base(
@@ -54,7 +87,7 @@ def _make(kernel_fn: Callable, cfg: SamplerConfig, logdensity_fn: Callable) -> S
         inner = blackjax.hmc.init(position, tempered(logdensity_fn, problem, hyper))
         size = ravel_pytree(position)[0].size
         identity = jnp.eye(size) if dense else jnp.ones(size)
-        step_size = jnp.asarray(hyper.step_size, jnp.float32)
+        step_size = jnp.asarray(hyper["step_size"], jnp.float32)
         return AdaptiveState(inner, adapt_init(position, step_size), step_size, identity,
                              jnp.int32(0))
 
@@ -85,7 +118,9 @@ def _make(kernel_fn: Callable, cfg: SamplerConfig, logdensity_fn: Callable) -> S
     return Sampler(init, step)
 
 
-def make_hmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+@SAMPLERS.register("hmc", HMCOptions, check=_check, hyper=("step_size", "temperature"),
+                   hint=step_size_hint)
+def make_hmc(logdensity_fn: Callable, cfg) -> Sampler:
     """HMC with a jittered number of leapfrog steps, uniform in [L/2, 3L/2] around
     L = `num_integration_steps`, so no path length resonates with the target's periods."""
     kernel = blackjax.hmc.build_kernel()
@@ -100,6 +135,8 @@ def make_hmc(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     return _make(kernel_fn, cfg, logdensity_fn)
 
 
-def make_nuts(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+@SAMPLERS.register("nuts", NUTSOptions, check=_check, hyper=("step_size", "temperature"),
+                   hint=step_size_hint)
+def make_nuts(logdensity_fn: Callable, cfg) -> Sampler:
     """The No-U-Turn sampler (multinomial, at most 10 doublings)."""
     return _make(blackjax.nuts.build_kernel(), cfg, logdensity_fn)

@@ -9,6 +9,7 @@
   covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 """
 
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import blackjax
@@ -17,10 +18,48 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from headbayes.config import SamplerConfig
-from headbayes.samplers import Sampler, make_info, tempered
+from headbayes.checks import at_least, positive_float
+from headbayes.samplers import SAMPLERS
+from headbayes.samplers.base import Sampler, SamplerOptions, check_common, make_info, tempered
 
-__all__ = ["make_vi", "make_laplace", "GaussianState", "NEWTON_STEPS"]
+__all__ = ["make_vi", "make_laplace", "GaussianState", "NEWTON_STEPS", "LaplaceOptions",
+           "VIOptions"]
+
+
+@dataclass
+class LaplaceOptions(SamplerOptions):
+    name: str = "laplace"
+    learning_rate: float = 1e-2
+    warmup: int = 2000
+    keep: int = 1000
+    thin: int = 1
+
+
+@dataclass
+class VIOptions(LaplaceOptions):
+    name: str = "vi"
+    num_mc_samples: int = 5
+
+
+def _check(options, cfg) -> None:
+    check_common(options, cfg)
+    at_least("sampler.warmup", options.warmup, 1)
+    positive_float("sampler.learning_rate", options.learning_rate)
+    if hasattr(options, "num_mc_samples"):
+        at_least("sampler.num_mc_samples", options.num_mc_samples, 1)
+
+
+def _laplace_hint(options) -> str:
+    return ("The Hessian at the optimum may not be negative definite; try more "
+            f"sampler.warmup (now {options.warmup}) or a smaller sampler.learning_rate")
+
+
+def _vi_hint(options) -> str:
+    return f"Try a smaller sampler.learning_rate (now {options.learning_rate:g})"
+
+
+FITTED = {"fitted"}
+HYPER = ("learning_rate", "temperature")
 
 NEWTON_STEPS = 3
 
@@ -54,13 +93,14 @@ def _unravel_of(position):
     return ravel_pytree(position)[1]
 
 
-def make_vi(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+@SAMPLERS.register("vi", VIOptions, check=_check, caps=FITTED, hyper=HYPER, hint=_vi_hint)
+def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
     def init(position, problem, hyper):
         flat = ravel_pytree(position)[0]
         return GaussianState(position, flat, jnp.full_like(flat, jnp.exp(-2.0)), None)
 
     def warmup(key, state, problem, hyper, num_steps: int):
-        optimizer = optax.adam(hyper.learning_rate)
+        optimizer = optax.adam(hyper["learning_rate"])
         mu, rho = state.position, jax.tree.map(lambda x: jnp.full_like(x, -2.0), state.position)
         vi_state = blackjax.vi.meanfield_vi.MFVIState(mu, rho, optimizer.init((mu, rho)))
         logdensity = tempered(logdensity_fn, problem, hyper)
@@ -79,7 +119,9 @@ def make_vi(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     return _fixed_draw_sampler(init, warmup, _unravel_of)
 
 
-def make_laplace(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
+@SAMPLERS.register("laplace", LaplaceOptions, check=_check, caps=FITTED, hyper=HYPER,
+                   hint=_laplace_hint)
+def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
     def init(position, problem, hyper):
         flat = ravel_pytree(position)[0]
         return GaussianState(position, flat, jnp.zeros((flat.size, flat.size), flat.dtype), None)
@@ -87,7 +129,7 @@ def make_laplace(logdensity_fn: Callable, cfg: SamplerConfig) -> Sampler:
     def warmup(key, state, problem, hyper, num_steps: int):
         flat, unravel = ravel_pytree(state.position)
         logdensity = lambda x: tempered(logdensity_fn, problem, hyper)(unravel(x))  # noqa: E731
-        optimizer = optax.adam(hyper.learning_rate)
+        optimizer = optax.adam(hyper["learning_rate"])
 
         def one(carry, _):
             x, opt_state = carry

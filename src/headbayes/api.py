@@ -1,0 +1,113 @@
+"""The Python API: compose a config, run it, load a run and predict with it.
+
+```python
+import headbayes
+
+cfg = headbayes.compose(["+experiment=sin_head", "seed=1"])
+run = headbayes.run(cfg, "outputs/my_run")   # samples, writes the run directory and its report
+run.metrics["rel_l2"]
+run.draws("output_layer.weight").shape        # (chain, draw, 1, 16)
+run.predict(x)                                # {"mean": ..., "sd": ..., "q05": ..., ...}
+same = headbayes.load_run("outputs/my_run")
+```
+"""
+
+import datetime
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["compose", "run", "load_run", "RunDir"]
+
+
+def compose(overrides=()):
+    """The typed, range-checked `RunConfig` of Hydra `overrides` (as on the command line,
+    without -m); ConfigError (a ValueError) naming the key on bad input."""
+    from headbayes.composition import compose as compose_overrides
+
+    return compose_overrides(list(overrides))
+
+
+class RunDir:
+    """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`."""
+
+    def __init__(self, path):
+        from headbayes.errors import ConfigError
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise ConfigError(f"run directory {self.path} does not exist")
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @cached_property
+    def config(self):
+        from headbayes.report import load_config
+
+        return load_config(self.path)
+
+    @property
+    def metrics(self) -> dict:
+        from headbayes import store
+
+        return store.read_json(self.path / "metrics.json")
+
+    def draws(self, leaf: str) -> np.ndarray:
+        """The draws of a sampled leaf, axes (chain, draw, *shape)."""
+        from headbayes import store
+        from headbayes.errors import ConfigError
+
+        chain = store.load_chain(self.path)
+        if leaf not in chain:
+            raise ConfigError(f"leaf '{leaf}' was not sampled; sampled: {', '.join(chain)}")
+        return chain[leaf]
+
+    def predict(self, x) -> dict:
+        """Predictive summaries at `x` (n, inputs) in the data's original units, or a dict of
+        input columns by name; see `headbayes.predict`."""
+        from headbayes.predict import predict_arrays
+
+        if isinstance(x, dict):
+            from headbayes.predict import _data_description
+
+            names = _data_description(self.path, self.config)["inputs"]
+            x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
+        return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)))
+
+
+def _default_run_dir() -> Path:
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    return Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "runs" / f"{stamp}_api"
+
+
+def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
+    """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
+    outputs/runs/), write the report (metrics.json and plots) and status.json; return the
+    `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
+    status.json records them."""
+    from headbayes import store
+    from headbayes.config import validate
+    from headbayes.errors import HeadbayesError
+    from headbayes.pipeline import run_job
+    from headbayes.report import write_report
+
+    run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
+    validate(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_job(config, run_dir, progress or (lambda *args: None))
+        if report:
+            write_report(run_dir)
+    except HeadbayesError as e:
+        store.write_status(run_dir, e)
+        raise
+    store.write_status(run_dir)
+    return RunDir(run_dir)
+
+
+def load_run(path) -> RunDir:
+    """The run directory at `path` (its files are read when first asked for)."""
+    return RunDir(path)

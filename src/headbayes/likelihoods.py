@@ -1,0 +1,63 @@
+"""Likelihood registry: the log-likelihood of the targets given the network's output.
+
+`gaussian` (DESIGN.md §3): residual r = (f(x) − y) / sigma; `reduction: mean` gives
+−mean(r²) (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
+likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear head
+(capability `linear_gaussian`: the exact reference applies) and its predictive adds
+N(0, sigma²) observation noise to the function.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+from headbayes.checks import choice, positive_float
+from headbayes.registry import Registry
+
+__all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "make_likelihood",
+           "gaussian_log_likelihood", "REDUCTIONS"]
+
+LIKELIHOODS = Registry("likelihood")
+REDUCTIONS = ("mean", "sum")
+
+
+class Likelihood(NamedTuple):
+    """`log_likelihood(prediction, y, scale, data_scale)`: scale is `likelihood.sigma` as an
+    array (a jit argument, so sweeps share one program); `noise_sd`: the observation noise the
+    predictive adds, in the units of the data the model sees."""
+
+    log_likelihood: Callable
+    noise_sd: float
+
+
+@dataclass
+class GaussianOptions:
+    name: str = "gaussian"
+    sigma: float = 0.05
+    reduction: str = "mean"
+
+
+def gaussian_log_likelihood(prediction, y, sigma, reduction: str, data_scale=1.0):
+    import jax.numpy as jnp
+
+    squares = jnp.sum((prediction - y) ** 2) / sigma**2  # Σ r²; one division, not one a point
+    if reduction == "mean":
+        return -squares / y.size
+    return -0.5 * data_scale * squares
+
+
+def _check_gaussian(options, cfg) -> None:
+    positive_float("likelihood.sigma", options.sigma)
+    choice("likelihood.reduction", options.reduction, REDUCTIONS)
+
+
+@LIKELIHOODS.register("gaussian", GaussianOptions, check=_check_gaussian,
+                      caps={"linear_gaussian"})
+def make_gaussian(options: GaussianOptions) -> Likelihood:
+    def log_likelihood(prediction, y, sigma, data_scale=1.0):
+        return gaussian_log_likelihood(prediction, y, sigma, options.reduction, data_scale)
+
+    return Likelihood(log_likelihood, options.sigma)
+
+
+def make_likelihood(options) -> Likelihood:
+    return LIKELIHOODS[options.name].build(options)

@@ -1,0 +1,224 @@
+"""Model registry and the model protocol.
+
+A model is an `equinox.Module` whose `__call__(x)` maps ONE example `x` of shape
+(in_features,) to its output of shape (out_features,); headbayes `vmap`s it over a batch, as
+equinox layers expect. Leaves are named by their equinox paths (`blocks.0.linear.weight`).
+
+Built-in models (`model.name`): `mlp`, `cnn`. A user's model: a config with
+`_target_: module.factory` (the module is imported from the working directory); headbayes calls
+`factory(**other_keys, key=PRNGKey(model.seed), in_features=..., out_features=...)`. Input and
+output sizes come from the data unless `model.in_features` / `model.out_features` set them.
+
+Optional stages (feature caching and the exact reference): a model may define
+`stages` (a tuple of leaf-path prefixes, one per stage, in forward order; every leaf belongs
+to one) and `run_stages(h, start, stop)` (stages start .. stop − 1 on one example, stop None
+for the end), with `run_stages(x, 0, None) == model(x)`. When every leaf of the stages before
+stage k is frozen, their output on the data is computed once and the sampler runs the model
+from stage k on. When the last stage is an `equinox.nn.Linear` and only its leaves are sampled,
+the exact Gaussian posterior is the report's reference. Models without stages run the full
+forward pass every step. A model whose `__call__` and `run_stages` also take a batch (n, ...)
+directly may set the class attribute `batched = True`; headbayes then calls it on the batch
+instead of through `vmap` (the built-in MLP does, which keeps its float rounding).
+"""
+
+import dataclasses
+import importlib
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headbayes.errors import ConfigError
+from headbayes.registry import Entry, Registry, discover
+
+__all__ = ["MODELS", "TargetModel", "model_options", "model_entry", "build_model",
+           "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from",
+           "features", "linear_head", "SIZE_KEYS"]
+
+MODELS = Registry("model")
+SIZE_KEYS = ("in_features", "out_features")
+
+
+@dataclass
+class TargetModel:
+    """A user's model: `_target_` names the factory, `kwargs` its own keys."""
+
+    _target_: str = ""
+    seed: int = 0  # key=PRNGKey(seed) is passed to the factory
+    in_features: int | None = None  # None: from the data
+    out_features: int | None = None
+    cache_features: bool = True
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self._target_
+
+
+def _import_target(target: str):
+    module_name, _, attr = target.rpartition(".")
+    if not module_name or not all(p.isidentifier() for p in target.split(".")):
+        raise ConfigError(f"`model._target_` must be 'module.factory', got {target!r}")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # the user's module next to their configs
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"`model._target_`: cannot import module '{module_name}' "
+                          f"(looked in {cwd} and the installed packages): {e}") from None
+    if not callable(getattr(module, attr, None)):
+        raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
+    return getattr(module, attr)
+
+
+def _check_target(options: TargetModel, cfg) -> None:
+    factory = _import_target(options._target_)
+    parameters = inspect.signature(factory).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        own = [n for n in parameters if n not in ("key", *SIZE_KEYS)]
+        unknown = [k for k in options.kwargs if k not in own]
+        if unknown:
+            raise ConfigError(f"model '{options._target_}' has no key "
+                              f"{', '.join('model.' + k for k in unknown)}; its keys: "
+                              f"{', '.join(own + ['seed', 'cache_features', *SIZE_KEYS])}")
+    _check_sizes(options, cfg)
+
+
+def _build_target(options: TargetModel, key, in_features: int, out_features: int):
+    factory = _import_target(options._target_)
+    try:
+        return factory(**options.kwargs, key=key, in_features=in_features,
+                       out_features=out_features)
+    except Exception as e:  # the user's code: name it and its error
+        raise ConfigError(f"model factory {options._target_} failed: "
+                          f"{type(e).__name__}: {e}") from e
+
+
+TARGET_ENTRY = Entry("_target_", TargetModel, _build_target, _check_target)
+
+
+def model_options(values, strict: bool = True):
+    """Typed model options: a registry schema, or `TargetModel` for a `_target_` config."""
+    if dataclasses.is_dataclass(values):
+        values = dataclasses.asdict(values)
+    if "_target_" not in values:
+        return MODELS.typed(values, strict)
+    own = {f.name for f in dataclasses.fields(TargetModel)} - {"kwargs"}
+    kwargs = {**values.get("kwargs", {}), **{k: v for k, v in values.items()
+                                             if k not in own and k != "kwargs"}}
+    return TargetModel(**{k: v for k, v in values.items() if k in own}, kwargs=kwargs)
+
+
+def model_entry(options) -> Entry:
+    return TARGET_ENTRY if isinstance(options, TargetModel) else MODELS[options.name]
+
+
+def model_sizes(cfg) -> tuple[int, int]:
+    """(in_features, out_features): the config's, else the data's."""
+    from headbayes.datasets import data_sizes
+
+    from_data = data_sizes(cfg.data)
+    return tuple(getattr(cfg.model, k) or n for k, n in zip(SIZE_KEYS, from_data))
+
+
+def _check_sizes(options, cfg) -> None:
+    from headbayes.datasets import data_sizes
+
+    for key, wanted in zip(SIZE_KEYS, data_sizes(cfg.data)):
+        value = getattr(options, key)
+        if value is not None and value != wanted:
+            raise ConfigError(f"`model.{key}` must be {wanted} (the data '{cfg.data.name}' has "
+                              f"{wanted}) or null (taken from the data), got {value!r}")
+
+
+def build_model(cfg):
+    """The equinox model of a typed config, built in one compiled call and cached (jobs of a
+    sweep in one process share it; the model is immutable)."""
+    import equinox as eqx
+    import jax
+
+    options, sizes = cfg.model, model_sizes(cfg)
+    cache_key = (repr(dataclasses.asdict(options)), sizes)
+    if cache_key not in _BUILT:
+        entry = model_entry(options)
+        if len(_BUILT) >= 8:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[cache_key] = eqx.filter_jit(
+            lambda: entry.build(options, jax.random.PRNGKey(options.seed), *sizes))()
+    return _BUILT[cache_key]
+
+
+_BUILT: dict = {}
+
+
+def leaf_shapes(cfg) -> dict:
+    """{dotted path: shape} of every array leaf, without computing the model's values."""
+    import equinox as eqx
+    import jax
+
+    from headbayes.mask import named_leaves
+
+    options, sizes = cfg.model, model_sizes(cfg)
+    shaped = eqx.filter_eval_shape(lambda: model_entry(options).build(
+        options, jax.random.PRNGKey(options.seed), *sizes))
+    inexact = lambda x: (isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
+                         and jax.numpy.issubdtype(x.dtype, jax.numpy.inexact))
+    return {p: tuple(leaf.shape) for p, leaf in named_leaves(eqx.filter(shaped, inexact)).items()}
+
+
+def forward(model, x):
+    """The model on a batch `x` (n, in_features) -> (n, out_features)."""
+    import jax
+
+    return model(x) if getattr(model, "batched", False) else jax.vmap(model)(x)
+
+
+def first_sampled_stage(model, sampled: dict) -> int:
+    """The first stage with a sampled leaf (0 when the model has no stages); `sampled` maps
+    dotted leaf paths to bools."""
+    stages = getattr(model, "stages", None)
+    if not stages:
+        return 0
+    for i, prefix in enumerate(stages):
+        if any(flag and (path == prefix or path.startswith(prefix + "."))
+               for path, flag in sampled.items()):
+            return i
+    return 0
+
+
+def run_from(model, h, start: int):
+    """The model from stage `start` on, on a batch `h` of that stage's inputs."""
+    import jax
+
+    if start == 0:
+        return forward(model, h)
+    if getattr(model, "batched", False):
+        return model.run_stages(h, start, None)
+    return jax.vmap(lambda e: model.run_stages(e, start, None))(h)
+
+
+def features(model, x, stop: int):
+    """Output of stages 0 .. stop − 1 on a batch `x`."""
+    import jax
+
+    if getattr(model, "batched", False):
+        return model.run_stages(x, 0, stop)
+    return jax.vmap(lambda e: model.run_stages(e, 0, stop))(x)
+
+
+def linear_head(model) -> str | None:
+    """The path of the last stage when it is an `equinox.nn.Linear` with a bias, else None."""
+    import equinox as eqx
+
+    stages = getattr(model, "stages", None)
+    if not stages:
+        return None
+    node = model
+    for part in stages[-1].split("."):
+        node = node[int(part)] if part.isdigit() else getattr(node, part, None)
+    ok = isinstance(node, eqx.nn.Linear) and node.bias is not None
+    return stages[-1] if ok else None
+
+
+discover(__name__)

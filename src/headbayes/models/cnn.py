@@ -1,0 +1,73 @@
+"""`cnn`: a small convolutional network for square single-channel images given as flat rows of
+side² pixels (`in_features` = side², e.g. 64 for 8×8 digits): two 3×3 convolutions
+`convs.0`, `convs.1` (`channels` each, ReLU, the first followed by 2×2 average pooling), a
+global average pool, a dense layer `hidden` of `width` units (ReLU) and a linear
+`output_layer`."""
+
+import math
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from headbayes.checks import at_least, require
+from headbayes.models import MODELS, _check_sizes, model_sizes
+
+__all__ = ["CNN", "CNNOptions"]
+
+
+@dataclass
+class CNNOptions:
+    name: str = "cnn"
+    in_features: int | None = None  # side² pixels; None: from the data
+    out_features: int | None = None
+    channels: int = 8
+    width: int = 32
+    seed: int = 0
+    cache_features: bool = True
+
+
+class CNN(eqx.Module):
+    convs: list
+    hidden: eqx.nn.Linear
+    output_layer: eqx.nn.Linear
+    side: int = eqx.field(static=True)
+
+    stages = ("convs.0", "convs.1", "hidden", "output_layer")
+
+    def run_stages(self, h, start: int = 0, stop: int | None = None):
+        for i in range(start, 4 if stop is None else stop):
+            if i == 0:
+                h = jax.nn.relu(self.convs[0](h.reshape(1, self.side, self.side)))
+                h = eqx.nn.AvgPool2d(2, 2)(h) if self.side >= 2 else h
+            elif i == 1:
+                h = jnp.mean(jax.nn.relu(self.convs[1](h)), axis=(1, 2))
+            elif i == 2:
+                h = jax.nn.relu(self.hidden(h))
+            else:
+                h = self.output_layer(h)
+        return h
+
+    def __call__(self, x):
+        return self.run_stages(x)
+
+
+def _check(options: CNNOptions, cfg) -> None:
+    at_least("model.channels", options.channels, 1)
+    at_least("model.width", options.width, 1)
+    _check_sizes(options, cfg)
+    pixels = model_sizes(cfg)[0]
+    require(math.isqrt(pixels) ** 2 == pixels, "model.in_features", pixels,
+            "a square number of pixels (side²) for model 'cnn'")
+
+
+@MODELS.register("cnn", CNNOptions, check=_check)
+def make_cnn(options: CNNOptions, key, in_features: int, out_features: int) -> CNN:
+    keys = jax.random.split(key, 4)
+    c = options.channels
+    convs = [eqx.nn.Conv2d(1, c, 3, padding=1, key=keys[0]),
+             eqx.nn.Conv2d(c, c, 3, padding=1, key=keys[1])]
+    hidden = eqx.nn.Linear(c, options.width, key=keys[2])
+    output = eqx.nn.Linear(options.width, out_features, key=keys[3])
+    return CNN(convs, hidden, output, math.isqrt(in_features))

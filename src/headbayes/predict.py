@@ -1,0 +1,111 @@
+"""`headbayes predict`: the posterior predictive of a finished run on new inputs.
+
+Uses only the run directory: its config, params.npz, the chain and data.json (input column
+names and standardisation constants). Inputs are given in the data's original units and the
+outputs come back in them. Per output: `mean`, `sd`, `q05`, `q50`, `q95` of the posterior
+predictive with observation noise (the noise's replicates drawn with
+numpy.random.default_rng(0); `mean`/`sd` exact from the draws and the noise variance), and the
+same of the noiseless function with the suffix `_f`. With several outputs each name starts
+with the output's index (`0_mean`).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from headbayes import store
+from headbayes.errors import ConfigError
+
+__all__ = ["predict_arrays", "read_inputs", "write_table", "STATISTICS"]
+
+STATISTICS = ("mean", "sd", "q05", "q50", "q95")
+
+
+def _require_finished(run_dir: Path) -> None:
+    status_path = run_dir / "status.json"
+    status = store.read_json(status_path) if status_path.is_file() else {}
+    if status.get("status") != "ok":
+        raise ConfigError(f"{run_dir} holds no finished run (status.json: "
+                          f"{status.get('status', 'missing')}); finish it with "
+                          f"`headbayes resume {run_dir}` first")
+
+
+def _data_description(run_dir: Path, cfg) -> dict:
+    path = run_dir / "data.json"
+    if path.is_file():
+        return store.read_json(path)
+    from headbayes.datasets import describe, make_dataset  # a run from an older release
+
+    return describe(make_dataset(cfg.data))
+
+
+def predict_arrays(run_dir: Path, x: np.ndarray) -> dict:
+    """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
+    the training order)."""
+    from headbayes.datasets import scaling_from
+    from headbayes.likelihoods import make_likelihood
+    from headbayes.predictive import function_draws
+    from headbayes.report import load_config
+
+    run_dir = Path(run_dir)
+    _require_finished(run_dir)
+    cfg = load_config(run_dir)
+    scaling = scaling_from(_data_description(run_dir, cfg))
+    params = store.read_npz(run_dir / "params.npz")
+    chain = store.load_chain(run_dir)
+    f = function_draws(cfg, params, chain, scaling.x_to_model(x))
+    f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, n, out), model units
+    f = scaling.y_to_original(f)
+    noise = make_likelihood(cfg.likelihood).noise_sd * scaling.y_scale  # (out,)
+    replicates = f + noise * np.random.default_rng(0).normal(size=f.shape)
+    columns = {}
+    for o in range(f.shape[2]):
+        prefix = "" if f.shape[2] == 1 else f"{o}_"
+        for suffix, values, var in (("", replicates[:, :, o], noise[o] ** 2),
+                                    ("_f", f[:, :, o], 0.0)):
+            q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
+            columns[f"{prefix}mean{suffix}"] = f[:, :, o].mean(axis=0)
+            columns[f"{prefix}sd{suffix}"] = np.sqrt(f[:, :, o].var(axis=0) + var)
+            columns.update({f"{prefix}q05{suffix}": q05, f"{prefix}q50{suffix}": q50,
+                            f"{prefix}q95{suffix}": q95})
+    return columns
+
+
+def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
+    """(input column names, x) from a csv or npz file holding exactly the run's input columns
+    by name; ConfigError naming missing or extra columns or a non-numeric cell."""
+    from headbayes.datasets.files import read_table
+    from headbayes.report import load_config
+
+    path = Path(path)
+    if path.suffix not in (".csv", ".npz"):
+        raise ConfigError(f"--input: {path} must be a .csv or .npz file")
+    if not path.is_file():
+        raise ConfigError(f"--input: file {path} not found")
+    names = _data_description(Path(run_dir), load_config(run_dir))["inputs"]
+    columns = read_table(path, path.suffix[1:], "--input")
+    missing = [c for c in names if c not in columns]
+    extra = [c for c in columns if c not in names]
+    if missing or extra:
+        raise ConfigError(f"--input: {path} must have exactly the training input columns "
+                          f"{', '.join(names)}; missing: {', '.join(missing) or 'none'}; "
+                          f"extra: {', '.join(extra) or 'none'}")
+    lengths = {len(columns[c]) for c in names}
+    if len(lengths) != 1 or not lengths.pop():
+        raise ConfigError(f"--input: the columns of {path} must be non-empty and equally long")
+    x = np.stack([columns[c] for c in names], axis=1)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"--input: {path} holds non-finite values")
+    return names, x
+
+
+def write_table(path: Path, columns: dict) -> None:
+    """csv, or npz when the name ends in .npz (one array per column); written atomically."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        store.write_npz(path, {k: np.asarray(v) for k, v in columns.items()})
+        return
+    names = list(columns)
+    rows = zip(*(columns[n] for n in names))
+    lines = [",".join(names)] + [",".join(f"{float(v):.8g}" for v in row) for row in rows]
+    store.write_bytes(path, ("\n".join(lines) + "\n").encode())

@@ -1,0 +1,37 @@
+"""Sampler registry: name -> entry (schema, factory, checks, capabilities).
+
+Every sampler has the same shape (`headbayes.samplers.base`): `init(position, problem, hyper)`,
+`step(key, state, problem, hyper) -> (state, Info)`, optionally an own `warmup`. Each module of
+this package registers its samplers when imported; a new sampler is a module here plus its
+`configs/sampler/NAME.yaml`. Capabilities: `minibatch` (takes `batch_size`), `fitted` (warmup
+fits an approximation, then draws are i.i.d.). Floats a sweep varies (the entry's `hyper`
+keys) reach the compiled loop as arrays, so one program serves the whole sweep.
+"""
+
+from typing import Callable
+
+import jax.numpy as jnp
+
+from headbayes.registry import Registry, discover
+
+__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "failure_hint"]
+
+SAMPLERS = Registry("sampler")
+
+
+def make_sampler(options, logdensity_fn: Callable):
+    """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`."""
+    return SAMPLERS[options.name].build(logdensity_fn, options)
+
+
+def make_hyper(options) -> dict:
+    """{key: float32 array} of the option's sweepable floats."""
+    return {k: jnp.float32(getattr(options, k)) for k in SAMPLERS[options.name].extras["hyper"]}
+
+
+def failure_hint(options) -> str:
+    """What to try when the sampler produced non-finite values."""
+    return SAMPLERS[options.name].extras["hint"](options)
+
+
+discover(__name__)

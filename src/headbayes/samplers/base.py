@@ -1,0 +1,113 @@
+"""What every sampler shares: the `Sampler` shape, `Info`, the common config keys and checks.
+
+Every sampler has the same shape:
+- `init(position, problem, hyper) -> state`, with `state.position` the sampled sub-tree;
+- `step(key, state, problem, hyper) -> (state, Info)`;
+- `warmup(key, state, problem, hyper, num_steps) -> (state, Info)` or None. When None, warmup is
+  `num_steps` ordinary steps run by the chunked loop; otherwise the sampler fits itself
+  (optimisation) and the returned Info sums over those steps;
+- `constant_info(hyper) -> Info` or None: for samplers whose step information never changes
+  (no accept/reject), so the loop need not add it up step by step;
+- `trivial_init`: True when `init` only wraps the position (no computation), so batched starts
+  need no compiled program.
+Floats a sweep varies arrive in `hyper`, a dict of arrays keyed by config key (the entry's
+`hyper` keys), so one compiled program serves the whole sweep. Every sampler targets
+p(θ)^(1/T), T = temperature.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from headbayes.checks import at_least, nonnegative_float, positive_float, require
+from headbayes.posterior import minibatch
+
+__all__ = ["Sampler", "Info", "make_info", "tempered", "PositionState", "with_minibatch",
+           "SamplerOptions", "check_common", "step_size_hint"]
+
+
+class Sampler(NamedTuple):
+    init: Callable
+    step: Callable
+    warmup: Callable | None = None
+    constant_info: Callable | None = None
+    trivial_init: bool = False
+
+
+class Info(NamedTuple):
+    """Per-step information, the same for every sampler (summed over steps by the runner)."""
+
+    acceptance_rate: jax.Array  # float32; 1 for samplers without accept/reject
+    is_divergent: jax.Array  # bool
+    num_grad_evals: jax.Array  # int32: gradient (or log-density) evaluations this step
+    step_size: jax.Array  # float32
+
+
+def make_info(acceptance_rate=1.0, is_divergent=False, num_grad_evals=1, step_size=0.0) -> Info:
+    return Info(jnp.asarray(acceptance_rate, jnp.float32), jnp.asarray(is_divergent, bool),
+                jnp.asarray(num_grad_evals, jnp.int32), jnp.asarray(step_size, jnp.float32))
+
+
+class PositionState(NamedTuple):
+    """State of samplers whose blackjax kernel keeps only the position (SGLD, SGHMC)."""
+
+    position: object
+
+
+def tempered(logdensity_fn: Callable, problem, hyper: dict) -> Callable:
+    """θ -> log p(θ | problem) / T."""
+    return lambda position: logdensity_fn(position, problem) / hyper["temperature"]
+
+
+def with_minibatch(kernel_step: Callable, batch_size: int) -> Callable:
+    """`kernel_step(key, position, problem, ...)` on a minibatch of `batch_size` points drawn
+    uniformly with replacement from the step's key (0: the full data, key unchanged)."""
+    if batch_size == 0:
+        return kernel_step
+
+    def step(key, position, problem, *args):
+        batch_key, key = jax.random.split(key)
+        indices = jax.random.randint(batch_key, (batch_size,), 0, problem.x.shape[0])
+        return kernel_step(key, position, minibatch(problem, indices), *args)
+
+    return step
+
+
+
+
+@dataclass
+class SamplerOptions:
+    """Keys every sampler has; each sampler's schema adds its own."""
+
+    name: str = ""
+    temperature: float = 1.0  # T: the target is p(θ)^(1/T)
+    warmup: int = 1500  # steps before the first kept draw (fitting steps for fitted samplers)
+    keep: int = 400  # draws kept per chain
+    thin: int = 2  # steps between kept draws
+    num_chains: int = 1  # chains side by side (vmap; split across devices)
+    init_jitter: float = 0.0  # chains start at the initial parameters + init_jitter · N(0, 1)
+
+
+def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
+    """Range checks of the keys every sampler has."""
+    if temperature_zero_ok:
+        nonnegative_float("sampler.temperature", options.temperature)
+    else:
+        positive_float("sampler.temperature", options.temperature)
+    at_least("sampler.warmup", options.warmup, 0)
+    at_least("sampler.keep", options.keep, 1)
+    at_least("sampler.thin", options.thin, 1)
+    at_least("sampler.num_chains", options.num_chains, 1)
+    nonnegative_float("sampler.init_jitter", options.init_jitter)
+    if cfg.body.mode == "joint":
+        from headbayes.samplers import SAMPLERS
+
+        stepping = [n for n in SAMPLERS.names() if "fitted" not in SAMPLERS[n].caps]
+        require(options.name in stepping, "sampler.name", options.name,
+                f"a stepping sampler ({', '.join(stepping)}) with body.mode=joint")
+
+
+def step_size_hint(options) -> str:
+    return f"Try a smaller sampler.step_size (now {options.step_size:g})"
