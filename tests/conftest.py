@@ -29,12 +29,13 @@ def run_in_process(tmp_path):
     """Run `+experiment=...` overrides in this process; returns (figures, extras, run_dir)."""
     from omegaconf import OmegaConf
 
-    from headbayes import cli
+    import headbayes
+
     from headbayes.pipeline import run_job
     from headbayes.report import compute_report
 
     def run(*overrides, name="run"):
-        cfg = cli._compose(list(overrides))
+        cfg = headbayes.compose(list(overrides))
         run_dir = tmp_path / name
         (run_dir / ".hydra").mkdir(parents=True)
         OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
@@ -43,3 +44,15 @@ def run_in_process(tmp_path):
         return figures, extras, run_dir
 
     return run
+
+
+def make_mlp(seed: int = 0, in_features: int = 1, out_features: int = 1, **options):
+    """The built-in MLP with `options` (MLPOptions keys), built as a run builds it."""
+    import equinox as eqx
+    import jax
+
+    from headbayes.models.mlp import MLPOptions
+    from headbayes.models.mlp import make_mlp as build
+
+    return eqx.filter_jit(lambda: build(MLPOptions(seed=seed, **options),
+                                        jax.random.PRNGKey(seed), in_features, out_features))()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import headbayes
 from headbayes import cli
 from headbayes.config import RunConfig, check_key, validate
 from headbayes.errors import ConfigError
@@ -11,8 +12,16 @@ from headbayes.errors import ConfigError
 EXPERIMENTS = sorted(p.stem for p in (Path(cli.PACKAGE_CONFIGS) / "experiment").glob("*.yaml"))
 
 
-def with_sampler(**changes) -> RunConfig:
-    cfg = RunConfig()
+def seed_config() -> RunConfig:
+    return headbayes.compose(["+experiment=sin_head"])
+
+
+def with_sampler(sampler: str = "sgld", **changes) -> RunConfig:
+    cfg = headbayes.compose(["+experiment=sin_head", f"sampler={sampler}"])
+    name = changes.pop("name", None)
+    if name is not None:  # an unknown sampler name: the registry refuses it
+        changes = {}
+        cfg.sampler = dataclasses.replace(cfg.sampler, name=name)
     cfg.sampler = dataclasses.replace(cfg.sampler, **changes)
     return cfg
 
@@ -29,24 +38,25 @@ def test_bad_step_size_names_key_and_value(value):
     ("num_chains", 0, "an integer >= 1"),
     ("warmup", -1, "an integer >= 0"),
     ("name", "sgdl", "one of sgld, sghmc, mala, hmc, nuts, vi, laplace"),
-    ("mass_matrix", "full", "one of diagonal, dense"),
-    ("target_accept", 1.0, r"a number in \(0, 1\)"),
+    ("nuts:mass_matrix", "full", "one of diagonal, dense"),
+    ("hmc:target_accept", 1.0, r"a number in \(0, 1\)"),
     ("init_jitter", -0.1, "a finite number >= 0"),
 ])
 def test_bad_sampler_values(key, value, allowed):
+    sampler, _, key = key.rpartition(":")
     with pytest.raises(ConfigError, match=f"`sampler.{key}` must be {allowed}, got"):
-        validate(with_sampler(**{key: value}))
+        validate(with_sampler(sampler or "sgld", **{key: value}))
 
 
 def test_reduction_choices():
-    cfg = RunConfig()
+    cfg = seed_config()
     cfg.likelihood.reduction = "median"
     with pytest.raises(ConfigError, match="`likelihood.reduction` must be one of mean, sum"):
         validate(cfg)
 
 
 def test_defaults_are_valid():
-    validate(RunConfig())
+    validate(seed_config())
 
 
 def test_unknown_key_names_closest():
@@ -59,12 +69,12 @@ def test_unknown_key_names_closest():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes_and_validates(name):
-    cfg = cli._compose([f"+experiment={name}"])
+    cfg = headbayes.compose([f"+experiment={name}"])
     assert isinstance(cfg, RunConfig)
 
 
 def test_sin_head_is_the_seed_configuration():
-    cfg = cli._compose(["+experiment=sin_head"])
+    cfg = headbayes.compose(["+experiment=sin_head"])
     assert (cfg.data.n_train, cfg.data.noise_std, cfg.data.seed) == (32, 0.05, 0)
     assert (cfg.data.x_min, cfg.data.x_max, cfg.data.eval_step) == (-1.0, 1.0, 0.02)
     assert (cfg.model.width, cfg.model.depth, cfg.model.activation, cfg.model.seed) == (
@@ -77,16 +87,28 @@ def test_sin_head_is_the_seed_configuration():
 
 
 def test_override_type_error_is_a_config_error():
-    with pytest.raises(ConfigError, match="could not be converted to Float.*sampler.step_size"):
-        cli._compose(["+experiment=sin_head", "sampler.step_size=fast"])
+    with pytest.raises(ConfigError, match="sampler.step_size.*could not be converted to Float"):
+        headbayes.compose(["+experiment=sin_head", "sampler.step_size=fast"])
 
 
 def test_unknown_group_option_lists_options():
     with pytest.raises(ConfigError, match="Could not find 'sampler/foo'.*sgld"):
-        cli._compose(["sampler=foo"])
+        headbayes.compose(["sampler=foo"])
 
 
 def test_preflight_checks_every_swept_value():
     with pytest.raises(ConfigError, match="`sampler.keep` must be an integer >= 1, got 0"):
         cli.preflight(["-m", "+experiment=sin_head", "seed=0,1", "sampler.keep=4,0"])
     cli.preflight(["-m", "+experiment=sin_head", "seed=0,1", "sampler.keep=4,5"])
+
+
+@pytest.mark.parametrize("group", ["data", "model", "likelihood", "sampler"])
+def test_every_option_file_lists_exactly_its_schema_keys(group):
+    import yaml
+
+    from headbayes.config import registry
+
+    for path in (Path(cli.PACKAGE_CONFIGS) / group).glob("*.yaml"):
+        values = yaml.safe_load(path.read_text())
+        entry = registry(group)[values["name"]]
+        assert sorted(values) == sorted(entry.keys()), path

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 
-from headbayes.config import DataConfig, RunConfig, validate
-from headbayes.data import make_dataset
+import headbayes
+from headbayes.datasets.files import FileOptions
+from headbayes.datasets.synthetic import CurveOptions, Friedman1Options, GapOptions
+from headbayes.datasets import make_dataset
 from headbayes.errors import ConfigError
 
 
 def test_gap_has_no_training_points_in_the_hole():
-    data = make_dataset(DataConfig(name="gap", n_train=40, gap_min=-0.3, gap_max=0.3, n_test=50))
+    data = make_dataset(GapOptions(n_train=40, gap_min=-0.3, gap_max=0.3, n_test=50))
     x = data.x_train[:, 0]
     assert not np.any((x > -0.3) & (x < 0.3)) and len(x) < 40
     assert data.gap == (-0.3, 0.3)
@@ -17,21 +19,21 @@ def test_gap_has_no_training_points_in_the_hole():
 
 
 def test_seed_training_data_unchanged_by_a_test_split():
-    base = make_dataset(DataConfig())
-    split = make_dataset(DataConfig(n_test=100))
+    base = make_dataset(CurveOptions())
+    split = make_dataset(CurveOptions(n_test=100))
     np.testing.assert_array_equal(base.y_train, split.y_train)
     assert base.x_test is None and split.x_test.shape == (100, 1)
 
 
 def test_friedman1_formula_and_standardisation():
-    cfg = DataConfig(name="friedman1", n_train=300, n_test=100, noise_std=0.0, standardize=False)
+    cfg = Friedman1Options(n_train=300, n_test=100, noise_std=0.0, standardize=False)
     data = make_dataset(cfg)
     x = data.x_train.astype(np.float64)
     expected = (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2
                 + 10 * x[:, 3] + 5 * x[:, 4])
     np.testing.assert_allclose(data.y_train[:, 0], expected, rtol=1e-5)
     np.testing.assert_allclose(data.f_eval, data.y_test, rtol=1e-5)  # no noise: truth = target
-    scaled = make_dataset(DataConfig(name="friedman1", n_train=300, n_test=100))
+    scaled = make_dataset(Friedman1Options(n_train=300, n_test=100))
     np.testing.assert_allclose(scaled.x_train.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(scaled.y_train.std(), 1, rtol=1e-4)
 
@@ -48,7 +50,7 @@ def table(n=20):
 
 def test_csv_split_and_standardisation(tmp_path):
     path = write_csv(tmp_path / "t.csv", table(20))
-    data = make_dataset(DataConfig(name="csv", path=str(path), inputs=["a", "b"], target="y",
+    data = make_dataset(FileOptions(name="csv", path=str(path), inputs=["a", "b"], target="y",
                                    test_fraction=0.25))
     assert data.x_train.shape == (15, 2) and data.x_test.shape == (5, 2)
     np.testing.assert_allclose(data.x_train.mean(axis=0), 0, atol=1e-6)
@@ -61,8 +63,8 @@ def test_npz_matches_csv(tmp_path):
     np.savez(path, a=rows[:, 0], b=rows[:, 1], y=rows[:, 2])
     csv_path = write_csv(tmp_path / "t.csv", rows.tolist())
     common = dict(inputs=["a", "b"], target="y")
-    from_npz = make_dataset(DataConfig(name="npz", path=str(path), **common))
-    from_csv = make_dataset(DataConfig(name="csv", path=str(csv_path), **common))
+    from_npz = make_dataset(FileOptions(name="npz", path=str(path), **common))
+    from_csv = make_dataset(FileOptions(name="csv", path=str(csv_path), **common))
     np.testing.assert_allclose(from_npz.x_train, from_csv.x_train, rtol=1e-6)
 
 
@@ -78,18 +80,31 @@ def test_bad_csv_files(tmp_path, content, pattern):
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=pattern):
-        make_dataset(DataConfig(name="csv", path=str(path), inputs=["a", "b"], target="y"))
+        make_dataset(FileOptions(name="csv", path=str(path), inputs=["a", "b"], target="y"))
 
 
 def test_npz_with_objects_is_refused(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, a=np.array([{"x": 1}] * 5, dtype=object), y=np.arange(5.0))
     with pytest.raises(ConfigError, match="cannot read .* as npz of numeric columns"):
-        make_dataset(DataConfig(name="npz", path=str(path), inputs=["a"], target="y"))
+        make_dataset(FileOptions(name="npz", path=str(path), inputs=["a"], target="y"))
 
 
 def test_in_features_must_match_the_data():
-    cfg = RunConfig()
-    cfg.data.name = "friedman1"
-    with pytest.raises(ConfigError, match=r"`model.in_features` must be 5 \(the number of inputs"):
-        validate(cfg)
+    with pytest.raises(ConfigError, match=r"`model.in_features` must be 5 \(the data 'friedman1'"):
+        headbayes.compose(["+experiment=sin_head", "data=friedman1", "model.in_features=1"])
+
+
+def test_model_sizes_come_from_the_data():
+    cfg = headbayes.compose(["+experiment=sin_head", "data=friedman1"])
+    from headbayes.models import leaf_shapes
+
+    assert leaf_shapes(cfg)["hidden_layers.0.weight"] == (16, 5)
+
+
+def test_scaling_maps_back_to_original_units():
+    data = make_dataset(Friedman1Options(n_train=300, n_test=100))
+    raw = make_dataset(Friedman1Options(n_train=300, n_test=100, standardize=False))
+    np.testing.assert_allclose(data.scaling.x_to_model(raw.x_train), data.x_train, atol=1e-5)
+    np.testing.assert_allclose(data.scaling.y_to_original(data.y_train), raw.y_train,
+                               rtol=1e-5, atol=1e-4)

@@ -6,11 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import headbayes
 from headbayes import cli
-from headbayes.data import make_dataset
+from headbayes.datasets import make_dataset
 from headbayes.exact import exact_posterior, not_applicable_reason
 from headbayes.mask import named_leaves
 from headbayes.pipeline import build_position
+from headbayes.likelihoods import make_likelihood
 from headbayes.posterior import Problem, make_logdensity_fn
 
 
@@ -21,7 +23,7 @@ from headbayes.posterior import Problem, make_logdensity_fn
     ["mask.include=[output_layer.bias]", "sampler.temperature=2.0"],
 ])
 def test_exact_mean_and_precision_match_the_log_density(overrides):
-    cfg = cli._compose(["+experiment=sin_head", *overrides])
+    cfg = headbayes.compose(["+experiment=sin_head", *overrides])
     params, static, mask = build_position(cfg)
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data)
@@ -31,7 +33,7 @@ def test_exact_mean_and_precision_match_the_log_density(overrides):
 
     problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
                       jnp.float32(cfg.likelihood.sigma), jnp.float32(cfg.prior.sigma))
-    logdensity = make_logdensity_fn(static, cfg.likelihood.reduction)
+    logdensity = make_logdensity_fn(static, make_likelihood(cfg.likelihood).log_likelihood)
     flat0, unravel = jax.flatten_util.ravel_pytree(position)
     assert flat0.size == posterior.mean.size
 
@@ -46,7 +48,8 @@ def test_exact_mean_and_precision_match_the_log_density(overrides):
     assert grad_at_mean.max() < 1e-4 * grad_at_start.max()
 
 
-def test_no_exact_reference_outside_the_output_layer():
-    assert not_applicable_reason(["output_layer.weight", "output_layer.bias"]) is None
-    reason = not_applicable_reason(["hidden_layers.1.bias", "output_layer.bias"])
+def test_no_exact_reference_outside_the_linear_head():
+    cfg = headbayes.compose(["+experiment=sin_head"])
+    assert not_applicable_reason(cfg, ["output_layer.weight", "output_layer.bias"]) is None
+    reason = not_applicable_reason(cfg, ["hidden_layers.1.bias", "output_layer.bias"])
     assert "hidden_layers.1.bias" in reason

@@ -6,7 +6,7 @@ import arviz as az  # the dev extra (installed by `make test`) includes headbaye
 import numpy as np
 import pytest
 
-from headbayes.data import make_dataset
+from headbayes.datasets import make_dataset
 from headbayes.report import load_config
 from headbayes.store import load_chain_and_info
 

@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from headbayes.config import DataConfig, ModelConfig
-from headbayes.data import make_dataset
-from headbayes.features import compute_features, first_sampled_layer
+from conftest import make_mlp
+from headbayes.datasets import make_dataset
+from headbayes.datasets.synthetic import CurveOptions
+from headbayes.features import compute_features, first_sampled_stage
+from headbayes.likelihoods import GaussianOptions, make_likelihood
 from headbayes.mask import build_mask, named_leaves
-from headbayes.model import make_model
 from headbayes.posterior import Problem, make_logdensity_fn
 from headbayes.store import load_chain_and_info
 
@@ -19,29 +20,31 @@ from headbayes.store import load_chain_and_info
 @pytest.mark.parametrize("include, expected", [
     (["output_layer"], 3), (["hidden_layers.2", "output_layer"], 2),
     (["hidden_layers.1"], 1), (["*.bias"], 0), (["output_layer.bias"], 3)])
-def test_first_sampled_layer(include, expected):
-    params, _ = eqx.partition(make_model(ModelConfig(depth=3)), eqx.is_inexact_array)
+def test_first_sampled_stage(include, expected):
+    model = make_mlp(depth=3)
+    params, _ = eqx.partition(model, eqx.is_inexact_array)
     mask = build_mask(params, include, [])
-    assert first_sampled_layer(named_leaves(mask), 3) == expected
+    assert first_sampled_stage(model, named_leaves(mask)) == expected
 
 
 @pytest.mark.parametrize("include", [["output_layer"], ["hidden_layers.2", "output_layer"],
                                      ["hidden_layers.1"], ["*.bias"]])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_cached_logdensity_and_gradient_equal_uncached(include, reduction):
-    params, static = eqx.partition(make_model(ModelConfig(depth=3, width=32)),
-                                   eqx.is_inexact_array)
+    model = make_mlp(depth=3, width=32)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
     mask = build_mask(params, include, [])
     position, frozen = eqx.partition(params, mask)
-    data = make_dataset(DataConfig(n_train=64))
-    start = first_sampled_layer(named_leaves(mask), 3)
+    data = make_dataset(CurveOptions(n_train=64))
+    start = first_sampled_stage(model, named_leaves(mask))
     x = jnp.asarray(data.x_train)
     cached_x = compute_features(params, static, x, start)
     sigmas = (jnp.float32(0.05), jnp.float32(10.0), jnp.float32(1.0))
     full = Problem(frozen, x, jnp.asarray(data.y_train), *sigmas)
     cached = full._replace(x=cached_x)
-    full_fn = make_logdensity_fn(static, reduction)
-    cached_fn = make_logdensity_fn(static, reduction, start)
+    log_likelihood = make_likelihood(GaussianOptions(reduction=reduction)).log_likelihood
+    full_fn = make_logdensity_fn(static, log_likelihood)
+    cached_fn = make_logdensity_fn(static, log_likelihood, start)
     np.testing.assert_allclose(cached_fn(position, cached), full_fn(position, full), rtol=1e-6)
     for got, want in zip(jax.tree.leaves(jax.grad(cached_fn)(position, cached)),
                          jax.tree.leaves(jax.grad(full_fn)(position, full))):

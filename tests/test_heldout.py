@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import headbayes
 from headbayes import store
 from headbayes.metrics import band_gap_ratio, coverage, heldout
 
@@ -49,7 +50,7 @@ def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process
     from headbayes.mask import named_leaves
     from headbayes.pipeline import build_position
 
-    initial = named_leaves(build_position(cli._compose(["+experiment=sin_head"]))[0])
+    initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     assert not np.array_equal(params["hidden_layers.1.weight"], initial["hidden_layers.1.weight"])
     assert figures["unmasked_var_max"] == 0.0  # the trained body stays put while sampling
 
@@ -71,7 +72,7 @@ def _body_change(run_dir) -> float:
     from headbayes.mask import named_leaves
     from headbayes.pipeline import build_position
 
-    initial = named_leaves(build_position(cli._compose(["+experiment=sin_head"]))[0])
+    initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     params = store.read_npz(run_dir / "params.npz")
     return max(float(np.max(np.abs(params[p] - np.asarray(initial[p]))))
                for p in params if not p.startswith("output_layer"))

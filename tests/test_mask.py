@@ -3,15 +3,14 @@ import jax
 import numpy as np
 import pytest
 
-from headbayes.config import ModelConfig
 from headbayes.errors import ConfigError
 from headbayes.mask import build_mask, leaf_table, named_leaves, selector_matches
-from headbayes.model import make_model
+from conftest import make_mlp
 
 
 @pytest.fixture(scope="module")
 def params():
-    return eqx.filter(make_model(ModelConfig()), eqx.is_inexact_array)
+    return eqx.filter(make_mlp(), eqx.is_inexact_array)
 
 
 def sampled(params, include, exclude=()):

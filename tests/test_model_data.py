@@ -1,12 +1,15 @@
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from headbayes.config import DataConfig, ModelConfig
-from headbayes.data import eval_grid, make_dataset
+import headbayes
+from conftest import make_mlp
+from headbayes.datasets import make_dataset
+from headbayes.datasets.synthetic import CurveOptions, eval_grid
 from headbayes.mask import named_leaves
-from headbayes.model import activation_fn, forward, leaf_shapes, make_model
+from headbayes.models import features, first_sampled_stage, forward, leaf_shapes, linear_head
 
 
 def printed(values) -> list[str]:
@@ -17,7 +20,7 @@ def printed(values) -> list[str]:
 
 
 def test_seed_initial_values_exactly():
-    params = named_leaves(eqx.filter(make_model(ModelConfig()), eqx.is_inexact_array))
+    params = named_leaves(eqx.filter(make_mlp(), eqx.is_inexact_array))
     assert printed(params["output_layer.bias"]) == ["0.1228435"]
     assert printed(params["output_layer.weight"][0, :3]) == ["-0.2155745", "-0.15261674",
                                                              "-0.12505025"]
@@ -27,7 +30,7 @@ def test_seed_initial_values_exactly():
 
 
 def test_seed_data():
-    data = make_dataset(DataConfig())
+    data = make_dataset(CurveOptions())
     x = np.linspace(-1, 1, 32).astype(np.float32)
     noise = np.random.default_rng(0).normal(size=32)
     np.testing.assert_array_equal(data.x_train[:, 0], x)
@@ -37,38 +40,54 @@ def test_seed_data():
 
 
 def test_eval_grid_is_inclusive():
-    grid = eval_grid(DataConfig())
+    grid = eval_grid(CurveOptions())
     assert grid.shape == (101,)
     assert grid[0] == -1.0 and abs(grid[-1] - 1.0) < 1e-6
     np.testing.assert_allclose(np.diff(grid), 0.02, atol=1e-6)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "silu"])
-def test_numpy_forward_matches_equinox_model(activation):
-    model = make_model(ModelConfig(width=8, depth=3, activation=activation, seed=4))
-    x = np.linspace(-2, 2, 7, dtype=np.float32)[:, None]
-    params = {k: np.asarray(v) for k, v in
-              named_leaves(eqx.filter(model, eqx.is_inexact_array)).items()}
-    expected = np.asarray(model(jnp.asarray(x)))
-    got = forward(params, x, 3, activation_fn(activation, np))
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-
-
-def test_forward_broadcasts_leading_draw_axes():
-    model = make_model(ModelConfig())
-    params = {k: np.asarray(v) for k, v in
-              named_leaves(eqx.filter(model, eqx.is_inexact_array)).items()}
-    x = np.linspace(-1, 1, 5, dtype=np.float32)[:, None]
-    batched = dict(params)
-    batched["output_layer.bias"] = params["output_layer.bias"] + np.arange(6.0).reshape(2, 3, 1)
-    out = forward(batched, x, 2, np.tanh)
-    assert out.shape == (2, 3, 5, 1)
-    base = forward(params, x, 2, np.tanh)
-    np.testing.assert_allclose(out[1, 2] - base, 5.0, rtol=1e-5)
+def test_mlp_batched_equals_one_example_at_a_time(activation):
+    model = make_mlp(width=8, depth=3, activation=activation, seed=4)
+    x = jnp.linspace(-2, 2, 7)[:, None]
+    one_by_one = jax.vmap(model)(x)
+    np.testing.assert_allclose(model(x), one_by_one, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(forward(model, x), one_by_one, rtol=1e-6, atol=1e-7)
+    h = features(model, x, 2)
+    np.testing.assert_allclose(model.run_stages(h, 2), one_by_one, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("depth,width", [(0, 4), (2, 16), (3, 5)])
 def test_leaf_shapes_match_the_built_model(depth, width):
-    cfg = ModelConfig(depth=depth, width=width)
-    params = named_leaves(eqx.filter(make_model(cfg), eqx.is_inexact_array))
+    cfg = headbayes.compose(["+experiment=sin_head", f"model.depth={depth}",
+                             f"model.width={width}"])
+    from headbayes.models import build_model
+
+    params = named_leaves(eqx.filter(build_model(cfg), eqx.is_inexact_array))
     assert leaf_shapes(cfg) == {path: leaf.shape for path, leaf in params.items()}
+
+
+def test_cnn_stages_compose_to_the_full_forward():
+    pixels = ",".join(f"p{i}" for i in range(16))
+    cfg = headbayes.compose(["+experiment=sin_head", "model=cnn", "data=npz", "data.path=x.npz",
+                             f"data.inputs=[{pixels}]", "data.target=y"])
+    from headbayes.models import build_model
+
+    model = build_model(cfg)
+    assert model.stages == ("convs.0", "convs.1", "hidden", "output_layer")
+    assert linear_head(model) == "output_layer"
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 16))
+    full = forward(model, x)
+    assert full.shape == (5, 1)
+    for k in range(1, 4):
+        rest = jax.vmap(lambda e: model.run_stages(e, k, None))(features(model, x, k))
+        np.testing.assert_allclose(rest, full, rtol=1e-5, atol=1e-6)
+    sampled = {p: p.startswith("hidden") for p in leaf_shapes(cfg)}
+    assert first_sampled_stage(model, sampled) == 2
+
+
+def test_cnn_needs_a_square_number_of_pixels():
+    from headbayes.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"`model.in_features` must be a square number"):
+        headbayes.compose(["+experiment=sin_head", "model=cnn", "data=friedman1"])

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from headbayes import runner
-from headbayes.config import SamplerConfig
 from headbayes.mask import named_leaves
-from headbayes.samplers import Hyper, make_sgld
+from headbayes.samplers.sgmcmc import SGLDOptions, make_sgld
 
 
 def gaussian_logdensity(position, problem):
@@ -14,9 +13,9 @@ def gaussian_logdensity(position, problem):
 
 
 def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, position=None):
-    sampler = make_sgld(gaussian_logdensity, SamplerConfig())
+    sampler = make_sgld(gaussian_logdensity, SGLDOptions())
     position = position or {"w": jnp.zeros(3), "b": jnp.ones(())}
-    hyper = Hyper(jnp.float32(step_size), jnp.float32(1.0), jnp.float32(0.01))
+    hyper = {"step_size": jnp.float32(step_size), "temperature": jnp.float32(1.0)}
     problem = jnp.float32(2.0)
     state, keys = runner.init_loop(sampler, position, problem, hyper, seed=5,
                                    num_chains=num_chains)

@@ -5,17 +5,34 @@ import pytest
 
 from exact_check import assert_at_exact_posterior
 from headbayes import store
-from headbayes.config import SAMPLERS
-from headbayes.samplers import REGISTRY
+from headbayes.errors import ConfigError
+from headbayes.samplers import SAMPLERS
 
 TINY = ["sampler.warmup=60", "sampler.keep=20", "sampler.thin=1", "sampler.num_chains=2"]
 
 
-def test_registry_matches_config_choices():
-    assert tuple(REGISTRY) == SAMPLERS
+def test_every_registered_sampler_has_a_config_file():
+    from pathlib import Path
+
+    from headbayes.cli import PACKAGE_CONFIGS
+
+    files = {p.stem for p in (Path(PACKAGE_CONFIGS) / "sampler").glob("*.yaml")}
+    assert set(SAMPLERS.names()) == files
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_key_the_sampler_does_not_have_names_the_sampler_and_its_keys():
+    import headbayes
+
+    with pytest.raises(ConfigError, match=r"sampler 'sgld' has no key sampler.friction; its "
+                                          r"keys: name, temperature, .*step_size, batch_size"):
+        headbayes.compose(["+experiment=sin_head", "sampler.friction=0.5"])
+    with pytest.raises(ConfigError, match=r"data 'sin' has no key data.gap_min"):
+        headbayes.compose(["+experiment=sin_head", "data.gap_min=0.1"])
+    assert headbayes.compose(["+experiment=sin_head", "sampler=sghmc",
+                              "sampler.friction=0.5"]).sampler.friction == 0.5
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS.names())
 def test_frozen_leaves_bit_identical_under_every_sampler(run_in_process, sampler):
     figures, _, run_dir = run_in_process(
         "+experiment=sin_head", f"sampler={sampler}", *TINY, "mask.include=[output_layer.weight]",

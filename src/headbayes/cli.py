@@ -161,7 +161,7 @@ def _with_overrides(cfg, overrides: list[str]):
     if malformed:
         raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
     parsed = composition.parse_overrides(overrides)
-    check_overrides(parsed)
+    composition.check_overrides(parsed)
     merged = OmegaConf.structured(cfg)
     for override in parsed:
         merged = composition.with_value(merged, override.key_or_group, override.value())

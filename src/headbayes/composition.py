@@ -2,6 +2,7 @@
 existing leaves. Errors are ConfigError (exit 2) with one line naming the key."""
 
 import os
+import re
 
 from headbayes.errors import ConfigError
 
@@ -99,7 +100,7 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
         key, _, value = line.partition("=")
         group, _, name = key.partition(".")
         if group not in OPTION_GROUPS or not name or "not in struct" not in message \
-                or f"'{key}'" not in message:
+                or not re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message):
             continue
         composed = compose_dict([o for o in overrides if o != line])
         values = {**OmegaConf.to_container(composed[group]), name: value}

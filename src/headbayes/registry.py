@@ -89,7 +89,9 @@ class Registry:
             merged = OmegaConf.merge(OmegaConf.structured(entry.schema), values)
             return OmegaConf.to_object(merged)
         except (OmegaConfBaseException, ValueError) as e:
-            raise ConfigError(f"{self.kind} '{entry.name}': {str(e).splitlines()[0]}") from None
+            key = getattr(e, "full_key", None)
+            where = f"`{self.kind}.{key}`" if key else f"{self.kind} '{entry.name}'"
+            raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
 
 
 def discover(package: str) -> None:

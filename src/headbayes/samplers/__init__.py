@@ -34,4 +34,6 @@ def failure_hint(options) -> str:
     return SAMPLERS[options.name].extras["hint"](options)
 
 
+from headbayes.samplers import sgmcmc, hmc  # noqa: E402,F401  (listed first: the common ones)
+
 discover(__name__)
