@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes import cli
 from headbayes.datasets import make_dataset
 from headbayes.exact import exact_posterior, not_applicable_reason
 from headbayes.mask import named_leaves

@@ -46,7 +46,6 @@ def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["pretraining"]["loss_final"] < 0.2 * meta["pretraining"]["loss_initial"]
     params = store.read_npz(run_dir / "params.npz")
-    from headbayes import cli
     from headbayes.mask import named_leaves
     from headbayes.pipeline import build_position
 
@@ -68,7 +67,6 @@ def test_gap_head_band_widens_in_the_gap(run_in_process):
 
 
 def _body_change(run_dir) -> float:
-    from headbayes import cli
     from headbayes.mask import named_leaves
     from headbayes.pipeline import build_position
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from headbayes.rundir import RunFiles
+
 __all__ = ["compose", "run", "load_run", "RunDir"]
 
 
@@ -45,22 +47,18 @@ class RunDir:
 
     @cached_property
     def config(self):
-        from headbayes.report import load_config
-
-        return load_config(self.path)
+        return RunFiles(self.path).load_config()
 
     @property
     def metrics(self) -> dict:
-        from headbayes import store
-
-        return store.read_json(self.path / "metrics.json")
+        files = RunFiles(self.path)
+        return files.read_json(files.METRICS)
 
     def draws(self, leaf: str) -> np.ndarray:
         """The draws of a sampled leaf, axes (chain, draw, *shape)."""
-        from headbayes import store
         from headbayes.errors import ConfigError
 
-        chain = store.load_chain(self.path)
+        chain, _ = RunFiles(self.path).chain()
         if leaf not in chain:
             raise ConfigError(f"leaf '{leaf}' was not sampled; sampled: {', '.join(chain)}")
         return chain[leaf]
@@ -88,7 +86,6 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     outputs/runs/), write the report (metrics.json and plots) and status.json; return the
     `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
     status.json records them."""
-    from headbayes import store
     from headbayes.config import validate
     from headbayes.errors import HeadbayesError
     from headbayes.pipeline import run_job
@@ -102,9 +99,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
         if report:
             write_report(run_dir)
     except HeadbayesError as e:
-        store.write_status(run_dir, e)
+        RunFiles(run_dir).write_status(e)
         raise
-    store.write_status(run_dir)
+    RunFiles(run_dir).write_status()
     return RunDir(run_dir)
 
 

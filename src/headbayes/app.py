@@ -12,12 +12,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from headbayes import console, store
+from headbayes import console
 from headbayes.config import RunConfig, register_schema
 from headbayes.composition import to_run_config
 from headbayes.errors import HeadbayesError, Interrupted, OtherRunInDir
+from headbayes.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
 
@@ -32,15 +33,14 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     requeued after a preemption, or one started again with the same run directory. It then
     resumes. Committed chunks of a different config are never overwritten: OtherRunInDir."""
     from headbayes.config import differences
-    from headbayes.report import load_config
 
-    manifest = run_dir / store.MANIFEST
-    if not manifest.is_file() or not store.read_json(manifest).get("checkpoint"):
+    files = RunFiles(run_dir)
+    if not files.holds_chunks():
         return False
-    saved = load_config(run_dir)
+    saved = files.load_config()
     changed = differences(saved, run_config)
     if changed:
-        OmegaConf.save(OmegaConf.structured(saved), run_dir / ".hydra" / "config.yaml")
+        files.restore_hydra_config(saved)
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
                             f"{'; '.join(changed)}. Choose another hydra.run.dir")
     return True
@@ -74,10 +74,11 @@ class SweepStatus(Callback):
         if JOB_STATE["failed"]:
             return  # the basic launcher ran the jobs in this process and recorded them
         sweep_dir = Path(config.hydra.sweep.dir)
-        for path in sorted(sweep_dir.glob("*/status.json"), key=lambda p: p.parent.name):
-            status = store.read_json(path)
+        jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir()), key=lambda d: d.name)
+        for job in jobs:
+            status = RunFiles(job).status()
             if status.get("status") == "failed":
-                JOB_STATE["failed"].append((path.parent.name, status["exit_code"]))
+                JOB_STATE["failed"].append((job.name, status["exit_code"]))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://headbayes.configs", config_name="config")
@@ -90,13 +91,13 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         _run(cfg, run_dir)
-        store.write_status(run_dir)
+        RunFiles(run_dir).write_status()
     except Exception as e:  # every failure is recorded before it is reported
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1
         message = str(e) if known else f"{type(e).__name__}: {e}"
         if not isinstance(e, OtherRunInDir):  # never touch another run's files
-            store.write_status(run_dir, e)
+            RunFiles(run_dir).write_status(e)
         if not known:
             traceback.print_exc()
         console.error(message)

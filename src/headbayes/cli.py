@@ -115,10 +115,11 @@ def _report(args: list[str]) -> int:
     parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
     ns = parser.parse_args(args)
     from headbayes.report import write_report
+    from headbayes.rundir import RunFiles
 
     figures, notes = write_report(ns.run_dir, plot=not ns.no_plots)
     console.print_report(figures, notes)
-    console.stdout.print(f"wrote {ns.run_dir / 'metrics.json'}")
+    console.stdout.print(f"wrote {ns.run_dir / RunFiles.METRICS}")
     return 0
 
 
@@ -132,14 +133,13 @@ def _resume(args: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ns = parser.parse_args(args)
-    from headbayes import store
     from headbayes.app import run_and_report
     from headbayes.config import differences, validate
-    from headbayes.report import load_config
+    from headbayes.rundir import RunFiles
 
     if not ns.run_dir.is_dir():
         raise ConfigError(f"run directory {ns.run_dir} does not exist")
-    cfg = validate(load_config(ns.run_dir))
+    cfg = validate(RunFiles(ns.run_dir).load_config())
     changed = differences(cfg, _with_overrides(cfg, ns.overrides))
     if changed:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
@@ -147,9 +147,9 @@ def _resume(args: list[str]) -> int:
     try:
         run_and_report(cfg, ns.run_dir, resume=True)
     except HeadbayesError as e:
-        store.write_status(ns.run_dir, e)
+        RunFiles(ns.run_dir).write_status(e)
         raise
-    store.write_status(ns.run_dir)
+    RunFiles(ns.run_dir).write_status()
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes import store
+from headbayes.rundir import RunFiles
 from headbayes.errors import ConfigError, RunDirError
 
 __all__ = ["export_netcdf", "inference_data"]
@@ -29,11 +29,10 @@ def _arviz():
 def inference_data(run_dir: Path):
     """The run's chain, step statistics and training data as `arviz.InferenceData`."""
     from headbayes.datasets import make_dataset
-    from headbayes.report import load_config
-
     az = _arviz()
-    cfg = load_config(run_dir)
-    draws, info = store.load_chain_and_info(run_dir)
+    files = RunFiles(run_dir)
+    cfg = files.load_config()
+    draws, info = files.chain()
     dims = {path: ["chain", "draw"] + [f"{path}_dim_{i}" for i in range(a.ndim - 2)]
             for path, a in draws.items()}
     stats = {}
@@ -54,7 +53,7 @@ def inference_data(run_dir: Path):
 def export_netcdf(run_dir: Path, output: Path | None = None) -> Path:
     """Write `inference_data(run_dir)` to `output` (default RUN_DIR/inference_data.nc)."""
     run_dir = Path(run_dir)
-    output = Path(output) if output else run_dir / "inference_data.nc"
+    output = Path(output) if output else RunFiles(run_dir).path(RunFiles.NETCDF)
     idata = inference_data(run_dir)
     temporary = output.with_name(output.name + ".tmp")
     try:

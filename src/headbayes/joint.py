@@ -93,14 +93,12 @@ def joint_chunks(compiled, loop, opt_state, num_steps: int, first_chunk: int,
         yield state, body, jax.tree.map(np.asarray, sums), step
 
 
-def train_jointly(cfg, loop, static, params, mask, run_dir, slots, check, counts, progress):
-    """Joint body training (see joint.py); rewrites params.npz with the trained body and returns
-    the loop that samples with it frozen (sampler restarted at the heads reached), and the
-    compile seconds."""
+def train_jointly(cfg, loop, static, params, mask, slots, check, counts, progress):
+    """Joint body training (see joint.py); returns the loop that samples with the trained body
+    frozen (sampler restarted at the heads reached), the parameters with that body (what
+    params.npz holds), and the compile seconds."""
     import equinox as eqx
 
-    from headbayes import store
-    from headbayes.mask import named_leaves
     from headbayes.posterior import make_logdensity_fn
 
     from headbayes.likelihoods import make_likelihood
@@ -114,10 +112,9 @@ def train_jointly(cfg, loop, static, params, mask, run_dir, slots, check, counts
         counts["grad_evals_joint"] = counts.get("grad_evals_joint", 0) + int(sums.grad_evals.sum())
         progress("joint training", step, cfg.body.steps, 0)
     position, _ = eqx.partition(params, mask)
-    store.write_npz(run_dir / "params.npz", named_leaves(eqx.combine(position, body)))
     problem = loop.problem._replace(frozen=body)
     restarted = restart(loop.sampler, state, problem, loop.hyper)
-    return loop._replace(state=restarted, problem=problem), compile_s
+    return loop._replace(state=restarted, problem=problem), eqx.combine(position, body), compile_s
 
 
 def restart(sampler, state, problem, hyper):

@@ -1,7 +1,6 @@
 """One run, start to finish: config, data, model, mask, sampler, compiled loop, run directory."""
 
 import contextlib
-import dataclasses
 import os
 import platform
 import signal
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-from headbayes import store
+from headbayes.rundir import RunFiles
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
 from headbayes.errors import ConfigError, RunDirError, SamplingError
@@ -110,17 +109,17 @@ def _info_per_draw(sums) -> dict:
             "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
 
 
-def _load_params(run_dir: Path, params):
+def _load_params(files: RunFiles, params):
     """`params` with every leaf replaced by the run's params.npz (the values it sampled with)."""
     import jax
 
     from headbayes.mask import leaf_path
 
-    saved = store.read_npz(run_dir / "params.npz")
+    saved = files.read_params()
     try:
         return jax.tree_util.tree_map_with_path(lambda p, _: saved[leaf_path(p)], params)
     except KeyError as e:
-        raise RunDirError(f"{run_dir / 'params.npz'} lacks leaf {e}") from None
+        raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
 
 
 @contextlib.contextmanager
@@ -148,7 +147,7 @@ def _stop_requests():
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
     """See `_run_job`; holds the run directory's lock while it writes."""
-    with store.run_lock(run_dir):
+    with RunFiles(run_dir).lock():
         return _run_job(cfg, Path(run_dir), progress, resume)
 
 
@@ -172,12 +171,13 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
 
     enable_compile_cache()
     run_dir = Path(run_dir)
+    files = RunFiles(run_dir)
     s = cfg.sampler
     total_steps = s.warmup + s.keep * s.thin
-    writer = store.ChainWriter(run_dir, resume=True) if resume else None
+    writer = files.chain_writer(resume=True) if resume else None
     checkpoint = writer.checkpoint if writer else None
     if checkpoint and checkpoint["next_step"] >= total_steps:
-        return store.read_json(run_dir / "meta.json")  # finished: nothing to do
+        return files.read_json(files.META)  # finished: nothing to do
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     if getattr(s, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
@@ -185,13 +185,13 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     if not checkpoint:  # what this run samples with (Hydra may rewrite .hydra/ later)
         from headbayes.datasets import describe
 
-        store.write_json(run_dir / "run_config.json", dataclasses.asdict(cfg))
-        store.write_json(run_dir / "data.json", describe(data))
+        files.write_config(cfg)
+        files.write_json(files.DATA, describe(data))
     params, static, mask = build_position(cfg)
     if checkpoint:
-        params = _load_params(run_dir, params)
+        params = _load_params(files, params)
     elif cfg.body.mode != "frozen":  # the report compares the learned body with this one
-        store.write_npz(run_dir / "params_initial.npz", named_leaves(params))
+        files.write_params(named_leaves(params), initial=True)
     pretraining = {}
     if cfg.body.mode == "pretrained" and not checkpoint:
         from headbayes.pretrain import pretrain
@@ -201,8 +201,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
         pretraining["seconds"] = time.perf_counter() - start
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
-    store.write_json(run_dir / "mask.json", table)
-    store.write_npz(run_dir / "params.npz", named_leaves(params))
+    files.write_json(files.MASK, table)
     loop, features_s = prepare_loop(cfg, params, static, mask, data)
     start_step, draws_done = 0, 0
     counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
@@ -215,7 +214,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
         start_step, counts = checkpoint["next_step"], checkpoint["counts"]
         draws_done = sum(part["draws"] for part in writer.parts)
     else:
-        writer = store.ChainWriter(run_dir)
+        writer = files.chain_writer()
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
@@ -227,10 +226,12 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     if cfg.body.mode == "joint" and not checkpoint:
         from headbayes.joint import train_jointly
 
-        loop, joint_compile_s = train_jointly(
-            cfg, loop, static, params, mask, run_dir, slots,
+        loop, params, joint_compile_s = train_jointly(
+            cfg, loop, static, params, mask, slots,
             lambda state: _check_finite(state, cfg, run_dir, 0), counts, progress)
         compile_s += joint_compile_s
+    if not checkpoint:  # the values every kept draw uses: written once, before the first
+        files.write_params(named_leaves(params))
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir)
@@ -250,7 +251,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
         "timings": {"compile_s": compile_s, "features_s": features_s,
                     "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }
-    store.write_json(run_dir / "meta.json", meta)
+    files.write_json(files.META, meta)
     return meta
 
 

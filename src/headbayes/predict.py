@@ -15,6 +15,7 @@ import numpy as np
 
 from headbayes import store
 from headbayes.errors import ConfigError
+from headbayes.rundir import RunFiles
 
 __all__ = ["predict_arrays", "read_inputs", "write_table", "STATISTICS"]
 
@@ -22,8 +23,7 @@ STATISTICS = ("mean", "sd", "q05", "q50", "q95")
 
 
 def _require_finished(run_dir: Path) -> None:
-    status_path = run_dir / "status.json"
-    status = store.read_json(status_path) if status_path.is_file() else {}
+    status = RunFiles(run_dir).status()
     if status.get("status") != "ok":
         raise ConfigError(f"{run_dir} holds no finished run (status.json: "
                           f"{status.get('status', 'missing')}); finish it with "
@@ -31,9 +31,9 @@ def _require_finished(run_dir: Path) -> None:
 
 
 def _data_description(run_dir: Path, cfg) -> dict:
-    path = run_dir / "data.json"
-    if path.is_file():
-        return store.read_json(path)
+    files = RunFiles(run_dir)
+    if files.has(files.DATA):
+        return files.read_json(files.DATA)
     from headbayes.datasets import describe, make_dataset  # a run from an older release
 
     return describe(make_dataset(cfg.data))
@@ -45,14 +45,14 @@ def predict_arrays(run_dir: Path, x: np.ndarray) -> dict:
     from headbayes.datasets import scaling_from
     from headbayes.likelihoods import make_likelihood
     from headbayes.predictive import function_draws
-    from headbayes.report import load_config
 
     run_dir = Path(run_dir)
+    files = RunFiles(run_dir)
     _require_finished(run_dir)
-    cfg = load_config(run_dir)
+    cfg = files.load_config()
     scaling = scaling_from(_data_description(run_dir, cfg))
-    params = store.read_npz(run_dir / "params.npz")
-    chain = store.load_chain(run_dir)
+    params = files.read_params()
+    chain, _ = files.chain()
     f = function_draws(cfg, params, chain, scaling.x_to_model(x))
     f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, n, out), model units
     f = scaling.y_to_original(f)
@@ -75,14 +75,13 @@ def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
     """(input column names, x) from a csv or npz file holding exactly the run's input columns
     by name; ConfigError naming missing or extra columns or a non-numeric cell."""
     from headbayes.datasets.files import read_table
-    from headbayes.report import load_config
 
     path = Path(path)
     if path.suffix not in (".csv", ".npz"):
         raise ConfigError(f"--input: {path} must be a .csv or .npz file")
     if not path.is_file():
         raise ConfigError(f"--input: file {path} not found")
-    names = _data_description(Path(run_dir), load_config(run_dir))["inputs"]
+    names = _data_description(Path(run_dir), RunFiles(run_dir).load_config())["inputs"]
     columns = read_table(path, path.suffix[1:], "--input")
     missing = [c for c in names if c not in columns]
     extra = [c for c in columns if c not in names]

@@ -1,4 +1,5 @@
-"""The run directory: atomic writes, chunked chain files, loading back.
+"""Files of a run directory at the lowest level: atomic writes, chunked chain files, loading
+back (`headbayes.rundir.RunFiles` owns the names of the others).
 
 Every file is written to a temporary name and renamed into place. Arrays go to `.npz` keyed by
 dotted leaf path; nothing is pickled, and everything is loaded with `allow_pickle=False`.
@@ -20,7 +21,7 @@ import numpy as np
 
 from headbayes.errors import ConfigError, RunDirError
 
-__all__ = ["write_bytes", "write_json", "write_status", "write_npz", "read_json", "read_npz", "run_lock",
+__all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz", "run_lock",
            "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST",
            "INFO_PREFIX"]
 
@@ -57,19 +58,6 @@ def _npz_bytes(arrays: dict) -> bytes:
 
 def write_npz(path: Path, arrays: dict) -> None:
     write_bytes(path, _npz_bytes(arrays))
-
-
-def write_status(run_dir: Path, error=None) -> None:
-    """RUN_DIR/status.json: {"status": "ok", "exit_code": 0}, or the failure's exit code and
-    message (`error`: an exception; HeadbayesError subclasses carry their exit code)."""
-    if error is None:
-        status = {"status": "ok", "exit_code": 0}
-    else:
-        code = getattr(error, "exit_code", 1)
-        known = hasattr(error, "exit_code")
-        status = {"status": "failed", "exit_code": code,
-                  "message": str(error) if known else f"{type(error).__name__}: {error}"}
-    write_json(Path(run_dir) / "status.json", status)
 
 
 def read_json(path: Path) -> dict:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from headbayes import store
 from headbayes.errors import ConfigError, RunDirError
-from headbayes.report import METRIC_KEYS
+from headbayes.figures import METRIC_KEYS
+from headbayes.rundir import RunFiles
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
            "plot_against_sampled", "TABLE_KEYS"]
@@ -17,42 +18,28 @@ TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bul
               "wall_s", "verdict")
 
 
-def _overrides(job_dir: Path) -> dict:
-    import yaml
-
-    path = job_dir / ".hydra" / "overrides.yaml"
-    try:
-        items = yaml.safe_load(path.read_text()) or []
-    except (OSError, yaml.YAMLError) as e:
-        raise RunDirError(f"cannot read {path}: {e}") from None
-    return dict(item.split("=", 1) for item in items if "=" in item)
+def _sampled_size(files: RunFiles) -> int | None:
+    return files.read_json(files.MASK).get("sampled_size") if files.has(files.MASK) else None
 
 
-def _sampled_size(job_dir: Path) -> int | None:
-    if not (job_dir / "mask.json").is_file():
-        return None
-    return store.read_json(job_dir / "mask.json").get("sampled_size")
-
-
-def _costs(job_dir: Path) -> dict:
+def _costs(files: RunFiles) -> dict:
     """Gradient evaluations (joint training, warmup and sampling) and wall time of a job, from
     meta.json."""
-    if not (job_dir / "meta.json").is_file():
+    if not files.has(files.META):
         return {"grad_evals": None, "wall_s": None}
-    meta = store.read_json(job_dir / "meta.json")
+    meta = files.read_json(files.META)
     counts = meta.get("counts", {})
     return {"grad_evals": sum(v for k, v in counts.items() if k.startswith("grad_evals")),
             "wall_s": meta.get("timings", {}).get("total_s")}
 
 
-def _status(job_dir: Path) -> tuple[str, dict]:
+def _status(files: RunFiles) -> tuple[str, dict]:
     """('ok' | 'failed' | 'incomplete', metrics)."""
-    status = (store.read_json(job_dir / "status.json")
-              if (job_dir / "status.json").is_file() else {})
+    status = files.status()
     if status.get("status") == "failed":
         return f"failed (exit {status.get('exit_code')})", {}
-    if (job_dir / "metrics.json").is_file():
-        return "ok", store.read_json(job_dir / "metrics.json")
+    if files.has(files.METRICS):
+        return "ok", files.read_json(files.METRICS)
     return "incomplete", {}
 
 
@@ -62,18 +49,18 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep directory {sweep_dir} does not exist")
-    job_dirs = [d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()]
+    job_dirs = [d for d in sweep_dir.iterdir() if RunFiles(d).is_job()]
     if not job_dirs:
         raise RunDirError(f"no job directories (with .hydra/) in {sweep_dir}")
     job_dirs.sort(key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
     rows = []
     for job_dir in job_dirs:
-        if (job_dir / store.MANIFEST).is_file():
-            store.verify_chain(job_dir)  # never summarise figures of a damaged chain
-        status, figures = _status(job_dir)
-        rows.append({"job": job_dir.name, **_overrides(job_dir), "status": status,
-                     "sampled": _sampled_size(job_dir),
-                     **{k: figures.get(k) for k in METRIC_KEYS}, **_costs(job_dir)})
+        files = RunFiles(job_dir)
+        files.verify_chain()  # never summarise figures of a damaged chain
+        status, figures = _status(files)
+        rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
+                     "sampled": _sampled_size(files),
+                     **{k: figures.get(k) for k in METRIC_KEYS}, **_costs(files)})
     return rows
 
 

@@ -74,7 +74,8 @@ def make_sgld(logdensity_fn: Callable, cfg) -> Sampler:
         return make_info(step_size=hyper["step_size"])
 
     def step(key, state, problem, hyper):
-        position = kernel_step(key, state.position, problem, hyper["step_size"], hyper["temperature"])
+        position = kernel_step(key, state.position, problem, hyper["step_size"],
+                               hyper["temperature"])
         return PositionState(position), info(hyper)
 
     return Sampler(init, step, constant_info=info, trivial_init=True)
@@ -96,7 +97,8 @@ def make_sghmc(logdensity_fn: Callable, cfg) -> Sampler:
         return make_info(num_grad_evals=cfg.num_integration_steps, step_size=hyper["step_size"])
 
     def step(key, state, problem, hyper):
-        position = kernel_step(key, state.position, problem, hyper["step_size"], hyper["temperature"])
+        position = kernel_step(key, state.position, problem, hyper["step_size"],
+                               hyper["temperature"])
         return PositionState(position), info(hyper)
 
     return Sampler(init, step, constant_info=info, trivial_init=True)

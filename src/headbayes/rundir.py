@@ -1,0 +1,148 @@
+"""The run directory: the one place that knows its file names and reads and writes them.
+
+```
+.hydra/              config.yaml, overrides.yaml, hydra.yaml (written by Hydra for CLI runs)
+run_config.json      the config the run samples with (Hydra rewrites .hydra/ on reuse)
+data.json            input and target names, standardisation constants (for predict)
+mask.json            every leaf: path, shape, size, sampled; totals
+params.npz           the full parameters the run samples with (trained body included)
+params_initial.npz   the initial parameters, when a body is trained (pretrained, joint)
+chain/               manifest.json, part-NNNNN.npz, state-STEP.npz (see headbayes.store)
+meta.json            versions, counts, timings, device
+metrics.json         the report's figures;  predictive.png, calibration.png, trace.png
+status.json          {"status": "ok" | "failed", "exit_code", "message"}
+```
+Every write is atomic (temporary file, fsync, rename; headbayes.store); arrays are loaded with
+`allow_pickle=False`; a missing or corrupt file is a RunDirError (exit 4) naming it.
+"""
+
+import contextlib
+import dataclasses
+from pathlib import Path
+
+from headbayes import store
+from headbayes.errors import RunDirError
+
+__all__ = ["RunFiles"]
+
+
+class RunFiles:
+    """Reads and writes the files of the run directory `root`."""
+
+    CONFIG = "run_config.json"
+    DATA = "data.json"
+    MASK = "mask.json"
+    PARAMS = "params.npz"
+    PARAMS_INITIAL = "params_initial.npz"
+    META = "meta.json"
+    METRICS = "metrics.json"
+    STATUS = "status.json"
+    HYDRA_CONFIG = ".hydra/config.yaml"
+    HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+    PREDICTIVE_PLOT = "predictive.png"
+    CALIBRATION_PLOT = "calibration.png"
+    TRACE_PLOT = "trace.png"
+    NETCDF = "inference_data.nc"
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def has(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def read_json(self, name: str) -> dict:
+        return store.read_json(self.path(name))
+
+    def write_json(self, name: str, obj) -> None:
+        store.write_json(self.path(name), obj)
+
+    # --- the config -------------------------------------------------------------------------
+    def write_config(self, cfg) -> None:
+        self.write_json(self.CONFIG, dataclasses.asdict(cfg))
+
+    def load_config(self):
+        """The typed config the run sampled with: run_config.json, else .hydra/config.yaml."""
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        from headbayes.config import RunConfig, typed
+
+        path = self.path(self.CONFIG)
+        if not path.is_file():
+            path = self.path(self.HYDRA_CONFIG)
+        if not path.is_file():
+            raise RunDirError(f"missing file {path} (is {self.root} a headbayes run directory?)")
+        try:
+            saved = store.read_json(path) if path.suffix == ".json" else OmegaConf.load(path)
+            merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
+            return typed(merged, strict=False)
+        except (OmegaConfBaseException, ValueError) as e:
+            raise RunDirError(f"corrupt file {path}: {e}") from None
+
+    def restore_hydra_config(self, cfg) -> None:
+        """Write `cfg` back as .hydra/config.yaml (Hydra overwrote it for a refused job)."""
+        from omegaconf import OmegaConf
+
+        OmegaConf.save(OmegaConf.structured(cfg), self.path(self.HYDRA_CONFIG))
+
+    def hydra_overrides(self) -> dict:
+        """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
+        import yaml
+
+        path = self.path(self.HYDRA_OVERRIDES)
+        try:
+            items = yaml.safe_load(path.read_text()) or []
+        except (OSError, yaml.YAMLError) as e:
+            raise RunDirError(f"cannot read {path}: {e}") from None
+        return dict(item.split("=", 1) for item in items if "=" in item)
+
+    def is_job(self) -> bool:
+        """A job directory of a Hydra sweep (it holds .hydra/)."""
+        return self.path(".hydra").is_dir()
+
+    # --- parameters -------------------------------------------------------------------------
+    def write_params(self, named: dict, initial: bool = False) -> None:
+        store.write_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS), named)
+
+    def read_params(self, initial: bool = False) -> dict:
+        return store.read_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS))
+
+    # --- status -----------------------------------------------------------------------------
+    def write_status(self, error=None) -> None:
+        """{"status": "ok", "exit_code": 0}, or the failure's exit code and message (`error`:
+        an exception; HeadbayesError subclasses carry their exit code, others count as 1)."""
+        if error is None:
+            status = {"status": "ok", "exit_code": 0}
+        else:
+            known = hasattr(error, "exit_code")
+            status = {"status": "failed", "exit_code": error.exit_code if known else 1,
+                      "message": str(error) if known else f"{type(error).__name__}: {error}"}
+        self.write_json(self.STATUS, status)
+
+    def status(self) -> dict:
+        """status.json's content; {} when there is none (a run still going, or killed)."""
+        return self.read_json(self.STATUS) if self.has(self.STATUS) else {}
+
+    # --- the chain --------------------------------------------------------------------------
+    def holds_chunks(self) -> bool:
+        """True when committed chunks (a checkpoint) are on disk."""
+        return self.has(store.MANIFEST) and bool(self.read_json(store.MANIFEST).get("checkpoint"))
+
+    def chain_writer(self, resume: bool = False) -> store.ChainWriter:
+        return store.ChainWriter(self.root, resume=resume)
+
+    def chain(self) -> tuple[dict, dict]:
+        """(leaves, step information), checksums verified."""
+        return store.load_chain_and_info(self.root)
+
+    def verify_chain(self) -> None:
+        if self.has(store.MANIFEST):
+            store.verify_chain(self.root)
+
+    @contextlib.contextmanager
+    def lock(self):
+        with store.run_lock(self.root):
+            yield
