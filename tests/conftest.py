@@ -8,6 +8,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_compile_cache(tmp_path_factory):
+    """One JAX compilation cache for the whole session, outside the repository: runs of the
+    same structure (most tests run sin_head) load their programs instead of compiling them."""
+    if "HEADBAYES_COMPILE_CACHE" not in os.environ:
+        os.environ["HEADBAYES_COMPILE_CACHE"] = str(tmp_path_factory.mktemp("jax_cache"))
+    yield
+
+
 @pytest.fixture
 def headbayes(tmp_path):
     """Run the CLI in a subprocess (outputs under tmp_path); returns CompletedProcess."""

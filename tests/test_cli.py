@@ -173,7 +173,8 @@ def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
 
 def test_mask_family_sweep_and_plot(headbayes, tmp_path):
     sweep = tmp_path / "sweep"
-    headbayes("run", "+sweep=mask_family", "sampler.warmup=10", "sampler.keep=5", "sampler.num_chains=1", "body.steps=20",
+    headbayes("run", "+sweep=mask_family", "sampler=sgld", "~sampler.mass_matrix",
+              "sampler.step_size=1e-5", "sampler.warmup=10", "sampler.keep=5", "sampler.num_chains=1", "body.steps=20",
               f"hydra.sweep.dir={sweep}", check_code=0)
     headbayes("summarize", sweep, "--plot", "rel_l2,test_nll", check_code=0)
     with open(sweep / "summary.csv") as f:

@@ -34,7 +34,7 @@ def parse_overrides(args: list[str]) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    candidates = [a for a in args if "=" in a and not a.startswith("-")]
+    candidates = [a for a in args if ("=" in a or a.startswith("~")) and not a.startswith("-")]
     try:
         return OverridesParser.create().parse_overrides(candidates)
     except HydraException as e:

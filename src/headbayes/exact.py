@@ -33,9 +33,9 @@ class ExactPosterior(NamedTuple):
 
 
 def _head(cfg: RunConfig) -> str | None:
-    from headbayes.models import build_model, linear_head
+    from headbayes.models import linear_head, model_structure
 
-    return linear_head(build_model(cfg))
+    return linear_head(model_structure(cfg))
 
 
 def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
@@ -57,6 +57,7 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
 
 def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
     """φ(x): the output of every stage before the head, in float64."""
+    import equinox as eqx
     import jax
 
     from headbayes.models import features
@@ -64,7 +65,9 @@ def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
 
     with jax.enable_x64(True):
         model = model_with(cfg, params, np.float64)
-        return np.asarray(features(model, np.asarray(x, np.float64), len(model.stages) - 1))
+        stop = len(model.stages) - 1
+        phi = eqx.filter_jit(lambda model, x: features(model, x, stop))
+        return np.asarray(phi(model, np.asarray(x, np.float64)))
 
 
 def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):

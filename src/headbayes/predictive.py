@@ -29,10 +29,10 @@ def skeleton(cfg, params: dict, sampled: set) -> Skeleton:
     import jax
 
     from headbayes.mask import leaf_path
-    from headbayes.models import build_model, first_sampled_stage
+    from headbayes.models import first_sampled_stage, is_inexact_shape, model_structure
 
-    model = build_model(cfg)
-    arrays, static = eqx.partition(model, eqx.is_inexact_array)
+    model = model_structure(cfg)  # the values come from `params`: nothing to compute
+    arrays, static = eqx.partition(model, is_inexact_shape)
     flat, treedef = jax.tree_util.tree_flatten_with_path(arrays)
     paths = [leaf_path(p) for p, _ in flat]
     values = [None if p in sampled else np.asarray(params[p]) for p in paths]

@@ -23,6 +23,9 @@ def load_config(run_dir: Path) -> RunConfig:
 
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
     """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
+    from headbayes.pipeline import enable_compile_cache
+
+    enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
     cfg = files.load_config()
     params = files.read_params()

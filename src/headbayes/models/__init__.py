@@ -32,7 +32,7 @@ from headbayes.errors import ConfigError
 from headbayes.registry import Entry, Registry, discover
 
 __all__ = ["MODELS", "TargetModel", "model_options", "model_entry", "build_model",
-           "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from",
+           "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from",
            "features", "linear_head", "SIZE_KEYS"]
 
 MODELS = Registry("model")
@@ -152,19 +152,33 @@ def build_model(cfg):
 _BUILT: dict = {}
 
 
-def leaf_shapes(cfg) -> dict:
-    """{dotted path: shape} of every array leaf, without computing the model's values."""
+def model_structure(cfg):
+    """The model of `cfg` with `jax.ShapeDtypeStruct` leaves in place of its arrays: its
+    structure, static parts and stages, without computing (or compiling) its values."""
     import equinox as eqx
     import jax
 
+    options, sizes = cfg.model, model_sizes(cfg)
+    return eqx.filter_eval_shape(lambda: model_entry(options).build(
+        options, jax.random.PRNGKey(options.seed), *sizes))
+
+
+def is_inexact_shape(leaf) -> bool:
+    """The `eqx.is_inexact_array` of a `model_structure` leaf."""
+    import jax
+
+    return (isinstance(leaf, jax.ShapeDtypeStruct)
+            and jax.numpy.issubdtype(leaf.dtype, jax.numpy.inexact))
+
+
+def leaf_shapes(cfg) -> dict:
+    """{dotted path: shape} of every array leaf, without computing the model's values."""
+    import equinox as eqx
+
     from headbayes.mask import named_leaves
 
-    options, sizes = cfg.model, model_sizes(cfg)
-    shaped = eqx.filter_eval_shape(lambda: model_entry(options).build(
-        options, jax.random.PRNGKey(options.seed), *sizes))
-    inexact = lambda x: (isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
-                         and jax.numpy.issubdtype(x.dtype, jax.numpy.inexact))
-    return {p: tuple(leaf.shape) for p, leaf in named_leaves(eqx.filter(shaped, inexact)).items()}
+    shaped = eqx.filter(model_structure(cfg), is_inexact_shape)
+    return {p: tuple(leaf.shape) for p, leaf in named_leaves(shaped).items()}
 
 
 def forward(model, x):

@@ -12,10 +12,8 @@
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
 
 from headbayes.checks import at_least, positive_float
@@ -95,6 +93,9 @@ def _unravel_of(position):
 
 @SAMPLERS.register("vi", VIOptions, check=_check, caps=FITTED, hyper=HYPER, hint=_vi_hint)
 def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
+    import blackjax  # imported when a sampler is built, not for its config
+    import optax
+
     def init(position, problem, hyper):
         flat = ravel_pytree(position)[0]
         return GaussianState(position, flat, jnp.full_like(flat, jnp.exp(-2.0)), None)
@@ -122,6 +123,8 @@ def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
 @SAMPLERS.register("laplace", LaplaceOptions, check=_check, caps=FITTED, hyper=HYPER,
                    hint=_laplace_hint)
 def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
+    import optax
+
     def init(position, problem, hyper):
         flat = ravel_pytree(position)[0]
         return GaussianState(position, flat, jnp.zeros((flat.size, flat.size), flat.dtype), None)

@@ -11,12 +11,9 @@ the step size is `sampler.step_size` and the mass matrix the identity.
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.window_adaptation import base as window_adaptation_base
-from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from headbayes.checks import at_least, choice, require
@@ -73,10 +70,15 @@ def _schedule(num_steps: int) -> np.ndarray:
     """(num_steps, 2) int32: (stage, is_middle_window_end) of every warmup step."""
     if num_steps == 0:
         return np.zeros((1, 2), np.int32)
+    from blackjax.adaptation.window_adaptation import build_schedule
+
     return np.asarray(build_schedule(num_steps), np.int32).reshape(num_steps, 2)
 
 
 def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
+    import blackjax  # imported when a sampler is built, not for its config
+    from blackjax.adaptation.window_adaptation import base as window_adaptation_base
+
     dense = cfg.mass_matrix == "dense"
     warmup = cfg.warmup
     adapt_init, adapt_update, adapt_final = window_adaptation_base(
@@ -123,6 +125,8 @@ def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
 def make_hmc(logdensity_fn: Callable, cfg) -> Sampler:
     """HMC with a jittered number of leapfrog steps, uniform in [L/2, 3L/2] around
     L = `num_integration_steps`, so no path length resonates with the target's periods."""
+    import blackjax
+
     kernel = blackjax.hmc.build_kernel()
     low = max(1, cfg.num_integration_steps // 2)
     high = max(low, cfg.num_integration_steps * 3 // 2)
@@ -139,4 +143,6 @@ def make_hmc(logdensity_fn: Callable, cfg) -> Sampler:
                    hint=step_size_hint)
 def make_nuts(logdensity_fn: Callable, cfg) -> Sampler:
     """The No-U-Turn sampler (multinomial, at most 10 doublings)."""
+    import blackjax
+
     return _make(blackjax.nuts.build_kernel(), cfg, logdensity_fn)

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Callable
 
-import blackjax
 import jax
 
 from headbayes.checks import at_least, positive_float, require
@@ -65,6 +64,8 @@ def make_sgld(logdensity_fn: Callable, cfg) -> Sampler:
 
     This is not Welling & Teh's ε/2 form.
     """
+    import blackjax  # imported when a sampler is built, not for its config
+
     kernel_step = with_minibatch(blackjax.sgld(jax.grad(logdensity_fn)).step, cfg.batch_size)
 
     def init(position, problem, hyper):
@@ -87,6 +88,8 @@ def make_sghmc(logdensity_fn: Callable, cfg) -> Sampler:
     """SGHMC (blackjax): momentum refreshed each step, `num_integration_steps` Euler steps of
     the friction-`friction` diffusion; full-batch gradient, or one minibatch per step (shared
     by its integration steps) with `batch_size` > 0."""
+    import blackjax  # imported when a sampler is built, not for its config
+
     kernel = blackjax.sghmc(jax.grad(logdensity_fn), cfg.num_integration_steps, cfg.friction)
     kernel_step = with_minibatch(kernel.step, cfg.batch_size)
 
@@ -108,6 +111,8 @@ def make_sghmc(logdensity_fn: Callable, cfg) -> Sampler:
                    hint=step_size_hint)
 def make_mala(logdensity_fn: Callable, cfg) -> Sampler:
     """Metropolis-adjusted Langevin with fixed `step_size`."""
+    import blackjax  # imported when a sampler is built, not for its config
+
     kernel = blackjax.mala.build_kernel()
 
     def init(position, problem, hyper):
