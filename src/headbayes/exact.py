@@ -17,11 +17,10 @@ from typing import NamedTuple
 import numpy as np
 
 from headbayes.config import RunConfig
+from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
            "Z_95"]
-
-Z_95 = 1.6448536269514722  # standard normal 95% quantile
 
 
 class ExactPosterior(NamedTuple):

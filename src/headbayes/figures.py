@@ -142,6 +142,23 @@ def _heldout(ctx: ReportContext):
     return None if ctx.heldout is None else ctx.heldout[0]
 
 
+@metric("map_test_rmse", "map_test_nll", "map_test_coverage_90")
+def _map_heldout(ctx: ReportContext):
+    """The same held-out figures for the MAP network alone (body.mode=pretrained: params.npz
+    holds the whole network trained to the MAP of the run's likelihood and prior), with the
+    likelihood's noise: what the Bayesian part adds over it."""
+    from headbayes.likelihoods import make_likelihood
+    from headbayes.predictive import function_draws
+
+    if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
+        return None
+    at_map = {p: ctx.params[p][None, None] for p in ctx.chain}
+    f_map = function_draws(ctx.cfg, ctx.params, at_map, ctx.data.x_test)[0, 0]
+    noise_sd = make_likelihood(ctx.cfg.likelihood).noise_sd
+    figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd)
+    return {f"map_{k}": v for k, v in figures.items()}
+
+
 @metric("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "accept_mean")
 def _diagnostics(ctx: ReportContext):
     return {k: v for k, v in ctx.checks.items() if k != "all_finite"}

@@ -13,9 +13,11 @@
 import numpy as np
 
 __all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "reassemble", "heldout",
-           "coverage", "truth_coverage", "band_gap_ratio", "LEVELS", "CALIBRATION_LEVELS"]
+           "coverage", "truth_coverage", "band_gap_ratio", "point_heldout", "LEVELS",
+           "CALIBRATION_LEVELS", "Z_95"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
+Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
 CALIBRATION_LEVELS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
 
 
@@ -97,6 +99,16 @@ def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> tuple[dict, dic
                "test_coverage_90": calibration[0.9],
                **{f"coverage_{round(level * 100)}": calibration[level] for level in LEVELS}}
     return figures, calibration
+
+
+def point_heldout(f: np.ndarray, y: np.ndarray, sigma: float) -> dict:
+    """Held-out figures of one network (no posterior): predictive N(f(x), sigma²) at every
+    test point; RMSE, mean negative log density, and the share of y in the central 90%
+    interval f ± 1.6449 sigma. `f` and `y` have shape (n, 1)."""
+    residual = np.asarray(y, np.float64)[:, 0] - np.asarray(f, np.float64)[:, 0]
+    nll = 0.5 * (residual / sigma) ** 2 + np.log(sigma) + 0.5 * np.log(2 * np.pi)
+    return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
+            "test_coverage_90": float(np.mean(np.abs(residual) <= Z_95 * sigma))}
 
 
 def truth_coverage(summary: dict, truth: np.ndarray) -> float:

@@ -66,7 +66,9 @@ def _import_target(target: str):
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigError(f"`model._target_`: cannot import module '{module_name}' "
-                          f"(looked in {cwd} and the installed packages): {e}") from None
+                          f"(looked in {cwd} and the installed packages: run headbayes from "
+                          f"the directory that holds it, or add that to PYTHONPATH): {e}") \
+            from None
     if not callable(getattr(module, attr, None)):
         raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
     return getattr(module, attr)

@@ -1,0 +1,137 @@
+"""A user's own equinox model, from a directory holding only mymodels.py, configs/model/*.yaml
+and a csv: run, report, predict, from the command line and from Python."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import headbayes
+from headbayes.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_model"
+RUN = ["model=resnet", "model.width=8", "model.blocks=1", "data=csv", "data.path=table.csv",
+       "data.inputs=[a,b]", "data.target=y", "body=pretrained", "body.steps=300",
+       "mask.include=[readout]", "likelihood.reduction=sum", "likelihood.sigma=0.2",
+       "prior.sigma=1.0", "sampler=nuts", "sampler.warmup=100", "sampler.keep=100",
+       "sampler.num_chains=2"]
+
+
+def make_user_dir(root: Path) -> Path:
+    """mymodels.py and configs/model/resnet.yaml from the example, and a csv in original units
+    far from standardised ones (y around 100, sd about 10)."""
+    (root / "configs" / "model").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "mymodels.py", root)
+    shutil.copy(EXAMPLE / "configs" / "model" / "resnet.yaml", root / "configs" / "model")
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(-2, 2, 80), rng.uniform(0, 5, 80)
+    y = 100 + 10 * np.sin(a) + 2 * b + rng.normal(0, 1, 80)
+    with open(root / "table.csv", "w") as f:
+        f.write("a,b,y\n" + "".join(f"{u:.6f},{v:.6f},{w:.6f}\n" for u, v, w in zip(a, b, y)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def user_run(tmp_path_factory):
+    """(user directory, run directory, CompletedProcess of `headbayes run`)."""
+    import os
+    import subprocess
+    import sys
+
+    root = make_user_dir(tmp_path_factory.mktemp("user"))
+    env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(root / "outputs"), "COLUMNS": "200"}
+    run_dir = root / "run"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "headbayes", *map(str, args)], cwd=root,
+                              env=env, capture_output=True, text=True)
+
+    result = cli("run", *RUN, f"hydra.run.dir={run_dir}")
+    return root, run_dir, result, cli
+
+
+def read_csv(path: Path) -> dict:
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def test_own_model_runs_reports_with_exact_reference_and_predicts(user_run):
+    root, run_dir, result, cli = user_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = headbayes.load_run(run_dir).metrics
+    # the readout is an eqx.nn.Linear: the exact Gaussian posterior is the reference
+    assert abs(figures["mean_z_max"]) < 0.5 and 0.7 < figures["var_ratio_min"]
+    assert {"map_test_rmse", "map_test_nll", "test_rmse", "test_nll"} <= set(figures)
+    (root / "new.csv").write_text("a,b\n-1.5,1\n0,2.5\n1.5,4\n")
+    predicted = cli("predict", run_dir, "--input", "new.csv", "--output", "out.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    table = read_csv(root / "out.csv")
+    assert list(table) == ["a", "b", "mean", "sd", "q05", "q50", "q95", "mean_f", "sd_f",
+                           "q05_f", "q50_f", "q95_f"]
+    truth = 100 + 10 * np.sin(table["a"]) + 2 * table["b"]  # original units, not standardised
+    assert np.all(np.abs(table["mean"] - truth) < 3)
+    assert np.all(table["q05"] < table["q50"]) and np.all(table["q50"] < table["q95"])
+    assert np.all(table["sd"] > table["sd_f"])  # observation noise widens the predictive
+    assert np.all(table["q95"] - table["q05"] > table["q95_f"] - table["q05_f"])
+
+
+def test_python_api_gives_the_same_predictions(user_run, monkeypatch):
+    root, run_dir, _, _ = user_run
+    monkeypatch.chdir(root)  # where mymodels.py is, as for the command line
+    run = headbayes.load_run(run_dir)
+    assert run.config.model._target_ == "mymodels.make_net"
+    assert run.draws("readout.weight").shape == (2, 100, 1, 8)
+    table = read_csv(root / "out.csv")
+    got = run.predict({"a": table["a"], "b": table["b"]})
+    np.testing.assert_allclose(got["mean"], table["mean"], rtol=1e-6)
+    np.testing.assert_allclose(got["q95_f"], table["q95_f"], rtol=1e-6)
+
+
+def test_python_api_runs_from_the_user_directory(user_run, monkeypatch, tmp_path):
+    root = make_user_dir(tmp_path / "user")
+    monkeypatch.chdir(root)
+    cfg = headbayes.compose([*RUN, "sampler.warmup=50", "sampler.keep=20"])
+    run = headbayes.run(cfg, root / "api_run")
+    assert run.metrics["num_draws"] == 40
+    assert (root / "api_run" / "predictive.png").is_file()
+    assert run.predict(np.array([[0.0, 2.5]]))["mean"].shape == (1,)
+
+
+@pytest.mark.parametrize("content, code, message", [
+    ("a\n1\n", 2, "missing: b; extra: none"),
+    ("a,b,c\n1,2,3\n", 2, "missing: none; extra: c"),
+    ("a,b\n1,2\n1,oops\n", 2, "line 3, column 'b': 'oops' is not a number"),
+])
+def test_predict_refuses_bad_input_files(user_run, content, code, message):
+    root, run_dir, _, cli = user_run
+    (root / "bad.csv").write_text(content)
+    result = cli("predict", run_dir, "--input", "bad.csv")
+    assert result.returncode == code and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_refuses_unfinished_and_corrupt_runs(user_run, tmp_path):
+    root, run_dir, _, cli = user_run
+    (root / "ok.csv").write_text("a,b\n0,1\n")
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "status.json").unlink()  # as a killed run leaves it
+    result = cli("predict", copy, "--input", "ok.csv")
+    assert result.returncode == 2 and "holds no finished run" in result.stderr
+    shutil.copy(run_dir / "status.json", copy)
+    (copy / "params.npz").write_bytes(b"not an npz")
+    result = cli("predict", copy, "--input", "ok.csv")
+    assert result.returncode == 4 and "params.npz" in result.stderr
+
+
+def test_unknown_factory_key_and_missing_module_exit_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(make_user_dir(tmp_path))
+    with pytest.raises(ConfigError, match=r"model 'mymodels.make_net' has no key model.depth; "
+                                          r"its keys: width, blocks"):
+        headbayes.compose([*RUN, "model.depth=3"])
+    (tmp_path / "configs" / "model" / "gone.yaml").write_text("_target_: nomodule.make\n")
+    with pytest.raises(ConfigError, match="cannot import module 'nomodule'"):
+        headbayes.compose(["model=gone", *RUN[3:]])
