@@ -26,7 +26,7 @@ import optax
 from headbayes.config import RunConfig
 from headbayes.posterior import log_prior
 from headbayes.pretrain import OPTIMIZERS
-from headbayes.runner import LoopState, _add, _track_nonfinite, _zero_sums, grow_chunk
+from headbayes.runner import LoopState, advance, finish_sums, grow_chunk, zero_sums
 
 __all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",
            "restart", "JOINT_STREAM"]
@@ -50,18 +50,23 @@ def make_joint_warmup(sampler, logdensity_fn: Callable, cfg: RunConfig):
             t = start + i
             keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, JOINT_STREAM), t)
                             )(chain_keys)
-            sampler_state, info = jax.vmap(sampler.step, in_axes=(0, 0, None, None))(
-                keys, state.sampler_state, problem._replace(frozen=body), hyper)
-            first = jax.vmap(_track_nonfinite, in_axes=(0, 0, None))(
-                state.first_bad_step, sampler_state.position, t)
-            grads = jax.grad(objective)(body, sampler_state.position, problem)
+            at_body = problem._replace(frozen=body)
+
+            def step(chain_state, key, chain_sums):
+                return advance(sampler, chain_state, key, t, at_body, hyper, chain_sums)
+
+            state, sums = jax.vmap(step)(state, keys, sums)
+            grads = jax.grad(objective)(body, state.sampler_state.position, problem)
             updates, opt_state = optimizer.update(grads, opt_state, body)
             body = optax.apply_updates(body, updates)
-            return LoopState(sampler_state, first), body, opt_state, jax.vmap(_add)(sums, info)
+            return state, body, opt_state, sums
 
         num_chains = chain_keys.shape[0]
-        sums = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,)), _zero_sums())
-        return jax.lax.fori_loop(0, count, one, (state, body, opt_state, sums))
+        sums = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,)), zero_sums())
+        state, body, opt_state, sums = jax.lax.fori_loop(0, count, one,
+                                                         (state, body, opt_state, sums))
+        sums = jax.vmap(lambda s: finish_sums(sampler, s, hyper, count))(sums)
+        return state, body, opt_state, sums
 
     return jax.jit(run), optimizer
 
