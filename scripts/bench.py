@@ -89,10 +89,11 @@ def _median_times(fns: dict, repeats: int) -> dict:
 def per_step(num_steps: int, repeats: int) -> dict:
     import jax
 
-    from headbayes import cli, runner
+    import headbayes
+    from headbayes import runner
     from headbayes.pipeline import build_position, prepare_loop
 
-    cfg = cli._compose(["+experiment=sin_head"])
+    cfg = headbayes.compose(["+experiment=sin_head"])
     s = cfg.sampler
     loop, _ = prepare_loop(cfg, *build_position(cfg))
     slots = runner.choose_slots(s.keep, s.num_chains, 17)
@@ -118,30 +119,24 @@ def per_step(num_steps: int, repeats: int) -> dict:
     return {name: seconds / num_steps * 1e6 for name, seconds in medians.items()}
 
 
-SAMPLERS = ("sgld", "sghmc", "mala", "hmc", "nuts", "vi", "laplace")
-
-
 def ess_search(max_grads: int, keep: int = 1000) -> list[dict]:
     """Per sampler: the first run (thin doubling, `keep` draws per chain) whose smallest bulk
     ESS is >= 400, or the last one under `max_grads` gradient evaluations."""
-    from omegaconf import OmegaConf
-
-    from headbayes import cli
-    from headbayes.pipeline import run_job
+    import headbayes
     from headbayes.report import compute_report
+    from headbayes.samplers import SAMPLERS
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HEADBAYES_COMPILE_CACHE"] = f"{tmp}/cache"
-        for name in SAMPLERS:
-            thin = cli._compose(["+experiment=sin_head", f"sampler={name}"]).sampler.thin
+        for name in SAMPLERS.names():
+            thin = headbayes.compose(["+experiment=sin_head", f"sampler={name}"]).sampler.thin
             while True:
-                cfg = cli._compose(["+experiment=sin_head", f"sampler={name}",
-                                    f"sampler.keep={keep}", f"sampler.thin={thin}"])
+                cfg = headbayes.compose(["+experiment=sin_head", f"sampler={name}",
+                                         f"sampler.keep={keep}", f"sampler.thin={thin}"])
                 run_dir = Path(tmp) / f"{name}-{thin}"
-                (run_dir / ".hydra").mkdir(parents=True)
-                OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
-                meta = run_job(cfg, run_dir, progress=lambda *a: None)
+                run = headbayes.run(cfg, run_dir, report=False)
+                meta = run.meta
                 figures, _ = compute_report(run_dir)
                 counts = meta["counts"]
                 grads = counts["grad_evals_warmup"] + counts["grad_evals_sampling"]

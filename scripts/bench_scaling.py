@@ -65,10 +65,11 @@ def headbayes_runner(width, depth, n, chains, cached):
     """`run(steps)` on headbayes' compiled loop (one slot of `steps` steps)."""
     import jax
 
-    from headbayes import cli, runner
+    import headbayes
+    from headbayes import runner
     from headbayes.pipeline import build_position, prepare_loop
 
-    cfg = cli._compose(overrides(width, depth, n, chains, cached))
+    cfg = headbayes.compose(overrides(width, depth, n, chains, cached))
     loop, _ = prepare_loop(cfg, *build_position(cfg))
     compiled, _ = runner.compile_loop(*loop, 1)
 
@@ -167,21 +168,16 @@ ALL = ("headbayes", "headbayes uncached", "plain", "plain cached")
 def storage(keep: int) -> dict:
     """Bytes of the chain/ files of a width-1024 depth-3 head-only run, against the same draws
     stored as full pytrees (every leaf, every draw: the seed's layout), both written here."""
-    from omegaconf import OmegaConf
-
-    from headbayes import cli
-    from headbayes.pipeline import run_job
+    import headbayes
     from headbayes.store import load_chain_and_info, read_npz
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        (run_dir / ".hydra").mkdir(parents=True)
-        cfg = cli._compose(["+experiment=sin_head", "model.width=1024", "model.depth=3",
-                            f"sampler.keep={keep}", "sampler.warmup=10", "sampler.thin=1",
-                            "sampler.step_size=1e-6"])
-        OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
+        cfg = headbayes.compose(["+experiment=sin_head", "model.width=1024", "model.depth=3",
+                                 f"sampler.keep={keep}", "sampler.warmup=10", "sampler.thin=1",
+                                 "sampler.step_size=1e-6"])
         os.environ.setdefault("HEADBAYES_COMPILE_CACHE", "")
-        run_job(cfg, run_dir, progress=lambda *a: None)
+        headbayes.run(cfg, run_dir, report=False)
         chain_bytes = sum(f.stat().st_size for f in (run_dir / "chain").glob("part-*.npz"))
         draws, _ = load_chain_and_info(run_dir)
         params = read_npz(run_dir / "params.npz")

@@ -135,3 +135,17 @@ def test_unknown_factory_key_and_missing_module_exit_2(tmp_path, monkeypatch):
     (tmp_path / "configs" / "model" / "gone.yaml").write_text("_target_: nomodule.make\n")
     with pytest.raises(ConfigError, match="cannot import module 'nomodule'"):
         headbayes.compose(["model=gone", *RUN[3:]])
+
+
+def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
+    """Rows are predicted in blocks under a memory bound; the function's figures (no noise
+    replicates) do not depend on the blocks."""
+    from headbayes.predict import predict_arrays
+
+    root, run_dir, _, _ = user_run
+    monkeypatch.chdir(root)
+    x = np.array([[-1.0, 1.0], [0.0, 2.0], [1.0, 3.0], [2.0, 4.0], [0.5, 0.5]])
+    whole = predict_arrays(run_dir, x)
+    blocks = predict_arrays(run_dir, x, max_bytes=16 * 200 * 2)  # 2 rows per block
+    for key in ("mean", "sd", "mean_f", "sd_f", "q05_f", "q95_f"):
+        np.testing.assert_allclose(blocks[key], whole[key], rtol=1e-6)

@@ -50,6 +50,12 @@ class RunDir:
         return RunFiles(self.path).load_config()
 
     @property
+    def meta(self) -> dict:
+        """meta.json: versions, counts (gradient evaluations), timings, device."""
+        files = RunFiles(self.path)
+        return files.read_json(files.META)
+
+    @property
     def metrics(self) -> dict:
         files = RunFiles(self.path)
         return files.read_json(files.METRICS)

@@ -39,9 +39,9 @@ def _data_description(run_dir: Path, cfg) -> dict:
     return describe(make_dataset(cfg.data))
 
 
-def predict_arrays(run_dir: Path, x: np.ndarray) -> dict:
+def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -> dict:
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
-    the training order)."""
+    the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
     from headbayes.datasets import scaling_from
     from headbayes.likelihoods import make_likelihood
     from headbayes.predictive import function_draws
@@ -53,11 +53,21 @@ def predict_arrays(run_dir: Path, x: np.ndarray) -> dict:
     scaling = scaling_from(_data_description(run_dir, cfg))
     params = files.read_params()
     chain, _ = files.chain()
-    f = function_draws(cfg, params, chain, scaling.x_to_model(x))
-    f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, n, out), model units
-    f = scaling.y_to_original(f)
     noise = make_likelihood(cfg.likelihood).noise_sd * scaling.y_scale  # (out,)
-    replicates = f + noise * np.random.default_rng(0).normal(size=f.shape)
+    draws = int(np.prod(next(iter(chain.values())).shape[:2]))
+    rows = max(1, max_bytes // (16 * draws * noise.size))
+    rng = np.random.default_rng(0)
+    blocks = []
+    for first in range(0, len(x), rows):
+        f = function_draws(cfg, params, chain, scaling.x_to_model(x[first:first + rows]))
+        f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
+        f = scaling.y_to_original(f)
+        blocks.append(_summaries(f, f + noise * rng.normal(size=f.shape), noise))
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
+def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray) -> dict:
+    """The columns of `predict` from function draws and noisy replicates (draws, n, out)."""
     columns = {}
     for o in range(f.shape[2]):
         prefix = "" if f.shape[2] == 1 else f"{o}_"

@@ -8,10 +8,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from headbayes.checks import at_least, choice
+from headbayes.checks import at_least, choice, require
 from headbayes.models import MODELS, _check_sizes
 
-__all__ = ["MLP", "MLPOptions", "ACTIVATIONS"]
+__all__ = ["MLP", "MLPOptions", "ACTIVATIONS", "MAX_DEPTH"]
+
+MAX_DEPTH = 1000  # hidden layers; the model is traced layer by layer
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -61,7 +63,8 @@ class MLP(eqx.Module):
 def _check(options: MLPOptions, cfg) -> None:
     choice("model.activation", options.activation, tuple(ACTIVATIONS))
     at_least("model.width", options.width, 1)
-    at_least("model.depth", options.depth, 0)
+    require(0 <= options.depth <= MAX_DEPTH, "model.depth", options.depth,
+            f"an integer in [0, {MAX_DEPTH}]")
     _check_sizes(options, cfg)
 
 
