@@ -12,6 +12,7 @@ The predictive on the eval grid is Gaussian with mean J μ + offset, variance di
 its 5%–95% band is 2 · 1.6449 standard deviations wide.
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -54,19 +55,26 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     return None
 
 
-def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
-    """φ(x): the output of every stage before the head, in float64."""
+@functools.cache
+def _phi_program():
+    """The jitted φ(x) (kept, so a second report does not compile it again)."""
     import equinox as eqx
-    import jax
 
     from headbayes.models import features
+
+    return eqx.filter_jit(lambda model, x, stop: features(model, x, stop))
+
+
+def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
+    """φ(x): the output of every stage before the head, in float64."""
+    import jax
+
     from headbayes.predictive import model_with
 
     with jax.enable_x64(True):
         model = model_with(cfg, params, np.float64)
-        stop = len(model.stages) - 1
-        phi = eqx.filter_jit(lambda model, x: features(model, x, stop))
-        return np.asarray(phi(model, np.asarray(x, np.float64)))
+        return np.asarray(_phi_program()(model, np.asarray(x, np.float64),
+                                         len(model.stages) - 1))
 
 
 def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):
@@ -94,7 +102,9 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
     """The Gaussian posterior of the sampled head numbers (see the module docstring)."""
     head = _head(cfg)
     params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    phi = _features(cfg, params, data.x_train)
+    n = len(data.x_train)
+    phi_all = _features(cfg, params, np.concatenate([data.x_train, data.x_eval]))  # one program
+    phi, phi_eval = phi_all[:n], phi_all[n:]
     jac, offset, order = _design(phi, params64, sampled, head)
     y = np.asarray(data.y_train, np.float64).reshape(-1)
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
@@ -102,7 +112,6 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
     precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / cfg.prior.sigma ** 2
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
-    phi_eval = _features(cfg, params, data.x_eval)
     jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled, head)
     out = params64[f"{head}.bias"].shape[0]
     f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)

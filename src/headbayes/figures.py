@@ -14,7 +14,8 @@ import numpy as np
 
 from headbayes import diagnostics, exact, metrics
 
-__all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures"]
+__all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
+           "report_points"]
 
 
 class Metric(NamedTuple):
@@ -45,10 +46,17 @@ class ReportContext:
         self.notes: list[str] = []
 
     @cached_property
-    def f_eval(self) -> np.ndarray:
+    def _draws(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Function draws on the eval points and the test points, in one pass."""
         from headbayes.predictive import function_draws
 
-        return function_draws(self.cfg, self.params, self.chain, self.data.x_eval)
+        f = function_draws(self.cfg, self.params, self.chain, report_points(self.data))
+        m = len(self.data.x_eval)
+        return f[:, :, :m], (None if self.data.x_test is None else f[:, :, m:])
+
+    @cached_property
+    def f_eval(self) -> np.ndarray:
+        return self._draws[0]
 
     @cached_property
     def summary(self) -> dict:
@@ -56,11 +64,7 @@ class ReportContext:
 
     @cached_property
     def f_test(self) -> np.ndarray | None:
-        from headbayes.predictive import function_draws
-
-        if self.data.x_test is None:
-            return None
-        return function_draws(self.cfg, self.params, self.chain, self.data.x_test)
+        return self._draws[1]
 
     @cached_property
     def heldout(self) -> tuple[dict, dict] | None:
@@ -96,6 +100,11 @@ class ReportContext:
             self.notes.append(reason)
             return None
         return exact.exact_posterior(self.cfg, self.params, list(self.chain), self.data)
+
+
+def report_points(data) -> np.ndarray:
+    """The inputs the report evaluates the function at: the eval points, then the test ones."""
+    return data.x_eval if data.x_test is None else np.concatenate([data.x_eval, data.x_test])
 
 
 def _nanmax(values: np.ndarray) -> float:

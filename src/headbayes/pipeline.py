@@ -104,6 +104,16 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
 
 
+def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> None:
+    """Compile the report's predictive program in a thread, while the sampler compiles."""
+    from headbayes.figures import report_points
+    from headbayes.predictive import warm_up
+
+    sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
+    warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
+            report_points(data))
+
+
 def _info_per_draw(sums) -> dict:
     return {"acceptance_sum": sums.acceptance, "divergences": sums.divergences,
             "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
@@ -216,6 +226,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     else:
         writer = files.chain_writer()
     preload_plotting()  # import matplotlib in a thread while XLA compiles
+    _warm_up_report(cfg, shapes, table, data)
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
     compiled_warmup = None

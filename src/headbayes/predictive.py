@@ -2,15 +2,20 @@
 
 The run's model is rebuilt from its config; every draw of the chain replaces the sampled leaves,
 the frozen leaves come from params.npz. Stages before the first sampled one (see
-`headbayes.models`) run once on the inputs; the rest runs for batches of draws (`vmap`), each
-batch's work under `max_bytes`, the last batch padded so one compiled program serves all.
+`headbayes.models`) run once per batch of draws on the inputs; the rest runs for batches of
+draws (`vmap`), each batch's work under `max_bytes`, the last batch padded so one compiled
+program serves all. Programs are kept per model, mask and shapes, and `warm_up` compiles them
+in a background thread while the run samples, so the report does not wait for them.
 """
+
+import threading
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Skeleton", "skeleton", "function_draws"]
+__all__ = ["Skeleton", "skeleton", "function_draws", "model_with", "warm_up", "MAX_BYTES"]
 
-from typing import NamedTuple
+MAX_BYTES = 256 * 2**20  # the work of one batch of draws
 
 
 class Skeleton(NamedTuple):
@@ -47,39 +52,63 @@ def _combine(sk: Skeleton, frozen: list, sampled_values: dict):
     return jax.tree_util.tree_unflatten(sk.treedef, leaves)
 
 
-def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
-                   max_bytes: int = 256 * 2**20) -> np.ndarray:
-    """f(x) for every draw: array (chain, draw, n, out), float32. `chain` maps the sampled
-    leaves' paths to arrays (chain, draw, *shape); `params` holds every leaf."""
+_PROGRAMS: dict = {}  # (model, mask) -> (jitted program, lock held while it first compiles)
+_PROGRAMS_LOCK = threading.Lock()
+
+
+def _program(cfg, sk: Skeleton, sampled: tuple):
+    """The jitted `(sampled_batch, frozen, x) -> f` of this model and mask, and its lock."""
+    import dataclasses
+
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
-    from headbayes.models import features, run_from
+    from headbayes.models import features, model_sizes, run_from
 
-    sk = skeleton(cfg, params, set(chain))
-    lead = next(iter(chain.values())).shape[:2]
-    total = lead[0] * lead[1]
-    pooled = {p: np.asarray(v).reshape((total,) + v.shape[2:]) for p, v in chain.items()}
-    frozen = [None if v is None else jnp.asarray(v) for v in sk.frozen]
-    h = jnp.asarray(x)
-    if sk.start > 0:  # the sampled leaves do not enter these stages: zeros stand in for them
-        zeros = {p: jnp.zeros(v.shape[1:], v.dtype) for p, v in pooled.items()}
-        h = jax.jit(lambda frozen, x: features(
-            eqx.combine(_combine(sk, frozen, zeros), sk.static), x, sk.start))(frozen, h)
-    widest = max(int(np.prod(np.shape(v))) for v in [*sk.frozen, *pooled.values()]
-                 if v is not None and np.ndim(v) > 0) if sk.paths else 1
-    per_draw = 4 * max(1, h.shape[0]) * max(widest, int(np.prod(h.shape[1:])))
-    batch = int(max(1, min(total, max_bytes // per_draw)))
+    key = (repr(dataclasses.asdict(cfg.model)), model_sizes(cfg), sampled)
+    with _PROGRAMS_LOCK:
+        if key in _PROGRAMS:
+            return _PROGRAMS[key]
 
     @jax.jit
-    def run(sampled_batch, frozen, h):
+    def run(sampled_batch, frozen, x):
+        h = x
+        if sk.start > 0:  # frozen stages, once a batch; zeros stand in for the sampled leaves
+            zeros = {p: jnp.zeros(v.shape[1:], v.dtype) for p, v in sampled_batch.items()}
+            h = features(eqx.combine(_combine(sk, frozen, zeros), sk.static), x, sk.start)
+
         def one(values):
             model = eqx.combine(_combine(sk, frozen, values), sk.static)
             return run_from(model, h, sk.start)
 
         return jax.vmap(one)(sampled_batch)
 
+    with _PROGRAMS_LOCK:
+        return _PROGRAMS.setdefault(key, (run, threading.Lock()))
+
+
+def _batch_size(sk: Skeleton, pooled: dict, n_points: int, max_bytes: int) -> int:
+    total = next(iter(pooled.values())).shape[0]
+    widest = max(int(np.prod(np.shape(v))) for v in [*sk.frozen, *pooled.values()]
+                 if v is not None and np.ndim(v) > 0)
+    return int(max(1, min(total, max_bytes // (4 * max(1, n_points) * widest))))
+
+
+def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
+                   max_bytes: int = MAX_BYTES) -> np.ndarray:
+    """f(x) for every draw: array (chain, draw, n, out), float32. `chain` maps the sampled
+    leaves' paths to arrays (chain, draw, *shape); `params` holds every leaf."""
+    import jax.numpy as jnp
+
+    sk = skeleton(cfg, params, set(chain))
+    lead = next(iter(chain.values())).shape[:2]
+    total = lead[0] * lead[1]
+    pooled = {p: np.asarray(v).reshape((total,) + v.shape[2:]) for p, v in chain.items()}
+    batch = _batch_size(sk, pooled, x.shape[0], max_bytes)
+    run, lock = _program(cfg, sk, tuple(sorted(chain)))
+    frozen = [None if v is None else jnp.asarray(v) for v in sk.frozen]
+    x = jnp.asarray(x)
     outputs = []
     for first in range(0, total, batch):
         part = {p: v[first:first + batch] for p, v in pooled.items()}
@@ -87,7 +116,9 @@ def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
         if size < batch:  # pad: the same compiled program for the last batch
             part = {p: np.concatenate([v, np.repeat(v[-1:], batch - size, axis=0)])
                     for p, v in part.items()}
-        outputs.append(np.asarray(run(part, frozen, h))[:size])
+        with lock:  # a warm-up compiling this program finishes first
+            out = run(part, frozen, x)
+        outputs.append(np.asarray(out)[:size])
     out = np.concatenate(outputs)
     return out.reshape(lead + out.shape[1:])
 
@@ -101,3 +132,24 @@ def model_with(cfg, params: dict, dtype=None):
     sk = skeleton(cfg, params, set())
     leaves = [jnp.asarray(v, dtype) for v in sk.frozen]
     return eqx.combine(_combine(sk, leaves, {}), sk.static)
+
+
+def warm_up(cfg, shapes: dict, sampled: list, num_draws: int, x: np.ndarray) -> threading.Thread:
+    """Compile, in a daemon thread, the program `function_draws` will run for a chain of
+    `num_draws` draws of the `sampled` leaves on `x` (`shapes`: {path: shape} of every leaf),
+    so that the report finds it compiled. Returns the started thread."""
+    params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
+    chain = {p: np.zeros((1, num_draws) + tuple(shapes[p]), np.float32) for p in sampled}
+
+    def compile_it():
+        sk = skeleton(cfg, params, set(chain))
+        pooled = {p: v[0] for p, v in chain.items()}
+        batch = _batch_size(sk, pooled, x.shape[0], MAX_BYTES)
+        run, lock = _program(cfg, sk, tuple(sorted(chain)))
+        frozen = [None if v is None else v for v in sk.frozen]
+        with lock:
+            run({p: v[:batch] for p, v in pooled.items()}, frozen, x)
+
+    thread = threading.Thread(target=compile_it, daemon=True)
+    thread.start()
+    return thread

@@ -141,17 +141,17 @@ def build_model(cfg):
     import jax
 
     options, sizes = cfg.model, model_sizes(cfg)
-    cache_key = (repr(dataclasses.asdict(options)), sizes)
+    cache_key = ("model", repr(dataclasses.asdict(options)), sizes)
     if cache_key not in _BUILT:
         entry = model_entry(options)
-        if len(_BUILT) >= 8:
+        if len(_BUILT) >= 16:
             _BUILT.pop(next(iter(_BUILT)))
         _BUILT[cache_key] = eqx.filter_jit(
             lambda: entry.build(options, jax.random.PRNGKey(options.seed), *sizes))()
     return _BUILT[cache_key]
 
 
-_BUILT: dict = {}
+_BUILT: dict = {}  # built models and structures by options and sizes (a sweep shares them)
 
 
 def model_structure(cfg):
@@ -161,8 +161,11 @@ def model_structure(cfg):
     import jax
 
     options, sizes = cfg.model, model_sizes(cfg)
-    return eqx.filter_eval_shape(lambda: model_entry(options).build(
-        options, jax.random.PRNGKey(options.seed), *sizes))
+    cache_key = ("structure", repr(dataclasses.asdict(options)), sizes)
+    if cache_key not in _BUILT:
+        _BUILT[cache_key] = eqx.filter_eval_shape(lambda: model_entry(options).build(
+            options, jax.random.PRNGKey(options.seed), *sizes))
+    return _BUILT[cache_key]
 
 
 def is_inexact_shape(leaf) -> bool:
