@@ -93,6 +93,10 @@ def test_multirun_then_summarize(headbayes, tmp_path):
     assert {(float(r["sampler.step_size"]), r["seed"]) for r in rows} == {
         (3e-4, "0"), (3e-4, "1"), (1e-3, "0"), (1e-3, "1")}
     assert all(r["status"] == "ok" and float(r["unmasked_var_max"]) == 0.0 for r in rows)
+    figures = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert {"exact_band_max", "num_draws", "coverage_90"} & set(figures)  # once dropped
+    for key, value in figures.items():  # summary.csv holds every metric of every job
+        assert rows[0][key] == str(value), key
 
 
 def test_failed_job_is_listed_not_dropped(headbayes, tmp_path):
