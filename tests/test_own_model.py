@@ -90,11 +90,13 @@ def test_python_api_gives_the_same_predictions(user_run, monkeypatch):
     np.testing.assert_allclose(got["q95_f"], table["q95_f"], rtol=1e-6)
 
 
-def test_python_api_runs_from_the_user_directory(user_run, monkeypatch, tmp_path):
+def test_python_api_runs_from_the_user_directory(monkeypatch, tmp_path):
     root = make_user_dir(tmp_path / "user")
     monkeypatch.chdir(root)
-    cfg = headbayes.compose([*RUN, "sampler.warmup=50", "sampler.keep=20"])
-    run = headbayes.run(cfg, root / "api_run")
+    sgld = [o for o in RUN if not o.startswith("sampler")] + [
+        "sampler=sgld", "sampler.step_size=1e-4", "sampler.warmup=50", "sampler.keep=20",
+        "sampler.num_chains=2", "body.steps=50"]
+    run = headbayes.run(headbayes.compose(sgld), root / "api_run")
     assert run.metrics["num_draws"] == 40
     assert (root / "api_run" / "predictive.png").is_file()
     assert run.predict(np.array([[0.0, 2.5]]))["mean"].shape == (1,)

@@ -81,8 +81,10 @@ class Registry:
         keys = entry.keys()
         extra = [k for k in values if k not in keys]
         if extra and strict:
+            close = difflib.get_close_matches(extra[0], keys, n=1, cutoff=0.6)
+            hint = f" (did you mean {self.kind}.{close[0]}?)" if close else ""
             raise ConfigError(f"{self.kind} '{entry.name}' has no key "
-                              f"{', '.join(f'{self.kind}.{k}' for k in extra)}; its keys: "
+                              f"{', '.join(f'{self.kind}.{k}' for k in extra)}{hint}; its keys: "
                               f"{', '.join(keys)}")
         values = {k: v for k, v in values.items() if k in keys}
         try:
