@@ -13,6 +13,7 @@ its 5%–95% band is 2 · 1.6449 standard deviations wide.
 """
 
 import functools
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
-           "Z_95"]
+           "warm_up", "Z_95"]
 
 
 class ExactPosterior(NamedTuple):
@@ -55,6 +56,9 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     return None
 
 
+_PHI_LOCK = threading.Lock()  # a warm-up compiling φ finishes before the report calls it
+
+
 @functools.cache
 def _phi_program():
     """The jitted φ(x) (kept, so a second report does not compile it again)."""
@@ -71,10 +75,18 @@ def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
 
     from headbayes.predictive import model_with
 
-    with jax.enable_x64(True):
+    with jax.enable_x64(True), _PHI_LOCK:  # x64 is thread-local in JAX
         model = model_with(cfg, params, np.float64)
         return np.asarray(_phi_program()(model, np.asarray(x, np.float64),
                                          len(model.stages) - 1))
+
+
+def warm_up(cfg: RunConfig, shapes: dict, sampled: list, data) -> None:
+    """Compile the φ program `exact_posterior` runs on this data, on zero parameters, when the
+    exact reference applies (nothing otherwise)."""
+    if not_applicable_reason(cfg, sampled) is None:
+        params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
+        _features(cfg, params, np.concatenate([data.x_train, data.x_eval]))
 
 
 def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):

@@ -48,12 +48,19 @@ def leaf_variances(full: dict, sampled: set) -> dict:
     }
 
 
-def predictive_summary(f_draws: np.ndarray, truth: np.ndarray) -> dict:
+def predictive_summary(f_draws: np.ndarray, truth: np.ndarray,
+                       max_bytes: int = 64 * 2**20) -> dict:
     """Mean, 5%/95% band and their figures from function draws (chain, draw, n, out);
-    rel_l2 is None when the truth is unknown."""
-    pooled = np.asarray(f_draws, np.float64).reshape((-1,) + f_draws.shape[2:])
-    mean = pooled.mean(axis=0)
-    lo, hi = np.quantile(pooled, [0.05, 0.95], axis=0)
+    rel_l2 is None when the truth is unknown. Computed in float64, a block of points at a
+    time (each block's draws under `max_bytes`)."""
+    pooled = f_draws.reshape((-1,) + f_draws.shape[2:])
+    block = max(1, max_bytes // (8 * pooled.shape[0] * int(np.prod(pooled.shape[2:]))))
+    mean, lo, hi = (np.empty(pooled.shape[1:]) for _ in range(3))
+    for start in range(0, pooled.shape[1], block):
+        part = np.asarray(pooled[:, start:start + block], np.float64)
+        mean[start:start + block] = part.mean(axis=0)
+        lo[start:start + block], hi[start:start + block] = np.quantile(part, [0.05, 0.95],
+                                                                       axis=0)
     width = hi - lo
     return {
         "mean": mean, "lo": lo, "hi": hi,

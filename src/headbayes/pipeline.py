@@ -105,13 +105,19 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
 
 
 def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> None:
-    """Compile the report's predictive program in a thread, while the sampler compiles."""
+    """Compile the report's programs (predictive, exact features) in a daemon thread while the
+    sampler compiles, so the report after sampling finds them ready."""
+    from headbayes import exact, predictive
     from headbayes.figures import report_points
-    from headbayes.predictive import warm_up
 
     sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
-    warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
-            report_points(data))
+
+    def compile_them():
+        predictive.warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
+                           report_points(data))
+        exact.warm_up(cfg, shapes, sampled, data)
+
+    threading.Thread(target=compile_them, daemon=True).start()
 
 
 def _info_per_draw(sums) -> dict:

@@ -4,8 +4,8 @@ The run's model is rebuilt from its config; every draw of the chain replaces the
 the frozen leaves come from params.npz. Stages before the first sampled one (see
 `headbayes.models`) run once per batch of draws on the inputs; the rest runs for batches of
 draws (`vmap`), each batch's work under `max_bytes`, the last batch padded so one compiled
-program serves all. Programs are kept per model, mask and shapes, and `warm_up` compiles them
-in a background thread while the run samples, so the report does not wait for them.
+program serves all. Programs are kept per model and mask; `warm_up` compiles one ahead (a run
+does so in a thread while its sampler compiles), so the report does not wait for it.
 """
 
 import threading
@@ -89,10 +89,13 @@ def _program(cfg, sk: Skeleton, sampled: tuple):
 
 
 def _batch_size(sk: Skeleton, pooled: dict, n_points: int, max_bytes: int) -> int:
+    """Draws per batch: a draw's work is taken as n_points × the largest leaf (a proxy for the
+    widest activation), in float32."""
     total = next(iter(pooled.values())).shape[0]
-    widest = max(int(np.prod(np.shape(v))) for v in [*sk.frozen, *pooled.values()]
-                 if v is not None and np.ndim(v) > 0)
-    return int(max(1, min(total, max_bytes // (4 * max(1, n_points) * widest))))
+    sizes = [np.size(v) for v in sk.frozen if v is not None]
+    sizes += [np.size(v[0]) for v in pooled.values()]
+    per_draw = 4 * max(1, n_points) * max(sizes)
+    return int(max(1, min(total, max_bytes // per_draw)))
 
 
 def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
@@ -109,7 +112,7 @@ def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
     run, lock = _program(cfg, sk, tuple(sorted(chain)))
     frozen = [None if v is None else jnp.asarray(v) for v in sk.frozen]
     x = jnp.asarray(x)
-    outputs = []
+    out = None  # filled batch by batch (no list of batches to concatenate)
     for first in range(0, total, batch):
         part = {p: v[first:first + batch] for p, v in pooled.items()}
         size = next(iter(part.values())).shape[0]
@@ -117,9 +120,10 @@ def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
             part = {p: np.concatenate([v, np.repeat(v[-1:], batch - size, axis=0)])
                     for p, v in part.items()}
         with lock:  # a warm-up compiling this program finishes first
-            out = run(part, frozen, x)
-        outputs.append(np.asarray(out)[:size])
-    out = np.concatenate(outputs)
+            values = np.asarray(run(part, frozen, x))
+        if out is None:
+            out = np.empty((total,) + values.shape[1:], values.dtype)
+        out[first:first + size] = values[:size]
     return out.reshape(lead + out.shape[1:])
 
 
@@ -134,22 +138,14 @@ def model_with(cfg, params: dict, dtype=None):
     return eqx.combine(_combine(sk, leaves, {}), sk.static)
 
 
-def warm_up(cfg, shapes: dict, sampled: list, num_draws: int, x: np.ndarray) -> threading.Thread:
-    """Compile, in a daemon thread, the program `function_draws` will run for a chain of
-    `num_draws` draws of the `sampled` leaves on `x` (`shapes`: {path: shape} of every leaf),
-    so that the report finds it compiled. Returns the started thread."""
+def warm_up(cfg, shapes: dict, sampled: list, num_draws: int, x: np.ndarray) -> None:
+    """Compile the program `function_draws` will run for a chain of `num_draws` draws of the
+    `sampled` leaves on `x` (`shapes`: {path: shape} of every leaf), on zeros; a later
+    `function_draws` of the same shapes finds it compiled."""
     params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
-    chain = {p: np.zeros((1, num_draws) + tuple(shapes[p]), np.float32) for p in sampled}
-
-    def compile_it():
-        sk = skeleton(cfg, params, set(chain))
-        pooled = {p: v[0] for p, v in chain.items()}
-        batch = _batch_size(sk, pooled, x.shape[0], MAX_BYTES)
-        run, lock = _program(cfg, sk, tuple(sorted(chain)))
-        frozen = [None if v is None else v for v in sk.frozen]
-        with lock:
-            run({p: v[:batch] for p, v in pooled.items()}, frozen, x)
-
-    thread = threading.Thread(target=compile_it, daemon=True)
-    thread.start()
-    return thread
+    sk = skeleton(cfg, params, set(sampled))
+    pooled = {p: np.zeros((num_draws,) + tuple(shapes[p]), np.float32) for p in sampled}
+    batch = _batch_size(sk, pooled, x.shape[0], MAX_BYTES)
+    run, lock = _program(cfg, sk, tuple(sorted(sampled)))
+    with lock:
+        run({p: v[:batch] for p, v in pooled.items()}, list(sk.frozen), x)
