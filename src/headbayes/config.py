@@ -82,6 +82,8 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
     groups = {}
     for group in OPTION_GROUPS:
         values = getattr(cfg, group)
+        if not strict and group == "likelihood" and "name" not in values:
+            values = {"name": "gaussian", **values}  # saved before likelihoods had names
         groups[group] = (model_options(values, strict) if group == "model"
                          else registry(group).typed(values, strict))
     return dataclasses.replace(cfg, **groups)

@@ -207,7 +207,9 @@ METRIC_KEYS = tuple(key for m in METRICS for key in m.keys)
 
 
 def compute_figures(ctx: ReportContext) -> dict:
-    """Every metric that applies, in METRIC_KEYS order."""
+    """Every metric that applies, in METRIC_KEYS order. The convergence diagnostics are
+    computed first, so their working memory does not add to that of the function draws."""
+    ctx.checks  # noqa: B018 (a cached property: computed now, used by the metrics below)
     figures = {}
     for m in METRICS:
         figures.update(m.compute(ctx) or {})
