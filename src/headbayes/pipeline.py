@@ -104,9 +104,9 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
 
 
-def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> None:
-    """Compile the report's programs (predictive, exact features) in a daemon thread while the
-    sampler compiles, so the report after sampling finds them ready."""
+def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threading.Thread:
+    """Compile the report's programs (predictive, exact features) in a thread while the
+    sampler compiles, so the report after sampling finds them ready; returns the thread."""
     from headbayes import exact, predictive
     from headbayes.figures import report_points
 
@@ -117,7 +117,9 @@ def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> None:
                            report_points(data))
         exact.warm_up(cfg, shapes, sampled, data)
 
-    threading.Thread(target=compile_them, daemon=True).start()
+    thread = threading.Thread(target=compile_them, name="report-warm-up")
+    thread.start()
+    return thread
 
 
 def _info_per_draw(sums) -> dict:
@@ -163,11 +165,16 @@ def _stop_requests():
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
     """See `_run_job`; holds the run directory's lock while it writes."""
+    background: list[threading.Thread] = []
     with RunFiles(run_dir).lock():
-        return _run_job(cfg, Path(run_dir), progress, resume)
+        try:
+            return _run_job(cfg, Path(run_dir), progress, resume, background)
+        finally:  # never leave a compiling thread behind (exiting under it aborts)
+            for thread in background:
+                thread.join()
 
 
-def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
+def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: list) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
@@ -175,7 +182,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     committed stay on disk). With `resume`, continue from the last committed checkpoint: the
     parameters come from params.npz, the loop state from the checkpoint, and since step t of a
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
-    run is left unchanged.
+    run is left unchanged. Threads it starts go into `background` (run_job joins them).
     """
     started = time.perf_counter()
     validate(cfg)
@@ -232,7 +239,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> d
     else:
         writer = files.chain_writer()
     preload_plotting()  # import matplotlib in a thread while XLA compiles
-    _warm_up_report(cfg, shapes, table, data)
+    background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
     compiled_warmup = None
