@@ -35,6 +35,7 @@ def test_random_overrides_exit_0_or_2(overrides):
 
 
 @pytest.mark.parametrize("overrides", [["sampler.step_size=nan"], ["data.eval_step=1e-300"],
-                                       ["model.depth=300"], ["seed=1e400"]])
+                                       ["model.depth=300"], ["seed=1e400"], ["data.name=[]"],
+                                       ["sampler.name={}"]])
 def test_known_edge_cases(overrides):
     assert cli.run_cli(["inspect", *overrides]) in (0, 2)

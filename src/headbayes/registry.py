@@ -56,7 +56,7 @@ class Registry:
         return name in self._entries
 
     def __getitem__(self, name: str) -> Entry:
-        if name not in self._entries:
+        if not isinstance(name, str) or name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"`{self.kind}.name` must be one of {', '.join(self._entries)}, "

@@ -31,7 +31,8 @@ import numpy as np
 
 from headbayes.samplers.base import Info, Sampler
 
-__all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk", "warmup_chunk", "sampling_chunks",
+__all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
+           "warmup_chunk", "sampling_chunks",
            "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
            "first_nonfinite", "chain_mesh", "chain_device_count"]
 

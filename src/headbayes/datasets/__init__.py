@@ -81,4 +81,6 @@ def data_sizes(options) -> tuple[int, int]:
     return DATASETS[options.name].extras["sizes"](options)
 
 
+from headbayes.datasets import synthetic  # noqa: E402,F401  (listed first: the seed's)
+
 discover(__name__)

@@ -80,8 +80,8 @@ def read_table(path: Path, kind: str, what: str) -> dict:
     return _read_csv(path, what) if kind == "csv" else _read_npz(path, what)
 
 
-@DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes)
 @DATASETS.register("npz", FileOptions, check=_check, sizes=_sizes)
+@DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes)
 def _make_from_file(cfg) -> Dataset:
     path = Path(cfg.path).expanduser()
     if not cfg.path or not path.is_file():

@@ -86,9 +86,9 @@ def _column(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, np.float32)[:, None]
 
 
-@DATASETS.register("sin", CurveOptions, check=_check_curve, sizes=_one_column)
-@DATASETS.register("sin3", CurveOptions, check=_check_curve, sizes=_one_column)
 @DATASETS.register("gap", GapOptions, check=_check_curve, sizes=_one_column)
+@DATASETS.register("sin3", CurveOptions, check=_check_curve, sizes=_one_column)
+@DATASETS.register("sin", CurveOptions, check=_check_curve, sizes=_one_column)  # applied first
 def _one_dimensional(cfg) -> Dataset:
     """x = linspace(x_min, x_max, n_train) (float32), y = target(x) + noise (`gap`: the points
     inside the hole are dropped). Noise is `noise_std * default_rng(data.seed).normal(...)`,

@@ -32,8 +32,8 @@ from headbayes.errors import ConfigError
 from headbayes.registry import Entry, Registry, discover
 
 __all__ = ["MODELS", "TargetModel", "model_options", "model_entry", "build_model",
-           "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from",
-           "features", "linear_head", "SIZE_KEYS"]
+           "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes", "forward",
+           "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")
@@ -75,6 +75,11 @@ def _import_target(target: str):
 
 
 def _check_target(options: TargetModel, cfg) -> None:
+    for key, kind in (("seed", int), ("cache_features", bool)):
+        value = getattr(options, key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            allowed = "an integer" if kind is int else "true or false"
+            raise ConfigError(f"`model.{key}` must be {allowed}, got {value!r}")
     factory = _import_target(options._target_)
     parameters = inspect.signature(factory).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
@@ -239,5 +244,7 @@ def linear_head(model) -> str | None:
     ok = isinstance(node, eqx.nn.Linear) and node.bias is not None
     return stages[-1] if ok else None
 
+
+from headbayes.models import mlp  # noqa: E402,F401  (listed first: the default)
 
 discover(__name__)

@@ -119,7 +119,8 @@ def make_mala(logdensity_fn: Callable, cfg) -> Sampler:
         return blackjax.mala.init(position, tempered(logdensity_fn, problem, hyper))
 
     def step(key, state, problem, hyper):
-        state, info = kernel(key, state, tempered(logdensity_fn, problem, hyper), hyper["step_size"])
+        logdensity = tempered(logdensity_fn, problem, hyper)
+        state, info = kernel(key, state, logdensity, hyper["step_size"])
         return state, make_info(info.acceptance_rate, False, 1, hyper["step_size"])
 
     return Sampler(init, step)
