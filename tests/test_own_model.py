@@ -161,3 +161,18 @@ def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
     blocks = predict_arrays(run_dir, x, max_bytes=16 * 200 * 2)  # 2 rows per block
     for key in ("mean", "sd", "mean_f", "sd_f", "q05_f", "q95_f"):
         np.testing.assert_allclose(blocks[key], whole[key], rtol=1e-6)
+
+
+def test_python_api_never_overwrites_another_runs_chain(tmp_path):
+    cfg = headbayes.compose(["+experiment=sin_head", "sampler.warmup=20", "sampler.keep=10"])
+    run = headbayes.run(cfg, tmp_path / "run")
+    before = run.draws("output_layer.bias").copy()
+    other = headbayes.compose(["+experiment=sin_head", "sampler.warmup=20", "sampler.keep=10",
+                               "seed=1"])
+    from headbayes.errors import OtherRunInDir
+
+    with pytest.raises(OtherRunInDir, match=r"seed \(saved 0, given 1\)"):
+        headbayes.run(other, tmp_path / "run")
+    np.testing.assert_array_equal(headbayes.load_run(tmp_path / "run").draws("output_layer.bias"),
+                                  before)
+    assert headbayes.run(cfg, tmp_path / "run").metrics["num_draws"] == 10  # same: resumes

@@ -75,9 +75,9 @@ class RunDir:
         from headbayes.predict import predict_arrays
 
         if isinstance(x, dict):
-            from headbayes.predict import _data_description
+            from headbayes.predict import data_description
 
-            names = _data_description(self.path, self.config)["inputs"]
+            names = data_description(self.path, self.config)["inputs"]
             x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
         return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)))
 
@@ -91,7 +91,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
     outputs/runs/), write the report (metrics.json and plots) and status.json; return the
     `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
-    status.json records them."""
+    status.json records them. A `run_dir` holding committed chunks of the same config resumes
+    from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
+    from headbayes.app import holds_this_run
     from headbayes.config import validate
     from headbayes.errors import HeadbayesError
     from headbayes.pipeline import run_job
@@ -100,8 +102,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
     validate(config)
     run_dir.mkdir(parents=True, exist_ok=True)
+    resume = holds_this_run(config, run_dir)  # before anything is written
     try:
-        run_job(config, run_dir, progress or (lambda *args: None))
+        run_job(config, run_dir, progress or (lambda *args: None), resume=resume)
         if report:
             write_report(run_dir)
     except HeadbayesError as e:

@@ -17,7 +17,7 @@ from headbayes import store
 from headbayes.errors import ConfigError
 from headbayes.rundir import RunFiles
 
-__all__ = ["predict_arrays", "read_inputs", "write_table", "STATISTICS"]
+__all__ = ["predict_arrays", "read_inputs", "write_table", "data_description", "STATISTICS"]
 
 STATISTICS = ("mean", "sd", "q05", "q50", "q95")
 
@@ -30,7 +30,9 @@ def _require_finished(run_dir: Path) -> None:
                           f"`headbayes resume {run_dir}` first")
 
 
-def _data_description(run_dir: Path, cfg) -> dict:
+def data_description(run_dir: Path, cfg) -> dict:
+    """data.json: input and target names, standardisation constants (rebuilt from the
+    config for a run written before data.json existed)."""
     files = RunFiles(run_dir)
     if files.has(files.DATA):
         return files.read_json(files.DATA)
@@ -50,7 +52,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     files = RunFiles(run_dir)
     _require_finished(run_dir)
     cfg = files.load_config()
-    scaling = scaling_from(_data_description(run_dir, cfg))
+    scaling = scaling_from(data_description(run_dir, cfg))
     params = files.read_params()
     chain, _ = files.chain()
     noise = make_likelihood(cfg.likelihood).noise_sd * scaling.y_scale  # (out,)
@@ -91,7 +93,7 @@ def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
         raise ConfigError(f"--input: {path} must be a .csv or .npz file")
     if not path.is_file():
         raise ConfigError(f"--input: file {path} not found")
-    names = _data_description(Path(run_dir), RunFiles(run_dir).load_config())["inputs"]
+    names = data_description(Path(run_dir), RunFiles(run_dir).load_config())["inputs"]
     columns = read_table(path, path.suffix[1:], "--input")
     missing = [c for c in names if c not in columns]
     extra = [c for c in columns if c not in names]

@@ -83,10 +83,12 @@ class RunFiles:
             raise RunDirError(f"corrupt file {path}: {e}") from None
 
     def restore_hydra_config(self, cfg) -> None:
-        """Write `cfg` back as .hydra/config.yaml (Hydra overwrote it for a refused job)."""
+        """Write `cfg` back as .hydra/config.yaml (Hydra overwrote it for a refused job); a run
+        made from Python has no .hydra/ and is left so."""
         from omegaconf import OmegaConf
 
-        OmegaConf.save(OmegaConf.structured(cfg), self.path(self.HYDRA_CONFIG))
+        if self.is_job():
+            OmegaConf.save(OmegaConf.structured(cfg), self.path(self.HYDRA_CONFIG))
 
     def hydra_overrides(self) -> dict:
         """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
