@@ -4,8 +4,8 @@ It applies when the likelihood is conjugate with a linear head (capability `line
 the model's last stage is an `equinox.nn.Linear` (see `headbayes.models`) and only its leaves
 are sampled. With the body frozen, f(x) = W φ(x) + b is linear in the sampled numbers θ:
 f = J θ + offset, where J holds the features φ (for weights) and ones (for biases) and
-`offset` is the frozen part. With the Gaussian likelihood and prior of DESIGN.md §3 the (tempered) posterior is
-Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
+`offset` is the frozen part. With the Gaussian likelihood and prior of DESIGN.md §3 the
+(tempered) posterior is Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
   precision Λ = a JᵀJ / σ² + I / σ_prior²,   mean μ = Λ⁻¹ a Jᵀ(y − offset) / σ²,
   covariance Σ = T Λ⁻¹ (T = sampler.temperature).
 The predictive on the eval grid is Gaussian with mean J μ + offset, variance diag(J Σ Jᵀ);
