@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from headbayes.datasets import make_dataset
-from headbayes.report import load_config
+from headbayes.rundir import RunFiles
 from headbayes.store import load_chain_and_info
 
 
@@ -27,7 +27,7 @@ def test_export_round_trips_through_arviz(headbayes, run_in_process, tmp_path):
     np.testing.assert_allclose(stats["acceptance_rate"].values,
                                info["acceptance_sum"] / info["steps"])
     assert stats["diverging"].shape == (2, 50) and stats["diverging"].dtype == bool
-    data = make_dataset(load_config(run_dir).data)
+    data = make_dataset(RunFiles(run_dir).load_config().data)
     np.testing.assert_array_equal(idata.observed_data["y"].values, data.y_train[:, 0])
     assert float(az.rhat(idata)["output_layer.bias"].max()) < 1.1
 

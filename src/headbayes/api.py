@@ -36,11 +36,7 @@ class RunDir:
     """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`."""
 
     def __init__(self, path):
-        from headbayes.errors import ConfigError
-
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise ConfigError(f"run directory {self.path} does not exist")
+        self.path = RunFiles.existing(path).root
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"

@@ -137,9 +137,7 @@ def _resume(args: list[str]) -> int:
     from headbayes.config import differences, validate
     from headbayes.rundir import RunFiles
 
-    if not ns.run_dir.is_dir():
-        raise ConfigError(f"run directory {ns.run_dir} does not exist")
-    cfg = validate(RunFiles(ns.run_dir).load_config())
+    cfg = validate(RunFiles.existing(ns.run_dir).load_config())
     changed = differences(cfg, _with_overrides(cfg, ns.overrides))
     if changed:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
@@ -178,9 +176,9 @@ def _export(args: list[str]) -> int:
     parser.add_argument("--output", type=Path, help="default: RUN_DIR/inference_data.nc")
     ns = parser.parse_args(args)
     from headbayes.export import export_netcdf
+    from headbayes.rundir import RunFiles
 
-    if not ns.run_dir.is_dir():
-        raise ConfigError(f"run directory {ns.run_dir} does not exist")
+    RunFiles.existing(ns.run_dir)
     console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output)}")
     return 0
 
@@ -244,9 +242,9 @@ def _predict(args: list[str]) -> int:
                         help="write a .csv (or .npz) instead of printing a table")
     ns = parser.parse_args(args)
     from headbayes.predict import predict_arrays, read_inputs, write_table
+    from headbayes.rundir import RunFiles
 
-    if not ns.run_dir.is_dir():
-        raise ConfigError(f"run directory {ns.run_dir} does not exist")
+    RunFiles.existing(ns.run_dir)
     names, x = read_inputs(ns.run_dir, ns.input)
     columns = {**{n: x[:, i] for i, n in enumerate(names)}, **predict_arrays(ns.run_dir, x)}
     if ns.output:

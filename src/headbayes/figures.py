@@ -67,14 +67,18 @@ class ReportContext:
         return self._draws[1]
 
     @cached_property
-    def heldout(self) -> tuple[dict, dict] | None:
-        """(figures, calibration curve) on the test split, or None without one."""
+    def noise_sd(self) -> float:
+        """The observation noise the likelihood's predictive adds (model units)."""
         from headbayes.likelihoods import make_likelihood
 
+        return make_likelihood(self.cfg.likelihood).noise_sd
+
+    @cached_property
+    def heldout(self) -> tuple[dict, dict] | None:
+        """(figures, calibration curve) on the test split, or None without one."""
         if self.f_test is None:
             return None
-        noise_sd = make_likelihood(self.cfg.likelihood).noise_sd
-        return metrics.heldout(self.f_test, self.data.y_test, noise_sd)
+        return metrics.heldout(self.f_test, self.data.y_test, self.noise_sd)
 
     @cached_property
     def checks(self) -> dict:
@@ -156,15 +160,13 @@ def _map_heldout(ctx: ReportContext):
     """The same held-out figures for the MAP network alone (body.mode=pretrained: params.npz
     holds the whole network trained to the MAP of the run's likelihood and prior), with the
     likelihood's noise: what the Bayesian part adds over it."""
-    from headbayes.likelihoods import make_likelihood
     from headbayes.predictive import function_draws
 
     if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
         return None
     at_map = {p: ctx.params[p][None, None] for p in ctx.chain}
     f_map = function_draws(ctx.cfg, ctx.params, at_map, ctx.data.x_test)[0, 0]
-    noise_sd = make_likelihood(ctx.cfg.likelihood).noise_sd
-    figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd)
+    figures = metrics.point_heldout(f_map, ctx.data.y_test, ctx.noise_sd)
     return {f"map_{k}": v for k, v in figures.items()}
 
 

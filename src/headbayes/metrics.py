@@ -91,6 +91,11 @@ def _coverage(pooled: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
     return result
 
 
+def _gaussian_log_density(residual: np.ndarray, sigma: float) -> np.ndarray:
+    """log N(residual; 0, sigma²), elementwise."""
+    return -0.5 * (residual / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
 def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> tuple[dict, dict]:
     """(figures, calibration curve): test_rmse (posterior mean), test_nll (mean negative log
     predictive density), coverage at LEVELS; and coverage at every CALIBRATION_LEVELS level,
@@ -98,7 +103,7 @@ def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> tuple[dict, dic
     pooled = _pooled(f_draws)
     calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS)  # LEVELS are among them
     y = np.asarray(y, np.float64)[:, 0]
-    logp = -0.5 * ((y - pooled) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    logp = _gaussian_log_density(y - pooled, sigma)
     peak = logp.max(axis=0)
     log_mean = peak + np.log(np.mean(np.exp(logp - peak), axis=0))
     figures = {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
@@ -113,7 +118,7 @@ def point_heldout(f: np.ndarray, y: np.ndarray, sigma: float) -> dict:
     test point; RMSE, mean negative log density, and the share of y in the central 90%
     interval f ± 1.6449 sigma. `f` and `y` have shape (n, 1)."""
     residual = np.asarray(y, np.float64)[:, 0] - np.asarray(f, np.float64)[:, 0]
-    nll = 0.5 * (residual / sigma) ** 2 + np.log(sigma) + 0.5 * np.log(2 * np.pi)
+    nll = -_gaussian_log_density(residual, sigma)
     return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
             "test_coverage_90": float(np.mean(np.abs(residual) <= Z_95 * sigma))}
 

@@ -143,9 +143,7 @@ def warm_up(cfg, shapes: dict, sampled: list, num_draws: int, x: np.ndarray) -> 
     `sampled` leaves on `x` (`shapes`: {path: shape} of every leaf), on zeros; a later
     `function_draws` of the same shapes finds it compiled."""
     params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
-    sk = skeleton(cfg, params, set(sampled))
-    pooled = {p: np.zeros((num_draws,) + tuple(shapes[p]), np.float32) for p in sampled}
-    batch = _batch_size(sk, pooled, x.shape[0], MAX_BYTES)
-    run, lock = _program(cfg, sk, tuple(sorted(sampled)))
-    with lock:
-        run({p: v[:batch] for p, v in pooled.items()}, list(sk.frozen), x)
+    all_draws = {p: np.broadcast_to(params[p], (num_draws,) + params[p].shape) for p in sampled}
+    batch = _batch_size(skeleton(cfg, params, set(sampled)), all_draws, x.shape[0], MAX_BYTES)
+    # a chain of exactly one batch of draws: the same program, called once
+    function_draws(cfg, params, {p: v[None, :batch] for p, v in all_draws.items()}, x)

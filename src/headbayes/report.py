@@ -7,18 +7,12 @@ before the first sampled one once, the rest for batches of draws.
 from pathlib import Path
 
 from headbayes import plots
-from headbayes.config import RunConfig
 from headbayes.datasets import make_dataset
-from headbayes.errors import ConfigError, RunDirError
+from headbayes.errors import RunDirError
 from headbayes.figures import METRIC_KEYS, ReportContext, compute_figures
 from headbayes.rundir import RunFiles
 
-__all__ = ["load_config", "compute_report", "write_report", "METRIC_KEYS"]
-
-
-def load_config(run_dir: Path) -> RunConfig:
-    """The config the run sampled with (see `RunFiles.load_config`)."""
-    return RunFiles(run_dir).load_config()
+__all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
 
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
@@ -52,11 +46,8 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
 
 def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
     """Recompute metrics, write metrics.json (and the plots); return (metrics, notes)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"run directory {run_dir} does not exist")
+    files = RunFiles.existing(run_dir)
     figures, extras = compute_report(run_dir)
-    files = RunFiles(run_dir)
     files.write_json(files.METRICS, figures)
     if plot:
         data = extras["data"]

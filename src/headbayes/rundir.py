@@ -47,6 +47,15 @@ class RunFiles:
     def __init__(self, root):
         self.root = Path(root)
 
+    @classmethod
+    def existing(cls, root) -> "RunFiles":
+        """The files of `root`; ConfigError (exit 2) when no such directory exists."""
+        from headbayes.errors import ConfigError
+
+        if not Path(root).is_dir():
+            raise ConfigError(f"run directory {root} does not exist")
+        return cls(root)
+
     def path(self, name: str) -> Path:
         return self.root / name
 

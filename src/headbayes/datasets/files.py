@@ -45,7 +45,7 @@ def _sizes(options) -> tuple[int, int]:
     return len(options.inputs), 1
 
 
-def _read_csv(path: Path, what: str = "data.path") -> dict:
+def _read_csv(path: Path, what: str) -> dict:
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
@@ -65,7 +65,7 @@ def _read_csv(path: Path, what: str = "data.path") -> dict:
     return columns
 
 
-def _read_npz(path: Path, what: str = "data.path") -> dict:
+def _read_npz(path: Path, what: str) -> dict:
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: np.asarray(f[k], np.float64).reshape(-1) for k in f.files}
@@ -87,7 +87,7 @@ def _make_from_file(cfg) -> Dataset:
     if not cfg.path or not path.is_file():
         raise ConfigError(f"data.path: file {cfg.path!r} not found (relative paths start at "
                           f"{Path.cwd()})")
-    columns = _read_csv(path) if cfg.name == "csv" else _read_npz(path)
+    columns = read_table(path, cfg.name, "data.path")
     wanted = [*cfg.inputs, cfg.target]
     missing = [c for c in wanted if c not in columns]
     if not cfg.inputs or not cfg.target or missing:
