@@ -10,10 +10,11 @@ see Hydra objects; everything else takes a typed `RunConfig`.
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
-from headbayes.checks import at_least, choice, positive_float, require
+from headbayes.checks import at_least, choice, nonnegative_float, positive_float, require
 from headbayes.errors import ConfigError
+from headbayes.hyperparameters import check_learnable, check_scale
 
 __all__ = ["MaskConfig", "PriorConfig", "BodyConfig", "RunConfig", "CONFIG_GROUPS",
            "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
@@ -28,7 +29,7 @@ class MaskConfig:
 
 @dataclass
 class PriorConfig:
-    sigma: float = 10.0
+    sigma: Any = 10.0  # a number > 0, or `evidence` (headbayes.hyperparameters)
 
 
 @dataclass
@@ -37,6 +38,8 @@ class BodyConfig:
     optimizer: str = "adam"
     lr: float = 0.01
     steps: int = 2000
+    weight_decay: Optional[float] = None  # null: the run's likelihood and prior (pretrain.py)
+    patience: int = 500  # steps without a better validation loss before pretraining stops
 
 
 @dataclass
@@ -146,7 +149,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     choice("body.optimizer", cfg.body.optimizer, BODY_OPTIMIZERS)
     positive_float("body.lr", cfg.body.lr)
     at_least("body.steps", cfg.body.steps, 1)
-    positive_float("prior.sigma", cfg.prior.sigma)
+    at_least("body.patience", cfg.body.patience, 1)
+    if cfg.body.weight_decay is not None:
+        nonnegative_float("body.weight_decay", cfg.body.weight_decay)
+    check_scale("prior.sigma", cfg.prior.sigma)
     require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
             "a non-empty list of selectors")
     for group in OPTION_GROUPS:
@@ -156,4 +162,5 @@ def validate(cfg: RunConfig) -> RunConfig:
         entry = model_entry(options) if group == "model" else registry(group)[options.name]
         if entry.check is not None:
             entry.check(options, cfg)
+    check_learnable(cfg)
     return cfg

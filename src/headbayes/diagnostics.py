@@ -97,12 +97,14 @@ def ess_tail(x: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x).all(axis=(0, 1)), ess, np.nan)
 
 
-def verdict(figures: dict, num_chains: int) -> list[str]:
-    """Warnings for R-hat > 1.01, ESS < 100 per chain, divergences, non-finite values."""
+def verdict(figures: dict, num_chains: int, iid: bool = False) -> list[str]:
+    """Warnings for R-hat > 1.01, ESS < 100 per chain, divergences, non-finite values. With
+    `iid` (independent draws from a fitted distribution) R-hat is not judged: chains of i.i.d.
+    draws only differ by Monte-Carlo noise."""
     warnings = []
     if not figures["all_finite"]:
         warnings.append("non-finite values in the chain")
-    if not figures["rhat_max"] <= RHAT_MAX:
+    if not iid and not figures["rhat_max"] <= RHAT_MAX:
         warnings.append(f"R-hat {figures['rhat_max']:.4f} > {RHAT_MAX}")
     for key, label in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
         if not figures[key] >= ESS_PER_CHAIN_MIN * num_chains:

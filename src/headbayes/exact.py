@@ -22,7 +22,7 @@ from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
-           "warm_up", "Z_95"]
+           "warm_up", "Z_95", "design", "sampled_paths"]
 
 
 class ExactPosterior(NamedTuple):
@@ -37,6 +37,15 @@ def _head(cfg: RunConfig) -> str | None:
     from headbayes.models import linear_head, model_structure
 
     return linear_head(model_structure(cfg))
+
+
+def sampled_paths(cfg: RunConfig) -> list[str]:
+    """The leaves the mask of `cfg` samples, from the model's structure (nothing computed)."""
+    from headbayes.mask import select
+    from headbayes.models import leaf_shapes
+
+    chosen = select(list(leaf_shapes(cfg)), cfg.mask.include, cfg.mask.exclude)
+    return [path for path, sampled in chosen.items() if sampled]
 
 
 def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
@@ -110,8 +119,17 @@ def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):
     return np.concatenate(blocks, axis=1), offset.reshape(-1), order
 
 
+def design(cfg: RunConfig, params: dict, sampled: list[str], x: np.ndarray):
+    """(J, offset) of the head at the inputs `x`, float64: f(x) = J θ + offset, rows
+    (point, output) flattened point-major, θ the sampled head numbers in `_design`'s order."""
+    params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    jac, offset, _ = _design(_features(cfg, params, x), params64, sampled, _head(cfg))
+    return jac, offset
+
+
 def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> ExactPosterior:
-    """The Gaussian posterior of the sampled head numbers (see the module docstring)."""
+    """The Gaussian posterior of the sampled head numbers (see the module docstring); `cfg`'s
+    scales are numbers (learned ones already put in, `headbayes.hyperparameters`)."""
     head = _head(cfg)
     params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
     n = len(data.x_train)
@@ -120,8 +138,8 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
     jac, offset, order = _design(phi, params64, sampled, head)
     y = np.asarray(data.y_train, np.float64).reshape(-1)
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
-    s2 = cfg.likelihood.sigma ** 2
-    precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / cfg.prior.sigma ** 2
+    s2 = float(cfg.likelihood.sigma) ** 2
+    precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / float(cfg.prior.sigma) ** 2
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
     jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled, head)

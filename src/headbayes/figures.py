@@ -46,17 +46,18 @@ class ReportContext:
         self.notes: list[str] = []
 
     @cached_property
-    def _draws(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Function draws on the eval points and the test points, in one pass."""
+    def part_draws(self) -> dict:
+        """Function draws (chain, draw, n, out) on each part of `report_parts`, in one pass."""
         from headbayes.predictive import function_draws
 
+        parts = report_parts(self.data)
         f = function_draws(self.cfg, self.params, self.chain, report_points(self.data))
-        m = len(self.data.x_eval)
-        return f[:, :, :m], (None if self.data.x_test is None else f[:, :, m:])
+        ends = np.cumsum([len(x) for x in parts.values()])
+        return {name: f[:, :, end - len(x):end] for (name, x), end in zip(parts.items(), ends)}
 
     @cached_property
     def f_eval(self) -> np.ndarray:
-        return self._draws[0]
+        return self.part_draws["eval"]
 
     @cached_property
     def summary(self) -> dict:
@@ -64,7 +65,13 @@ class ReportContext:
 
     @cached_property
     def f_test(self) -> np.ndarray | None:
-        return self._draws[1]
+        return self.part_draws.get("test")
+
+    @cached_property
+    def y_scale(self) -> float:
+        """The target's standardisation scale: original units = model units × y_scale."""
+        scaling = self.data.scaling
+        return 1.0 if scaling is None else float(np.asarray(scaling.y_scale).reshape(-1)[0])
 
     @cached_property
     def noise_sd(self) -> float:
@@ -79,6 +86,13 @@ class ReportContext:
         if self.f_test is None:
             return None
         return metrics.heldout(self.f_test, self.data.y_test, self.noise_sd)
+
+    @cached_property
+    def iid(self) -> bool:
+        """The sampler's draws are independent (it fits, then draws): no R-hat to judge."""
+        from headbayes.samplers import SAMPLERS
+
+        return "fitted" in SAMPLERS[self.cfg.sampler.name].caps
 
     @cached_property
     def checks(self) -> dict:
@@ -106,9 +120,20 @@ class ReportContext:
         return exact.exact_posterior(self.cfg, self.params, list(self.chain), self.data)
 
 
+def report_parts(data) -> dict:
+    """{part: inputs} the report evaluates the function at: the eval points; with a test split
+    the test and the training points; the validation points when there are some."""
+    parts = {"eval": data.x_eval}
+    if data.x_test is not None:
+        parts.update(test=data.x_test, train=data.x_train)
+    if data.x_val is not None:
+        parts["val"] = data.x_val
+    return parts
+
+
 def report_points(data) -> np.ndarray:
-    """The inputs the report evaluates the function at: the eval points, then the test ones."""
-    return data.x_eval if data.x_test is None else np.concatenate([data.x_eval, data.x_test])
+    """Every input of `report_parts`, concatenated in its order."""
+    return np.concatenate(list(report_parts(data).values()))
 
 
 def _nanmax(values: np.ndarray) -> float:
@@ -149,17 +174,57 @@ def _gap(ctx: ReportContext):
     return {"band_gap_ratio": metrics.band_gap_ratio(ctx.summary, ctx.data.x_eval, ctx.data.gap)}
 
 
-@metric("test_rmse", "test_nll", "test_coverage_90",
-        *(f"coverage_{round(level * 100)}" for level in metrics.LEVELS))
+@metric("likelihood_sigma", "prior_sigma")
+def _scales(ctx: ReportContext):
+    """The scales the run sampled with (set or learned), in the units the model sees."""
+    from headbayes.hyperparameters import values_of
+
+    return values_of(ctx.cfg) if hasattr(ctx.cfg.likelihood, "sigma") else None
+
+
+def _in_original_units(figures: dict, y_scale: float, prefix: str = "") -> dict:
+    """RMSE and NLL of standardised `figures` in the target's original units."""
+    return {f"{prefix}test_rmse": figures["test_rmse"] * y_scale,
+            f"{prefix}test_nll": figures["test_nll"] + float(np.log(y_scale))}
+
+
+@metric("test_rmse", "test_nll", "test_rmse_standardized", "test_nll_standardized",
+        "test_coverage_90", *(f"coverage_{round(level * 100)}" for level in metrics.LEVELS))
 def _heldout(ctx: ReportContext):
-    return None if ctx.heldout is None else ctx.heldout[0]
+    """Held-out figures; RMSE and NLL in the target's original units, and standardised."""
+    if ctx.heldout is None:
+        return None
+    figures = ctx.heldout[0]
+    return {**_in_original_units(figures, ctx.y_scale),
+            "test_rmse_standardized": figures["test_rmse"],
+            "test_nll_standardized": figures["test_nll"],
+            **{k: v for k, v in figures.items() if k not in ("test_rmse", "test_nll")}}
+
+
+@metric("train_rmse")
+def _train(ctx: ReportContext):
+    """RMSE of the posterior mean on the training rows (original units), with a test split."""
+    f_train = ctx.part_draws.get("train")
+    if f_train is None:
+        return None
+    return {"train_rmse": ctx.y_scale * metrics.mean_rmse(f_train, ctx.data.y_train)}
+
+
+@metric("val_nll")
+def _validation(ctx: ReportContext):
+    """Predictive NLL on the validation part (original units)."""
+    f_val = ctx.part_draws.get("val")
+    if f_val is None:
+        return None
+    figures, _ = metrics.heldout(f_val, ctx.data.y_val, ctx.noise_sd)
+    return {"val_nll": figures["test_nll"] + float(np.log(ctx.y_scale))}
 
 
 @metric("map_test_rmse", "map_test_nll", "map_test_coverage_90")
 def _map_heldout(ctx: ReportContext):
-    """The same held-out figures for the MAP network alone (body.mode=pretrained: params.npz
-    holds the whole network trained to the MAP of the run's likelihood and prior), with the
-    likelihood's noise: what the Bayesian part adds over it."""
+    """The same held-out figures (original units) for the MAP network alone
+    (body.mode=pretrained: params.npz holds the whole trained network), with the likelihood's
+    noise: what the Bayesian part adds over it."""
     from headbayes.predictive import function_draws
 
     if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
@@ -167,7 +232,8 @@ def _map_heldout(ctx: ReportContext):
     at_map = {p: ctx.params[p][None, None] for p in ctx.chain}
     f_map = function_draws(ctx.cfg, ctx.params, at_map, ctx.data.x_test)[0, 0]
     figures = metrics.point_heldout(f_map, ctx.data.y_test, ctx.noise_sd)
-    return {f"map_{k}": v for k, v in figures.items()}
+    return {**_in_original_units(figures, ctx.y_scale, "map_"),
+            "map_test_coverage_90": figures["test_coverage_90"]}
 
 
 @metric("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "accept_mean")
@@ -199,9 +265,32 @@ def _random_body_exact(ctx: ReportContext):
             "random_body_exact_band_median": float(np.median(2 * exact.Z_95 * initial.f_sd))}
 
 
+COVERAGE_90_RANGE = (0.80, 0.97)  # test_coverage_90 outside it: miscalibrated
+NOISE_RESIDUAL_MIN = 0.5  # likelihood σ below this × the training residual sd: overconfident
+
+
+def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> list[str]:
+    """Warnings about the fit on held-out data: 90% coverage outside COVERAGE_90_RANGE, noise
+    far below the training residual sd (both in the units the model sees)."""
+    warnings = []
+    coverage = figures.get("test_coverage_90")
+    low, high = COVERAGE_90_RANGE
+    if coverage is not None and not low <= coverage <= high:
+        warnings.append(f"test_coverage_90 {coverage:.3f} outside [{low}, {high}]")
+    if residual_sd is not None and noise_sd < NOISE_RESIDUAL_MIN * residual_sd:
+        warnings.append(f"likelihood sigma {noise_sd:.3g} < {NOISE_RESIDUAL_MIN} x the training "
+                        f"residual sd {residual_sd:.3g}")
+    return warnings
+
+
 @metric("verdict")
 def _verdict(ctx: ReportContext):
-    warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains)
+    warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains, iid=ctx.iid)
+    f_train = ctx.part_draws.get("train")
+    if ctx.heldout is not None:
+        residual = (None if f_train is None
+                    else metrics.mean_rmse(f_train, ctx.data.y_train))
+        warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd, residual)
     return {"verdict": "ok" if not warnings else "; ".join(warnings)}
 
 

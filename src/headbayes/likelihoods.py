@@ -8,9 +8,10 @@ N(0, sigma²) observation noise to the function.
 """
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-from headbayes.checks import choice, positive_float
+from headbayes.checks import choice
+from headbayes.hyperparameters import check_scale
 from headbayes.registry import Registry
 
 __all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "make_likelihood",
@@ -32,7 +33,7 @@ class Likelihood(NamedTuple):
 @dataclass
 class GaussianOptions:
     name: str = "gaussian"
-    sigma: float = 0.05
+    sigma: Any = 0.05  # a number > 0, or `evidence` (headbayes.hyperparameters)
     reduction: str = "mean"
 
 
@@ -46,7 +47,7 @@ def gaussian_log_likelihood(prediction, y, sigma, reduction: str, data_scale=1.0
 
 
 def _check_gaussian(options, cfg) -> None:
-    positive_float("likelihood.sigma", options.sigma)
+    check_scale("likelihood.sigma", options.sigma)
     choice("likelihood.reduction", options.reduction, REDUCTIONS)
 
 

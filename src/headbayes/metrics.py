@@ -13,7 +13,7 @@
 import numpy as np
 
 __all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "reassemble", "heldout",
-           "coverage", "truth_coverage", "band_gap_ratio", "point_heldout", "LEVELS",
+           "coverage", "truth_coverage", "mean_rmse", "band_gap_ratio", "point_heldout", "LEVELS",
            "CALIBRATION_LEVELS", "Z_95"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -121,6 +121,12 @@ def point_heldout(f: np.ndarray, y: np.ndarray, sigma: float) -> dict:
     nll = -_gaussian_log_density(residual, sigma)
     return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
             "test_coverage_90": float(np.mean(np.abs(residual) <= Z_95 * sigma))}
+
+
+def mean_rmse(f_draws: np.ndarray, y: np.ndarray) -> float:
+    """RMSE of the posterior mean function (draws (chain, draw, n, 1)) against `y` (n, 1)."""
+    mean = _pooled(f_draws).mean(axis=0)
+    return float(np.sqrt(np.mean((mean - np.asarray(y, np.float64)[:, 0]) ** 2)))
 
 
 def truth_coverage(summary: dict, truth: np.ndarray) -> float:

@@ -74,6 +74,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     the loop and the seconds spent caching frozen-prefix features (0 when none are cached)."""
     import equinox as eqx
     import jax.numpy as jnp
+    import numpy as np
 
     from headbayes import runner
     from headbayes.datasets import make_dataset
@@ -81,7 +82,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     from headbayes.likelihoods import make_likelihood
     from headbayes.mask import named_leaves
     from headbayes.posterior import Problem, make_logdensity_fn
-    from headbayes.samplers import make_hyper, make_sampler
+    from headbayes.samplers import make_sampler, prepared_hyper
 
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data) if data is None else data
@@ -96,7 +97,9 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     likelihood = make_likelihood(cfg.likelihood)
     problem = Problem(frozen, x, jnp.asarray(data.y_train), jnp.float32(likelihood.noise_sd),
                       jnp.float32(cfg.prior.sigma), jnp.float32(1.0))
-    hyper = make_hyper(s)
+    named = named_leaves(params)
+    hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named.items()},
+                           [p for p, sampled in named_leaves(mask).items() if sampled], data)
     logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
     sampler = make_sampler(s, logdensity_fn)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
@@ -225,6 +228,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
     files.write_json(files.MASK, table)
+    cfg = _scales(cfg, files, params, table, data, checkpoint)
     loop, features_s = prepare_loop(cfg, params, static, mask, data)
     start_step, draws_done = 0, 0
     counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
@@ -277,6 +281,25 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     }
     files.write_json(files.META, meta)
     return meta
+
+
+def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data, checkpoint) -> RunConfig:
+    """`cfg` with the scales the run samples with (learned ones found now, or read back when
+    resuming), written to hyperparameters.json."""
+    import numpy as np
+
+    from headbayes.hyperparameters import checked_values, learn, with_values
+    from headbayes.mask import named_leaves
+
+    if checkpoint and files.has(files.HYPERPARAMETERS):
+        values = checked_values(files.read_json(files.HYPERPARAMETERS),
+                                files.path(files.HYPERPARAMETERS))
+    else:
+        sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
+        named = {p: np.asarray(v) for p, v in named_leaves(params).items()}
+        values = learn(cfg, named, sampled, data)
+        files.write_json(files.HYPERPARAMETERS, values)
+    return with_values(cfg, values)
 
 
 def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None:

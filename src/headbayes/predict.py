@@ -51,7 +51,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     _require_finished(run_dir)
-    cfg = files.load_config()
+    cfg = files.load_config(learned=True)
     scaling = scaling_from(data_description(run_dir, cfg))
     params = files.read_params()
     chain, _ = files.chain()

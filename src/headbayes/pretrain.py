@@ -1,9 +1,15 @@
 """Body modes: train the whole network to the MAP before sampling its masked leaves.
 
-`body.mode: pretrained` runs `body.steps` optax steps (`body.optimizer`: adam | sgd, at
-`body.lr`) on −(log-likelihood + log-prior) of *all* parameters, with the run's likelihood and
-prior, from the model's initial values; the trained values go to params.npz, the sampler starts
-its masked leaves there and the rest stay frozen at them.
+`body.mode: pretrained` runs up to `body.steps` optax steps (`body.optimizer`: adam | sgd, at
+`body.lr`) on all parameters from the model's initial values. The loss is
+- with `body.weight_decay` = w set: mean((f(x) − y)²) + w · Σθ² (independent of the run's
+  likelihood and prior, so they can be learned afterwards);
+- with `body.weight_decay: null`: −(log-likelihood + log-prior) of the run's likelihood and
+  prior (their scales must then be numbers).
+With a validation part (`data.val_fraction` > 0) the loss on it is computed after every step,
+training stops after `body.patience` steps without a better one, and the best parameters are
+kept. The trained values go to params.npz; the sampler starts its masked leaves there and the
+rest stay frozen at them.
 """
 
 import equinox as eqx
@@ -22,27 +28,68 @@ __all__ = ["pretrain", "OPTIMIZERS"]
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
 
 
-def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
-    """(trained params, {"loss_initial", "loss_final"}) after `body.steps` optimiser steps."""
-    optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
-    likelihood = make_likelihood(cfg.likelihood)
+def _loss_fn(cfg: RunConfig, static):
+    """loss(params, x, y) of the module docstring."""
+    body = cfg.body
+    if body.weight_decay is not None:
+        decay = np.float32(body.weight_decay)
 
-    def loss(params, x, y, sigma, prior_sigma):
+        def loss(params, x, y):
+            prediction = forward(eqx.combine(params, static), x)
+            squares = sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(params))
+            return jnp.mean((prediction - y) ** 2) + decay * squares
+
+        return loss
+    likelihood = make_likelihood(cfg.likelihood)
+    sigma, prior_sigma = np.float32(cfg.likelihood.sigma), np.float32(cfg.prior.sigma)
+
+    def loss(params, x, y):
         prediction = forward(eqx.combine(params, static), x)
         return -(likelihood.log_likelihood(prediction, y, sigma) + log_prior(params, prior_sigma))
 
+    return loss
+
+
+def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
+    """(trained params, {"loss_initial", "loss_final", "steps", and with a validation part
+    "val_loss_best", "best_step"})."""
+    optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
+    loss = _loss_fn(cfg, static)
+    steps, patience = cfg.body.steps, cfg.body.patience
+    validate = data.x_val is not None
+
     @jax.jit
-    def train(params, x, y, sigma, prior_sigma):
-        def step(carry, _):
-            params, opt_state = carry
-            value, grads = jax.value_and_grad(loss)(params, x, y, sigma, prior_sigma)
+    def train(params, x, y, x_val, y_val):
+        def val_loss(params):  # the same loss on the validation part, or 0 without one
+            return loss(params, x_val, y_val) if validate else jnp.float32(0.0)
+
+        def step(carry):
+            params, opt_state, best, best_val, best_step, step = carry
+            grads = jax.grad(loss)(params, x, y)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), value
+            params = optax.apply_updates(params, updates)
+            value = val_loss(params)
+            better = value < best_val if validate else jnp.bool_(True)
+            best = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, best)
+            best_val = jnp.where(better, value, best_val)
+            best_step = jnp.where(better, step + 1, best_step)
+            return params, opt_state, best, best_val, best_step, step + 1
 
-        (params, _), values = jax.lax.scan(step, (params, optimizer.init(params)), None,
-                                           length=cfg.body.steps)
-        return params, values[0], loss(params, x, y, sigma, prior_sigma)
+        def going(carry):
+            *_, best_step, step = carry
+            return (step < steps) & (step - best_step < patience)
 
-    trained, first, last = train(params, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
-                                 np.float32(likelihood.noise_sd), np.float32(cfg.prior.sigma))
-    return trained, {"loss_initial": float(first), "loss_final": float(last)}
+        start = (params, optimizer.init(params), params, val_loss(params), jnp.int32(0),
+                 jnp.int32(0))
+        _, _, best, best_val, best_step, done = jax.lax.while_loop(going, step, start)
+        return best, loss(params, x, y), loss(best, x, y), best_val, best_step, done
+
+    empty = jnp.zeros((0,) + data.x_train.shape[1:], jnp.float32)
+    x_val = jnp.asarray(data.x_val) if validate else empty
+    y_val = jnp.asarray(data.y_val) if validate else jnp.zeros((0, data.y_train.shape[1]))
+    trained, first, last, best_val, best_step, done = train(
+        params, jnp.asarray(data.x_train), jnp.asarray(data.y_train), x_val, y_val)
+    record = {"loss_initial": float(first), "loss_final": float(last), "steps": int(done)}
+    if validate:
+        record.update(val_loss_best=float(best_val), best_step=int(best_step))
+    return trained, record

@@ -21,7 +21,7 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
 
     enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
-    cfg = files.load_config()
+    cfg = files.load_config(learned=True)
     params = files.read_params()
     chain, info = files.chain()
     unknown = set(chain) - set(params)

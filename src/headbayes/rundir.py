@@ -4,6 +4,7 @@
 .hydra/              config.yaml, overrides.yaml, hydra.yaml (written by Hydra for CLI runs)
 run_config.json      the config the run samples with (Hydra rewrites .hydra/ on reuse)
 data.json            input and target names, standardisation constants (for predict)
+hyperparameters.json likelihood_sigma, prior_sigma the run samples with (set or learned)
 mask.json            every leaf: path, shape, size, sampled; totals
 params.npz           the full parameters the run samples with (trained body included)
 params_initial.npz   the initial parameters, when a body is trained (pretrained, joint)
@@ -31,6 +32,7 @@ class RunFiles:
 
     CONFIG = "run_config.json"
     DATA = "data.json"
+    HYPERPARAMETERS = "hyperparameters.json"
     MASK = "mask.json"
     PARAMS = "params.npz"
     PARAMS_INITIAL = "params_initial.npz"
@@ -72,8 +74,18 @@ class RunFiles:
     def write_config(self, cfg) -> None:
         self.write_json(self.CONFIG, dataclasses.asdict(cfg))
 
-    def load_config(self):
-        """The typed config the run sampled with: run_config.json, else .hydra/config.yaml."""
+    def load_config(self, learned: bool = False):
+        """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
+        with `learned`, the scales of hyperparameters.json put in for learned ones."""
+        cfg = self._load_config()
+        if learned and self.has(self.HYPERPARAMETERS):
+            from headbayes.hyperparameters import checked_values, with_values
+
+            path = self.path(self.HYPERPARAMETERS)
+            cfg = with_values(cfg, checked_values(self.read_json(self.HYPERPARAMETERS), path))
+        return cfg
+
+    def _load_config(self):
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 

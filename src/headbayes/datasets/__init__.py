@@ -13,7 +13,7 @@ import numpy as np
 from headbayes.registry import Registry, discover
 
 __all__ = ["Dataset", "Scaling", "DATASETS", "make_dataset", "data_sizes", "IDENTITY",
-           "describe", "scaling_from"]
+           "describe", "scaling_from", "with_validation"]
 
 DATASETS = Registry("data")
 
@@ -43,7 +43,8 @@ class Dataset(NamedTuple):
     `x_eval`/`f_eval`: points where the posterior function is summarised and the noiseless
     truth there (`f_eval` None when unknown); `x_test`/`y_test`: held-out data (None when there
     is no test split); `gap`: the (low, high) hole of the `gap` dataset, else None;
-    `inputs`/`target`: column names; `scaling`: the standardisation, identity when none.
+    `inputs`/`target`: column names; `scaling`: the standardisation, identity when none;
+    `x_val`/`y_val`: a validation part carved from the training rows (None without one).
     """
 
     x_train: np.ndarray
@@ -56,6 +57,8 @@ class Dataset(NamedTuple):
     inputs: tuple = ("x",)
     target: str = "y"
     scaling: Scaling | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
 
 def describe(data: Dataset) -> dict:
@@ -72,8 +75,23 @@ def scaling_from(description: dict) -> Scaling:
 
 
 def make_dataset(options) -> Dataset:
-    """The dataset of the typed data options."""
-    return DATASETS[options.name].build(options)
+    """The dataset of the typed data options, with its validation part carved out when the
+    options have `val_fraction` > 0."""
+    data = DATASETS[options.name].build(options)
+    fraction = getattr(options, "val_fraction", 0.0)
+    return with_validation(data, fraction, options.seed) if fraction > 0 else data
+
+
+def with_validation(data: Dataset, fraction: float, seed: int) -> Dataset:
+    """`data` with round(fraction · n) of its training rows (drawn with
+    numpy.random.default_rng(seed + 1)) moved to the validation part; at least one row stays
+    on each side."""
+    n = len(data.x_train)
+    n_val = min(n - 1, max(1, int(round(fraction * n))))
+    order = np.random.default_rng(seed + 1).permutation(n)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return data._replace(x_train=data.x_train[train], y_train=data.y_train[train],
+                         x_val=data.x_train[val], y_val=data.y_train[val])
 
 
 def data_sizes(options) -> tuple[int, int]:

@@ -1,10 +1,18 @@
-"""Your own table: `csv` (a header row naming the columns) or `npz` (one 1-D array per
-column), with `inputs` and `target` naming the columns, a test split of `test_fraction` drawn
-with `data.seed`, and standardisation by the training split's mean and standard deviation when
-`standardize` is true. Relative paths are relative to the directory the command was typed in.
+"""Your own table: `csv` (a text table) or `npz` (one 1-D array per column).
+
+`target` names the target column; `inputs` the input columns (empty: every other column).
+A csv's `delimiter` is `auto` (the first line's comma, semicolon or tab, else runs of
+whitespace), one of `,` `;` `tab` `whitespace`, or any single character; without a header row
+(`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark and blank lines are
+ignored. The test split is the file `test_path` when given (same columns), else
+`test_fraction` of the rows drawn with `data.seed`; `val_fraction` of the training rows become a
+validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
+the training rows' mean and standard deviation when `standardize` is true. Relative paths are
+relative to the directory the command was typed in.
 """
 
 import csv
+import functools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,50 +24,118 @@ from headbayes.datasets import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
 from headbayes.errors import ConfigError
 
-__all__ = ["FileOptions", "read_table", "MIN_ROWS"]
+__all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table"]
 
 MIN_ROWS = 4  # a file needs at least this many rows (some for training, some for testing)
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "whitespace": None}
 
 
 @dataclass
 class FileOptions:
     name: str = "csv"
     path: str = ""
-    inputs: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # empty: every column but the target
     target: str = ""
     test_fraction: float = 0.2
     standardize: bool = True
-    seed: int = 0  # draws the test split
+    seed: int = 0  # draws the test split and the validation part
+    delimiter: str = "auto"
+    header: bool = True
+    test_path: str = ""  # a file of test rows (same columns); empty: test_fraction of path
+    val_fraction: float = 0.0
 
 
 def _check(options, cfg) -> None:
     require(bool(options.path), "data.path", options.path, f"a file for data '{options.name}'")
-    require(len(options.inputs) >= 1 and bool(options.target), "data.inputs",
-            list(options.inputs),
-            "a non-empty list of column names, with data.target naming the target column")
+    require(bool(options.target), "data.target", options.target, "the target column's name")
     require(0 < options.test_fraction < 1, "data.test_fraction", options.test_fraction,
             "a number in (0, 1)")
+    require(0 <= options.val_fraction < 1, "data.val_fraction", options.val_fraction,
+            "a number in [0, 1)")
+    require(options.delimiter == "auto" or options.delimiter in DELIMITERS
+            or len(options.delimiter) == 1, "data.delimiter", options.delimiter,
+            "auto, whitespace, tab or one character")
+
+
+def _input_names(options) -> list[str]:
+    """The input columns: `inputs`, else every column of the file but the target."""
+    if options.inputs:
+        return list(options.inputs)
+    return [c for c in _column_names(options) if c != str(options.target)]
 
 
 def _sizes(options) -> tuple[int, int]:
-    return len(options.inputs), 1
+    return len(_input_names(options)), 1
 
 
-def _read_csv(path: Path, what: str) -> dict:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+def _resolved(path: str) -> Path:
+    resolved = Path(path).expanduser()
+    if not path or not resolved.is_file():
+        raise ConfigError(f"data.path: file {path!r} not found (relative paths start at "
+                          f"{Path.cwd()})")
+    return resolved
+
+
+def _column_names(options) -> list[str]:
+    path = _resolved(options.path)
+    stamp = path.stat().st_mtime_ns
+    return list(_names_of(path, stamp, options.name, options.delimiter, options.header))
+
+
+@functools.lru_cache(maxsize=32)
+def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
+    if kind == "npz":
+        return tuple(_read_npz(path, "data.path"))
+    return tuple(read_text_table(path, "data.path", delimiter, header, names_only=True))
+
+
+def _lines(path: Path, what: str) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what}: {path} is not UTF-8 text ({e.reason} at byte {e.start}); "
+                          f"save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot read {path}: {e.strerror}") from None
+    return text.splitlines()
+
+
+def _split_rows(lines: list[str], delimiter: str) -> list[list[str]]:
+    """Cells of every non-blank line; `delimiter` as in the module docstring."""
+    filled = [line for line in lines if line.strip()]
+    if delimiter == "auto":
+        first = filled[0] if filled else ""
+        delimiter = next((d for d in (",", ";", "\t") if d in first), None)
+    else:
+        delimiter = DELIMITERS.get(delimiter, delimiter)
+    if delimiter is None:
+        return [line.split() for line in filled]
+    return [[cell.strip() for cell in row] for row in csv.reader(filled, delimiter=delimiter)]
+
+
+def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool = True,
+                    names_only: bool = False) -> dict:
+    """{column name: float64 values} of a text table (see the module docstring)."""
+    rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    width = len(rows[0])
+    names = [h.strip() for h in rows[0]] if header else [str(j) for j in range(width)]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")
+    if names_only:
+        return dict.fromkeys(names)
+    body = rows[1:] if header else rows
     columns = {}
-    for j, name in enumerate(header):
+    for j, name in enumerate(names):
         values = []
-        for i, row in enumerate(body, start=2):
+        for i, row in enumerate(body, start=2 if header else 1):
             try:
                 values.append(float(row[j]))
             except (ValueError, IndexError):
                 cell = row[j] if j < len(row) else "(missing)"
-                raise ConfigError(f"{what}: {path} line {i}, column '{name}': "
+                raise ConfigError(f"{what}: {path} row {i}, column '{name}': "
                                   f"{cell!r} is not a number") from None
         columns[name] = np.asarray(values)
     return columns
@@ -74,37 +150,59 @@ def _read_npz(path: Path, what: str) -> dict:
             from None
 
 
-def read_table(path: Path, kind: str, what: str) -> dict:
+def read_table(path: Path, kind: str, what: str, delimiter: str = "auto",
+               header: bool = True) -> dict:
     """{column name: float64 values} of a csv or npz file; ConfigError naming `what` (the
     option or flag that gave the file), the line and the column of a problem."""
-    return _read_csv(path, what) if kind == "csv" else _read_npz(path, what)
+    if kind == "csv":
+        return read_text_table(path, what, delimiter, header)
+    return _read_npz(path, what)
+
+
+def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
+    """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
+    columns = read_table(path, options.name, what, options.delimiter, options.header)
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
+                          f"available: {', '.join(columns)}")
+    lengths = {len(columns[c]) for c in wanted}
+    if len(lengths) != 1:
+        raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
+    x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
+    y = columns[wanted[-1]]
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ConfigError(f"{what}: {path} holds non-finite values in the chosen columns")
+    return x, y
 
 
 @DATASETS.register("npz", FileOptions, check=_check, sizes=_sizes)
 @DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes)
 def _make_from_file(cfg) -> Dataset:
-    path = Path(cfg.path).expanduser()
-    if not cfg.path or not path.is_file():
-        raise ConfigError(f"data.path: file {cfg.path!r} not found (relative paths start at "
-                          f"{Path.cwd()})")
-    columns = read_table(path, cfg.name, "data.path")
-    wanted = [*cfg.inputs, cfg.target]
-    missing = [c for c in wanted if c not in columns]
-    if not cfg.inputs or not cfg.target or missing:
-        raise ConfigError(f"data.inputs/data.target: columns {missing or wanted} not in {path}; "
-                          f"available: {', '.join(columns)}")
-    lengths = {len(columns[c]) for c in wanted}
-    if len(lengths) != 1:
-        raise ConfigError(f"data.path: columns of {path} have different lengths {sorted(lengths)}")
-    n = lengths.pop()
-    if n < MIN_ROWS:
-        raise ConfigError(f"data.path: {path} has {n} rows; at least {MIN_ROWS} are needed")
-    x = np.stack([columns[c] for c in cfg.inputs], axis=1)
-    y = columns[cfg.target]
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ConfigError(f"data.path: {path} holds non-finite values in the chosen columns")
-    order = np.random.default_rng(cfg.seed).permutation(n)
-    n_test = min(n - 2, max(1, int(round(cfg.test_fraction * n))))
-    test, train = order[:n_test], order[n_test:]
-    return standardized(cfg, x[train], y[train], x[test], y[test], inputs=tuple(cfg.inputs),
-                        target=cfg.target)
+    path = _resolved(cfg.path)
+    inputs = _input_names(cfg)
+    if not inputs:
+        raise ConfigError(f"data.inputs: {path} has no column besides the target "
+                          f"{cfg.target!r}")
+    wanted = [*inputs, str(cfg.target)]
+    x, y = _table(cfg, path, "data.path", wanted)
+    if cfg.test_path:
+        test_file = Path(cfg.test_path).expanduser()
+        if not test_file.is_file():
+            raise ConfigError(f"data.test_path: file {cfg.test_path!r} not found (relative "
+                              f"paths start at {Path.cwd()})")
+        x_test, y_test = _table(cfg, test_file, "data.test_path", wanted)
+        x_train, y_train = x, y
+    else:
+        n = len(y)
+        if n < MIN_ROWS:
+            raise ConfigError(f"data.path: {path} has {n} rows; at least {MIN_ROWS} are needed")
+        order = np.random.default_rng(cfg.seed).permutation(n)
+        n_test = min(n - 2, max(1, int(round(cfg.test_fraction * n))))
+        test, train = order[:n_test], order[n_test:]
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+    if len(y_train) < 2 or len(y_test) < 1:
+        raise ConfigError(f"data.path: {len(y_train)} training and {len(y_test)} test rows; "
+                          f"at least 2 and 1 are needed")
+    return standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
+                        target=str(cfg.target))

@@ -4,7 +4,8 @@ Every sampler has the same shape (`headbayes.samplers.base`): `init(position, pr
 `step(key, state, problem, hyper) -> (state, Info)`, optionally an own `warmup`. Each module of
 this package registers its samplers when imported; a new sampler is a module here plus its
 `configs/sampler/NAME.yaml`. Capabilities: `minibatch` (takes `batch_size`), `fitted` (warmup
-fits an approximation, then draws are i.i.d.). Floats a sweep varies (the entry's `hyper`
+fits an approximation, then draws are i.i.d.). An entry's optional `prepare` computes arrays
+from the run before the loop (they join `hyper`). Floats a sweep varies (the entry's `hyper`
 keys) reach the compiled loop as arrays, so one program serves the whole sweep.
 """
 
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 
 from headbayes.registry import Registry, discover
 
-__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "failure_hint"]
+__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint"]
 
 SAMPLERS = Registry("sampler")
 
@@ -27,6 +28,14 @@ def make_sampler(options, logdensity_fn: Callable):
 def make_hyper(options) -> dict:
     """{key: float32 array} of the option's sweepable floats."""
     return {k: jnp.float32(getattr(options, k)) for k in SAMPLERS[options.name].extras["hyper"]}
+
+
+def prepared_hyper(options, cfg, params: dict, sampled: list, data) -> dict:
+    """`make_hyper(options)` plus the arrays the sampler computes from the run before the loop
+    (its entry's `prepare(cfg, params, sampled, data)`; the exact sampler's posterior)."""
+    hyper = make_hyper(options)
+    prepare = SAMPLERS[options.name].extras.get("prepare")
+    return {**hyper, **prepare(cfg, params, sampled, data)} if prepare else hyper
 
 
 def failure_hint(options) -> str:

@@ -1,4 +1,4 @@
-"""Approximate posteriors that fit during warmup and then draw i.i.d.: mean-field VI, Laplace.
+"""Posteriors fitted during warmup that then draw i.i.d.: mean-field VI, Laplace, exact.
 
 - `vi`: a diagonal Gaussian fitted by blackjax's mean-field VI (KL, stick-the-landing gradient,
   `num_mc_samples` draws per step, optax Adam at `learning_rate`), started at the initial
@@ -7,6 +7,11 @@
   then `NEWTON_STEPS` Newton steps with the exact Hessian, each kept only if it raises the
   log-density (one step is exact when the posterior is Gaussian), then the Gaussian with
   covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
+- `exact`: i.i.d. draws from the closed-form Gaussian posterior of a linear head with a
+  conjugate likelihood (`headbayes.exact`, computed in float64 before the loop and handed to it
+  in `hyper`: its mean and the Cholesky factor of its covariance, T included); `warmup` draws
+  are discarded, `keep` kept. Offered only where the exact reference applies
+  (`headbayes.exact.not_applicable_reason`); elsewhere exit 2 before anything compiles.
 """
 
 from dataclasses import dataclass
@@ -20,8 +25,8 @@ from headbayes.checks import at_least, positive_float
 from headbayes.samplers import SAMPLERS
 from headbayes.samplers.base import Sampler, SamplerOptions, check_common, make_info, tempered
 
-__all__ = ["make_vi", "make_laplace", "GaussianState", "NEWTON_STEPS", "LaplaceOptions",
-           "VIOptions"]
+__all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
+           "LaplaceOptions", "VIOptions", "ExactOptions"]
 
 
 @dataclass
@@ -37,6 +42,25 @@ class LaplaceOptions(SamplerOptions):
 class VIOptions(LaplaceOptions):
     name: str = "vi"
     num_mc_samples: int = 5
+
+
+@dataclass
+class ExactOptions(SamplerOptions):
+    name: str = "exact"
+    warmup: int = 0  # draws discarded first (none are needed: the draws are i.i.d.)
+    keep: int = 1000
+    thin: int = 1
+
+
+def _check_exact(options, cfg) -> None:
+    from headbayes.errors import ConfigError
+    from headbayes.exact import not_applicable_reason, sampled_paths
+
+    check_common(options, cfg)
+    reason = not_applicable_reason(cfg, sampled_paths(cfg))
+    if reason is not None:
+        raise ConfigError(f"sampler=exact needs a closed-form posterior, and this run has "
+                          f"{reason}; choose another sampler (nuts, laplace, ...)")
 
 
 def _check(options, cfg) -> None:
@@ -85,6 +109,24 @@ def _fixed_draw_sampler(init, warmup, unravel_of) -> Sampler:
         return _draw(key, state, unravel_of(state.position)), info(hyper)
 
     return Sampler(init, step, warmup, info)
+
+
+def _gaussian_at(logdensity, x, unravel, newton_steps: int) -> GaussianState:
+    """`newton_steps` Newton steps from `x` (each kept only where it raises the log-density),
+    then the Gaussian with covariance (−∇²log p)⁻¹ there (NaN, a failed run, unless the
+    Hessian is negative definite)."""
+    def newton(x, _):
+        precision = -jax.hessian(logdensity)(x)
+        proposal = x + jnp.linalg.solve(precision, jax.grad(logdensity)(x))
+        better = jnp.all(jnp.isfinite(proposal)) & (logdensity(proposal) > logdensity(x))
+        return jnp.where(better, proposal, x), None
+
+    mode, _ = jax.lax.scan(newton, x, None, length=newton_steps)
+    precision = -jax.hessian(logdensity)(mode)
+    eigenvalues, eigenvectors = jnp.linalg.eigh(0.5 * (precision + precision.T))
+    # covariance = V diag(1/λ) Vᵀ; NaN (a failed run) if some λ <= 0
+    scale = eigenvectors / jnp.sqrt(jnp.where(eigenvalues > 0, eigenvalues, jnp.nan))
+    return GaussianState(unravel(mode), mode, scale, None)
 
 
 def _unravel_of(position):
@@ -142,19 +184,30 @@ def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
 
         (mode, _), _ = jax.lax.scan(one, (flat, optimizer.init(flat)), None, length=num_steps)
 
-        def newton(x, _):  # kept only where it raises the log-density
-            precision = -jax.hessian(logdensity)(x)
-            proposal = x + jnp.linalg.solve(precision, jax.grad(logdensity)(x))
-            better = jnp.all(jnp.isfinite(proposal)) & (logdensity(proposal) > logdensity(x))
-            return jnp.where(better, proposal, x), None
-
-        mode, _ = jax.lax.scan(newton, mode, None, length=NEWTON_STEPS)
-        precision = -jax.hessian(logdensity)(mode)
-        eigenvalues, eigenvectors = jnp.linalg.eigh(0.5 * (precision + precision.T))
-        # covariance = V diag(1/λ) Vᵀ; NaN (a failed run) if some λ <= 0
-        scale = eigenvectors / jnp.sqrt(jnp.where(eigenvalues > 0, eigenvalues, jnp.nan))
-        fitted = GaussianState(unravel(mode), mode, scale, None)
+        fitted = _gaussian_at(logdensity, mode, unravel, NEWTON_STEPS)
         hessian_grads = (NEWTON_STEPS + 1) * flat.size + NEWTON_STEPS
         return fitted, make_info(num_steps, False, num_steps + hessian_grads, 0.0)
 
     return _fixed_draw_sampler(init, warmup, _unravel_of)
+
+
+def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:
+    """{"mean", "scale"}: the closed-form posterior, computed in float64 on the host (the
+    float32 Hessian of a collinear head is too ill-conditioned to factor), Cholesky-factored."""
+    import numpy as np
+
+    from headbayes.exact import exact_posterior
+
+    posterior = exact_posterior(cfg, params, sampled, data)
+    scale = np.linalg.cholesky(0.5 * (posterior.cov + posterior.cov.T))
+    return {"mean": jnp.asarray(posterior.mean, jnp.float32),
+            "scale": jnp.asarray(scale, jnp.float32)}
+
+
+@SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED,
+                   hyper=("temperature",), hint=_laplace_hint, prepare=_exact_fit)
+def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
+    def init(position, problem, hyper):
+        return GaussianState(position, hyper["mean"], hyper["scale"], None)
+
+    return _fixed_draw_sampler(init, None, _unravel_of)

@@ -1,0 +1,152 @@
+"""The noise scale σ (`likelihood.sigma`) and the prior scale s (`prior.sigma`): set or learned.
+
+Each takes a number or `evidence` (type-II maximum likelihood). With the body fixed, a sampled
+linear head makes the model linear in its sampled numbers θ: y = Jθ + offset + ε with
+θ ~ N(0, s² I), ε ~ N(0, σ² I) (J, offset: `headbayes.exact`). The log evidence is then exact,
+
+  log p(y | σ, s) = log N(y − offset; 0, σ² I + s² J Jᵀ),
+
+and is maximised over the learned ones by MacKay's fixed point (as scikit-learn's BayesianRidge
+does), with α = 1/s², β = 1/σ², λᵢ the eigenvalues of JᵀJ and m the posterior mean:
+  γ = Σ βλᵢ / (βλᵢ + α),   α ← γ / ‖m‖²,   β ← (n − γ) / ‖y − offset − Jm‖².
+Each iteration costs O(p) after one eigendecomposition. It needs the untempered likelihood
+(`reduction: sum`) and the exact-reference setting (a conjugate likelihood, only the model's
+linear last stage sampled). The values are found once before sampling, written to the run
+directory's hyperparameters.json and used by the sampler, the report and `predict`; they are in
+the units the model sees (standardised where the data are).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from headbayes.errors import ConfigError
+
+__all__ = ["LEARNED", "is_learned", "check_scale", "maximize_evidence", "log_evidence",
+           "learn", "with_values", "values_of", "checked_values", "check_learnable",
+           "EVIDENCE_MAX_ITER"]
+
+LEARNED = ("evidence",)
+EVIDENCE_MAX_ITER = 1000
+_TOLERANCE = 1e-10  # relative change of α and β that ends the fixed point
+
+
+def is_learned(value) -> bool:
+    return isinstance(value, str)
+
+
+def check_scale(key: str, value) -> None:
+    """`value` is a finite number > 0 or one of LEARNED."""
+    if is_learned(value):
+        if value not in LEARNED:
+            raise ConfigError(f"`{key}` must be a number > 0 or one of {', '.join(LEARNED)}, "
+                              f"got {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"`{key}` must be a finite number > 0 or one of "
+                          f"{', '.join(LEARNED)}, got {value!r}")
+
+
+def check_learnable(cfg) -> None:
+    """ConfigError unless the scales marked `evidence` can be learned for this run."""
+    learned = [k for k, v in (("likelihood.sigma", cfg.likelihood.sigma),
+                              ("prior.sigma", cfg.prior.sigma)) if is_learned(v)]
+    if not learned:
+        return
+    what = " and ".join(f"`{k}=evidence`" for k in learned)
+    if cfg.likelihood.reduction != "sum":
+        raise ConfigError(f"{what} needs `likelihood.reduction=sum` (the evidence of the "
+                          f"untempered likelihood), got {cfg.likelihood.reduction!r}")
+    if cfg.body.mode == "pretrained" and cfg.body.weight_decay is None:
+        raise ConfigError(f"{what} with body.mode=pretrained needs `body.weight_decay` (a "
+                          f"number >= 0): the body's training cannot use a scale learned after it")
+    if cfg.body.mode == "joint":
+        raise ConfigError(f"{what} needs a fixed body (body.mode frozen or pretrained), "
+                          f"got body.mode=joint")
+    from headbayes.exact import not_applicable_reason, sampled_paths
+
+    reason = not_applicable_reason(cfg, sampled_paths(cfg))
+    if reason is not None:
+        raise ConfigError(f"{what} needs the closed-form evidence of a linear head: "
+                          f"{reason.removeprefix('no exact reference: ')}; set a number instead")
+
+
+def log_evidence(eigenvalues, projected, yy, n, alpha, beta) -> float:
+    """log N(y; 0, I/β + J Jᵀ/α) from the eigenvalues λ of JᵀJ, the projections Vᵀ Jᵀ y and
+    yᵀy (y: the targets minus the frozen offset; n: their count)."""
+    lam = np.maximum(eigenvalues, 0.0)
+    m = beta * projected / (beta * lam + alpha)
+    sse = yy - 2 * m @ projected + np.sum(lam * m**2)
+    return float(0.5 * (len(lam) * np.log(alpha) + n * np.log(beta) - beta * sse
+                        - alpha * m @ m - np.sum(np.log(beta * lam + alpha))
+                        - n * np.log(2 * np.pi)))
+
+
+def maximize_evidence(gram, moment, yy, n, sigma=None, prior_sigma=None) -> dict:
+    """{"likelihood_sigma", "prior_sigma", "log_evidence", "iterations"} maximising the
+    evidence over the scales given as None (the others stay fixed). `gram` = JᵀJ,
+    `moment` = Jᵀy, `yy` = yᵀy, float64."""
+    lam, vectors = np.linalg.eigh(np.asarray(gram, np.float64))
+    lam = np.maximum(lam, 0.0)
+    c = vectors.T @ np.asarray(moment, np.float64)
+    beta = 1.0 / sigma**2 if sigma is not None else n / max(yy, 1e-300) * 10.0
+    alpha = 1.0 / prior_sigma**2 if prior_sigma is not None else 1.0
+    iterations = 0
+    for iterations in range(1, EVIDENCE_MAX_ITER + 1):
+        m = beta * c / (beta * lam + alpha)
+        gamma = float(np.sum(beta * lam / (beta * lam + alpha)))
+        sse = max(yy - 2 * m @ c + np.sum(lam * m**2), 1e-300)
+        new_alpha = gamma / max(m @ m, 1e-300) if prior_sigma is None else alpha
+        new_beta = max(n - gamma, 1e-12) / sse if sigma is None else beta
+        change = max(abs(new_alpha / alpha - 1), abs(new_beta / beta - 1))
+        alpha, beta = new_alpha, new_beta
+        if change < _TOLERANCE:
+            break
+    return {"likelihood_sigma": float(1 / np.sqrt(beta)),
+            "prior_sigma": float(1 / np.sqrt(alpha)),
+            "log_evidence": log_evidence(lam, c, yy, n, alpha, beta),
+            "iterations": iterations}
+
+
+def learn(cfg, params: dict, sampled: list, data) -> dict:
+    """The values the run uses ({"likelihood_sigma", "prior_sigma"}, plus "log_evidence" and
+    "iterations" when some were learned); `params` the fixed body and head, {path: array}."""
+    fixed = {k: None if is_learned(v) else float(v)
+             for k, v in (("sigma", cfg.likelihood.sigma), ("prior_sigma", cfg.prior.sigma))}
+    if fixed["sigma"] is not None and fixed["prior_sigma"] is not None:
+        return {"likelihood_sigma": fixed["sigma"], "prior_sigma": fixed["prior_sigma"]}
+    from headbayes.exact import design
+
+    jac, offset = design(cfg, params, sampled, data.x_train)
+    y = np.asarray(data.y_train, np.float64).reshape(-1) - offset
+    found = maximize_evidence(jac.T @ jac, jac.T @ y, float(y @ y), y.size, **fixed)
+    return found
+
+
+def with_values(cfg, values: dict):
+    """`cfg` with the numbers of `values` (from `learn`) in place of learned scales."""
+    return dataclasses.replace(
+        cfg, likelihood=dataclasses.replace(cfg.likelihood, sigma=values["likelihood_sigma"]),
+        prior=dataclasses.replace(cfg.prior, sigma=values["prior_sigma"]))
+
+
+def checked_values(values, path) -> dict:
+    """`values` read from `path` (hyperparameters.json), or RunDirError unless both scales are
+    finite numbers > 0."""
+    from headbayes.errors import RunDirError
+
+    keys = ("likelihood_sigma", "prior_sigma")
+    ok = isinstance(values, dict) and all(
+        isinstance(values.get(k), (int, float)) and not isinstance(values.get(k), bool)
+        and math.isfinite(values[k]) and values[k] > 0 for k in keys)
+    if not ok:
+        raise RunDirError(f"corrupt file {path}: {', '.join(keys)} must be numbers > 0")
+    return values
+
+
+def values_of(cfg) -> dict:
+    """{"likelihood_sigma", "prior_sigma"} of a config whose scales are numbers."""
+    return {"likelihood_sigma": float(cfg.likelihood.sigma),
+            "prior_sigma": float(cfg.prior.sigma)}
