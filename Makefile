@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP_DIR := outputs/sweeps/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: help install run test test-all sweep bench bench-full clean
+.PHONY: help install run test test-all sweep bench bench-full bench-uci clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); 
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_sweep.py
 	$(PY) scripts/bench_scaling.py --mode quick
+
+bench-uci: $(STAMP)  ## the UCI benchmark (4 datasets x 20 standard splits); writes docs/uci.md
+	$(PY) scripts/bench_uci.py
 
 bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
 	$(PY) scripts/bench.py

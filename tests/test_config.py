@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import headbayes
+from conftest import ROOT
 from headbayes import cli
 from headbayes.config import RunConfig, check_key, validate
 from headbayes.errors import ConfigError
@@ -37,7 +38,7 @@ def test_bad_step_size_names_key_and_value(value):
     ("thin", 0, "an integer >= 1"),
     ("num_chains", 0, "an integer >= 1"),
     ("warmup", -1, "an integer >= 0"),
-    ("name", "sgdl", "one of sgld, sghmc, mala, hmc, nuts, vi, laplace"),
+    ("name", "sgdl", "one of sgld, sghmc, mala, hmc, nuts, vi, laplace, exact"),
     ("nuts:mass_matrix", "full", "one of diagonal, dense"),
     ("hmc:target_accept", 1.0, r"a number in \(0, 1\)"),
     ("init_jitter", -0.1, "a finite number >= 0"),
@@ -69,7 +70,8 @@ def test_unknown_key_names_closest():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes_and_validates(name):
-    cfg = headbayes.compose([f"+experiment={name}"])
+    own_table = [f"data.path={ROOT / 'examples/own_model/yacht.csv'}", "data.target=resistance"]
+    cfg = headbayes.compose([f"+experiment={name}", *(own_table if name == "tabular" else [])])
     assert isinstance(cfg, RunConfig)
 
 

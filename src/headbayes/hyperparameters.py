@@ -1,6 +1,7 @@
 """The noise scale σ (`likelihood.sigma`) and the prior scale s (`prior.sigma`): set or learned.
 
-Each takes a number or `evidence` (type-II maximum likelihood). With the body fixed, a sampled
+Each takes a number or `evidence` (type-II maximum likelihood); `likelihood.sigma` also takes
+`validation`. With the body fixed, a sampled
 linear head makes the model linear in its sampled numbers θ: y = Jθ + offset + ε with
 θ ~ N(0, s² I), ε ~ N(0, σ² I) (J, offset: `headbayes.exact`). The log evidence is then exact,
 
@@ -9,7 +10,12 @@ linear head makes the model linear in its sampled numbers θ: y = Jθ + offset +
 and is maximised over the learned ones by MacKay's fixed point (as scikit-learn's BayesianRidge
 does), with α = 1/s², β = 1/σ², λᵢ the eigenvalues of JᵀJ and m the posterior mean:
   γ = Σ βλᵢ / (βλᵢ + α),   α ← γ / ‖m‖²,   β ← (n − γ) / ‖y − offset − Jm‖².
-Each iteration costs O(p) after one eigendecomposition. It needs the untempered likelihood
+Each iteration costs O(p) after one eigendecomposition.
+
+A body trained on the same rows fits them better than new ones (its training residuals understate
+the noise), so `likelihood.sigma=validation` picks σ on rows the body never saw instead: the σ
+that maximises the predictive density of the validation part (`data.val_fraction`) under the head
+posterior of the training rows, the prior scale at its evidence maximum for each σ. Both need the untempered likelihood
 (`reduction: sum`) and the exact-reference setting (a conjugate likelihood, only the model's
 linear last stage sampled). The values are found once before sampling, written to the run
 directory's hyperparameters.json and used by the sampler, the report and `predict`; they are in
@@ -27,7 +33,7 @@ __all__ = ["LEARNED", "is_learned", "check_scale", "maximize_evidence", "log_evi
            "learn", "with_values", "values_of", "checked_values", "check_learnable",
            "EVIDENCE_MAX_ITER"]
 
-LEARNED = ("evidence",)
+LEARNED = ("evidence", "validation")  # `validation`: likelihood.sigma only
 EVIDENCE_MAX_ITER = 1000
 _TOLERANCE = 1e-10  # relative change of α and β that ends the fixed point
 
@@ -51,11 +57,13 @@ def check_scale(key: str, value) -> None:
 
 def check_learnable(cfg) -> None:
     """ConfigError unless the scales marked `evidence` can be learned for this run."""
-    learned = [k for k, v in (("likelihood.sigma", cfg.likelihood.sigma),
-                              ("prior.sigma", cfg.prior.sigma)) if is_learned(v)]
+    learned = {k: v for k, v in (("likelihood.sigma", cfg.likelihood.sigma),
+                                 ("prior.sigma", cfg.prior.sigma)) if is_learned(v)}
     if not learned:
         return
-    what = " and ".join(f"`{k}=evidence`" for k in learned)
+    if learned.get("prior.sigma") == "validation":
+        raise ConfigError("`prior.sigma` must be a number > 0 or evidence, got 'validation'")
+    what = " and ".join(f"`{k}={v}`" for k, v in learned.items())
     if cfg.likelihood.reduction != "sum":
         raise ConfigError(f"{what} needs `likelihood.reduction=sum` (the evidence of the "
                           f"untempered likelihood), got {cfg.likelihood.reduction!r}")
@@ -110,6 +118,35 @@ def maximize_evidence(gram, moment, yy, n, sigma=None, prior_sigma=None) -> dict
             "iterations": iterations}
 
 
+def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -> dict:
+    """{"likelihood_sigma", "prior_sigma", "val_nll", "log_evidence"}: σ maximising the
+    predictive density of the validation rows (`jac_val`, `y_val`: their design and targets
+    minus the offset) under the head posterior of the training rows, with the prior scale at
+    its evidence maximum for each σ (or fixed). A bounded 1-D search over log σ."""
+    from scipy.optimize import minimize_scalar
+
+    lam, vectors = np.linalg.eigh(np.asarray(gram, np.float64))
+    lam = np.maximum(lam, 0.0)
+    c = vectors.T @ np.asarray(moment, np.float64)
+    projected_val = np.asarray(jac_val, np.float64) @ vectors
+
+    def at(log_sigma: float) -> tuple:
+        sigma = float(np.exp(log_sigma))
+        found = maximize_evidence(gram, moment, yy, n, sigma=sigma, prior_sigma=prior_sigma)
+        alpha, beta = found["prior_sigma"] ** -2, sigma ** -2
+        mean = projected_val @ (beta * c / (beta * lam + alpha))
+        var = projected_val**2 @ (1 / (beta * lam + alpha)) + 1 / beta
+        nll = 0.5 * np.mean(np.log(2 * np.pi * var) + (y_val - mean) ** 2 / var)
+        return float(nll), found
+
+    spread = float(np.sqrt(max(np.mean(y_val**2), 1e-12)))
+    bounds = (np.log(spread * 1e-4), np.log(spread * 10))
+    best = minimize_scalar(lambda v: at(v)[0], bounds=bounds, method="bounded",
+                           options={"xatol": 1e-4})
+    nll, found = at(float(best.x))
+    return {**found, "val_nll": nll}
+
+
 def learn(cfg, params: dict, sampled: list, data) -> dict:
     """The values the run uses ({"likelihood_sigma", "prior_sigma"}, plus "log_evidence" and
     "iterations" when some were learned); `params` the fixed body and head, {path: array}."""
@@ -121,7 +158,22 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
 
     jac, offset = design(cfg, params, sampled, data.x_train)
     y = np.asarray(data.y_train, np.float64).reshape(-1) - offset
-    found = maximize_evidence(jac.T @ jac, jac.T @ y, float(y @ y), y.size, **fixed)
+    if cfg.likelihood.sigma == "validation":
+        if data.x_val is None:
+            raise ConfigError("`likelihood.sigma=validation` needs a validation part: set "
+                              "data.val_fraction > 0")
+        jac_val, offset_val = design(cfg, params, sampled, data.x_val)
+        y_val = np.asarray(data.y_val, np.float64).reshape(-1) - offset_val
+        found = maximize_validation(jac.T @ jac, jac.T @ y, float(y @ y), y.size, jac_val,
+                                    y_val, fixed["prior_sigma"])
+    else:
+        found = maximize_evidence(jac.T @ jac, jac.T @ y, float(y @ y), y.size, **fixed)
+    if not all(math.isfinite(found[k]) and found[k] > 0
+               for k in ("likelihood_sigma", "prior_sigma")):
+        from headbayes.errors import SamplingError
+
+        raise SamplingError(f"learning the scales failed (found {found}); set "
+                            f"likelihood.sigma and prior.sigma to numbers")
     return found
 
 

@@ -100,17 +100,18 @@ def _lines(path: Path, what: str) -> list[str]:
     return text.splitlines()
 
 
-def _split_rows(lines: list[str], delimiter: str) -> list[list[str]]:
-    """Cells of every non-blank line; `delimiter` as in the module docstring."""
-    filled = [line for line in lines if line.strip()]
+def _split_rows(lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every non-blank line; `delimiter` as in the module docstring."""
+    filled = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
     if delimiter == "auto":
-        first = filled[0] if filled else ""
+        first = filled[0][1] if filled else ""
         delimiter = next((d for d in (",", ";", "\t") if d in first), None)
     else:
         delimiter = DELIMITERS.get(delimiter, delimiter)
     if delimiter is None:
-        return [line.split() for line in filled]
-    return [[cell.strip() for cell in row] for row in csv.reader(filled, delimiter=delimiter)]
+        return [(i, line.split()) for i, line in filled]
+    cells = csv.reader([line for _, line in filled], delimiter=delimiter)
+    return [(i, [cell.strip() for cell in row]) for (i, _), row in zip(filled, cells)]
 
 
 def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool = True,
@@ -119,8 +120,8 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
-    width = len(rows[0])
-    names = [h.strip() for h in rows[0]] if header else [str(j) for j in range(width)]
+    width = len(rows[0][1])
+    names = [h for h in rows[0][1]] if header else [str(j) for j in range(width)]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")
@@ -130,12 +131,12 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     columns = {}
     for j, name in enumerate(names):
         values = []
-        for i, row in enumerate(body, start=2 if header else 1):
+        for i, row in body:
             try:
                 values.append(float(row[j]))
             except (ValueError, IndexError):
                 cell = row[j] if j < len(row) else "(missing)"
-                raise ConfigError(f"{what}: {path} row {i}, column '{name}': "
+                raise ConfigError(f"{what}: {path} line {i}, column '{name}': "
                                   f"{cell!r} is not a number") from None
         columns[name] = np.asarray(values)
     return columns
