@@ -15,7 +15,7 @@ from headbayes.hyperparameters import check_scale
 from headbayes.registry import Registry
 
 __all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "make_likelihood",
-           "gaussian_log_likelihood", "REDUCTIONS"]
+           "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS"]
 
 LIKELIHOODS = Registry("likelihood")
 REDUCTIONS = ("mean", "sum")
@@ -24,10 +24,13 @@ REDUCTIONS = ("mean", "sum")
 class Likelihood(NamedTuple):
     """`log_likelihood(prediction, y, scale, data_scale)`: scale is `likelihood.sigma` as an
     array (a jit argument, so sweeps share one program); `noise_sd`: the observation noise the
-    predictive adds, in the units of the data the model sees."""
+    predictive adds, in the units of the data the model sees; `from_squares(Σ(f − y)², count,
+    scale, data_scale)`: the same log-likelihood from the sum of squared residuals over `count`
+    numbers (families with capability `linear_gaussian`; `headbayes.sufficient`)."""
 
     log_likelihood: Callable
     noise_sd: float
+    from_squares: Callable | None = None
 
 
 @dataclass
@@ -40,9 +43,15 @@ class GaussianOptions:
 def gaussian_log_likelihood(prediction, y, sigma, reduction: str, data_scale=1.0):
     import jax.numpy as jnp
 
-    squares = jnp.sum((prediction - y) ** 2) / sigma**2  # Σ r²; one division, not one a point
+    return gaussian_from_squares(jnp.sum((prediction - y) ** 2), y.size, sigma, reduction,
+                                 data_scale)
+
+
+def gaussian_from_squares(sum_of_squares, count, sigma, reduction: str, data_scale=1.0):
+    """The Gaussian log-likelihood from Σ(f − y)² over `count` numbers (the constant dropped)."""
+    squares = sum_of_squares / sigma**2  # Σ r²; one division, not one a point
     if reduction == "mean":
-        return -squares / y.size
+        return -squares / count
     return -0.5 * data_scale * squares
 
 
@@ -57,7 +66,10 @@ def make_gaussian(options: GaussianOptions) -> Likelihood:
     def log_likelihood(prediction, y, sigma, data_scale=1.0):
         return gaussian_log_likelihood(prediction, y, sigma, options.reduction, data_scale)
 
-    return Likelihood(log_likelihood, options.sigma)
+    def from_squares(sum_of_squares, count, sigma, data_scale=1.0):
+        return gaussian_from_squares(sum_of_squares, count, sigma, options.reduction, data_scale)
+
+    return Likelihood(log_likelihood, options.sigma, from_squares)
 
 
 def make_likelihood(options) -> Likelihood:

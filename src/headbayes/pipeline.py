@@ -95,16 +95,44 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
         x = compute_features(params, static, x, start_stage)
         features_s = time.perf_counter() - started
     likelihood = make_likelihood(cfg.likelihood)
-    problem = Problem(frozen, x, jnp.asarray(data.y_train), jnp.float32(likelihood.noise_sd),
+    y = jnp.asarray(data.y_train)
+    sampled = [p for p, flag in named_leaves(mask).items() if flag]
+    head = _stats_head(cfg, params, static, sampled, start_stage, x)
+    if head is not None:  # a linear Gaussian head: N-independent statistics stand for the data
+        from headbayes.sufficient import head_stats, make_stats_logdensity_fn
+
+        x, y = head_stats(x, y, eqx.combine(params, static), head), jnp.zeros((0,))
+        logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head)
+    else:
+        logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
+    problem = Problem(frozen, x, y, jnp.float32(likelihood.noise_sd),
                       jnp.float32(cfg.prior.sigma), jnp.float32(1.0))
-    named = named_leaves(params)
-    hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named.items()},
-                           [p for p, sampled in named_leaves(mask).items() if sampled], data)
-    logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
+    hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
+                           sampled, data)
     sampler = make_sampler(s, logdensity_fn)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
                                          num_chains=s.num_chains, init_jitter=s.init_jitter)
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
+
+
+def _stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int, features):
+    """The path of the linear head whose sufficient statistics replace the data
+    (`headbayes.sufficient`), or None: features cached up to it, only it sampled, a
+    `linear_gaussian` likelihood, full batches, and worth it for this width, N and step count."""
+    import equinox as eqx
+
+    from headbayes.exact import not_applicable_reason
+    from headbayes.models import linear_head
+    from headbayes.sufficient import worth_it
+
+    s = cfg.sampler
+    model = eqx.combine(params, static)
+    head = linear_head(model)
+    if (head is None or start_stage != len(model.stages) - 1 or getattr(s, "batch_size", 0)
+            or not_applicable_reason(cfg, sampled) is not None):
+        return None
+    total_steps = s.warmup + s.keep * s.thin
+    return head if worth_it(features.shape[1], features.shape[0], total_steps) else None
 
 
 def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threading.Thread:
