@@ -74,8 +74,8 @@ def test_evidence_learns_sin_noise_and_exact_sampler_draws_the_exact_posterior(r
     (["likelihood.sigma=evidence"], "needs `likelihood.reduction=sum`"),
     (["likelihood.sigma=evidence", "likelihood.reduction=sum", "body=pretrained"],
      "needs `body.weight_decay`"),
-    (["prior.sigma=evidence", "likelihood.reduction=sum", "mask=all"],
-     "needs the closed-form evidence of a linear head"),
+    (["prior.sigma=evidence", "likelihood.reduction=sum", "body=joint"],
+     "needs a fixed body"),
     (["prior.sigma=validation"], "must be a number > 0 or evidence"),
     (["likelihood.sigma=guess"], "must be a number > 0 or one of evidence, validation"),
     (["prior.sigma=-1"], "`prior.sigma` must be a finite number > 0"),
@@ -83,6 +83,36 @@ def test_evidence_learns_sin_noise_and_exact_sampler_draws_the_exact_posterior(r
 def test_learned_scales_and_exact_sampler_refused_where_they_do_not_apply(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         validate(headbayes.compose(["+experiment=sin_head", *overrides]))
+
+
+def _learn(*overrides):
+    from headbayes.datasets import make_dataset
+    from headbayes.exact import sampled_paths
+    from headbayes.hyperparameters import learn
+    from headbayes.mask import named_leaves
+    from headbayes.pipeline import build_position
+
+    cfg = headbayes.compose(["+experiment=sin_head", "likelihood.reduction=sum", *overrides])
+    params = {p: np.asarray(v) for p, v in named_leaves(build_position(cfg)[0]).items()}
+    return learn(validate(cfg), params, sampled_paths(cfg), make_dataset(cfg.data)), cfg, params
+
+
+def test_linearised_evidence_beyond_the_head_learns_the_noise():
+    from headbayes.exact import design
+    from headbayes.linearised import linearised_design
+
+    found, cfg, params = _learn("mask=last_two", "data.n_train=1000",
+                                "likelihood.sigma=evidence", "prior.sigma=evidence")
+    assert found["likelihood_sigma"] == pytest.approx(0.05, rel=0.10)  # true noise sd 0.05
+    head = ["output_layer.weight", "output_layer.bias"]  # linear: the linearisation is exact
+    x = np.linspace(-1, 1, 7, dtype=np.float32)[:, None]
+    for got, want in zip(linearised_design(cfg, params, head, x), design(cfg, params, head, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_jacobian_too_large_to_hold_is_refused():
+    with pytest.raises(ConfigError, match="needs a Jacobian of"):
+        _learn("mask=all", "model.width=1500", "data.n_train=1000", "prior.sigma=evidence")
 
 
 def test_validation_sigma_without_validation_rows_is_refused(tmp_path):

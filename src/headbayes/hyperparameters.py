@@ -1,23 +1,26 @@
 """The noise scale σ (`likelihood.sigma`) and the prior scale s (`prior.sigma`): set or learned.
 
 Each takes a number or `evidence` (type-II maximum likelihood); `likelihood.sigma` also takes
-`validation`. With the body fixed, a sampled
-linear head makes the model linear in its sampled numbers θ: y = Jθ + offset + ε with
-θ ~ N(0, s² I), ε ~ N(0, σ² I) (J, offset: `headbayes.exact`). The log evidence is then exact,
+`validation`. With the body fixed, a sampled linear head makes the model linear in its sampled
+numbers θ: y = Jθ + offset + ε with θ ~ N(0, s² I), ε ~ N(0, σ² I) (J, offset:
+`headbayes.exact`). The log evidence is then exact,
 
   log p(y | σ, s) = log N(y − offset; 0, σ² I + s² J Jᵀ),
 
 and is maximised over the learned ones by MacKay's fixed point (as scikit-learn's BayesianRidge
 does), with α = 1/s², β = 1/σ², λᵢ the eigenvalues of JᵀJ and m the posterior mean:
   γ = Σ βλᵢ / (βλᵢ + α),   α ← γ / ‖m‖²,   β ← (n − γ) / ‖y − offset − Jm‖².
-Each iteration costs O(p) after one eigendecomposition.
+Each iteration costs O(p) after one eigendecomposition. For any other mask J and the offset
+come from the network linearised in its sampled leaves at the run's parameters
+(`headbayes.linearised`): the Gauss-Newton Laplace evidence.
 
-A body trained on the same rows fits them better than new ones (its training residuals understate
-the noise), so `likelihood.sigma=validation` picks σ on rows the body never saw instead: the σ
-that maximises the predictive density of the validation part (`data.val_fraction`) under the head
-posterior of the training rows, the prior scale at its evidence maximum for each σ. Both need the untempered likelihood
-(`reduction: sum`) and the exact-reference setting (a conjugate likelihood, only the model's
-linear last stage sampled). The values are found once before sampling, written to the run
+A body trained on the same rows fits them better than new ones (its training residuals
+understate the noise), so `likelihood.sigma=validation` picks σ on rows the body never saw: the
+σ that maximises the predictive density of the validation part (`data.val_fraction`) under the
+posterior of the training rows, the prior scale at its evidence maximum for each σ.
+
+Both need the untempered likelihood (`reduction: sum`) and a fixed body (frozen, or pretrained
+with `body.weight_decay`). The values are found once before sampling, written to the run
 directory's hyperparameters.json and used by the sampler, the report and `predict`; they are in
 the units the model sees (standardised where the data are).
 """
@@ -73,12 +76,6 @@ def check_learnable(cfg) -> None:
     if cfg.body.mode == "joint":
         raise ConfigError(f"{what} needs a fixed body (body.mode frozen or pretrained), "
                           f"got body.mode=joint")
-    from headbayes.exact import not_applicable_reason, sampled_paths
-
-    reason = not_applicable_reason(cfg, sampled_paths(cfg))
-    if reason is not None:
-        raise ConfigError(f"{what} needs the closed-form evidence of a linear head: "
-                          f"{reason.removeprefix('no exact reference: ')}; set a number instead")
 
 
 def log_evidence(eigenvalues, projected, yy, n, alpha, beta) -> float:
@@ -154,15 +151,18 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
              for k, v in (("sigma", cfg.likelihood.sigma), ("prior_sigma", cfg.prior.sigma))}
     if fixed["sigma"] is not None and fixed["prior_sigma"] is not None:
         return {"likelihood_sigma": fixed["sigma"], "prior_sigma": fixed["prior_sigma"]}
-    from headbayes.exact import design
+    from headbayes.exact import design, not_applicable_reason
+    from headbayes.linearised import linearised_design
 
-    jac, offset = design(cfg, params, sampled, data.x_train)
+    linear_head = not_applicable_reason(cfg, sampled) is None
+    make_design = design if linear_head else linearised_design  # beyond a head: linearise
+    jac, offset = make_design(cfg, params, sampled, data.x_train)
     y = np.asarray(data.y_train, np.float64).reshape(-1) - offset
     if cfg.likelihood.sigma == "validation":
         if data.x_val is None:
             raise ConfigError("`likelihood.sigma=validation` needs a validation part: set "
                               "data.val_fraction > 0")
-        jac_val, offset_val = design(cfg, params, sampled, data.x_val)
+        jac_val, offset_val = make_design(cfg, params, sampled, data.x_val)
         y_val = np.asarray(data.y_val, np.float64).reshape(-1) - offset_val
         found = maximize_validation(jac.T @ jac, jac.T @ y, float(y @ y), y.size, jac_val,
                                     y_val, fixed["prior_sigma"])
