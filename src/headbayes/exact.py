@@ -10,6 +10,13 @@ f = J θ + offset, where J holds the features φ (for weights) and ones (for bia
   covariance Σ = T Λ⁻¹ (T = sampler.temperature).
 The predictive on the eval grid is Gaussian with mean J μ + offset, variance diag(J Σ Jᵀ);
 its 5%–95% band is 2 · 1.6449 standard deviations wide.
+
+With σ sampled (`likelihood.sigma=sampled`, `reduction: sum`, T = 1; headbayes.noise) the
+posterior is the mixture over σ of these Gaussians, weighted by p(σ | y) ∝ p(σ) p(y | σ, s);
+`noise_mixture` evaluates it by quadrature on `GRID` points uniform in u = log σ (the evidence
+p(y | σ, s) in closed form, headbayes.hyperparameters), spanning ± 10 posterior sds of u
+around its evidence maximum; mean and covariance are the mixture's, and the reported band uses
+the mixture's function sd.
 """
 
 import functools
@@ -22,7 +29,10 @@ from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
-           "warm_up", "Z_95", "design", "sampled_paths"]
+           "warm_up", "Z_95", "design", "sampled_paths", "NoiseMixture", "noise_mixture",
+           "GRID"]
+
+GRID = 401  # quadrature points over log σ when σ is sampled
 
 
 class ExactPosterior(NamedTuple):
@@ -127,23 +137,77 @@ def design(cfg: RunConfig, params: dict, sampled: list[str], x: np.ndarray):
     return jac, offset
 
 
+class NoiseMixture(NamedTuple):
+    """The posterior with σ sampled, on a grid of u = log σ: p(θ | σ_k) = N(means[k],
+    vectors diag(variances[k]) vectorsᵀ), weights[k] = p(u_k | y) · spacing."""
+
+    log_sigma: np.ndarray  # (K,)
+    weights: np.ndarray  # (K,), summing to 1
+    means: np.ndarray  # (K, p)
+    variances: np.ndarray  # (K, p), in the eigenbasis `vectors`
+    vectors: np.ndarray  # (p, p)
+
+
+def noise_mixture(cfg: RunConfig, jac: np.ndarray, y: np.ndarray) -> NoiseMixture:
+    """The grid of the module docstring for the design `jac` and targets `y` (offset removed)."""
+    from headbayes.hyperparameters import log_evidence, maximize_evidence
+    from headbayes.noise import log_noise_prior
+
+    s = float(cfg.prior.sigma)
+    gram, moment, yy, n = jac.T @ jac, jac.T @ y, float(y @ y), y.size
+    centre = np.log(maximize_evidence(gram, moment, yy, n, prior_sigma=s)["likelihood_sigma"])
+    half = min(3.0, 10 / np.sqrt(2 * n))
+    u = np.linspace(centre - half, centre + half, GRID)
+    lam, vectors = np.linalg.eigh(gram)
+    lam = np.maximum(lam, 0.0)
+    c = vectors.T @ moment
+    prior = log_noise_prior(cfg.likelihood)
+    log_w = np.array([log_evidence(lam, c, yy, n, 1 / s**2, np.exp(-2 * k)) + float(prior(k))
+                      for k in u])
+    weights = np.exp(log_w - log_w.max())
+    beta = np.exp(-2 * u)[:, None]
+    variances = 1 / (beta * lam + 1 / s**2)  # (K, p)
+    means = (beta * c * variances) @ vectors.T  # (K, p)
+    return NoiseMixture(u, weights / weights.sum(), means, variances, vectors)
+
+
+def _mixture_moments(mixture: NoiseMixture, jac_eval: np.ndarray):
+    """(mean, cov, f_mean without offset, f_var) of the mixture, `jac_eval` at the eval points."""
+    w, v = mixture.weights, mixture.vectors
+    mean = w @ mixture.means
+    coeff = mixture.means @ v  # (K, p) in the eigenbasis
+    second = v @ np.diag(w @ mixture.variances) @ v.T + (mixture.means.T * w) @ mixture.means
+    cov = second - np.outer(mean, mean)
+    projected = jac_eval @ v  # (m, p)
+    f_given = coeff @ projected.T  # (K, m): E[f | σ_k]
+    f_mean = w @ f_given
+    f_var = (projected**2 @ (w @ mixture.variances)) + w @ f_given**2 - f_mean**2
+    return mean, cov, f_mean, f_var
+
+
 def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> ExactPosterior:
     """The Gaussian posterior of the sampled head numbers (see the module docstring); `cfg`'s
-    scales are numbers (learned ones already put in, `headbayes.hyperparameters`)."""
+    scales are numbers (learned ones already put in, `headbayes.hyperparameters`), or σ is
+    `sampled` (the mixture over σ, `noise_mixture`)."""
     head = _head(cfg)
     params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
     n = len(data.x_train)
     phi_all = _features(cfg, params, np.concatenate([data.x_train, data.x_eval]))  # one program
     phi, phi_eval = phi_all[:n], phi_all[n:]
     jac, offset, order = _design(phi, params64, sampled, head)
+    jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled, head)
+    out = params64[f"{head}.bias"].shape[0]
     y = np.asarray(data.y_train, np.float64).reshape(-1)
+    if cfg.likelihood.sigma == "sampled":
+        mean, cov, f_mean, f_var = _mixture_moments(noise_mixture(cfg, jac, y - offset),
+                                                    jac_eval)
+        return ExactPosterior(order, mean, cov, (f_mean + offset_eval).reshape(-1, out),
+                              np.sqrt(np.maximum(f_var, 0)).reshape(-1, out))
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
     s2 = float(cfg.likelihood.sigma) ** 2
     precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / float(cfg.prior.sigma) ** 2
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
-    jac_eval, offset_eval, _ = _design(phi_eval, params64, sampled, head)
-    out = params64[f"{head}.bias"].shape[0]
     f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)
     f_var = np.einsum("ij,jk,ik->i", jac_eval, cov, jac_eval).reshape(-1, out)
     return ExactPosterior(order, mean, cov, f_mean, np.sqrt(np.maximum(f_var, 0)))

@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from headbayes import diagnostics, exact, metrics
+from headbayes import diagnostics, exact, metrics, noise
 
 __all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
            "report_points"]
@@ -51,7 +51,7 @@ class ReportContext:
         from headbayes.predictive import function_draws
 
         parts = report_parts(self.data)
-        f = function_draws(self.cfg, self.params, self.chain, report_points(self.data))
+        f = function_draws(self.cfg, self.params, self.model_chain, report_points(self.data))
         ends = np.cumsum([len(x) for x in parts.values()])
         return {name: f[:, :, end - len(x):end] for (name, x), end in zip(parts.items(), ends)}
 
@@ -74,11 +74,24 @@ class ReportContext:
         return 1.0 if scaling is None else float(np.asarray(scaling.y_scale).reshape(-1)[0])
 
     @cached_property
-    def noise_sd(self) -> float:
-        """The observation noise the likelihood's predictive adds (model units)."""
+    def model_chain(self) -> dict:
+        """The chain's model leaves (without a sampled σ)."""
+        return noise.model_draws(self.chain)
+
+    @cached_property
+    def noise_sd(self):
+        """The observation noise the likelihood's predictive adds (model units): a number, or
+        with σ sampled one per draw, (draws, 1) pooled over chains."""
         from headbayes.likelihoods import make_likelihood
 
+        sigma = noise.noise_draws(self.chain)
+        if sigma is not None:
+            return sigma.reshape(-1, 1)
         return make_likelihood(self.cfg.likelihood).noise_sd
+
+    @cached_property
+    def noise_sd_mean(self) -> float:
+        return float(np.mean(self.noise_sd))
 
     @cached_property
     def heldout(self) -> tuple[dict, dict] | None:
@@ -113,11 +126,11 @@ class ReportContext:
     @cached_property
     def exact(self):
         """The exact Gaussian posterior of a linear head, or None (the reason in `notes`)."""
-        reason = exact.not_applicable_reason(self.cfg, list(self.chain))
+        reason = exact.not_applicable_reason(self.cfg, list(self.model_chain))
         if reason is not None:
             self.notes.append(reason)
             return None
-        return exact.exact_posterior(self.cfg, self.params, list(self.chain), self.data)
+        return exact.exact_posterior(self.cfg, self.params, list(self.model_chain), self.data)
 
 
 def report_parts(data) -> dict:
@@ -151,7 +164,8 @@ def _rel_l2(mean: np.ndarray, truth: np.ndarray) -> float:
 
 @metric("unmasked_var_max", "masked_var_min")
 def _leaf_variances(ctx: ReportContext):
-    return metrics.leaf_variances(metrics.reassemble(ctx.params, ctx.chain), set(ctx.chain))
+    return metrics.leaf_variances(metrics.reassemble(ctx.params, ctx.model_chain),
+                                  set(ctx.model_chain))
 
 
 @metric("rel_l2", "band_median", "band_max", "num_draws")
@@ -176,10 +190,11 @@ def _gap(ctx: ReportContext):
 
 @metric("likelihood_sigma", "prior_sigma")
 def _scales(ctx: ReportContext):
-    """The scales the run sampled with (set or learned), in the units the model sees."""
-    from headbayes.hyperparameters import values_of
-
-    return values_of(ctx.cfg) if hasattr(ctx.cfg.likelihood, "sigma") else None
+    """The scales the run sampled with (set or learned; a sampled σ: its posterior mean), in
+    the units the model sees."""
+    if not hasattr(ctx.cfg.likelihood, "sigma"):
+        return None
+    return {"likelihood_sigma": ctx.noise_sd_mean, "prior_sigma": float(ctx.cfg.prior.sigma)}
 
 
 def _in_original_units(figures: dict, y_scale: float, prefix: str = "") -> dict:
@@ -229,9 +244,9 @@ def _map_heldout(ctx: ReportContext):
 
     if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
         return None
-    at_map = {p: ctx.params[p][None, None] for p in ctx.chain}
+    at_map = {p: ctx.params[p][None, None] for p in ctx.model_chain}
     f_map = function_draws(ctx.cfg, ctx.params, at_map, ctx.data.x_test)[0, 0]
-    figures = metrics.point_heldout(f_map, ctx.data.y_test, ctx.noise_sd)
+    figures = metrics.point_heldout(f_map, ctx.data.y_test, ctx.noise_sd_mean)
     return {**_in_original_units(figures, ctx.y_scale, "map_"),
             "map_test_coverage_90": figures["test_coverage_90"]}
 
@@ -252,7 +267,8 @@ def _exact(ctx: ReportContext):
     if ctx.data.f_eval is not None:
         figures["exact_rel_l2"] = _rel_l2(posterior.f_mean, ctx.data.f_eval)
     return {**figures, "exact_band_median": float(np.median(width)),
-            "exact_band_max": float(np.max(width)), **exact.chain_distance(posterior, ctx.chain)}
+            "exact_band_max": float(np.max(width)),
+            **exact.chain_distance(posterior, ctx.model_chain)}
 
 
 @metric("random_body_exact_rel_l2", "random_body_exact_band_median")
@@ -260,7 +276,7 @@ def _random_body_exact(ctx: ReportContext):
     """The exact head posterior on the initial (random) body, when a body was trained."""
     if ctx.initial_params is None or ctx.data.f_eval is None or ctx.exact is None:
         return None
-    initial = exact.exact_posterior(ctx.cfg, ctx.initial_params, list(ctx.chain), ctx.data)
+    initial = exact.exact_posterior(ctx.cfg, ctx.initial_params, list(ctx.model_chain), ctx.data)
     return {"random_body_exact_rel_l2": _rel_l2(initial.f_mean, ctx.data.f_eval),
             "random_body_exact_band_median": float(np.median(2 * exact.Z_95 * initial.f_sd))}
 
@@ -290,7 +306,7 @@ def _verdict(ctx: ReportContext):
     if ctx.heldout is not None:
         residual = (None if f_train is None
                     else metrics.mean_rmse(f_train, ctx.data.y_train))
-        warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd, residual)
+        warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
     return {"verdict": "ok" if not warnings else "; ".join(warnings)}
 
 

@@ -45,17 +45,18 @@ def is_learned(value) -> bool:
     return isinstance(value, str)
 
 
-def check_scale(key: str, value) -> None:
-    """`value` is a finite number > 0 or one of LEARNED."""
+def check_scale(key: str, value, sampled_ok: bool = False) -> None:
+    """`value` is a finite number > 0 or one of LEARNED (or `sampled`, where `sampled_ok`)."""
+    allowed = LEARNED + (("sampled",) if sampled_ok else ())
     if is_learned(value):
-        if value not in LEARNED:
-            raise ConfigError(f"`{key}` must be a number > 0 or one of {', '.join(LEARNED)}, "
+        if value not in allowed:
+            raise ConfigError(f"`{key}` must be a number > 0 or one of {', '.join(allowed)}, "
                               f"got {value!r}")
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not (math.isfinite(value) and value > 0):
         raise ConfigError(f"`{key}` must be a finite number > 0 or one of "
-                          f"{', '.join(LEARNED)}, got {value!r}")
+                          f"{', '.join(allowed)}, got {value!r}")
 
 
 def check_learnable(cfg) -> None:
@@ -146,7 +147,8 @@ def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -
 
 def learn(cfg, params: dict, sampled: list, data) -> dict:
     """The values the run uses ({"likelihood_sigma", "prior_sigma"}, plus "log_evidence" and
-    "iterations" when some were learned); `params` the fixed body and head, {path: array}."""
+    "iterations" when some were learned); `params` the fixed body and head, {path: array}.
+    A `sampled` σ is learned by evidence too: the chains start there."""
     fixed = {k: None if is_learned(v) else float(v)
              for k, v in (("sigma", cfg.likelihood.sigma), ("prior_sigma", cfg.prior.sigma))}
     if fixed["sigma"] is not None and fixed["prior_sigma"] is not None:
@@ -178,10 +180,13 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
 
 
 def with_values(cfg, values: dict):
-    """`cfg` with the numbers of `values` (from `learn`) in place of learned scales."""
-    return dataclasses.replace(
-        cfg, likelihood=dataclasses.replace(cfg.likelihood, sigma=values["likelihood_sigma"]),
-        prior=dataclasses.replace(cfg.prior, sigma=values["prior_sigma"]))
+    """`cfg` with the numbers of `values` (from `learn`) in place of learned scales; a
+    `sampled` σ stays so (its value in `values` is where the chains start)."""
+    likelihood = cfg.likelihood
+    if likelihood.sigma != "sampled":
+        likelihood = dataclasses.replace(likelihood, sigma=values["likelihood_sigma"])
+    return dataclasses.replace(cfg, likelihood=likelihood,
+                               prior=dataclasses.replace(cfg.prior, sigma=values["prior_sigma"]))
 
 
 def checked_values(values, path) -> dict:

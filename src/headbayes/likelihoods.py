@@ -4,13 +4,16 @@
 −mean(r²) (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
 likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear head
 (capability `linear_gaussian`: the exact reference applies) and its predictive adds
-N(0, sigma²) observation noise to the function.
+N(0, sigma²) observation noise to the function. `sigma` is a number, learned before sampling
+(`evidence`, `validation`: headbayes.hyperparameters) or sampled with the leaves (`sampled`,
+with the prior `sigma_prior`: headbayes.noise).
 """
 
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 from headbayes.checks import choice
+from headbayes.errors import ConfigError
 from headbayes.hyperparameters import check_scale
 from headbayes.registry import Registry
 
@@ -36,8 +39,11 @@ class Likelihood(NamedTuple):
 @dataclass
 class GaussianOptions:
     name: str = "gaussian"
-    sigma: Any = 0.05  # a number > 0, or `evidence` (headbayes.hyperparameters)
+    sigma: Any = 0.05  # a number > 0, evidence, validation (hyperparameters), sampled (noise)
     reduction: str = "mean"
+    sigma_prior: str = "half_normal"  # with sigma=sampled: half_normal | inverse_gamma
+    sigma_prior_scale: float = 1.0  # half-normal scale c; inverse-gamma on σ²: scale c²
+    sigma_prior_shape: float = 2.0  # inverse-gamma on σ²: shape a
 
 
 def gaussian_log_likelihood(prediction, y, sigma, reduction: str, data_scale=1.0):
@@ -56,8 +62,14 @@ def gaussian_from_squares(sum_of_squares, count, sigma, reduction: str, data_sca
 
 
 def _check_gaussian(options, cfg) -> None:
-    check_scale("likelihood.sigma", options.sigma)
+    from headbayes.noise import check_noise_prior
+
+    check_scale("likelihood.sigma", options.sigma, sampled_ok=True)
     choice("likelihood.reduction", options.reduction, REDUCTIONS)
+    check_noise_prior(options)
+    if options.sigma == "sampled" and cfg.sampler.temperature != 1:
+        raise ConfigError(f"`likelihood.sigma=sampled` needs sampler.temperature=1, got "
+                          f"{cfg.sampler.temperature}")
 
 
 @LIKELIHOODS.register("gaussian", GaussianOptions, check=_check_gaussian,

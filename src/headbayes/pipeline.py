@@ -69,8 +69,10 @@ class Loop(NamedTuple):
     hyper: object
 
 
-def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop, float]:
-    """Split the parameters by `mask` and set up the sampler over the sampled leaves; returns
+def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
+                 sigma_start: float = 1.0) -> tuple[Loop, float]:
+    """Split the parameters by `mask` and set up the sampler over the sampled leaves (and log σ
+    when `likelihood.sigma=sampled`, starting at `sigma_start`; `headbayes.noise`); returns
     the loop and the seconds spent caching frozen-prefix features (0 when none are cached)."""
     import equinox as eqx
     import jax.numpy as jnp
@@ -81,6 +83,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
     from headbayes.features import compute_features, first_sampled_stage
     from headbayes.likelihoods import make_likelihood
     from headbayes.mask import named_leaves
+    from headbayes.noise import WithNoise, is_sampled, with_sampled_noise
     from headbayes.posterior import Problem, make_logdensity_fn
     from headbayes.samplers import make_sampler, prepared_hyper
 
@@ -105,8 +108,12 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None) -> tuple[Loop,
         logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head)
     else:
         logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
-    problem = Problem(frozen, x, y, jnp.float32(likelihood.noise_sd),
-                      jnp.float32(cfg.prior.sigma), jnp.float32(1.0))
+    if is_sampled(cfg.likelihood):
+        position = WithNoise(position, jnp.float32(np.log(sigma_start)))
+        logdensity_fn = with_sampled_noise(logdensity_fn, cfg.likelihood)
+    noise_sd = sigma_start if is_sampled(cfg.likelihood) else likelihood.noise_sd
+    problem = Problem(frozen, x, y, jnp.float32(noise_sd), jnp.float32(cfg.prior.sigma),
+                      jnp.float32(1.0))
     hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
                            sampled, data)
     sampler = make_sampler(s, logdensity_fn)
@@ -256,8 +263,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
     files.write_json(files.MASK, table)
-    cfg = _scales(cfg, files, params, table, data, checkpoint)
-    loop, features_s = prepare_loop(cfg, params, static, mask, data)
+    cfg, scales = _scales(cfg, files, params, table, data, checkpoint)
+    loop, features_s = prepare_loop(cfg, params, static, mask, data,
+                                    sigma_start=scales["likelihood_sigma"])
     start_step, draws_done = 0, 0
     counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
     if checkpoint:
@@ -311,9 +319,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     return meta
 
 
-def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data, checkpoint) -> RunConfig:
-    """`cfg` with the scales the run samples with (learned ones found now, or read back when
-    resuming), written to hyperparameters.json."""
+def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data,
+            checkpoint) -> tuple[RunConfig, dict]:
+    """(`cfg` with the scales the run samples with, those values): learned ones found now, or
+    read back when resuming; written to hyperparameters.json."""
     import numpy as np
 
     from headbayes.hyperparameters import checked_values, learn, with_values
@@ -327,16 +336,16 @@ def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data, checkpoi
         named = {p: np.asarray(v) for p, v in named_leaves(params).items()}
         values = learn(cfg, named, sampled, data)
         files.write_json(files.HYPERPARAMETERS, values)
-    return with_values(cfg, values)
+    return with_values(cfg, values), values
 
 
 def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None:
     """SamplingError naming the first non-finite step, leaf and chain, if there is one."""
     from headbayes import runner
-    from headbayes.mask import named_leaves
+    from headbayes.noise import named_position
     from headbayes.samplers import failure_hint
 
-    bad = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
+    bad = runner.first_nonfinite(state, named_position(state.first_bad_step))
     if bad is not None:
         step, leaf, chain = bad
         raise SamplingError(
@@ -353,7 +362,7 @@ def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, dra
 
     from headbayes import runner
     from headbayes.errors import Interrupted
-    from headbayes.mask import named_leaves
+    from headbayes.noise import named_position
 
     s = cfg.sampler
     total_steps = s.warmup + s.keep * s.thin
@@ -368,7 +377,7 @@ def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, dra
             counts["divergences_warmup"] += int(sums.divergences.sum())
         next_step = chunk.start_step + int(chunk.counts.sum())
         writer.commit(next_step, jax.tree.leaves(state), counts,
-                      None if draws is None else named_leaves(draws),
+                      None if draws is None else named_position(draws),
                       None if draws is None else _info_per_draw(sums))
         draws_done += chunk.num_draws
         progress(phase, next_step, total_steps, draws_done)

@@ -46,6 +46,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
     from headbayes.datasets import scaling_from
     from headbayes.likelihoods import make_likelihood
+    from headbayes.noise import model_draws, noise_draws
     from headbayes.predictive import function_draws
 
     run_dir = Path(run_dir)
@@ -55,13 +56,19 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     scaling = scaling_from(data_description(run_dir, cfg))
     params = files.read_params()
     chain, _ = files.chain()
-    noise = make_likelihood(cfg.likelihood).noise_sd * scaling.y_scale  # (out,)
+    sampled_sigma = noise_draws(chain)
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
-    rows = max(1, max_bytes // (16 * draws * noise.size))
+    if sampled_sigma is None:
+        noise = np.full((draws, 1, scaling.y_scale.size), make_likelihood(cfg.likelihood).noise_sd)
+    else:  # one σ per draw
+        noise = np.broadcast_to(sampled_sigma.reshape(-1, 1, 1), (draws, 1, scaling.y_scale.size))
+    noise = noise * scaling.y_scale  # (draws, 1, out), original units
+    rows = max(1, max_bytes // (16 * draws * scaling.y_scale.size))
     rng = np.random.default_rng(0)
     blocks = []
     for first in range(0, len(x), rows):
-        f = function_draws(cfg, params, chain, scaling.x_to_model(x[first:first + rows]))
+        f = function_draws(cfg, params, model_draws(chain),
+                           scaling.x_to_model(x[first:first + rows]))
         f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
         f = scaling.y_to_original(f)
         blocks.append(_summaries(f, f + noise * rng.normal(size=f.shape), noise))
@@ -69,11 +76,12 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
 
 
 def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray) -> dict:
-    """The columns of `predict` from function draws and noisy replicates (draws, n, out)."""
+    """The columns of `predict` from function draws and noisy replicates (draws, n, out);
+    `noise`: the noise sd of each draw, (draws, 1, out)."""
     columns = {}
     for o in range(f.shape[2]):
         prefix = "" if f.shape[2] == 1 else f"{o}_"
-        for suffix, values, var in (("", replicates[:, :, o], noise[o] ** 2),
+        for suffix, values, var in (("", replicates[:, :, o], np.mean(noise[:, 0, o] ** 2)),
                                     ("_f", f[:, :, o], 0.0)):
             q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
             columns[f"{prefix}mean{suffix}"] = f[:, :, o].mean(axis=0)

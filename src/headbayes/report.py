@@ -10,6 +10,7 @@ from headbayes import plots
 from headbayes.datasets import make_dataset
 from headbayes.errors import RunDirError
 from headbayes.figures import METRIC_KEYS, ReportContext, compute_figures
+from headbayes.noise import model_draws
 from headbayes.rundir import RunFiles
 
 __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
@@ -24,11 +25,11 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
     cfg = files.load_config(learned=True)
     params = files.read_params()
     chain, info = files.chain()
-    unknown = set(chain) - set(params)
+    unknown = set(model_draws(chain)) - set(params)
     if unknown:
         raise RunDirError(f"chain leaves {sorted(unknown)} are not in "
                           f"{files.path(files.PARAMS)}")
-    for path, draws in chain.items():
+    for path, draws in model_draws(chain).items():
         if draws.shape[2:] != params[path].shape:
             raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
                               f"params.npz says {params[path].shape}")

@@ -9,8 +9,9 @@
   covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 - `exact`: i.i.d. draws from the closed-form Gaussian posterior of a linear head with a
   conjugate likelihood (`headbayes.exact`, computed in float64 before the loop and handed to it
-  in `hyper`: its mean and the Cholesky factor of its covariance, T included); `warmup` draws
-  are discarded, `keep` kept. Offered only where the exact reference applies
+  in `hyper`: its mean and the Cholesky factor of its covariance, T included); with σ sampled,
+  from the quadrature mixture over log σ (a grid point drawn by its weight, u jittered
+  uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep` kept. Offered only where the exact reference applies
   (`headbayes.exact.not_applicable_reason`); elsewhere exit 2 before anything compiles.
 """
 
@@ -23,7 +24,8 @@ from jax.flatten_util import ravel_pytree
 
 from headbayes.checks import at_least, positive_float
 from headbayes.samplers import SAMPLERS
-from headbayes.samplers.base import Sampler, SamplerOptions, check_common, make_info, tempered
+from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
+                                     make_info, tempered)
 
 __all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
            "LaplaceOptions", "VIOptions", "ExactOptions"]
@@ -192,22 +194,59 @@ def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
 
 
 def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:
-    """{"mean", "scale"}: the closed-form posterior, computed in float64 on the host (the
-    float32 Hessian of a collinear head is too ill-conditioned to factor), Cholesky-factored."""
+    """The closed-form posterior for the loop's `hyper`, computed in float64 on the host (the
+    float32 Hessian of a collinear head is too ill-conditioned to factor): {"mean", "scale"}
+    (its Cholesky factor); with σ sampled the mixture over log σ (`headbayes.exact`):
+    {"log_weights", "log_sigma", "spacing", "means", "sds", "vectors"}."""
     import numpy as np
 
-    from headbayes.exact import exact_posterior
+    from headbayes.exact import design, noise_mixture, exact_posterior
+    from headbayes.noise import is_sampled
 
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    if is_sampled(cfg.likelihood):
+        jac, offset = design(cfg, params, sampled, data.x_train)
+        mixture = noise_mixture(cfg, jac, np.asarray(data.y_train, np.float64).reshape(-1)
+                                - offset)
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(mixture.weights)
+        return {"log_weights": f32(log_weights), "log_sigma": f32(mixture.log_sigma),
+                "spacing": f32(mixture.log_sigma[1] - mixture.log_sigma[0]),
+                "means": f32(mixture.means), "sds": f32(np.sqrt(mixture.variances)),
+                "vectors": f32(mixture.vectors)}
     posterior = exact_posterior(cfg, params, sampled, data)
     scale = np.linalg.cholesky(0.5 * (posterior.cov + posterior.cov.T))
-    return {"mean": jnp.asarray(posterior.mean, jnp.float32),
-            "scale": jnp.asarray(scale, jnp.float32)}
+    return {"mean": f32(posterior.mean), "scale": f32(scale)}
+
+
+def _exact_draw(key, hyper: dict):
+    """(θ flat, log σ or None): one draw from the fitted posterior in `hyper`."""
+    pick, noise, jitter = jax.random.split(key, 3)
+    if "log_weights" not in hyper:
+        z = jax.random.normal(noise, hyper["mean"].shape)
+        return hyper["mean"] + hyper["scale"] @ z, None
+    k = jax.random.categorical(pick, hyper["log_weights"])
+    z = jax.random.normal(noise, hyper["means"].shape[1:])
+    theta = hyper["means"][k] + hyper["vectors"] @ (hyper["sds"][k] * z)
+    u = hyper["log_sigma"][k] + hyper["spacing"] * (jax.random.uniform(jitter) - 0.5)
+    return theta, u
 
 
 @SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED,
                    hyper=("temperature",), hint=_laplace_hint, prepare=_exact_fit)
 def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
-    def init(position, problem, hyper):
-        return GaussianState(position, hyper["mean"], hyper["scale"], None)
+    from headbayes.noise import WithNoise
 
-    return _fixed_draw_sampler(init, None, _unravel_of)
+    def init(position, problem, hyper):
+        return PositionState(position)
+
+    def step(key, state, problem, hyper):
+        position = state.position
+        model = position.model if isinstance(position, WithNoise) else position
+        theta, u = _exact_draw(key, hyper)
+        model = ravel_pytree(model)[1](theta)
+        drawn = model if u is None else WithNoise(model, u)
+        return PositionState(drawn), make_info(num_grad_evals=0)
+
+    return Sampler(init, step, None, lambda hyper: make_info(num_grad_evals=0),
+                   trivial_init=True)
