@@ -225,3 +225,67 @@ def test_verdict_skips_rhat_for_iid_draws_and_judges_the_fit():
     assert fit_warnings({"test_coverage_90": 0.9}, 0.3, 0.3) == []
     assert "outside [0.8, 0.97]" in fit_warnings({"test_coverage_90": 0.7}, 0.3, 0.3)[0]
     assert "residual sd" in fit_warnings({"test_coverage_90": 0.9}, 0.1, 0.3)[0]
+
+
+def test_noise_priors_are_the_stated_densities_of_log_sigma():
+    from scipy import stats
+
+    from headbayes.noise import log_noise_prior
+
+    cfg = headbayes.compose(["likelihood.sigma_prior_scale=0.7", "likelihood.sigma_prior_shape=3"])
+    u = np.array([-2.0, -0.5, 0.4])
+    half = np.asarray(log_noise_prior(cfg.likelihood)(u))
+    want = stats.halfnorm.logpdf(np.exp(u), scale=0.7) + u  # density of u = log σ
+    np.testing.assert_allclose(half - half[0], want - want[0], rtol=1e-6)
+    inverse = headbayes.compose(["likelihood.sigma_prior=inverse_gamma",
+                                 "likelihood.sigma_prior_scale=0.7",
+                                 "likelihood.sigma_prior_shape=3"]).likelihood
+    got = np.asarray(log_noise_prior(inverse)(u))
+    want = stats.invgamma.logpdf(np.exp(2 * u), 3, scale=0.49) + np.log(2 * np.exp(2 * u))
+    np.testing.assert_allclose(got - got[0], want - want[0], rtol=1e-6)
+
+
+SAMPLED = ["+experiment=sin_head", "likelihood.sigma=sampled", "likelihood.reduction=sum",
+           "prior.sigma=1.0", "data.n_train=64", "data.n_test=50"]
+
+
+def test_sampled_sigma_nuts_and_exact_draws_match_the_quadrature(run_in_process):
+    from headbayes.datasets import make_dataset
+    from headbayes.exact import design, noise_mixture
+    from headbayes.noise import NOISE_LEAF
+
+    exact_figures, _, exact_dir = run_in_process(*SAMPLED, "sampler=exact", "sampler.keep=4000",
+                                                 name="exact")
+    nuts_figures, _, nuts_dir = run_in_process(*SAMPLED, "sampler=nuts", "sampler.num_chains=2",
+                                               "sampler.warmup=300", "sampler.keep=500",
+                                               "sampler.thin=1", name="nuts")
+    from headbayes.rundir import RunFiles
+
+    cfg = headbayes.load_run(exact_dir).config
+    data = make_dataset(cfg.data)
+    values = RunFiles(exact_dir).read_params()
+    head = ["output_layer.weight", "output_layer.bias"]
+    jac, offset = design(cfg, values, head, data.x_train)
+    mixture = noise_mixture(cfg, jac, data.y_train[:, 0].astype(np.float64) - offset)
+    sigma = np.exp(mixture.log_sigma)
+    mean = mixture.weights @ sigma
+    sd = np.sqrt(mixture.weights @ sigma**2 - mean**2)
+    for figures, run, ess in ((exact_figures, exact_dir, 4000),
+                              (nuts_figures, nuts_dir, nuts_figures["ess_bulk_min"])):
+        draws = np.exp(headbayes.load_run(run).draws(NOISE_LEAF))
+        assert abs(draws.mean() - mean) < 4.5 * sd / np.sqrt(ess)
+        assert figures["likelihood_sigma"] == pytest.approx(draws.mean(), rel=1e-6)
+        assert figures["mean_z_max"] < 4.5 / np.sqrt(ess)  # the heads' mixture moments
+        assert 1 - 4.5 * np.sqrt(2 / ess) < figures["var_ratio_min"]
+        assert figures["var_ratio_max"] < 1 + 4.5 * np.sqrt(2 / ess)
+    assert not any(word in nuts_figures["verdict"] for word in ("R-hat", "ESS", "divergent"))
+    RunFiles(nuts_dir).write_status()  # run_in_process leaves that to the command
+    predicted = headbayes.load_run(nuts_dir).predict(np.zeros((2, 1)))
+    assert np.all(predicted["sd"] > predicted["sd_f"])  # σ of each draw adds to the spread
+
+
+def test_sampled_sigma_refused_with_a_tempered_posterior():
+    with pytest.raises(ConfigError, match="needs sampler.temperature=1"):
+        validate(headbayes.compose([*SAMPLED, "sampler.temperature=2"]))
+    with pytest.raises(ConfigError, match="needs `likelihood.reduction=sum`"):
+        validate(headbayes.compose([*SAMPLED, "likelihood.reduction=mean"]))
