@@ -34,6 +34,7 @@ sweep: $(STAMP)  ## a 2x2 demo sweep (step size x seed), then its summary table
 bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); writes docs/benchmarks.md
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_report.py
+	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
 	$(PY) scripts/bench_scaling.py --mode quick
 
@@ -43,6 +44,7 @@ bench-uci: $(STAMP)  ## the UCI benchmark (4 datasets x 20 standard splits); wri
 bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_report.py
+	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
 	$(PY) scripts/bench_scaling.py --mode full
 

@@ -17,8 +17,11 @@ compilation of every program.
 """
 
 import argparse
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +80,23 @@ def measure(datasets: list, splits: int) -> dict:
     return results
 
 
+def command_line(name: str, repeats: int = 3) -> list[float]:
+    """Wall seconds of `headbayes run +experiment=uci` on split 0 of `name` as a user types it:
+    a fresh process each time (interpreter start-up and imports included), the first with an
+    empty compilation cache, the others with the cache the first one filled."""
+    seconds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "HEADBAYES_OUTPUT_DIR": tmp,
+               "HEADBAYES_COMPILE_CACHE": f"{tmp}/cache"}
+        for _ in range(repeats):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "headbayes", "run", "+experiment=uci",
+                            f"data.root={DATA / name}", "data.split=0"], env=env, check=True,
+                           capture_output=True)
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def table(results: dict, datasets: list, splits: int) -> list[str]:
     lines = ["| dataset | method | test RMSE | test log-likelihood | 90% coverage | "
              "σ (standardised) |",
@@ -100,6 +120,22 @@ def table(results: dict, datasets: list, splits: int) -> list[str]:
     return lines
 
 
+def against_dropout(results: dict, datasets: list) -> list[str]:
+    """One line per comparison with MC dropout's published means (the `uci` variant)."""
+    ll = [n for n in datasets
+          if -np.mean([r["test_nll"] for r in results[(n, "uci")]]) >= PUBLISHED[n]["MC dropout"][1][0]]
+    rmse = [n for n in datasets
+            if np.mean([r["test_rmse"] for r in results[(n, "uci")]]) <= PUBLISHED[n]["MC dropout"][0][0]]
+    coverage = [n for n in datasets
+                if 0.85 <= np.mean([r["test_coverage_90"] for r in results[(n, "uci")]]) <= 0.95]
+    return [f"- test log-likelihood at least MC dropout's published mean: {len(ll)} of "
+            f"{len(datasets)} ({', '.join(ll) or 'none'});",
+            f"- test RMSE at most MC dropout's: {len(rmse)} of {len(datasets)} "
+            f"({', '.join(rmse) or 'none'});",
+            f"- mean 90% coverage in [0.85, 0.95]: {len(coverage)} of {len(datasets)} "
+            f"({', '.join(coverage) or 'none'})."]
+
+
 def timings(results: dict, datasets: list) -> list[str]:
     lines = ["| dataset | method | first split (s) | median split (s) | max split (s) |",
              "|---|---|---:|---:|---:|"]
@@ -111,7 +147,7 @@ def timings(results: dict, datasets: list) -> list[str]:
     return lines
 
 
-def render(results: dict, datasets: list, splits: int) -> str:
+def render(results: dict, datasets: list, splits: int, cli: list) -> str:
     import jax
 
     command = "python scripts/bench_uci.py" + ("" if splits == 20 else f" --splits {splits}")
@@ -138,6 +174,10 @@ def render(results: dict, datasets: list, splits: int) -> str:
         "",
         *table(results, datasets, splits),
         "",
+        "Headbayes `uci` against MC dropout (grid search, the README's figures):",
+        "",
+        *against_dropout(results, datasets),
+        "",
         "## Wall time per split",
         "",
         "One process, `headbayes.run` per split (pretraining, learning the scales, sampling, "
@@ -145,6 +185,11 @@ def render(results: dict, datasets: list, splits: int) -> str:
         "program (the persistent compilation cache was on, as by default).",
         "",
         *timings(results, datasets),
+        "",
+        f"The command line, `headbayes run +experiment=uci data.root=data/uci/{datasets[0]} "
+        f"data.split=0` in a fresh process (start-up, imports, report and plots included): "
+        f"{cli[0]:.1f} s with an empty compilation cache, then "
+        f"{', '.join(f'{t:.1f}' for t in cli[1:])} s with the cache it filled.",
         "",
     ])
 
@@ -157,7 +202,7 @@ def main() -> None:
                         help="file to write, or - to print")
     args = parser.parse_args()
     results = measure(args.datasets, args.splits)
-    text = render(results, args.datasets, args.splits)
+    text = render(results, args.datasets, args.splits, command_line(args.datasets[0]))
     if args.output == "-":
         print(text)
     else:

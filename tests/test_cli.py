@@ -175,6 +175,7 @@ def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
     assert_clean_error(bad, 2, "columns ['w'] not in", "available: u, v, target")
 
 
+@pytest.mark.slow  # 15 s; `make test-all`
 def test_mask_family_sweep_and_plot(headbayes, tmp_path):
     sweep = tmp_path / "sweep"
     headbayes("run", "+sweep=mask_family", "sampler=sgld", "~sampler.mass_matrix",
@@ -212,7 +213,8 @@ def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
                        "1/chain/part-00000.npz")
 
 
-@pytest.mark.parametrize("launcher", ["local_parallel", "submitit_local"])
+@pytest.mark.parametrize("launcher", [pytest.param("local_parallel", marks=pytest.mark.slow),
+                                      "submitit_local"])
 def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
     sweep = tmp_path / "sweep"
     headbayes("run", "-m", "+experiment=sin_head", "seed=0,1", *TINY, f"+launcher={launcher}",
@@ -224,7 +226,8 @@ def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
     assert all(float(r["unmasked_var_max"]) == 0.0 for r in rows)
 
 
-@pytest.mark.parametrize("launcher", [None, "local_parallel", "submitit_local"])
+@pytest.mark.parametrize("launcher", [None, pytest.param("local_parallel", marks=pytest.mark.slow),
+                                      "submitit_local"])
 def test_a_failed_job_sets_the_sweep_exit_code_on_every_launcher(headbayes, tmp_path, launcher):
     sweep = tmp_path / "sweep"
     chosen = [f"+launcher={launcher}"] if launcher else []

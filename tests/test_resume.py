@@ -47,7 +47,7 @@ def reference(tmp_path_factory):
     return root / "run"
 
 
-@pytest.mark.parametrize("continue_with", ["resume", "rerun"])
+@pytest.mark.parametrize("continue_with", ["resume", pytest.param("rerun", marks=pytest.mark.slow)])
 def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, reference, continue_with):
     """`rerun` is what SLURM does after a preemption: the same job, same run directory."""
     rng = random.Random(0 if continue_with == "resume" else 1)

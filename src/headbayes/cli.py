@@ -104,6 +104,10 @@ def _inspect(args: list[str]) -> int:
     shapes = leaf_shapes(cfg)
     sampled = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
     console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled)))
+    if getattr(cfg.likelihood, "sigma", None) == "sampled":
+        from headbayes.noise import NOISE_LEAF
+
+        console.stdout.print(f"also sampled: {NOISE_LEAF} (likelihood.sigma=sampled), 1 number")
     return 0
 
 

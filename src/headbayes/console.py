@@ -68,8 +68,10 @@ def print_report(figures: dict, notes: list[str]) -> None:
     for note in notes:
         stdout.print(f"note: {note}")
     if figures["verdict"] == "ok":
-        stdout.print("[green]verdict: ok[/green] (R-hat <= 1.01, ESS >= 100 per chain, "
-                     "no divergences, all values finite)")
+        fit = ("; fit: 90% test coverage in [0.8, 0.97], noise sd >= half the training "
+               "residual sd" if "test_coverage_90" in figures else "")
+        stdout.print("[green]verdict: ok[/green] (R-hat <= 1.01 unless the draws are i.i.d., "
+                     f"ESS >= 100 per chain, no divergences, all values finite{fit})")
     else:
         stdout.print(f"[yellow]verdict: WARNING: {figures['verdict']}[/yellow]")
 

@@ -302,10 +302,8 @@ def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> l
 @metric("verdict")
 def _verdict(ctx: ReportContext):
     warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains, iid=ctx.iid)
-    f_train = ctx.part_draws.get("train")
-    if ctx.heldout is not None:
-        residual = (None if f_train is None
-                    else metrics.mean_rmse(f_train, ctx.data.y_train))
+    if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
+        residual = metrics.mean_rmse(ctx.part_draws["train"], ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
     return {"verdict": "ok" if not warnings else "; ".join(warnings)}
 

@@ -96,10 +96,11 @@ def _gaussian_log_density(residual: np.ndarray, sigma: float) -> np.ndarray:
     return -0.5 * (residual / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
 
 
-def heldout(f_draws: np.ndarray, y: np.ndarray, sigma: float) -> tuple[dict, dict]:
+def heldout(f_draws: np.ndarray, y: np.ndarray, sigma) -> tuple[dict, dict]:
     """(figures, calibration curve): test_rmse (posterior mean), test_nll (mean negative log
     predictive density), coverage at LEVELS; and coverage at every CALIBRATION_LEVELS level,
-    all from one set of predictive replicates."""
+    all from one set of predictive replicates. `sigma`: the noise sd, a number or one per draw
+    (draws pooled over chains, 1)."""
     pooled = _pooled(f_draws)
     calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS)  # LEVELS are among them
     y = np.asarray(y, np.float64)[:, 0]
