@@ -2,10 +2,10 @@
 sufficient statistics (`headbayes.sufficient`).
 
 `sin` data with N = 10^3 and 10^5 points, the seed's 16-16 tanh body frozen and cached, the
-17-number head sampled full batch by MALA (one gradient per step) and by HMC with 10
-leapfrog steps (its default); each row times headbayes' compiled chunk loop per step with the statistics (the
-default) and with the data path (the statistics switched off, the baseline), alternating in
-the same process, median of --repeats timings. Writes the `sufficient` section of
+17-number head sampled full batch by MALA (one gradient per step) and by HMC with 10 leapfrog
+steps (its default); each row times headbayes' compiled chunk loop per step with the
+statistics (the default) and with the data path (the statistics switched off, the baseline),
+alternating in the same process, median of --repeats timings. Writes the `sufficient` section of
 docs/benchmarks.md (use --output - to print only).
 """
 

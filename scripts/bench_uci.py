@@ -122,12 +122,13 @@ def table(results: dict, datasets: list, splits: int) -> list[str]:
 
 def against_dropout(results: dict, datasets: list) -> list[str]:
     """One line per comparison with MC dropout's published means (the `uci` variant)."""
-    ll = [n for n in datasets
-          if -np.mean([r["test_nll"] for r in results[(n, "uci")]]) >= PUBLISHED[n]["MC dropout"][1][0]]
-    rmse = [n for n in datasets
-            if np.mean([r["test_rmse"] for r in results[(n, "uci")]]) <= PUBLISHED[n]["MC dropout"][0][0]]
-    coverage = [n for n in datasets
-                if 0.85 <= np.mean([r["test_coverage_90"] for r in results[(n, "uci")]]) <= 0.95]
+    def mean(name, key):
+        return np.mean([r[key] for r in results[(name, "uci")]])
+
+    dropout = {n: PUBLISHED[n]["MC dropout"] for n in datasets}
+    ll = [n for n in datasets if -mean(n, "test_nll") >= dropout[n][1][0]]
+    rmse = [n for n in datasets if mean(n, "test_rmse") <= dropout[n][0][0]]
+    coverage = [n for n in datasets if 0.85 <= mean(n, "test_coverage_90") <= 0.95]
     return [f"- test log-likelihood at least MC dropout's published mean: {len(ll)} of "
             f"{len(datasets)} ({', '.join(ll) or 'none'});",
             f"- test RMSE at most MC dropout's: {len(rmse)} of {len(datasets)} "

@@ -117,10 +117,10 @@ def maximize_evidence(gram, moment, yy, n, sigma=None, prior_sigma=None) -> dict
 
 
 def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -> dict:
-    """{"likelihood_sigma", "prior_sigma", "val_nll", "log_evidence"}: σ maximising the
-    predictive density of the validation rows (`jac_val`, `y_val`: their design and targets
-    minus the offset) under the head posterior of the training rows, with the prior scale at
-    its evidence maximum for each σ (or fixed). A bounded 1-D search over log σ."""
+    """{"likelihood_sigma", "prior_sigma", "val_nll_standardized", "log_evidence", ...}: σ
+    maximising the predictive density of the validation rows (`jac_val`, `y_val`: their design
+    and targets minus the offset) under the posterior of the training rows, with the prior
+    scale at its evidence maximum for each σ (or fixed). A bounded 1-D search over log σ."""
     from scipy.optimize import minimize_scalar
 
     lam, vectors = np.linalg.eigh(np.asarray(gram, np.float64))
@@ -142,7 +142,7 @@ def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -
     best = minimize_scalar(lambda v: at(v)[0], bounds=bounds, method="bounded",
                            options={"xatol": 1e-4})
     nll, found = at(float(best.x))
-    return {**found, "val_nll": nll}
+    return {**found, "val_nll_standardized": nll}
 
 
 def learn(cfg, params: dict, sampled: list, data) -> dict:

@@ -11,8 +11,9 @@
   conjugate likelihood (`headbayes.exact`, computed in float64 before the loop and handed to it
   in `hyper`: its mean and the Cholesky factor of its covariance, T included); with σ sampled,
   from the quadrature mixture over log σ (a grid point drawn by its weight, u jittered
-  uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep` kept. Offered only where the exact reference applies
-  (`headbayes.exact.not_applicable_reason`); elsewhere exit 2 before anything compiles.
+  uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep` kept.
+  Offered only where the exact reference applies (`headbayes.exact.not_applicable_reason`);
+  elsewhere exit 2 before anything compiles.
 """
 
 from dataclasses import dataclass
