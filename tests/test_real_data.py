@@ -169,16 +169,17 @@ def test_text_tables_whitespace_headerless_bom_semicolons_and_default_inputs(tmp
     np.testing.assert_allclose(np.sort(got, axis=0), np.sort(values, axis=0), atol=1e-6)
 
     excel = tmp_path / "excel.csv"
-    excel.write_bytes(("\ufeffa;b;c\n" + "\n".join(";".join(f"{v:.6f}" for v in row[:3])
-                                                    for row in values) + "\n").encode())
-    data = make_dataset(headbayes.compose(["data=csv", f"data.path={excel}",
-                                           "data.target=c"]).data)
-    assert data.inputs == ("a", "b")
+    excel.write_bytes(("\ufeffa;b;c;name\n" + "\n".join(";".join(f"{v:.6f}" for v in row[:3])
+                                                         + ";hull" for row in values)
+                       + "\n").encode())
+    data = make_dataset(headbayes.compose(["data=csv", f"data.path={excel}", "data.target=c",
+                                           "data.inputs=[a,b]"]).data)
+    assert data.inputs == ("a", "b")  # the text column, unused, is not read
 
     test_file = tmp_path / "test.csv"
     test_file.write_text("a,b,c\n1,2,3\n4,5,6\n")
     data = make_dataset(headbayes.compose(["data=csv", f"data.path={excel}", "data.target=c",
-                                           f"data.test_path={test_file}",
+                                           "data.inputs=[a,b]", f"data.test_path={test_file}",
                                            "data.standardize=false"]).data)
     assert len(data.x_train) == 30 and data.y_test[:, 0].tolist() == [3.0, 6.0]
 

@@ -3,8 +3,8 @@
 `target` names the target column; `inputs` the input columns (empty: every other column).
 A csv's `delimiter` is `auto` (the first line's comma, semicolon or tab, else runs of
 whitespace), one of `,` `;` `tab` `whitespace`, or any single character; without a header row
-(`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark and blank lines are
-ignored. The test split is the file `test_path` when given (same columns), else
+(`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark, blank lines and
+columns not used (they may hold text) are ignored. The test split is the file `test_path` when given (same columns), else
 `test_fraction` of the rows drawn with `data.seed`; `val_fraction` of the training rows become a
 validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
 the training rows' mean and standard deviation when `standardize` is true. Relative paths are
@@ -84,6 +84,7 @@ def _column_names(options) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
+    """The column names of a file (cached by path and modification time)."""
     if kind == "npz":
         return tuple(_read_npz(path, "data.path"))
     return tuple(read_text_table(path, "data.path", delimiter, header, names_only=True))
@@ -115,13 +116,15 @@ def _split_rows(lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]
 
 
 def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool = True,
-                    names_only: bool = False) -> dict:
-    """{column name: float64 values} of a text table (see the module docstring)."""
+                    names_only: bool = False, only=None) -> dict:
+    """{column name: float64 values} of a text table (see the module docstring): the columns
+    named in `only` (every column when None; others may hold text), or with `names_only` the
+    names mapped to None."""
     rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
     width = len(rows[0][1])
-    names = [h for h in rows[0][1]] if header else [str(j) for j in range(width)]
+    names = list(rows[0][1]) if header else [str(j) for j in range(width)]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")
@@ -130,6 +133,8 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     body = rows[1:] if header else rows
     columns = {}
     for j, name in enumerate(names):
+        if only is not None and name not in only:
+            continue
         values = []
         for i, row in body:
             try:
@@ -152,21 +157,25 @@ def _read_npz(path: Path, what: str) -> dict:
 
 
 def read_table(path: Path, kind: str, what: str, delimiter: str = "auto",
-               header: bool = True) -> dict:
-    """{column name: float64 values} of a csv or npz file; ConfigError naming `what` (the
-    option or flag that gave the file), the line and the column of a problem."""
+               header: bool = True, only=None) -> dict:
+    """{column name: float64 values} of a csv or npz file (a csv: only the columns in `only`
+    when given); ConfigError naming `what` (the option or flag that gave the file), the line
+    and the column of a problem."""
     if kind == "csv":
-        return read_text_table(path, what, delimiter, header)
+        return read_text_table(path, what, delimiter, header, only=only)
     return _read_npz(path, what)
 
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
-    columns = read_table(path, options.name, what, options.delimiter, options.header)
-    missing = [c for c in wanted if c not in columns]
+    names = _names_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
+                      options.header)
+    missing = [c for c in wanted if c not in names]
     if missing:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
-                          f"available: {', '.join(columns)}")
+                          f"available: {', '.join(names)}")
+    columns = read_table(path, options.name, what, options.delimiter, options.header,
+                         only=set(wanted))
     lengths = {len(columns[c]) for c in wanted}
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
