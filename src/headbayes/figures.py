@@ -56,8 +56,40 @@ class ReportContext:
         return {name: f[:, :, end - len(x):end] for (name, x), end in zip(parts.items(), ends)}
 
     @cached_property
+    def family(self) -> str:
+        return self.cfg.likelihood.name
+
+    @cached_property
+    def classifier(self) -> bool:
+        from headbayes.likelihoods import is_classifier
+
+        return is_classifier(self.cfg.likelihood)
+
+    def mean_draws(self, part: str) -> np.ndarray | None:
+        """The function draws of a part: the network's output, or for `heteroscedastic` its
+        mean half."""
+        f = self.part_draws.get(part)
+        if f is None or self.family != "heteroscedastic":
+            return f
+        from headbayes.likelihoods import split_heteroscedastic
+
+        return split_heteroscedastic(f)[0]
+
+    def noise_for(self, part: str):
+        """The noise sd of the predictive on a part (model units): a number, one per draw
+        (draws, 1) with σ sampled, or one per draw and point (draws, n) for
+        `heteroscedastic`."""
+        if self.family == "heteroscedastic":
+            from headbayes.likelihoods import split_heteroscedastic
+
+            f = self.part_draws[part]
+            scale = np.exp(np.asarray(split_heteroscedastic(f)[1], np.float64))
+            return scale.reshape((-1,) + scale.shape[2:])[..., 0]
+        return self.noise_sd
+
+    @cached_property
     def f_eval(self) -> np.ndarray:
-        return self.part_draws["eval"]
+        return self.mean_draws("eval")
 
     @cached_property
     def summary(self) -> dict:
@@ -65,7 +97,7 @@ class ReportContext:
 
     @cached_property
     def f_test(self) -> np.ndarray | None:
-        return self.part_draws.get("test")
+        return self.mean_draws("test")
 
     @cached_property
     def y_scale(self) -> float:
@@ -90,15 +122,24 @@ class ReportContext:
         return make_likelihood(self.cfg.likelihood).noise_sd
 
     @cached_property
-    def noise_sd_mean(self) -> float:
-        return float(np.mean(self.noise_sd))
+    def noise_sd_mean(self) -> float | None:
+        """The mean noise sd (None when the noise varies with the input, or for classifiers)."""
+        return None if self.noise_sd is None else float(np.mean(self.noise_sd))
 
     @cached_property
     def heldout(self) -> tuple[dict, dict] | None:
         """(figures, calibration curve) on the test split, or None without one."""
-        if self.f_test is None:
+        if self.f_test is None or self.classifier:
             return None
-        return metrics.heldout(self.f_test, self.data.y_test, self.noise_sd)
+        return metrics.heldout(self.f_test, self.data.y_test, self.noise_for("test"))
+
+    @cached_property
+    def class_predictive(self) -> dict:
+        """{part: (p̄, mean entropy of the draws)} of a classifier on test and ood points."""
+        from headbayes import classify
+
+        return {part: classify.predictive(self.part_draws[part], self.family)
+                for part in ("test", "ood") if part in self.part_draws}
 
     @cached_property
     def iid(self) -> bool:
@@ -135,12 +176,14 @@ class ReportContext:
 
 def report_parts(data) -> dict:
     """{part: inputs} the report evaluates the function at: the eval points; with a test split
-    the test and the training points; the validation points when there are some."""
+    the test and the training points; the validation and ood points when there are some."""
     parts = {"eval": data.x_eval}
     if data.x_test is not None:
         parts.update(test=data.x_test, train=data.x_train)
     if data.x_val is not None:
         parts["val"] = data.x_val
+    if data.x_ood is not None:
+        parts["ood"] = data.x_ood
     return parts
 
 
@@ -170,6 +213,8 @@ def _leaf_variances(ctx: ReportContext):
 
 @metric("rel_l2", "band_median", "band_max", "num_draws")
 def _band(ctx: ReportContext):
+    if ctx.classifier:  # a band of logits says nothing; the class figures below do
+        return {"num_draws": int(ctx.f_eval.shape[0] * ctx.f_eval.shape[1])}
     return {**{k: ctx.summary[k] for k in ("rel_l2", "band_median", "band_max")},
             "num_draws": int(ctx.f_eval.shape[0] * ctx.f_eval.shape[1])}
 
@@ -192,9 +237,10 @@ def _gap(ctx: ReportContext):
 def _scales(ctx: ReportContext):
     """The scales the run sampled with (set or learned; a sampled σ: its posterior mean), in
     the units the model sees."""
-    if not hasattr(ctx.cfg.likelihood, "sigma"):
-        return None
-    return {"likelihood_sigma": ctx.noise_sd_mean, "prior_sigma": float(ctx.cfg.prior.sigma)}
+    scales = {"prior_sigma": float(ctx.cfg.prior.sigma)}
+    if hasattr(ctx.cfg.likelihood, "sigma"):
+        scales = {"likelihood_sigma": ctx.noise_sd_mean, **scales}
+    return scales
 
 
 def _in_original_units(figures: dict, y_scale: float, prefix: str = "") -> dict:
@@ -219,8 +265,8 @@ def _heldout(ctx: ReportContext):
 @metric("train_rmse")
 def _train(ctx: ReportContext):
     """RMSE of the posterior mean on the training rows (original units), with a test split."""
-    f_train = ctx.part_draws.get("train")
-    if f_train is None:
+    f_train = ctx.mean_draws("train")
+    if f_train is None or ctx.classifier:
         return None
     return {"train_rmse": ctx.y_scale * metrics.mean_rmse(f_train, ctx.data.y_train)}
 
@@ -228,10 +274,10 @@ def _train(ctx: ReportContext):
 @metric("val_nll")
 def _validation(ctx: ReportContext):
     """Predictive NLL on the validation part (original units)."""
-    f_val = ctx.part_draws.get("val")
-    if f_val is None:
+    f_val = ctx.mean_draws("val")
+    if f_val is None or ctx.classifier:
         return None
-    figures, _ = metrics.heldout(f_val, ctx.data.y_val, ctx.noise_sd)
+    figures, _ = metrics.heldout(f_val, ctx.data.y_val, ctx.noise_for("val"))
     return {"val_nll": figures["test_nll"] + float(np.log(ctx.y_scale))}
 
 
@@ -240,15 +286,65 @@ def _map_heldout(ctx: ReportContext):
     """The same held-out figures (original units) for the MAP network alone
     (body.mode=pretrained: params.npz holds the whole trained network), with the likelihood's
     noise: what the Bayesian part adds over it."""
-    from headbayes.predictive import function_draws
-
-    if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
+    if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None or ctx.classifier:
         return None
-    at_map = {p: ctx.params[p][None, None] for p in ctx.model_chain}
-    f_map = function_draws(ctx.cfg, ctx.params, at_map, ctx.data.x_test)[0, 0]
-    figures = metrics.point_heldout(f_map, ctx.data.y_test, ctx.noise_sd_mean)
+    f_map = map_outputs(ctx, ctx.data.x_test)
+    noise_sd = ctx.noise_sd_mean
+    if ctx.family == "heteroscedastic":
+        from headbayes.likelihoods import split_heteroscedastic
+
+        f_map, log_scale = split_heteroscedastic(f_map)
+        noise_sd = np.exp(np.asarray(log_scale, np.float64))[:, 0]
+    figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd)
     return {**_in_original_units(figures, ctx.y_scale, "map_"),
             "map_test_coverage_90": figures["test_coverage_90"]}
+
+
+def map_outputs(ctx: ReportContext, x: np.ndarray) -> np.ndarray:
+    """The MAP network's outputs (n, out) at `x` (params.npz: the whole trained network)."""
+    from headbayes.predictive import function_draws
+
+    at_map = {p: ctx.params[p][None, None] for p in ctx.model_chain}
+    return function_draws(ctx.cfg, ctx.params, at_map, x)[0, 0]
+
+
+@metric("accuracy", "test_nll", "brier", "ece", "test_entropy", "test_mutual_information",
+        "ood_entropy", "ood_mutual_information")
+def _classes(ctx: ReportContext):
+    """A classifier's held-out figures (`headbayes.classify`) and its entropy on the ood
+    points, when the data have them."""
+    from headbayes import classify
+
+    if not ctx.classifier or "test" not in ctx.class_predictive:
+        return None
+    p_mean, draw_entropy = ctx.class_predictive["test"]
+    figures = classify.class_figures(p_mean, ctx.data.y_test)
+    result = {**{k: v for k, v in figures.items() if k != "entropy"},
+              "test_entropy": figures["entropy"],
+              "test_mutual_information": float(np.mean(classify.entropy(p_mean)
+                                                       - draw_entropy))}
+    if "ood" in ctx.class_predictive:
+        p_ood, ood_draw_entropy = ctx.class_predictive["ood"]
+        result["ood_entropy"] = float(np.mean(classify.entropy(p_ood)))
+        result["ood_mutual_information"] = float(np.mean(classify.entropy(p_ood)
+                                                         - ood_draw_entropy))
+    return result
+
+
+@metric("map_accuracy", "map_test_nll", "map_brier", "map_ece", "map_ood_entropy")
+def _map_classes(ctx: ReportContext):
+    """The same for the MAP network alone (body.mode=pretrained)."""
+    from headbayes import classify
+
+    if not ctx.classifier or ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
+        return None
+    p_map = classify.probabilities(map_outputs(ctx, ctx.data.x_test), ctx.family)
+    figures = classify.class_figures(p_map, ctx.data.y_test)
+    result = {f"map_{k}": figures[k] for k in ("accuracy", "test_nll", "brier", "ece")}
+    if ctx.data.x_ood is not None:
+        p_ood = classify.probabilities(map_outputs(ctx, ctx.data.x_ood), ctx.family)
+        result["map_ood_entropy"] = float(np.mean(classify.entropy(p_ood)))
+    return result
 
 
 @metric("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "accept_mean")
@@ -293,7 +389,8 @@ def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> l
     low, high = COVERAGE_90_RANGE
     if coverage is not None and not low <= coverage <= high:
         warnings.append(f"test_coverage_90 {coverage:.3f} outside [{low}, {high}]")
-    if residual_sd is not None and noise_sd < NOISE_RESIDUAL_MIN * residual_sd:
+    if residual_sd is not None and noise_sd is not None \
+            and noise_sd < NOISE_RESIDUAL_MIN * residual_sd:
         warnings.append(f"likelihood sigma {noise_sd:.3g} < {NOISE_RESIDUAL_MIN} x the training "
                         f"residual sd {residual_sd:.3g}")
     return warnings
@@ -303,12 +400,12 @@ def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> l
 def _verdict(ctx: ReportContext):
     warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains, iid=ctx.iid)
     if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
-        residual = metrics.mean_rmse(ctx.part_draws["train"], ctx.data.y_train)
+        residual = metrics.mean_rmse(ctx.mean_draws("train"), ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
     return {"verdict": "ok" if not warnings else "; ".join(warnings)}
 
 
-METRIC_KEYS = tuple(key for m in METRICS for key in m.keys)
+METRIC_KEYS = tuple(dict.fromkeys(key for m in METRICS for key in m.keys))  # test_nll: twice
 
 
 def compute_figures(ctx: ReportContext) -> dict:

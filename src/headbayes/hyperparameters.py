@@ -61,10 +61,13 @@ def check_scale(key: str, value, sampled_ok: bool = False) -> None:
 
 def check_learnable(cfg) -> None:
     """ConfigError unless the scales marked `evidence` can be learned for this run."""
-    learned = {k: v for k, v in (("likelihood.sigma", cfg.likelihood.sigma),
+    learned = {k: v for k, v in (("likelihood.sigma", getattr(cfg.likelihood, "sigma", None)),
                                  ("prior.sigma", cfg.prior.sigma)) if is_learned(v)}
     if not learned:
         return
+    if not hasattr(cfg.likelihood, "sigma"):
+        raise ConfigError(f"`prior.sigma={cfg.prior.sigma}` needs the Gaussian likelihood, got "
+                          f"likelihood '{cfg.likelihood.name}'; set a number")
     if learned.get("prior.sigma") == "validation":
         raise ConfigError("`prior.sigma` must be a number > 0 or evidence, got 'validation'")
     what = " and ".join(f"`{k}={v}`" for k, v in learned.items())
@@ -148,7 +151,10 @@ def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -
 def learn(cfg, params: dict, sampled: list, data) -> dict:
     """The values the run uses ({"likelihood_sigma", "prior_sigma"}, plus "log_evidence" and
     "iterations" when some were learned); `params` the fixed body and head, {path: array}.
-    A `sampled` σ is learned by evidence too: the chains start there."""
+    A `sampled` σ is learned by evidence too: the chains start there. A likelihood without a
+    noise scale gives {"prior_sigma"} only."""
+    if not hasattr(cfg.likelihood, "sigma"):
+        return {"prior_sigma": float(cfg.prior.sigma)}
     fixed = {k: None if is_learned(v) else float(v)
              for k, v in (("sigma", cfg.likelihood.sigma), ("prior_sigma", cfg.prior.sigma))}
     if fixed["sigma"] is not None and fixed["prior_sigma"] is not None:
@@ -183,7 +189,7 @@ def with_values(cfg, values: dict):
     """`cfg` with the numbers of `values` (from `learn`) in place of learned scales; a
     `sampled` σ stays so (its value in `values` is where the chains start)."""
     likelihood = cfg.likelihood
-    if likelihood.sigma != "sampled":
+    if getattr(likelihood, "sigma", "sampled") != "sampled":
         likelihood = dataclasses.replace(likelihood, sigma=values["likelihood_sigma"])
     return dataclasses.replace(cfg, likelihood=likelihood,
                                prior=dataclasses.replace(cfg.prior, sigma=values["prior_sigma"]))
@@ -194,12 +200,15 @@ def checked_values(values, path) -> dict:
     finite numbers > 0."""
     from headbayes.errors import RunDirError
 
-    keys = ("likelihood_sigma", "prior_sigma")
-    ok = isinstance(values, dict) and all(
-        isinstance(values.get(k), (int, float)) and not isinstance(values.get(k), bool)
-        and math.isfinite(values[k]) and values[k] > 0 for k in keys)
+    def scale(value) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value > 0)
+
+    ok = (isinstance(values, dict) and scale(values.get("prior_sigma"))
+          and ("likelihood_sigma" not in values or scale(values["likelihood_sigma"])))
     if not ok:
-        raise RunDirError(f"corrupt file {path}: {', '.join(keys)} must be numbers > 0")
+        raise RunDirError(f"corrupt file {path}: likelihood_sigma (when present) and "
+                          f"prior_sigma must be numbers > 0")
     return values
 
 

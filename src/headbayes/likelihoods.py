@@ -1,12 +1,25 @@
 """Likelihood registry: the log-likelihood of the targets given the network's output.
 
-`gaussian` (DESIGN.md §3): residual r = (f(x) − y) / sigma; `reduction: mean` gives
-−mean(r²) (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
-likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear head
-(capability `linear_gaussian`: the exact reference applies) and its predictive adds
-N(0, sigma²) observation noise to the function. `sigma` is a number, learned before sampling
-(`evidence`, `validation`: headbayes.hyperparameters) or sampled with the leaves (`sampled`,
-with the prior `sigma_prior`: headbayes.noise).
+Every family registers its schema and these extras: `kind` ("regression" or "classification";
+a classifier needs data with classes, a regression data without), `model_outputs(n)` (the
+network's outputs for n data outputs, or n classes), `loss(prediction, y)` (the mean negative
+log-likelihood per point up to constants, for `body.weight_decay` pretraining), `check`.
+
+- `gaussian` (DESIGN.md §3): residual r = (f(x) − y) / sigma; `reduction: mean` gives −mean(r²)
+  (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
+  likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear
+  head (capability `linear_gaussian`: the exact reference applies) and its predictive adds
+  N(0, sigma²) observation noise to the function. `sigma` is a number, learned before sampling
+  (`evidence`, `validation`: headbayes.hyperparameters) or sampled with the leaves (`sampled`,
+  with the prior `sigma_prior`: headbayes.noise).
+- `heteroscedastic`: the network outputs a mean μ and a log-scale s per target column
+  (out_features doubles: μ first, then s): Σ [−½((y − μ)/e^s)² − s]; its predictive adds
+  N(0, e^(2s(x))) noise, each draw its own.
+- `bernoulli` (two classes, one logit f): Σ [y log σ(f) + (1 − y) log σ(−f)];
+  `categorical` (K ≥ 2 classes, one logit each): Σ log softmax(f)_y. Labels are 0 .. K − 1.
+For these three, `reduction: mean` divides the sum by the number of points (the average
+log-likelihood), `sum` keeps it (times N/n for a minibatch). None is conjugate with a linear
+head, so the report gives no exact reference for them and says why.
 """
 
 from dataclasses import dataclass
@@ -17,8 +30,9 @@ from headbayes.errors import ConfigError
 from headbayes.hyperparameters import check_scale
 from headbayes.registry import Registry
 
-__all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "make_likelihood",
-           "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS"]
+__all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "FamilyOptions", "make_likelihood",
+           "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS", "is_classifier",
+           "model_outputs", "split_heteroscedastic", "data_classes"]
 
 LIKELIHOODS = Registry("likelihood")
 REDUCTIONS = ("mean", "sum")
@@ -32,7 +46,7 @@ class Likelihood(NamedTuple):
     numbers (families with capability `linear_gaussian`; `headbayes.sufficient`)."""
 
     log_likelihood: Callable
-    noise_sd: float
+    noise_sd: float | None  # None: no constant noise (heteroscedastic, classifiers)
     from_squares: Callable | None = None
 
 
@@ -67,13 +81,25 @@ def _check_gaussian(options, cfg) -> None:
     check_scale("likelihood.sigma", options.sigma, sampled_ok=True)
     choice("likelihood.reduction", options.reduction, REDUCTIONS)
     check_noise_prior(options)
+    classes = data_classes(cfg)
+    if classes is not None:
+        raise ConfigError(f"likelihood 'gaussian' needs regression data; the data "
+                          f"'{cfg.data.name}' has {classes} classes (use likelihood=categorical"
+                          f"{' or bernoulli' if classes == 2 else ''})")
     if options.sigma == "sampled" and cfg.sampler.temperature != 1:
         raise ConfigError(f"`likelihood.sigma=sampled` needs sampler.temperature=1, got "
                           f"{cfg.sampler.temperature}")
 
 
+def _mse(prediction, y):
+    import jax.numpy as jnp
+
+    return jnp.mean((prediction - y) ** 2)
+
+
 @LIKELIHOODS.register("gaussian", GaussianOptions, check=_check_gaussian,
-                      caps={"linear_gaussian"})
+                      caps={"linear_gaussian"}, kind="regression", model_outputs=lambda n: n,
+                      loss=_mse)
 def make_gaussian(options: GaussianOptions) -> Likelihood:
     def log_likelihood(prediction, y, sigma, data_scale=1.0):
         return gaussian_log_likelihood(prediction, y, sigma, options.reduction, data_scale)
@@ -84,5 +110,105 @@ def make_gaussian(options: GaussianOptions) -> Likelihood:
     return Likelihood(log_likelihood, options.sigma, from_squares)
 
 
+@dataclass
+class FamilyOptions:
+    """The keys of `heteroscedastic`, `bernoulli` and `categorical`."""
+
+    name: str = "categorical"
+    reduction: str = "sum"
+
+
+def data_classes(cfg) -> int | None:
+    """The number of classes of the run's data (None for regression data)."""
+    from headbayes.datasets import DATASETS
+
+    classes = DATASETS[cfg.data.name].extras.get("classes")
+    return None if classes is None else classes(cfg.data)
+
+
+def _check_family(options, cfg) -> None:
+    choice("likelihood.reduction", options.reduction, REDUCTIONS)
+    classes = data_classes(cfg)
+    if options.name == "heteroscedastic":
+        if classes is not None:
+            raise ConfigError(f"likelihood '{options.name}' needs regression data; the data "
+                              f"'{cfg.data.name}' has {classes} classes (use categorical)")
+        return
+    if classes is None:
+        hint = (" (set data.classes=true for a class column)"
+                if cfg.data.name in ("csv", "npz") else "")
+        raise ConfigError(f"likelihood '{options.name}' needs data with classes; the data "
+                          f"'{cfg.data.name}' has a numeric target{hint}")
+    if options.name == "bernoulli" and classes != 2:
+        raise ConfigError(f"likelihood 'bernoulli' needs 2 classes, the data has {classes}; "
+                          f"use likelihood=categorical")
+    if classes < 2:
+        raise ConfigError(f"likelihood '{options.name}' needs at least 2 classes, the data has "
+                          f"{classes}")
+
+
+def _total(per_point, reduction: str, data_scale):
+    import jax.numpy as jnp
+
+    return jnp.mean(per_point) if reduction == "mean" else data_scale * jnp.sum(per_point)
+
+
+def split_heteroscedastic(prediction):
+    """(mean μ, log-scale s) of a heteroscedastic network's output (..., 2·out)."""
+    half = prediction.shape[-1] // 2
+    return prediction[..., :half], prediction[..., half:]
+
+
+def _heteroscedastic_points(prediction, y):
+    import jax.numpy as jnp
+
+    mu, s = split_heteroscedastic(prediction)
+    return -0.5 * ((y - mu) * jnp.exp(-s)) ** 2 - s
+
+
+def _bernoulli_points(prediction, y):
+    import jax
+
+    return y * jax.nn.log_sigmoid(prediction) + (1 - y) * jax.nn.log_sigmoid(-prediction)
+
+
+def _categorical_points(prediction, y):
+    import jax
+    import jax.numpy as jnp
+
+    labels = y[:, 0].astype(jnp.int32)
+    return jnp.take_along_axis(jax.nn.log_softmax(prediction), labels[:, None], axis=1)
+
+
+def _family(points: Callable) -> Callable:
+    """The registry builder of a family whose log-likelihood sums `points(prediction, y)`."""
+    def build(options: FamilyOptions) -> Likelihood:
+        def log_likelihood(prediction, y, scale=None, data_scale=1.0):
+            return _total(points(prediction, y), options.reduction, data_scale)
+
+        return Likelihood(log_likelihood, None)
+
+    return build
+
+
+for _name, _points, _kind, _outputs in (
+        ("heteroscedastic", _heteroscedastic_points, "regression", lambda n: 2 * n),
+        ("bernoulli", _bernoulli_points, "classification", lambda n: 1),
+        ("categorical", _categorical_points, "classification", lambda n: n)):
+    LIKELIHOODS.register(_name, FamilyOptions, check=_check_family, kind=_kind,
+                         model_outputs=_outputs,
+                         loss=lambda prediction, y, points=_points: -points(prediction, y).mean()
+                         )(_family(_points))
+
+
 def make_likelihood(options) -> Likelihood:
     return LIKELIHOODS[options.name].build(options)
+
+
+def is_classifier(options) -> bool:
+    return LIKELIHOODS[options.name].extras["kind"] == "classification"
+
+
+def model_outputs(name: str, data_outputs: int) -> int:
+    """The network's outputs under the likelihood `name` for the data's outputs (classes)."""
+    return LIKELIHOODS[name].extras["model_outputs"](data_outputs)

@@ -112,6 +112,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
         position = WithNoise(position, jnp.float32(np.log(sigma_start)))
         logdensity_fn = with_sampled_noise(logdensity_fn, cfg.likelihood)
     noise_sd = sigma_start if is_sampled(cfg.likelihood) else likelihood.noise_sd
+    noise_sd = 1.0 if noise_sd is None else noise_sd  # families without a noise scale
     problem = Problem(frozen, x, y, jnp.float32(noise_sd), jnp.float32(cfg.prior.sigma),
                       jnp.float32(1.0))
     hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
@@ -265,7 +266,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     files.write_json(files.MASK, table)
     cfg, scales = _scales(cfg, files, params, table, data, checkpoint)
     loop, features_s = prepare_loop(cfg, params, static, mask, data,
-                                    sigma_start=scales["likelihood_sigma"])
+                                    sigma_start=scales.get("likelihood_sigma", 1.0))
     start_step, draws_done = 0, 0
     counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
     if checkpoint:

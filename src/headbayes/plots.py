@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib, Agg backend): predictive band and traces."""
+"""The report's figures (matplotlib, Agg backend): predictive band, calibration, traces; for
+classifiers the reliability diagram and, with 2-D inputs, the probability and entropy maps."""
 
 import threading
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
-           "preload_plotting"]
+           "preload_plotting", "plot_reliability", "plot_class_maps"]
 
 
 def preload_plotting() -> None:
@@ -84,6 +85,43 @@ def plot_calibration(path: Path, calibration: dict) -> None:
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("observed coverage")
     ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_reliability(path: Path, table: dict, map_table: dict | None = None) -> None:
+    """Accuracy against confidence per confidence bin (`headbayes.classify.reliability`), for
+    the posterior predictive and, when given, the MAP network."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+    ax.plot(table["confidence"], table["accuracy"], "o-", label="posterior predictive")
+    if map_table is not None:
+        ax.plot(map_table["confidence"], map_table["accuracy"], "s:", label="MAP network")
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_class_maps(path: Path, data, p_grid: np.ndarray, grid_entropy: np.ndarray) -> None:
+    """2-D inputs: the predictive probability of the last class and the predictive entropy on
+    the eval grid (a square grid), with the training points coloured by class."""
+    plt = _pyplot()
+    side = int(round(np.sqrt(len(data.x_eval))))
+    u = data.x_eval[:, 0].reshape(side, side)
+    v = data.x_eval[:, 1].reshape(side, side)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for ax, values, title in ((axes[0], p_grid[:, -1], f"p(class {data.classes[-1]})"),
+                              (axes[1], grid_entropy, "predictive entropy")):
+        image = ax.contourf(u, v, values.reshape(side, side), levels=20, cmap="viridis")
+        fig.colorbar(image, ax=ax)
+        ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=data.y_train[:, 0], s=8,
+                   cmap="coolwarm", edgecolors="k", linewidths=0.3)
+        ax.set_title(title)
+        ax.set_xlabel(data.inputs[0])
+        ax.set_ylabel(data.inputs[1])
     _save(fig, path)
     plt.close(fig)
 

@@ -2,8 +2,9 @@
 
 `body.mode: pretrained` runs up to `body.steps` optax steps (`body.optimizer`: adam | sgd, at
 `body.lr`) on all parameters from the model's initial values. The loss is
-- with `body.weight_decay` = w set: mean((f(x) − y)²) + w · Σθ² (independent of the run's
-  likelihood and prior, so they can be learned afterwards);
+- with `body.weight_decay` = w set: the family's mean loss per point + w · Σθ² (Gaussian:
+  mean((f(x) − y)²); the others: their mean negative log-likelihood), independent of the
+  likelihood's and the prior's scales, so they can be learned afterwards;
 - with `body.weight_decay: null`: −(log-likelihood + log-prior) of the run's likelihood and
   prior (their scales must then be numbers).
 With a validation part (`data.val_fraction` > 0) the loss on it is computed after every step,
@@ -19,7 +20,7 @@ import numpy as np
 import optax
 
 from headbayes.config import RunConfig
-from headbayes.likelihoods import make_likelihood
+from headbayes.likelihoods import LIKELIHOODS, make_likelihood
 from headbayes.models import forward
 from headbayes.posterior import log_prior
 
@@ -33,15 +34,17 @@ def _loss_fn(cfg: RunConfig, static):
     body = cfg.body
     if body.weight_decay is not None:
         decay = np.float32(body.weight_decay)
+        data_loss = LIKELIHOODS[cfg.likelihood.name].extras["loss"]
 
         def loss(params, x, y):
             prediction = forward(eqx.combine(params, static), x)
             squares = sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(params))
-            return jnp.mean((prediction - y) ** 2) + decay * squares
+            return data_loss(prediction, y) + decay * squares
 
         return loss
     likelihood = make_likelihood(cfg.likelihood)
-    sigma, prior_sigma = np.float32(cfg.likelihood.sigma), np.float32(cfg.prior.sigma)
+    sigma = np.float32(getattr(cfg.likelihood, "sigma", 1.0))  # unused by families without σ
+    prior_sigma = np.float32(cfg.prior.sigma)
 
     def loss(params, x, y):
         prediction = forward(eqx.combine(params, static), x)

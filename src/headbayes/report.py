@@ -39,10 +39,32 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
         figures = compute_figures(ctx)
     except KeyError as e:
         raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
-    extras = {"data": ctx.data, "summary": ctx.summary, "chain": chain, "exact": ctx.exact,
-              "notes": ctx.notes, "f_test": ctx.f_test,
+    extras = {"data": ctx.data, "chain": chain, "exact": ctx.exact, "notes": ctx.notes,
+              "f_test": ctx.f_test, "classifier": ctx.classifier,
               "calibration": None if ctx.heldout is None else ctx.heldout[1]}
+    if ctx.classifier:
+        extras.update(_class_extras(ctx))
+    else:
+        extras["summary"] = ctx.summary
     return figures, extras
+
+
+def _class_extras(ctx: ReportContext) -> dict:
+    """What the classifier plots need: reliability tables and, for 2-D inputs, the maps."""
+    from headbayes import classify
+    from headbayes.figures import map_outputs
+
+    extras = {}
+    if "test" in ctx.class_predictive:
+        labels = ctx.data.y_test[:, 0].astype(int)
+        extras["reliability"] = classify.reliability(ctx.class_predictive["test"][0], labels)
+        if ctx.cfg.body.mode == "pretrained":
+            p_map = classify.probabilities(map_outputs(ctx, ctx.data.x_test), ctx.family)
+            extras["map_reliability"] = classify.reliability(p_map, labels)
+    if ctx.data.x_eval.shape[1] == 2:
+        p_grid, _ = classify.predictive(ctx.part_draws["eval"], ctx.family)
+        extras["maps"] = (p_grid, classify.entropy(p_grid))
+    return extras
 
 
 def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
@@ -50,7 +72,15 @@ def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
     files = RunFiles.existing(run_dir)
     figures, extras = compute_report(run_dir)
     files.write_json(files.METRICS, figures)
-    if plot:
+    if plot and extras["classifier"]:
+        if "maps" in extras:
+            plots.plot_class_maps(files.path(files.PREDICTIVE_PLOT), extras["data"],
+                                  *extras["maps"])
+        if "reliability" in extras:
+            plots.plot_reliability(files.path(files.CALIBRATION_PLOT), extras["reliability"],
+                                   extras.get("map_reliability"))
+        plots.plot_traces(files.path(files.TRACE_PLOT), extras["chain"])
+    elif plot:
         data = extras["data"]
         if data.x_train.shape[1] == 1:
             plots.plot_predictive(files.path(files.PREDICTIVE_PLOT), data, extras["summary"],

@@ -44,7 +44,9 @@ class Dataset(NamedTuple):
     truth there (`f_eval` None when unknown); `x_test`/`y_test`: held-out data (None when there
     is no test split); `gap`: the (low, high) hole of the `gap` dataset, else None;
     `inputs`/`target`: column names; `scaling`: the standardisation, identity when none;
-    `x_val`/`y_val`: a validation part carved from the training rows (None without one).
+    `x_val`/`y_val`: a validation part carved from the training rows (None without one);
+    `classes`: the class names when the target holds class labels 0 .. K − 1 (None for a
+    numeric target); `x_ood`: inputs far from the data (None when the dataset has none).
     """
 
     x_train: np.ndarray
@@ -59,13 +61,16 @@ class Dataset(NamedTuple):
     scaling: Scaling | None = None
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    classes: tuple | None = None
+    x_ood: np.ndarray | None = None
 
 
 def describe(data: Dataset) -> dict:
-    """What predicting on new inputs needs (the run directory's data.json): column names and
-    the standardisation constants."""
+    """What predicting on new inputs needs (the run directory's data.json): column names, the
+    class names (classifiers) and the standardisation constants."""
     scaling = data.scaling or IDENTITY(data.x_train.shape[1], data.y_train.shape[1])
     return {"inputs": list(data.inputs), "target": data.target,
+            **({"classes": list(data.classes)} if data.classes is not None else {}),
             **{k: np.asarray(v, np.float64).reshape(-1).tolist()
                for k, v in scaling._asdict().items()}}
 
@@ -95,7 +100,8 @@ def with_validation(data: Dataset, fraction: float, seed: int) -> Dataset:
 
 
 def data_sizes(options) -> tuple[int, int]:
-    """(input columns, output columns) of the dataset, without reading it."""
+    """(input columns, output columns or number of classes) of the dataset, without reading
+    it (a file: its header, or its class column)."""
     return DATASETS[options.name].extras["sizes"](options)
 
 

@@ -4,7 +4,9 @@
 A csv's `delimiter` is `auto` (the first line's comma, semicolon or tab, else runs of
 whitespace), one of `,` `;` `tab` `whitespace`, or any single character; without a header row
 (`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark, blank lines and
-columns not used (they may hold text) are ignored. The test split is the file `test_path` when given (same columns), else
+columns not used (they may hold text) are ignored. With `classes: true` the target holds class
+labels (integers or text), numbered 0 .. K − 1 in numeric order (text order when not all are
+integers); their names are kept for the report and `predict`. The test split is the file `test_path` when given (same columns), else
 `test_fraction` of the rows drawn with `data.seed`; `val_fraction` of the training rows become a
 validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
 the training rows' mean and standard deviation when `standardize` is true. Relative paths are
@@ -43,6 +45,7 @@ class FileOptions:
     header: bool = True
     test_path: str = ""  # a file of test rows (same columns); empty: test_fraction of path
     val_fraction: float = 0.0
+    classes: bool = False  # the target holds class labels (integers or strings)
 
 
 def _check(options, cfg) -> None:
@@ -65,7 +68,42 @@ def _input_names(options) -> list[str]:
 
 
 def _sizes(options) -> tuple[int, int]:
-    return len(_input_names(options)), 1
+    return len(_input_names(options)), (_class_count(options) if options.classes else 1)
+
+
+def _class_count(options) -> int:
+    return len(class_names(_labels(options, _resolved(options.path), "data.path")))
+
+
+def class_names(labels: np.ndarray) -> tuple:
+    """The distinct labels, in numeric order when all are integers, else in text order."""
+    distinct = sorted(set(labels.tolist()))
+    try:
+        return tuple(sorted(distinct, key=int))
+    except ValueError:
+        return tuple(distinct)
+
+
+def _labels(options, path: Path, what: str) -> np.ndarray:
+    """The target column as text labels (integers written as such)."""
+    target = str(options.target)
+    if options.name == "npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                values = np.asarray(f[target]).reshape(-1) if target in f.files else None
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ConfigError(f"{what}: cannot read {path} as npz: {e}") from None
+        if values is None:
+            raise ConfigError(f"data.target: no array {target!r} in {path}")
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values) & (values == np.round(values))):
+                raise ConfigError(f"{what}: class labels in {path} must be integers or text")
+            values = values.astype(np.int64)
+        return values.astype(str)
+    table = read_text_table(path, what, options.delimiter, options.header, text={target})
+    if target not in table:
+        raise ConfigError(f"data.target: no column {target!r} in {path}")
+    return np.asarray(table[target], dtype=str)
 
 
 def _resolved(path: str) -> Path:
@@ -116,10 +154,10 @@ def _split_rows(lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]
 
 
 def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool = True,
-                    names_only: bool = False, only=None) -> dict:
+                    names_only: bool = False, only=None, text=frozenset()) -> dict:
     """{column name: float64 values} of a text table (see the module docstring): the columns
     named in `only` (every column when None; others may hold text), or with `names_only` the
-    names mapped to None."""
+    names mapped to None; the columns named in `text` come back as lists of strings."""
     rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
@@ -133,6 +171,9 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     body = rows[1:] if header else rows
     columns = {}
     for j, name in enumerate(names):
+        if name in text:
+            columns[name] = [row[j] if j < len(row) else "" for _, row in body]
+            continue
         if only is not None and name not in only:
             continue
         values = []
@@ -149,8 +190,10 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
 
 def _read_npz(path: Path, what: str) -> dict:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: np.asarray(f[k], np.float64).reshape(-1) for k in f.files}
+        with np.load(path, allow_pickle=False) as f:  # text arrays (labels) are skipped
+            arrays = {k: f[k] for k in f.files}
+        return {k: np.asarray(v, np.float64).reshape(-1) for k, v in arrays.items()
+                if v.dtype.kind in "biuf"}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, TypeError) as e:
         raise ConfigError(f"{what}: cannot read {path} as npz of numeric columns: {e}") \
             from None
@@ -175,19 +218,23 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
                           f"available: {', '.join(names)}")
     columns = read_table(path, options.name, what, options.delimiter, options.header,
-                         only=set(wanted))
+                         only=set(wanted[:-1] if options.classes else wanted))
     lengths = {len(columns[c]) for c in wanted}
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
     x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
-    y = columns[wanted[-1]]
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+    y = _labels(options, path, what) if options.classes else columns[wanted[-1]]
+    if not (np.isfinite(x).all() and (options.classes or np.isfinite(y).all())):
         raise ConfigError(f"{what}: {path} holds non-finite values in the chosen columns")
     return x, y
 
 
-@DATASETS.register("npz", FileOptions, check=_check, sizes=_sizes)
-@DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes)
+def _classes(options) -> int | None:
+    return _class_count(options) if options.classes else None
+
+
+@DATASETS.register("npz", FileOptions, check=_check, sizes=_sizes, classes=_classes)
+@DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes, classes=_classes)
 def _make_from_file(cfg) -> Dataset:
     path = _resolved(cfg.path)
     inputs = _input_names(cfg)
@@ -214,5 +261,15 @@ def _make_from_file(cfg) -> Dataset:
     if len(y_train) < 2 or len(y_test) < 1:
         raise ConfigError(f"data.path: {len(y_train)} training and {len(y_test)} test rows; "
                           f"at least 2 and 1 are needed")
+    classes = None
+    if cfg.classes:  # labels -> 0 .. K − 1 in the order of class_names
+        classes = class_names(y if not cfg.test_path else y_train)
+        index = {name: k for k, name in enumerate(classes)}
+        unknown = sorted(set(y_test.tolist()) - set(index))
+        if unknown:
+            raise ConfigError(f"data.test_path: classes {unknown} are not in the training rows "
+                              f"({', '.join(classes)})")
+        y_train, y_test = (np.array([index[v] for v in part], np.float64)
+                           for part in (y_train, y_test))
     return standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
-                        target=str(cfg.target))
+                        target=str(cfg.target), classes=classes)

@@ -119,12 +119,14 @@ def _friedman1(x: np.ndarray) -> np.ndarray:
 
 
 def standardized(cfg, x_train, y_train, x_test, y_test, f_test=None,
-                 inputs: tuple = ("x",), target: str = "y") -> Dataset:
-    """Scale inputs and target by the training split's mean and sd (when `standardize`)."""
+                 inputs: tuple = ("x",), target: str = "y", classes: tuple | None = None
+                 ) -> Dataset:
+    """Scale inputs and target by the training split's mean and sd (when `standardize`); a
+    target of class labels (`classes` names them) is left as it is."""
     scaling = IDENTITY(x_train.shape[1])
     if cfg.standardize:
         x_mean, x_sd = x_train.mean(axis=0), x_train.std(axis=0)
-        y_mean, y_sd = y_train.mean(), y_train.std()
+        y_mean, y_sd = (0.0, 1.0) if classes else (y_train.mean(), y_train.std())
         x_sd = np.where(x_sd > 0, x_sd, 1.0)
         y_sd = y_sd if y_sd > 0 else 1.0
         x_train, x_test = (x_train - x_mean) / x_sd, (x_test - x_mean) / x_sd
@@ -135,7 +137,7 @@ def standardized(cfg, x_train, y_train, x_test, y_test, f_test=None,
     x_test, y_test = f32(x_test), _column(y_test)
     return Dataset(f32(x_train), _column(y_train), x_test,
                    None if f_test is None else _column(f_test), x_test, y_test,
-                   inputs=tuple(inputs), target=target, scaling=scaling)
+                   inputs=tuple(inputs), target=target, scaling=scaling, classes=classes)
 
 
 @DATASETS.register("friedman1", Friedman1Options, check=_check_friedman1,

@@ -121,18 +121,24 @@ def model_entry(options) -> Entry:
     return TARGET_ENTRY if isinstance(options, TargetModel) else MODELS[options.name]
 
 
+def _sizes_from_data(cfg) -> tuple[int, int]:
+    """(inputs, network outputs): the data's inputs, and the outputs its targets (or classes)
+    need under the run's likelihood (`likelihoods.model_outputs`)."""
+    from headbayes.datasets import data_sizes
+    from headbayes.likelihoods import model_outputs
+
+    inputs, outputs = data_sizes(cfg.data)
+    return inputs, model_outputs(cfg.likelihood.name, outputs)
+
+
 def model_sizes(cfg) -> tuple[int, int]:
     """(in_features, out_features): the config's, else the data's."""
-    from headbayes.datasets import data_sizes
-
-    from_data = data_sizes(cfg.data)
+    from_data = _sizes_from_data(cfg)
     return tuple(getattr(cfg.model, k) or n for k, n in zip(SIZE_KEYS, from_data))
 
 
 def _check_sizes(options, cfg) -> None:
-    from headbayes.datasets import data_sizes
-
-    for key, wanted in zip(SIZE_KEYS, data_sizes(cfg.data)):
+    for key, wanted in zip(SIZE_KEYS, _sizes_from_data(cfg)):
         value = getattr(options, key)
         if value is not None and value != wanted:
             raise ConfigError(f"`model.{key}` must be {wanted} (the data '{cfg.data.name}' has "
