@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP_DIR := outputs/sweeps/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: help install run test test-all sweep bench bench-full bench-uci clean
+.PHONY: help install run test test-all sweep bench bench-full bench-uci bench-classification clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); 
 
 bench-uci: $(STAMP)  ## the UCI benchmark (4 datasets x 20 standard splits); writes docs/uci.md
 	$(PY) scripts/bench_uci.py
+
+bench-classification: $(STAMP)  ## moons_head, digits_cnn_head, growing_noise_head; writes docs/classification.md
+	$(PY) scripts/bench_classification.py
 
 bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
 	$(PY) scripts/bench.py

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
-           "preload_plotting", "plot_reliability", "plot_class_maps"]
+           "preload_plotting", "plot_reliability", "plot_class_maps", "plane_grid"]
 
 
 def preload_plotting() -> None:
@@ -105,17 +105,30 @@ def plot_reliability(path: Path, table: dict, map_table: dict | None = None) -> 
     plt.close(fig)
 
 
-def plot_class_maps(path: Path, data, p_grid: np.ndarray, grid_entropy: np.ndarray) -> None:
+GRID = 60
+
+
+def plane_grid(points: np.ndarray, margin: float = 0.5) -> np.ndarray:
+    """A GRID × GRID grid (rows x fastest) over the box of 2-D `points`, widened by `margin`
+    times its size on each side, float32."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = margin * np.maximum(high - low, 1e-6)
+    u, v = np.meshgrid(np.linspace(low[0] - pad[0], high[0] + pad[0], GRID),
+                       np.linspace(low[1] - pad[1], high[1] + pad[1], GRID))
+    return np.stack([u.ravel(), v.ravel()], axis=1).astype(np.float32)
+
+
+def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
+                    grid_entropy: np.ndarray) -> None:
     """2-D inputs: the predictive probability of the last class and the predictive entropy on
-    the eval grid (a square grid), with the training points coloured by class."""
+    a `plane_grid`, with the training points coloured by class."""
     plt = _pyplot()
-    side = int(round(np.sqrt(len(data.x_eval))))
-    u = data.x_eval[:, 0].reshape(side, side)
-    v = data.x_eval[:, 1].reshape(side, side)
+    u = grid[:, 0].reshape(GRID, GRID)
+    v = grid[:, 1].reshape(GRID, GRID)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for ax, values, title in ((axes[0], p_grid[:, -1], f"p(class {data.classes[-1]})"),
                               (axes[1], grid_entropy, "predictive entropy")):
-        image = ax.contourf(u, v, values.reshape(side, side), levels=20, cmap="viridis")
+        image = ax.contourf(u, v, values.reshape(GRID, GRID), levels=20, cmap="viridis")
         fig.colorbar(image, ax=ax)
         ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=data.y_train[:, 0], s=8,
                    cmap="coolwarm", edgecolors="k", linewidths=0.3)

@@ -6,7 +6,10 @@ outputs come back in them. Per output: `mean`, `sd`, `q05`, `q50`, `q95` of the 
 predictive with observation noise (the noise's replicates drawn with
 numpy.random.default_rng(0); `mean`/`sd` exact from the draws and the noise variance), and the
 same of the noiseless function with the suffix `_f`. With several outputs each name starts
-with the output's index (`0_mean`).
+with the output's index (`0_mean`). A heteroscedastic run's noise is each draw's at each input.
+A classifier gives `p_<class>` per class (the posterior mean probability), `predicted` (the
+most probable class's name), `entropy` of the predictive and `mutual_information` (the part of
+the entropy due to the posterior; `headbayes.classify`).
 """
 
 from pathlib import Path
@@ -45,43 +48,70 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
     the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
     from headbayes.datasets import scaling_from
-    from headbayes.likelihoods import make_likelihood
-    from headbayes.noise import model_draws, noise_draws
+    from headbayes.likelihoods import is_classifier
+    from headbayes.noise import model_draws
     from headbayes.predictive import function_draws
 
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     _require_finished(run_dir)
     cfg = files.load_config(learned=True)
-    scaling = scaling_from(data_description(run_dir, cfg))
+    description = data_description(run_dir, cfg)
+    scaling = scaling_from(description)
     params = files.read_params()
     chain, _ = files.chain()
-    sampled_sigma = noise_draws(chain)
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
-    if sampled_sigma is None:
-        noise = np.full((draws, 1, scaling.y_scale.size), make_likelihood(cfg.likelihood).noise_sd)
-    else:  # one σ per draw
-        noise = np.broadcast_to(sampled_sigma.reshape(-1, 1, 1), (draws, 1, scaling.y_scale.size))
-    noise = noise * scaling.y_scale  # (draws, 1, out), original units
-    rows = max(1, max_bytes // (16 * draws * scaling.y_scale.size))
+    rows = max(1, max_bytes // (16 * draws * max(scaling.y_scale.size, 2)))
     rng = np.random.default_rng(0)
     blocks = []
     for first in range(0, len(x), rows):
         f = function_draws(cfg, params, model_draws(chain),
                            scaling.x_to_model(x[first:first + rows]))
+        if is_classifier(cfg.likelihood):
+            blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
+            continue
         f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
-        f = scaling.y_to_original(f)
+        f, noise = _mean_and_noise(cfg, f, chain)
+        f, noise = scaling.y_to_original(f), noise * scaling.y_scale
         blocks.append(_summaries(f, f + noise * rng.normal(size=f.shape), noise))
     return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
+def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
+    """(function draws, noise sd) (draws, n, out) in model units: the noise is the likelihood's
+    σ, each draw's σ when sampled, or each draw's and point's for `heteroscedastic`."""
+    from headbayes.likelihoods import make_likelihood, split_heteroscedastic
+    from headbayes.noise import noise_draws
+
+    if cfg.likelihood.name == "heteroscedastic":
+        mean, log_scale = split_heteroscedastic(f)
+        return mean, np.exp(log_scale)
+    sampled = noise_draws(chain)
+    if sampled is not None:
+        return f, np.broadcast_to(sampled.reshape(-1, 1, 1), f.shape)
+    return f, np.full(f.shape, make_likelihood(cfg.likelihood).noise_sd)
+
+
+def _class_columns(f: np.ndarray, family: str, classes: list) -> dict:
+    """`p_<class>` per class, `predicted` (the most probable class), `entropy` and
+    `mutual_information` of the predictive (`headbayes.classify`)."""
+    from headbayes import classify
+
+    p_mean, draw_entropy = classify.predictive(np.asarray(f), family)
+    total = classify.entropy(p_mean)
+    return {**{f"p_{name}": p_mean[:, k] for k, name in enumerate(classes)},
+            "predicted": np.asarray(classes)[p_mean.argmax(axis=1)],
+            "entropy": total, "mutual_information": total - draw_entropy}
+
+
 def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray) -> dict:
     """The columns of `predict` from function draws and noisy replicates (draws, n, out);
-    `noise`: the noise sd of each draw, (draws, 1, out)."""
+    `noise`: the noise sd of each draw (and point), broadcastable to (draws, n, out)."""
     columns = {}
     for o in range(f.shape[2]):
         prefix = "" if f.shape[2] == 1 else f"{o}_"
-        for suffix, values, var in (("", replicates[:, :, o], np.mean(noise[:, 0, o] ** 2)),
+        noise_var = np.mean(np.broadcast_to(noise, f.shape)[:, :, o] ** 2, axis=0)
+        for suffix, values, var in (("", replicates[:, :, o], noise_var),
                                     ("_f", f[:, :, o], 0.0)):
             q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
             columns[f"{prefix}mean{suffix}"] = f[:, :, o].mean(axis=0)
@@ -126,5 +156,6 @@ def write_table(path: Path, columns: dict) -> None:
         return
     names = list(columns)
     rows = zip(*(columns[n] for n in names))
-    lines = [",".join(names)] + [",".join(f"{float(v):.8g}" for v in row) for row in rows]
+    lines = [",".join(names)] + [",".join(v if isinstance(v, str) else f"{float(v):.8g}"
+                                          for v in row) for row in rows]
     store.write_bytes(path, ("\n".join(lines) + "\n").encode())

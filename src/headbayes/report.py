@@ -6,6 +6,8 @@ before the first sampled one once, the rest for batches of draws.
 
 from pathlib import Path
 
+import numpy as np
+
 from headbayes import plots
 from headbayes.datasets import make_dataset
 from headbayes.errors import RunDirError
@@ -61,9 +63,13 @@ def _class_extras(ctx: ReportContext) -> dict:
         if ctx.cfg.body.mode == "pretrained":
             p_map = classify.probabilities(map_outputs(ctx, ctx.data.x_test), ctx.family)
             extras["map_reliability"] = classify.reliability(p_map, labels)
-    if ctx.data.x_eval.shape[1] == 2:
-        p_grid, _ = classify.predictive(ctx.part_draws["eval"], ctx.family)
-        extras["maps"] = (p_grid, classify.entropy(p_grid))
+    if ctx.data.x_train.shape[1] == 2:
+        from headbayes.predictive import function_draws
+
+        grid = plots.plane_grid(np.concatenate([ctx.data.x_train, ctx.data.x_test]))
+        logits = function_draws(ctx.cfg, ctx.params, ctx.model_chain, grid)
+        p_grid, _ = classify.predictive(logits, ctx.family)
+        extras["maps"] = (grid, p_grid, classify.entropy(p_grid))
     return extras
 
 

@@ -5,8 +5,8 @@ Targets are class labels 0 .. K − 1 stored as float32 (n, 1); `Dataset.classes
   shifted as scikit-learn's make_moons), `n_train` + `n_test` points with Gaussian noise of sd
   `noise`, drawn with numpy.random.default_rng(seed); `n_ood` points uniform on the circle of
   radius `ood_radius` around the data's centre, each at distance ≥ 2 from every training and
-  test point (checked). The eval points are a 60 × 60 grid over the data's box ± 1.5, for the
-  probability and entropy maps. Inputs are not standardised (they are O(1)).
+  test point (checked). The eval points are the test points. Inputs are not standardised
+  (they are O(1)).
 - `digits`: the 1,797 8×8 images scikit-learn ships inside its package (no download; the
   optional extra `headbayes[digits]`), pixels scaled to [0, 1], flat rows of 64 columns;
   `test_fraction` held out with `seed`.
@@ -23,7 +23,6 @@ from headbayes.errors import ConfigError
 __all__ = ["MoonsOptions", "DigitsOptions", "two_moons", "OOD_DISTANCE"]
 
 OOD_DISTANCE = 2.0
-GRID = 60
 
 
 @dataclass
@@ -75,11 +74,8 @@ def two_moons(options: MoonsOptions) -> Dataset:
         if gaps < OOD_DISTANCE:
             raise ConfigError(f"data.ood_radius: the ood points come within {gaps:.2f} of the "
                               f"data; make it larger")
-    low, high = x.min(axis=0) - 1.5, x.max(axis=0) + 1.5
-    u, v = np.meshgrid(np.linspace(low[0], high[0], GRID), np.linspace(low[1], high[1], GRID))
-    grid = np.stack([u.ravel(), v.ravel()], axis=1)
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    return Dataset(f32(x[train]), f32(y[train, None]), f32(grid), None, f32(x[test]),
+    return Dataset(f32(x[train]), f32(y[train, None]), f32(x[test]), None, f32(x[test]),
                    f32(y[test, None]), inputs=("x1", "x2"), target="class",
                    scaling=IDENTITY(2), classes=("0", "1"), x_ood=f32(ood))
 

@@ -219,11 +219,11 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
                           f"available: {', '.join(names)}")
     columns = read_table(path, options.name, what, options.delimiter, options.header,
                          only=set(wanted[:-1] if options.classes else wanted))
-    lengths = {len(columns[c]) for c in wanted}
+    y = _labels(options, path, what) if options.classes else columns[wanted[-1]]
+    lengths = {len(columns[c]) for c in wanted[:-1]} | {len(y)}
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
     x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
-    y = _labels(options, path, what) if options.classes else columns[wanted[-1]]
     if not (np.isfinite(x).all() and (options.classes or np.isfinite(y).all())):
         raise ConfigError(f"{what}: {path} holds non-finite values in the chosen columns")
     return x, y

@@ -153,3 +153,53 @@ def _make_friedman1(cfg) -> Dataset:
     train, test = slice(0, cfg.n_train), slice(cfg.n_train, n)
     return standardized(cfg, x[train], y[train], x[test], y[test], f[test],
                         inputs=tuple(f"x{i + 1}" for i in range(5)))
+
+
+@dataclass
+class GrowingNoiseOptions:
+    """y = sin(πx) + sd(x) · N(0, 1) with sd(x) = noise_min + (noise_max − noise_min) ·
+    (x − x_min) / (x_max − x_min): noise that grows with x (for `likelihood=heteroscedastic`)."""
+
+    name: str = "sin_growing_noise"
+    n_train: int = 200
+    n_test: int = 500
+    noise_min: float = 0.02
+    noise_max: float = 0.4
+    seed: int = 0
+    x_min: float = -1.0
+    x_max: float = 1.0
+    eval_step: float = 0.02
+
+
+def _check_growing(options, cfg) -> None:
+    at_least("data.n_train", options.n_train, 2)
+    at_least("data.n_test", options.n_test, 0)
+    nonnegative_float("data.noise_min", options.noise_min)
+    nonnegative_float("data.noise_max", options.noise_max)
+    require(np.isfinite(options.x_max) and np.isfinite(options.x_min)
+            and options.x_max > options.x_min, "data.x_max", options.x_max,
+            f"finite and > data.x_min ({options.x_min})")
+    positive_float("data.eval_step", options.eval_step)
+    require((options.x_max - options.x_min) / options.eval_step <= 1e6, "data.eval_step",
+            options.eval_step, "large enough for at most 1e6 eval points")
+
+
+@DATASETS.register("sin_growing_noise", GrowingNoiseOptions, check=_check_growing,
+                   sizes=_one_column)
+def _growing_noise(cfg) -> Dataset:
+    """Training x uniform on [x_min, x_max] (sorted), then the test x, then the noises, all from
+    numpy.random.default_rng(data.seed)."""
+    rng = np.random.default_rng(cfg.seed)
+    x = np.sort(rng.uniform(cfg.x_min, cfg.x_max, cfg.n_train))
+    x_test = rng.uniform(cfg.x_min, cfg.x_max, cfg.n_test)
+
+    def noisy(x):
+        sd = cfg.noise_min + (cfg.noise_max - cfg.noise_min) * (x - cfg.x_min) / (
+            cfg.x_max - cfg.x_min)
+        return np.sin(np.pi * x) + sd * rng.normal(size=x.shape)
+
+    y, y_test = noisy(x), noisy(x_test)
+    x_eval = eval_grid(cfg)
+    test = (_column(x_test), _column(y_test)) if cfg.n_test else (None, None)
+    return Dataset(_column(x), _column(y), _column(x_eval), _column(np.sin(np.pi * x_eval)),
+                   *test, scaling=IDENTITY(1))

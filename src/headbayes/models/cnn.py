@@ -1,8 +1,8 @@
 """`cnn`: a small convolutional network for square single-channel images given as flat rows of
 side² pixels (`in_features` = side², e.g. 64 for 8×8 digits): two 3×3 convolutions
-`convs.0`, `convs.1` (`channels` each, ReLU, the first followed by 2×2 average pooling), a
-global average pool, a dense layer `hidden` of `width` units (ReLU) and a linear
-`output_layer`."""
+`convs.0`, `convs.1` (`channels` each, ReLU, each followed by 2×2 average pooling while the
+image is at least 2 wide), flattened, a dense layer `hidden` of `width` units (ReLU) and a
+linear `output_layer`."""
 
 import math
 from dataclasses import dataclass
@@ -28,6 +28,15 @@ class CNNOptions:
     cache_features: bool = True
 
 
+def _pooled(h):
+    """2×2 average pooling of (channels, side, side) while side >= 2."""
+    return eqx.nn.AvgPool2d(2, 2)(h) if h.shape[-1] >= 2 else h
+
+
+def _pooled_side(side: int) -> int:
+    return side // 2 if side >= 2 else side
+
+
 class CNN(eqx.Module):
     convs: list
     hidden: eqx.nn.Linear
@@ -39,10 +48,9 @@ class CNN(eqx.Module):
     def run_stages(self, h, start: int = 0, stop: int | None = None):
         for i in range(start, 4 if stop is None else stop):
             if i == 0:
-                h = jax.nn.relu(self.convs[0](h.reshape(1, self.side, self.side)))
-                h = eqx.nn.AvgPool2d(2, 2)(h) if self.side >= 2 else h
+                h = _pooled(jax.nn.relu(self.convs[0](h.reshape(1, self.side, self.side))))
             elif i == 1:
-                h = jnp.mean(jax.nn.relu(self.convs[1](h)), axis=(1, 2))
+                h = _pooled(jax.nn.relu(self.convs[1](h))).reshape(-1)
             elif i == 2:
                 h = jax.nn.relu(self.hidden(h))
             else:
@@ -68,6 +76,8 @@ def make_cnn(options: CNNOptions, key, in_features: int, out_features: int) -> C
     c = options.channels
     convs = [eqx.nn.Conv2d(1, c, 3, padding=1, key=keys[0]),
              eqx.nn.Conv2d(c, c, 3, padding=1, key=keys[1])]
-    hidden = eqx.nn.Linear(c, options.width, key=keys[2])
+    side = math.isqrt(in_features)
+    flat = c * _pooled_side(_pooled_side(side)) ** 2
+    hidden = eqx.nn.Linear(flat, options.width, key=keys[2])
     output = eqx.nn.Linear(options.width, out_features, key=keys[3])
-    return CNN(convs, hidden, output, math.isqrt(in_features))
+    return CNN(convs, hidden, output, side)
