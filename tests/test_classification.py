@@ -137,8 +137,8 @@ def test_separable_bernoulli_head_stays_finite_and_predicts_named_classes(tmp_pa
     cfg = headbayes.compose(["data=csv", f"data.path={table}", "data.target=side",
                              "data.classes=true", "likelihood=bernoulli", "prior.sigma=3",
                              "body=pretrained", "body.weight_decay=1e-4", "body.steps=300",
-                             "sampler=nuts", "sampler.num_chains=2", "sampler.warmup=200",
-                             "sampler.keep=200", "sampler.thin=1"])
+                             "sampler=nuts", "sampler.num_chains=2", "sampler.warmup=100",
+                             "sampler.keep=100", "sampler.thin=1"])
     run = headbayes.run(cfg, run_dir=tmp_path / "run")
     assert "non-finite" not in run.metrics["verdict"] and run.metrics["accuracy"] >= 0.9
     predicted = run.predict({"u": np.array([-0.8, 0.8]), "v": np.array([0.0, 0.0])})

@@ -27,6 +27,7 @@ def run(tmp_path, name, overrides, devices_flag=""):
     return run_dir
 
 
+@pytest.mark.slow  # 9 s; the NUTS test below covers several devices in `make test`
 def test_sgld_chains_on_four_devices_equal_one_device(tmp_path):
     overrides = ["+experiment=sin_head", "sampler.num_chains=4", "sampler.keep=100"]
     split = run(tmp_path, "split", overrides, FOUR_DEVICES)
