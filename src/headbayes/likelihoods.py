@@ -17,8 +17,9 @@ log-likelihood per point up to constants, for `body.weight_decay` pretraining), 
   N(0, e^(2s(x))) noise, each draw its own.
 - `bernoulli` (two classes, one logit f): Σ [y log σ(f) + (1 − y) log σ(−f)];
   `categorical` (K ≥ 2 classes, one logit each): Σ log softmax(f)_y. Labels are 0 .. K − 1.
-For these three, `reduction: mean` divides the sum by the number of points (the average
-log-likelihood), `sum` keeps it (times N/n for a minibatch). None is conjugate with a linear
+For these three, `reduction: mean` divides the sum by its number of terms (points, times
+targets for `heteroscedastic`: the average log-likelihood), `sum` keeps it (times N/n for a
+minibatch). None is conjugate with a linear
 head, so the report gives no exact reference for them and says why.
 """
 
