@@ -214,7 +214,7 @@ def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
 
 
 @pytest.mark.parametrize("launcher", [pytest.param("local_parallel", marks=pytest.mark.slow),
-                                      "submitit_local"])
+                                      pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
     sweep = tmp_path / "sweep"
     headbayes("run", "-m", "+experiment=sin_head", "seed=0,1", *TINY, f"+launcher={launcher}",

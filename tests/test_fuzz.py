@@ -27,7 +27,7 @@ OVERRIDES = st.lists(st.one_of(st.tuples(st.sampled_from(KEYS), VALUES).map("=".
                      max_size=5)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OVERRIDES)
 def test_random_overrides_exit_0_or_2(overrides):
     code = cli.run_cli(["inspect", *overrides])  # compose, type and range checks, mask: no JAX
