@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -47,6 +48,11 @@ def test_seed_run_then_report(headbayes, tmp_path):
     headbayes("report", run_dir, check_code=0)
     assert json.loads((run_dir / "metrics.json").read_text()) == figures
     assert (run_dir / "predictive.png").is_file()
+    # paths print as text, never as rich markup or emoji codes
+    marked = tmp_path / "m[red]y:smile:[/]"
+    shutil.copytree(run_dir, marked)
+    assert f"wrote {marked / 'metrics.json'}" in headbayes("report", marked,
+                                                          check_code=0).stdout
 
 
 @pytest.mark.parametrize("override,fragments", [

@@ -1,4 +1,8 @@
-"""Everything printed to the terminal: progress bar and rich tables."""
+"""Everything printed to the terminal: progress bar and rich tables.
+
+Every path, value and message is printed as text: the consoles parse no markup and no emoji
+codes (a run directory named `m[red]y` prints as `m[red]y`); colour is given by `style=`.
+"""
 
 import os
 import sys
@@ -7,14 +11,16 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "print_report",
            "leaf_table_view", "format_value", "error"]
 
-stdout = Console()
+LITERAL = {"markup": False, "emoji": False, "highlight": False}
+stdout = Console(**LITERAL)
 if not stdout.is_terminal and "COLUMNS" not in os.environ:
-    stdout = Console(width=160)  # logs and pipes: wide tables stay readable
-stderr = Console(stderr=True)
+    stdout = Console(width=160, **LITERAL)  # logs and pipes: wide tables stay readable
+stderr = Console(stderr=True, **LITERAL)
 
 
 class sampling_progress:
@@ -70,10 +76,11 @@ def print_report(figures: dict, notes: list[str]) -> None:
     if figures["verdict"] == "ok":
         fit = ("; fit: 90% test coverage in [0.8, 0.97], noise sd >= half the training "
                "residual sd" if "test_coverage_90" in figures else "")
-        stdout.print("[green]verdict: ok[/green] (R-hat <= 1.01 unless the draws are i.i.d., "
-                     f"ESS >= 100 per chain, no divergences, all values finite{fit})")
+        stdout.print(Text.assemble(("verdict: ok", "green"),
+                                   " (R-hat <= 1.01 unless the draws are i.i.d., ESS >= 100 "
+                                   f"per chain, no divergences, all values finite{fit})"))
     else:
-        stdout.print(f"[yellow]verdict: WARNING: {figures['verdict']}[/yellow]")
+        stdout.print(f"verdict: WARNING: {figures['verdict']}", style="yellow")
 
 
 def leaf_table_view(table: dict) -> Table:
