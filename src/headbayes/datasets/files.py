@@ -6,9 +6,9 @@ whitespace), one of `,` `;` `tab` `whitespace`, or any single character; without
 (`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark, blank lines and
 columns not used (they may hold text) are ignored. With `classes: true` the target holds class
 labels (integers or text), numbered 0 .. K − 1 in numeric order (text order when not all are
-integers); their names are kept for the report and `predict`. The test split is the file `test_path` when given (same columns), else
-`test_fraction` of the rows drawn with `data.seed`; `val_fraction` of the training rows become a
-validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
+integers); their names are kept for the report and `predict`. The test split is the file
+`test_path` when given (same columns), else `test_fraction` of the rows drawn with `data.seed`;
+`val_fraction` of the training rows become a validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
 the training rows' mean and standard deviation when `standardize` is true. Relative paths are
 relative to the directory the command was typed in.
 """

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from headbayes.checks import at_least, require
 from headbayes.models import MODELS, _check_sizes, model_sizes
