@@ -8,9 +8,10 @@ columns not used (they may hold text) are ignored. With `classes: true` the targ
 labels (integers or text), numbered 0 .. K − 1 in numeric order (text order when not all are
 integers); their names are kept for the report and `predict`. The test split is the file
 `test_path` when given (same columns), else `test_fraction` of the rows drawn with `data.seed`;
-`val_fraction` of the training rows become a validation part (`headbayes.datasets.with_validation`). Inputs and target are standardised with
-the training rows' mean and standard deviation when `standardize` is true. Relative paths are
-relative to the directory the command was typed in.
+`val_fraction` of the training rows become a validation part
+(`headbayes.datasets.with_validation`). Inputs and target are standardised with the training
+rows' mean and standard deviation when `standardize` is true. Relative paths are relative to
+the directory the command was typed in.
 """
 
 import csv
