@@ -73,7 +73,22 @@ def _sizes(options) -> tuple[int, int]:
 
 
 def _class_count(options) -> int:
-    return len(class_names(_labels(options, _resolved(options.path), "data.path")))
+    path = _resolved(options.path)
+    return _count_classes(path, path.stat().st_mtime_ns, options.name, options.delimiter,
+                          options.header, str(options.target))
+
+
+@functools.lru_cache(maxsize=32)
+def _count_classes(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
+                   target: str) -> int:
+    """The number of classes of a file's target (cached by path and modification time: the
+    size checks ask for it several times)."""
+    if kind == "npz":
+        return len(class_names(_npz_labels(path, "data.path", target)))
+    table = read_text_table(path, "data.path", delimiter, header, only=set(), text={target})
+    if target not in table:
+        raise ConfigError(f"data.target: no column {target!r} in {path}")
+    return len(class_names(np.asarray(table[target], dtype=str)))
 
 
 def class_names(labels: np.ndarray) -> tuple:
@@ -85,26 +100,20 @@ def class_names(labels: np.ndarray) -> tuple:
         return tuple(distinct)
 
 
-def _labels(options, path: Path, what: str) -> np.ndarray:
-    """The target column as text labels (integers written as such)."""
-    target = str(options.target)
-    if options.name == "npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                values = np.asarray(f[target]).reshape(-1) if target in f.files else None
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-            raise ConfigError(f"{what}: cannot read {path} as npz: {e}") from None
-        if values is None:
-            raise ConfigError(f"data.target: no array {target!r} in {path}")
-        if values.dtype.kind == "f":
-            if not np.all(np.isfinite(values) & (values == np.round(values))):
-                raise ConfigError(f"{what}: class labels in {path} must be integers or text")
-            values = values.astype(np.int64)
-        return values.astype(str)
-    table = read_text_table(path, what, options.delimiter, options.header, text={target})
-    if target not in table:
-        raise ConfigError(f"data.target: no column {target!r} in {path}")
-    return np.asarray(table[target], dtype=str)
+def _npz_labels(path: Path, what: str, target: str) -> np.ndarray:
+    """An npz array of class labels as text (integers written as such)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            values = np.asarray(f[target]).reshape(-1) if target in f.files else None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ConfigError(f"{what}: cannot read {path} as npz: {e}") from None
+    if values is None:
+        raise ConfigError(f"data.target: no array {target!r} in {path}")
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values) & (values == np.round(values))):
+            raise ConfigError(f"{what}: class labels in {path} must be integers or text")
+        values = values.astype(np.int64)
+    return values.astype(str)
 
 
 def _resolved(path: str) -> Path:
@@ -210,6 +219,21 @@ def read_table(path: Path, kind: str, what: str, delimiter: str = "auto",
     return _read_npz(path, what)
 
 
+def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, np.ndarray]:
+    """({input: float64 values}, target) of one file in one read; the target as text labels
+    with `classes`, else as numbers."""
+    target = str(options.target)
+    if not options.classes:
+        columns = read_table(path, options.name, what, options.delimiter, options.header,
+                             only={*inputs, target})
+        return columns, columns[target]
+    if options.name == "npz":
+        return _read_npz(path, what), _npz_labels(path, what, target)
+    columns = read_text_table(path, what, options.delimiter, options.header, only=set(inputs),
+                              text={target})
+    return columns, np.asarray(columns[target], dtype=str)
+
+
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
     names = _names_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
@@ -218,9 +242,7 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     if missing:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
                           f"available: {', '.join(names)}")
-    columns = read_table(path, options.name, what, options.delimiter, options.header,
-                         only=set(wanted[:-1] if options.classes else wanted))
-    y = _labels(options, path, what) if options.classes else columns[wanted[-1]]
+    columns, y = _read_columns(options, path, what, wanted[:-1])
     lengths = {len(columns[c]) for c in wanted[:-1]} | {len(y)}
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
