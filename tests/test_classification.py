@@ -146,3 +146,16 @@ def test_separable_bernoulli_head_stays_finite_and_predicts_named_classes(tmp_pa
     np.testing.assert_allclose(predicted["p_left"] + predicted["p_right"], 1, rtol=1e-6)
     assert np.all(predicted["mutual_information"] >= -1e-9)
     assert np.all(predicted["entropy"] >= predicted["mutual_information"] - 1e-9)
+
+
+def test_npz_text_labels_are_classes(tmp_path):
+    from headbayes.datasets import data_sizes, make_dataset
+
+    arrays = tmp_path / "sides.npz"
+    np.savez(arrays, u=np.arange(10.0), side=np.array(["b", "a"] * 5))
+    cfg = headbayes.compose(["data=npz", f"data.path={arrays}", "data.target=side",
+                             "data.classes=true", "likelihood=categorical"])
+    data = make_dataset(cfg.data)
+    assert data_sizes(cfg.data) == (1, 2) and data.classes == ("a", "b")
+    labels = np.concatenate([data.y_train, data.y_test])[:, 0]
+    assert sorted(labels.tolist()) == [0.0] * 5 + [1.0] * 5

@@ -133,8 +133,12 @@ def _column_names(options) -> list[str]:
 @functools.lru_cache(maxsize=32)
 def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
     """The column names of a file (cached by path and modification time)."""
-    if kind == "npz":
-        return tuple(_read_npz(path, "data.path"))
+    if kind == "npz":  # every array, text ones (class labels) included
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return tuple(f.files)
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ConfigError(f"data.path: cannot read {path} as npz: {e}") from None
     return tuple(read_text_table(path, "data.path", delimiter, header, names_only=True))
 
 
