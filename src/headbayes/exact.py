@@ -150,17 +150,15 @@ class NoiseMixture(NamedTuple):
 
 def noise_mixture(cfg: RunConfig, jac: np.ndarray, y: np.ndarray) -> NoiseMixture:
     """The grid of the module docstring for the design `jac` and targets `y` (offset removed)."""
-    from headbayes.hyperparameters import log_evidence, maximize_evidence
+    from headbayes.hyperparameters import eigenbasis, fixed_point, log_evidence
     from headbayes.noise import log_noise_prior
 
     s = float(cfg.prior.sigma)
-    gram, moment, yy, n = jac.T @ jac, jac.T @ y, float(y @ y), y.size
-    centre = np.log(maximize_evidence(gram, moment, yy, n, prior_sigma=s)["likelihood_sigma"])
+    yy, n = float(y @ y), y.size
+    lam, c, vectors = eigenbasis(jac.T @ jac, jac.T @ y)
+    centre = np.log(fixed_point(lam, c, yy, n, prior_sigma=s)["likelihood_sigma"])
     half = min(3.0, 10 / np.sqrt(2 * n))
     u = np.linspace(centre - half, centre + half, GRID)
-    lam, vectors = np.linalg.eigh(gram)
-    lam = np.maximum(lam, 0.0)
-    c = vectors.T @ moment
     prior = log_noise_prior(cfg.likelihood)
     log_w = np.array([log_evidence(lam, c, yy, n, 1 / s**2, np.exp(-2 * k)) + float(prior(k))
                       for k in u])

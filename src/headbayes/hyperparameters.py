@@ -33,8 +33,8 @@ import numpy as np
 from headbayes.errors import ConfigError
 
 __all__ = ["LEARNED", "is_learned", "check_scale", "maximize_evidence", "log_evidence",
-           "learn", "with_values", "values_of", "checked_values", "check_learnable",
-           "EVIDENCE_MAX_ITER"]
+           "learn", "eigenbasis", "fixed_point", "with_values", "values_of", "checked_values",
+           "check_learnable", "EVIDENCE_MAX_ITER"]
 
 LEARNED = ("evidence", "validation")  # `validation`: likelihood.sigma only
 EVIDENCE_MAX_ITER = 1000
@@ -97,9 +97,18 @@ def maximize_evidence(gram, moment, yy, n, sigma=None, prior_sigma=None) -> dict
     """{"likelihood_sigma", "prior_sigma", "log_evidence", "iterations"} maximising the
     evidence over the scales given as None (the others stay fixed). `gram` = JᵀJ,
     `moment` = Jᵀy, `yy` = yᵀy, float64."""
+    lam, c, _ = eigenbasis(gram, moment)
+    return fixed_point(lam, c, yy, n, sigma, prior_sigma)
+
+
+def eigenbasis(gram, moment) -> tuple:
+    """(λ ≥ 0, Vᵀ moment, V) of JᵀJ = V diag(λ) Vᵀ: all the evidence needs of J, once."""
     lam, vectors = np.linalg.eigh(np.asarray(gram, np.float64))
-    lam = np.maximum(lam, 0.0)
-    c = vectors.T @ np.asarray(moment, np.float64)
+    return np.maximum(lam, 0.0), vectors.T @ np.asarray(moment, np.float64), vectors
+
+
+def fixed_point(lam, c, yy, n, sigma=None, prior_sigma=None) -> dict:
+    """`maximize_evidence` in the eigenbasis (`eigenbasis`): MacKay's fixed point."""
     beta = 1.0 / sigma**2 if sigma is not None else n / max(yy, 1e-300) * 10.0
     alpha = 1.0 / prior_sigma**2 if prior_sigma is not None else 1.0
     iterations = 0
@@ -126,14 +135,12 @@ def maximize_validation(gram, moment, yy, n, jac_val, y_val, prior_sigma=None) -
     scale at its evidence maximum for each σ (or fixed). A bounded 1-D search over log σ."""
     from scipy.optimize import minimize_scalar
 
-    lam, vectors = np.linalg.eigh(np.asarray(gram, np.float64))
-    lam = np.maximum(lam, 0.0)
-    c = vectors.T @ np.asarray(moment, np.float64)
+    lam, c, vectors = eigenbasis(gram, moment)
     projected_val = np.asarray(jac_val, np.float64) @ vectors
 
     def at(log_sigma: float) -> tuple:
         sigma = float(np.exp(log_sigma))
-        found = maximize_evidence(gram, moment, yy, n, sigma=sigma, prior_sigma=prior_sigma)
+        found = fixed_point(lam, c, yy, n, sigma=sigma, prior_sigma=prior_sigma)
         alpha, beta = found["prior_sigma"] ** -2, sigma ** -2
         mean = projected_val @ (beta * c / (beta * lam + alpha))
         var = projected_val**2 @ (1 / (beta * lam + alpha)) + 1 / beta
