@@ -142,6 +142,11 @@ class ReportContext:
                 for part in ("test", "ood") if part in self.part_draws}
 
     @cached_property
+    def map_test(self) -> np.ndarray:
+        """The MAP network's outputs on the test points (computed once for metrics and plots)."""
+        return map_outputs(self, self.data.x_test)
+
+    @cached_property
     def iid(self) -> bool:
         """The sampler's draws are independent (it fits, then draws): no R-hat to judge."""
         from headbayes.samplers import SAMPLERS
@@ -176,10 +181,13 @@ class ReportContext:
 
 def report_parts(data) -> dict:
     """{part: inputs} the report evaluates the function at: the eval points; with a test split
-    the test and the training points; the validation and ood points when there are some."""
+    the test points and, for a numeric target, the training points; the validation and ood
+    points when there are some."""
     parts = {"eval": data.x_eval}
     if data.x_test is not None:
-        parts.update(test=data.x_test, train=data.x_train)
+        parts["test"] = data.x_test
+    if data.x_test is not None and data.classes is None:  # train_rmse and the fit verdict
+        parts["train"] = data.x_train
     if data.x_val is not None:
         parts["val"] = data.x_val
     if data.x_ood is not None:
@@ -288,7 +296,7 @@ def _map_heldout(ctx: ReportContext):
     noise: what the Bayesian part adds over it."""
     if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None or ctx.classifier:
         return None
-    f_map = map_outputs(ctx, ctx.data.x_test)
+    f_map = ctx.map_test
     noise_sd = ctx.noise_sd_mean
     if ctx.family == "heteroscedastic":
         from headbayes.likelihoods import split_heteroscedastic
@@ -338,7 +346,7 @@ def _map_classes(ctx: ReportContext):
 
     if not ctx.classifier or ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
         return None
-    p_map = classify.probabilities(map_outputs(ctx, ctx.data.x_test), ctx.family)
+    p_map = classify.probabilities(ctx.map_test, ctx.family)
     figures = classify.class_figures(p_map, ctx.data.y_test)
     result = {f"map_{k}": figures[k] for k in ("accuracy", "test_nll", "brier", "ece")}
     if ctx.data.x_ood is not None:

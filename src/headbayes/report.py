@@ -54,14 +54,13 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
 def _class_extras(ctx: ReportContext) -> dict:
     """What the classifier plots need: reliability tables and, for 2-D inputs, the maps."""
     from headbayes import classify
-    from headbayes.figures import map_outputs
 
     extras = {}
     if "test" in ctx.class_predictive:
         labels = ctx.data.y_test[:, 0].astype(int)
         extras["reliability"] = classify.reliability(ctx.class_predictive["test"][0], labels)
         if ctx.cfg.body.mode == "pretrained":
-            p_map = classify.probabilities(map_outputs(ctx, ctx.data.x_test), ctx.family)
+            p_map = classify.probabilities(ctx.map_test, ctx.family)
             extras["map_reliability"] = classify.reliability(p_map, labels)
     if ctx.data.x_train.shape[1] == 2:
         from headbayes.predictive import function_draws
