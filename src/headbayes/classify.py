@@ -15,19 +15,28 @@ Draws are taken in blocks, so memory stays bounded whatever their number.
 import numpy as np
 
 __all__ = ["ECE_BINS", "probabilities", "predictive", "class_figures", "reliability",
-           "entropy"]
+           "entropy", "bernoulli_probabilities", "softmax_probabilities"]
 
 ECE_BINS = 15
 _TINY = 1e-300
 
 
 def probabilities(logits: np.ndarray, family: str) -> np.ndarray:
-    """Class probabilities (..., K) from logits (..., out) of the family."""
-    f = np.asarray(logits, np.float64)
-    if family == "bernoulli":
-        p = 1 / (1 + np.exp(-f[..., :1]))
-        return np.concatenate([1 - p, p], axis=-1)
-    shifted = np.exp(f - f.max(axis=-1, keepdims=True))
+    """Class probabilities (..., K) from logits (..., out) of the family (its registry entry's
+    `probabilities`)."""
+    from headbayes.likelihoods import LIKELIHOODS
+
+    return LIKELIHOODS[family].extras["probabilities"](np.asarray(logits, np.float64))
+
+
+def bernoulli_probabilities(logits: np.ndarray) -> np.ndarray:
+    """[1 − σ(f), σ(f)] of one logit f."""
+    p = 1 / (1 + np.exp(-logits[..., :1]))
+    return np.concatenate([1 - p, p], axis=-1)
+
+
+def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 

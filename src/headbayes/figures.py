@@ -65,25 +65,25 @@ class ReportContext:
 
         return is_classifier(self.cfg.likelihood)
 
-    def mean_draws(self, part: str) -> np.ndarray | None:
-        """The function draws of a part: the network's output, or for `heteroscedastic` its
-        mean half."""
-        f = self.part_draws.get(part)
-        if f is None or self.family != "heteroscedastic":
-            return f
-        from headbayes.likelihoods import split_heteroscedastic
+    @cached_property
+    def split(self):
+        """The family's `split(outputs) -> (mean, noise sd)`, or None (likelihoods.output_split)."""
+        from headbayes.likelihoods import output_split
 
-        return split_heteroscedastic(f)[0]
+        return output_split(self.family)
+
+    def mean_draws(self, part: str) -> np.ndarray | None:
+        """The function draws of a part: the network's output, or the mean part of it when
+        the network predicts its noise."""
+        f = self.part_draws.get(part)
+        return f if f is None or self.split is None else self.split(f)[0]
 
     def noise_for(self, part: str):
         """The noise sd of the predictive on a part (model units): a number, one per draw
-        (draws, 1) with σ sampled, or one per draw and point (draws, n) for
-        `heteroscedastic`."""
-        if self.family == "heteroscedastic":
-            from headbayes.likelihoods import split_heteroscedastic
-
-            f = self.part_draws[part]
-            scale = np.exp(np.asarray(split_heteroscedastic(f)[1], np.float64))
+        (draws, 1) with σ sampled, or one per draw and point (draws, n) when the network
+        predicts it."""
+        if self.split is not None:
+            scale = self.split(self.part_draws[part])[1]
             return scale.reshape((-1,) + scale.shape[2:])[..., 0]
         return self.noise_sd
 
@@ -296,13 +296,10 @@ def _map_heldout(ctx: ReportContext):
     noise: what the Bayesian part adds over it."""
     if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None or ctx.classifier:
         return None
-    f_map = ctx.map_test
-    noise_sd = ctx.noise_sd_mean
-    if ctx.family == "heteroscedastic":
-        from headbayes.likelihoods import split_heteroscedastic
-
-        f_map, log_scale = split_heteroscedastic(f_map)
-        noise_sd = np.exp(np.asarray(log_scale, np.float64))[:, 0]
+    f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean
+    if ctx.split is not None:
+        f_map, scale = ctx.split(f_map)
+        noise_sd = scale[:, 0]
     figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd)
     return {**_in_original_units(figures, ctx.y_scale, "map_"),
             "map_test_coverage_90": figures["test_coverage_90"]}

@@ -3,7 +3,9 @@
 Every family registers its schema and these extras: `kind` ("regression" or "classification";
 a classifier needs data with classes, a regression data without), `model_outputs(n)` (the
 network's outputs for n data outputs, or n classes), `loss(prediction, y)` (the mean negative
-log-likelihood per point up to constants, for `body.weight_decay` pretraining), `check`.
+log-likelihood per point up to constants, for `body.weight_decay` pretraining), `check`; a
+family whose network predicts the noise registers `split(outputs) -> (mean, noise sd)` (numpy),
+a classifier `probabilities(logits) -> (..., K)` (numpy, `headbayes.classify`).
 
 - `gaussian` (DESIGN.md §3): residual r = (f(x) − y) / sigma; `reduction: mean` gives −mean(r²)
   (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
@@ -26,6 +28,7 @@ head, so the report gives no exact reference for them and says why.
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
+from headbayes import classify
 from headbayes.checks import choice
 from headbayes.errors import ConfigError
 from headbayes.hyperparameters import check_scale
@@ -33,7 +36,7 @@ from headbayes.registry import Registry
 
 __all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "FamilyOptions", "make_likelihood",
            "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS", "is_classifier",
-           "model_outputs", "split_heteroscedastic", "data_classes"]
+           "model_outputs", "split_heteroscedastic", "data_classes", "output_split"]
 
 LIKELIHOODS = Registry("likelihood")
 REDUCTIONS = ("mean", "sum")
@@ -160,6 +163,20 @@ def split_heteroscedastic(prediction):
     return prediction[..., :half], prediction[..., half:]
 
 
+def _mean_and_sd(outputs):
+    """(μ, e^s) of heteroscedastic outputs, numpy float64."""
+    import numpy as np
+
+    mean, log_scale = split_heteroscedastic(np.asarray(outputs, np.float64))
+    return mean, np.exp(log_scale)
+
+
+def output_split(name: str) -> Callable | None:
+    """`split(outputs) -> (mean, noise sd)` of a family whose network predicts its noise
+    (`heteroscedastic`), else None (the noise, if any, is the likelihood's)."""
+    return LIKELIHOODS[name].extras.get("split")
+
+
 def _heteroscedastic_points(prediction, y):
     import jax.numpy as jnp
 
@@ -192,14 +209,17 @@ def _family(points: Callable) -> Callable:
     return build
 
 
-for _name, _points, _kind, _outputs in (
-        ("heteroscedastic", _heteroscedastic_points, "regression", lambda n: 2 * n),
-        ("bernoulli", _bernoulli_points, "classification", lambda n: 1),
-        ("categorical", _categorical_points, "classification", lambda n: n)):
+for _name, _points, _kind, _outputs, _own in (
+        ("heteroscedastic", _heteroscedastic_points, "regression", lambda n: 2 * n,
+         {"split": _mean_and_sd}),
+        ("bernoulli", _bernoulli_points, "classification", lambda n: 1,
+         {"probabilities": classify.bernoulli_probabilities}),
+        ("categorical", _categorical_points, "classification", lambda n: n,
+         {"probabilities": classify.softmax_probabilities})):
     LIKELIHOODS.register(_name, FamilyOptions, check=_check_family, kind=_kind,
                          model_outputs=_outputs,
-                         loss=lambda prediction, y, points=_points: -points(prediction, y).mean()
-                         )(_family(_points))
+                         loss=lambda prediction, y, points=_points: -points(prediction, y).mean(),
+                         **_own)(_family(_points))
 
 
 def make_likelihood(options) -> Likelihood:

@@ -79,13 +79,13 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
 
 def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
     """(function draws, noise sd) (draws, n, out) in model units: the noise is the likelihood's
-    σ, each draw's σ when sampled, or each draw's and point's for `heteroscedastic`."""
-    from headbayes.likelihoods import make_likelihood, split_heteroscedastic
+    σ, each draw's σ when sampled, or each draw's and point's when the network predicts it."""
+    from headbayes.likelihoods import make_likelihood, output_split
     from headbayes.noise import noise_draws
 
-    if cfg.likelihood.name == "heteroscedastic":
-        mean, log_scale = split_heteroscedastic(f)
-        return mean, np.exp(log_scale)
+    split = output_split(cfg.likelihood.name)
+    if split is not None:
+        return split(f)
     sampled = noise_draws(chain)
     if sampled is not None:
         return f, np.broadcast_to(sampled.reshape(-1, 1, 1), f.shape)
