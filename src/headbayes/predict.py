@@ -49,6 +49,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
     from headbayes.datasets import scaling_from
     from headbayes.likelihoods import is_classifier
+    from headbayes.models import model_sizes
     from headbayes.noise import model_draws
     from headbayes.predictive import function_draws
 
@@ -61,7 +62,8 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     params = files.read_params()
     chain, _ = files.chain()
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
-    rows = max(1, max_bytes // (16 * draws * max(scaling.y_scale.size, 2)))
+    outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale
+    rows = max(1, max_bytes // (16 * draws * outputs))
     rng = np.random.default_rng(0)
     blocks = []
     for first in range(0, len(x), rows):
