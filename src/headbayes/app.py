@@ -40,15 +40,34 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     saved = files.load_config()
     changed = differences(saved, run_config)
     if changed:
-        files.restore_hydra_config(saved)
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
                             f"{'; '.join(changed)}. Choose another hydra.run.dir")
     return True
 
 
 def _run(cfg: DictConfig, run_dir: Path) -> None:
-    run_config = to_run_config(cfg)
-    run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir))
+    """Under the run directory's lock: refuse another run's directory, write the job's
+    .hydra/ files (Hydra's own writing is off: `hydra.output_subdir: null`), sample, report."""
+    files = RunFiles(run_dir)
+    with files.lock():
+        if not files.holds_chunks():
+            _write_hydra_files(files, cfg)
+        run_config = to_run_config(cfg)
+        run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir))
+
+
+def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra would write them."""
+    from omegaconf import OmegaConf
+
+    from headbayes import store
+
+    hydra_cfg = HydraConfig.get()
+    texts = {files.HYDRA_CONFIG: OmegaConf.to_yaml(cfg),
+             files.HYDRA_SETTINGS: OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
+             files.HYDRA_OVERRIDES: OmegaConf.to_yaml(hydra_cfg.overrides.task)}
+    for name, text in texts.items():
+        store.write_bytes(files.path(name), text.encode())
 
 
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -> None:
@@ -96,7 +115,7 @@ def main(cfg: DictConfig) -> None:
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1
         message = str(e) if known else f"{type(e).__name__}: {e}"
-        if not isinstance(e, OtherRunInDir):  # never touch another run's files
+        if not isinstance(e, OtherRunInDir):  # never touch another run's (or a live run's) files
             RunFiles(run_dir).write_status(e)
         if not known:
             traceback.print_exc()

@@ -1,6 +1,6 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
-__all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "SamplingError", "RunDirError",
+__all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError", "RunDirError",
            "Interrupted"]
 
 
@@ -19,6 +19,10 @@ class ConfigError(HeadbayesError, ValueError):
 class OtherRunInDir(ConfigError):
     """A job's run directory already holds committed chunks of another config: exit code 2,
     and nothing in that directory is changed."""
+
+
+class RunInUse(OtherRunInDir):
+    """Another live process holds the run directory's lock: exit code 2, nothing changed."""
 
 
 class SamplingError(HeadbayesError):

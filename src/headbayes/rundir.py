@@ -1,8 +1,8 @@
 """The run directory: the one place that knows its file names and reads and writes them.
 
 ```
-.hydra/              config.yaml, overrides.yaml, hydra.yaml (written by Hydra for CLI runs)
-run_config.json      the config the run samples with (Hydra rewrites .hydra/ on reuse)
+.hydra/              config.yaml, overrides.yaml, hydra.yaml (CLI runs; written under the lock)
+run_config.json      the config the run samples with
 data.json            input and target names, standardisation constants (for predict)
 hyperparameters.json likelihood_sigma, prior_sigma the run samples with (set or learned)
 mask.json            every leaf: path, shape, size, sampled; totals
@@ -19,6 +19,7 @@ Every write is atomic (temporary file, fsync, rename; headbayes.store); arrays a
 
 import contextlib
 import dataclasses
+import io
 from pathlib import Path
 
 from headbayes import store
@@ -41,6 +42,7 @@ class RunFiles:
     STATUS = "status.json"
     HYDRA_CONFIG = ".hydra/config.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+    HYDRA_SETTINGS = ".hydra/hydra.yaml"
     PREDICTIVE_PLOT = "predictive.png"
     CALIBRATION_PLOT = "calibration.png"
     TRACE_PLOT = "trace.png"
@@ -59,10 +61,13 @@ class RunFiles:
         return cls(root)
 
     def path(self, name: str) -> Path:
-        return self.root / name
+        """ROOT/NAME for one of the names above (or a chain file the manifest names), checked
+        by `store.confined`: a plain name, no symbolic link on the way."""
+        return store.confined(self.root, name)
 
     def has(self, name: str) -> bool:
-        return self.path(name).is_file()
+        path = self.path(name)
+        return path.is_file() and not path.is_symlink()
 
     def read_json(self, name: str) -> dict:
         return store.read_json(self.path(name))
@@ -86,30 +91,24 @@ class RunFiles:
         return cfg
 
     def _load_config(self):
+        import yaml
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
         from headbayes.config import RunConfig, typed
 
         path = self.path(self.CONFIG)
-        if not path.is_file():
+        if not self.has(self.CONFIG):
             path = self.path(self.HYDRA_CONFIG)
-        if not path.is_file():
+        if not self.has(self.HYDRA_CONFIG if path.name == "config.yaml" else self.CONFIG):
             raise RunDirError(f"missing file {path} (is {self.root} a headbayes run directory?)")
         try:
-            saved = store.read_json(path) if path.suffix == ".json" else OmegaConf.load(path)
+            saved = (store.read_json(path) if path.suffix == ".json"
+                     else OmegaConf.load(io.StringIO(store.read_bytes(path).decode())))
             merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
             return typed(merged, strict=False)
-        except (OmegaConfBaseException, ValueError) as e:
+        except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
             raise RunDirError(f"corrupt file {path}: {e}") from None
-
-    def restore_hydra_config(self, cfg) -> None:
-        """Write `cfg` back as .hydra/config.yaml (Hydra overwrote it for a refused job); a run
-        made from Python has no .hydra/ and is left so."""
-        from omegaconf import OmegaConf
-
-        if self.is_job():
-            OmegaConf.save(OmegaConf.structured(cfg), self.path(self.HYDRA_CONFIG))
 
     def hydra_overrides(self) -> dict:
         """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
@@ -117,14 +116,17 @@ class RunFiles:
 
         path = self.path(self.HYDRA_OVERRIDES)
         try:
-            items = yaml.safe_load(path.read_text()) or []
-        except (OSError, yaml.YAMLError) as e:
+            items = yaml.safe_load(store.read_bytes(path).decode()) or []
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
             raise RunDirError(f"cannot read {path}: {e}") from None
-        return dict(item.split("=", 1) for item in items if "=" in item)
+        if not isinstance(items, list):
+            raise RunDirError(f"corrupt file {path}: expected a list of overrides")
+        return dict(item.split("=", 1) for item in items if isinstance(item, str) and "=" in item)
 
     def is_job(self) -> bool:
         """A job directory of a Hydra sweep (it holds .hydra/)."""
-        return self.path(".hydra").is_dir()
+        path = self.root / ".hydra"
+        return path.is_dir() and not path.is_symlink()
 
     # --- parameters -------------------------------------------------------------------------
     def write_params(self, named: dict, initial: bool = False) -> None:
@@ -152,7 +154,7 @@ class RunFiles:
     # --- the chain --------------------------------------------------------------------------
     def holds_chunks(self) -> bool:
         """True when committed chunks (a checkpoint) are on disk."""
-        return self.has(store.MANIFEST) and bool(self.read_json(store.MANIFEST).get("checkpoint"))
+        return self.has(store.MANIFEST) and bool(store.read_manifest(self.root)["checkpoint"])
 
     def chain_writer(self, resume: bool = False) -> store.ChainWriter:
         return store.ChainWriter(self.root, resume=resume)

@@ -14,36 +14,94 @@ import hashlib
 import io
 import json
 import os
+import re
+import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from headbayes.errors import ConfigError, RunDirError
+from headbayes.errors import RunDirError, RunInUse
 
-__all__ = ["write_bytes", "write_json", "write_npz", "read_json", "read_npz", "run_lock",
-           "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST",
+__all__ = ["confined", "read_bytes", "temporary_beside", "write_bytes", "write_json",
+           "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST",
            "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file, fsync, rename). A failed write (disk full,
-    permissions) raises RunDirError naming the path and the OS error; `path` is untouched."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")  # one component of a run-directory name
+PART_NAME = re.compile(r"chain/part-\d{5}\.npz")
+STATE_NAME = re.compile(r"chain/state-\d{9}\.npz")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def confined(root: Path, name: str) -> Path:
+    """ROOT/NAME after checking that NAME is a relative name of plain components (letters,
+    digits, `_.-`, no `..`) and that no existing directory on the way is a symbolic link; a
+    RunDirError (exit 4) otherwise. The final component is opened without following links
+    (`read_bytes`, `write_bytes`)."""
+    parts = name.split("/")
+    if not all(NAME.fullmatch(p) and p not in (".", "..") for p in parts):
+        raise RunDirError(f"refused file name {name!r} in {root}: not a plain name inside it")
+    directory = Path(root)
+    for part in parts[:-1]:
+        directory = directory / part
+        if directory.is_symlink():
+            raise RunDirError(f"refused {directory}: a symbolic link inside a run directory")
+    return Path(root) / name
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of `path`, refusing a symbolic link (RunDirError, exit 4)."""
     try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise RunDirError(f"missing file {path}") from None
+    except OSError as e:
+        if Path(path).is_symlink():
+            raise RunDirError(f"refused {path}: a symbolic link inside a run directory") from None
+        raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise RunDirError(f"refused {path}: not a regular file")
+        return f.read()
+
+
+@contextlib.contextmanager
+def temporary_beside(path: Path):
+    """A new file (created exclusively, never through a link) beside `path`, yielded as
+    (open binary file, its path); renamed onto `path` when the block ends without error, else
+    removed. OSError (disk full, permissions, file-size limit) becomes RunDirError (exit 4)
+    naming `path`; `path` is untouched then."""
+    path = Path(path)
+    tmp = None
+    try:
+        if path.parent.is_symlink():
+            raise RunDirError(f"refused {path.parent}: a symbolic link inside a run directory")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
+            yield f, tmp
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
                           f"everything committed before is intact") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (`temporary_beside`, fsync, rename)."""
+    with temporary_beside(path) as (f, _):
+        f.write(data)
 
 
 def write_json(path: Path, obj) -> None:
@@ -61,32 +119,33 @@ def write_npz(path: Path, arrays: dict) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from `path` (RunDirError, exit 4, when missing, a link, corrupt or not an
+    object)."""
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise RunDirError(f"missing file {path}") from None
+        value = json.loads(read_bytes(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"corrupt file {path}: expected a JSON object")
+    return value
 
 
 def read_npz(path: Path, data: bytes | None = None) -> dict:
     """All arrays of an npz file (or of its already-read bytes `data`); RunDirError if missing,
     corrupt or holding objects."""
     try:
-        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as f:
+        raw = read_bytes(path) if data is None else data
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise RunDirError(f"missing file {path}") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
 
 def _read_verified(path: Path, sha256: str, what: str) -> bytes:
     """The bytes of `path` if their SHA-256 is `sha256`; RunDirError naming the file if not."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RunDirError(f"missing {what} file {path}") from None
+    if not path.is_file() and not path.is_symlink():
+        raise RunDirError(f"missing {what} file {path}")
+    data = read_bytes(path)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RunDirError(f"corrupt {what} file {path}: checksum mismatch")
     return data
@@ -94,35 +153,75 @@ def _read_verified(path: Path, sha256: str, what: str) -> bytes:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
-    """Hold RUN_DIR/.lock (our pid) while writing; a second live writer is refused (exit 2).
-
-    A lock left by a process that no longer exists is taken over.
-    """
-    path = Path(run_dir) / ".lock"
+    """Hold RUN_DIR/.lock (our pid) while writing; a second live writer is refused (RunInUse,
+    exit 2). A lock left by a process that no longer exists is taken over; one this process
+    already holds is held on (the lock is reentrant)."""
+    path = confined(run_dir, ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if _lock_owner(path) == os.getpid():
+        yield
+        return
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             try:
-                owner = int(path.read_text().strip() or 0)
+                owner = int(read_bytes(path).strip() or 0)
                 os.kill(owner, 0)
-            except (ValueError, ProcessLookupError, FileNotFoundError):
+            except (ValueError, ProcessLookupError, FileNotFoundError, RunDirError):
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             except PermissionError:
                 pass  # alive, owned by someone else
-            raise ConfigError(f"{run_dir} is being written by process {owner} "
-                              f"(lock {path}); wait for it or stop it first") from None
+            raise RunInUse(f"{run_dir} is being written by process {owner} (lock {path}); "
+                           f"wait for it or stop it first; nothing was changed") from None
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
         break
     else:
-        raise ConfigError(f"cannot take the lock {path}")
+        raise RunInUse(f"cannot take the lock {path}")
     try:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(read_bytes(path).strip() or 0)
+    except (ValueError, RunDirError):
+        return None
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """chain/manifest.json, its shape checked: {"parts": [{"file", "draws", "sha256"}],
+    "checkpoint": None | {"next_step", "state", "sha256", "counts"}}, every file name one the
+    writer makes (PART_NAME, STATE_NAME); RunDirError (exit 4) otherwise."""
+    path = confined(run_dir, MANIFEST)
+    manifest = read_json(path)
+
+    def entry_ok(entry, name, keys):
+        return (isinstance(entry, dict) and keys <= entry.keys()
+                and isinstance(entry.get("file", entry.get("state")), str)
+                and name.fullmatch(entry.get("file", entry.get("state")))
+                and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"]))
+
+    parts, checkpoint = manifest.get("parts"), manifest.get("checkpoint")
+    ok = isinstance(parts, list) and all(
+        entry_ok(p, PART_NAME, {"file", "draws", "sha256"}) and _count(p["draws"]) for p in parts)
+    if checkpoint is not None:
+        ok = ok and entry_ok(checkpoint, STATE_NAME, {"next_step", "state", "sha256", "counts"})
+        ok = ok and _count(checkpoint["next_step"]) and isinstance(checkpoint["counts"], dict)
+        ok = ok and all(_count(v) for v in checkpoint["counts"].values())
+    if not ok:
+        raise RunDirError(f"corrupt file {path}: not a manifest headbayes writes (parts and "
+                          f"checkpoint must name chain/part-NNNNN.npz and chain/state-N.npz "
+                          f"files with their SHA-256)")
+    return {"parts": parts, "checkpoint": checkpoint}
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class ChainWriter:
@@ -137,14 +236,14 @@ class ChainWriter:
     def __init__(self, run_dir: Path, resume: bool = False):
         self.run_dir = Path(run_dir)
         if resume:
-            manifest = read_json(self.run_dir / MANIFEST)
+            manifest = read_manifest(self.run_dir)
             self.parts, self.checkpoint = manifest["parts"], manifest.get("checkpoint")
         else:
             self.parts, self.checkpoint = [], None
             self._write_manifest()
 
     def _write_manifest(self) -> None:
-        write_json(self.run_dir / MANIFEST, {"parts": self.parts, "checkpoint": self.checkpoint})
+        write_json(confined(self.run_dir, MANIFEST), {"parts": self.parts, "checkpoint": self.checkpoint})
 
     def commit(self, next_step: int, state_leaves: list, counts: dict, draws: dict | None = None,
                info: dict | None = None) -> None:
@@ -153,24 +252,24 @@ class ChainWriter:
         if draws is not None and next(iter(draws.values())).shape[1] > 0:
             name = f"chain/part-{len(self.parts):05d}.npz"
             data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
-            write_bytes(self.run_dir / name, data)
+            write_bytes(confined(self.run_dir, name), data)
             self.parts.append({"file": name, "draws": int(next(iter(draws.values())).shape[1]),
                                "sha256": hashlib.sha256(data).hexdigest()})
         state_name = f"chain/state-{next_step:09d}.npz"
         data = _npz_bytes({str(i): np.asarray(leaf) for i, leaf in enumerate(state_leaves)})
-        write_bytes(self.run_dir / state_name, data)
+        write_bytes(confined(self.run_dir, state_name), data)
         previous = self.checkpoint
         self.checkpoint = {"next_step": int(next_step), "state": state_name,
                            "sha256": hashlib.sha256(data).hexdigest(), "counts": dict(counts)}
         self._write_manifest()
         if previous and previous["state"] != state_name:
-            (self.run_dir / previous["state"]).unlink(missing_ok=True)
+            confined(self.run_dir, previous["state"]).unlink(missing_ok=True)
 
     def load_state(self) -> list:
         """The committed state's leaves, checksum verified (RunDirError if missing/corrupt)."""
         if not self.checkpoint:
             raise RunDirError(f"{self.run_dir / MANIFEST} names no checkpoint to resume from")
-        path = self.run_dir / self.checkpoint["state"]
+        path = confined(self.run_dir, self.checkpoint["state"])
         arrays = read_npz(path, _read_verified(path, self.checkpoint["sha256"], "checkpoint"))
         return [arrays[str(i)] for i in range(len(arrays))]
 
@@ -178,12 +277,12 @@ class ChainWriter:
 def verify_chain(run_dir: Path) -> None:
     """Check the SHA-256 of every committed part and the checkpoint (RunDirError naming the
     file), without parsing them."""
-    manifest = read_json(Path(run_dir) / MANIFEST)
+    manifest = read_manifest(run_dir)
     entries = [(p["file"], p["sha256"]) for p in manifest.get("parts", [])]
     if manifest.get("checkpoint"):
         entries.append((manifest["checkpoint"]["state"], manifest["checkpoint"]["sha256"]))
     for name, digest in entries:
-        _read_verified(Path(run_dir) / name, digest, "chain")
+        _read_verified(confined(run_dir, name), digest, "chain")
 
 
 def load_chain(run_dir: Path) -> dict:
@@ -194,12 +293,12 @@ def load_chain(run_dir: Path) -> dict:
 def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
     """(leaves, step information), each {name: array with axes (chain, draw, ...)}."""
     run_dir = Path(run_dir)
-    parts = read_json(run_dir / MANIFEST).get("parts", [])
+    parts = read_manifest(run_dir)["parts"]
     if not parts:
         raise RunDirError(f"no committed draws in {run_dir / 'chain'}")
     pieces = []
     for part in parts:
-        path = run_dir / part["file"]
+        path = confined(run_dir, part["file"])
         pieces.append(read_npz(path, _read_verified(path, part["sha256"], "chain")))
     try:
         arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
