@@ -37,7 +37,7 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     files = RunFiles(run_dir)
     if not files.holds_chunks():
         return False
-    saved = files.load_config()
+    saved = files.load_config(own_data=False)
     changed = differences(saved, run_config)
     if changed:
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "

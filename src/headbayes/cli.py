@@ -7,11 +7,12 @@ only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling fa
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from headbayes import composition, console
-from headbayes.errors import ConfigError, HeadbayesError
+from headbayes.errors import ConfigError, HeadbayesError, RunInUse
 
 __all__ = ["main", "run_cli"]
 
@@ -149,7 +150,8 @@ def _resume(args: list[str]) -> int:
     try:
         run_and_report(cfg, ns.run_dir, resume=True)
     except HeadbayesError as e:
-        RunFiles(ns.run_dir).write_status(e)
+        if not isinstance(e, RunInUse):  # a live run's status is its own to write
+            RunFiles(ns.run_dir).write_status(e)
         raise
     RunFiles(ns.run_dir).write_status()
     return 0
@@ -272,6 +274,8 @@ COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _sum
 
 def run_cli(argv: list[str]) -> int:
     """Dispatch `argv` (without the program name); return the exit code."""
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails (exit 4), not the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2

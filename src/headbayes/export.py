@@ -52,14 +52,32 @@ def inference_data(run_dir: Path):
 
 def export_netcdf(run_dir: Path, output: Path | None = None) -> Path:
     """Write `inference_data(run_dir)` to `output` (default RUN_DIR/inference_data.nc)."""
+    from headbayes import store
+
     run_dir = Path(run_dir)
     output = Path(output) if output else RunFiles(run_dir).path(RunFiles.NETCDF)
     idata = inference_data(run_dir)
-    temporary = output.with_name(output.name + ".tmp")
-    try:
-        idata.to_netcdf(str(temporary))
-        temporary.replace(output)
-    except OSError as e:
-        temporary.unlink(missing_ok=True)
-        raise RunDirError(f"could not write {output}: {e.strerror or e}") from None
+    _check_room(output, sum(group.nbytes for group in idata.values()) + 2**20)
+    with store.temporary_beside(output) as (_, temporary):
+        try:
+            idata.to_netcdf(str(temporary))
+        except (RuntimeError, ValueError) as e:  # netCDF/HDF5 report OS errors this way too
+            raise OSError(getattr(e, "errno", None), str(e)) from None
     return output
+
+
+def _check_room(output: Path, size: int) -> None:
+    """RunDirError (exit 4) when `size` bytes (the uncompressed arrays and a margin: an upper
+    bound of the file) exceed the process's file-size limit or the free disk space. HDF5
+    crashes the process when a write fails at that limit, so it is checked beforehand."""
+    import resource
+    import shutil
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size > limit:
+        raise RunDirError(f"cannot write {output}: up to {size} bytes would pass the file-size "
+                          f"limit of {limit} bytes (ulimit -f); nothing was written")
+    directory = output.parent if output.parent.is_dir() else Path(".")
+    if size > shutil.disk_usage(directory).free:
+        raise RunDirError(f"cannot write {output}: up to {size} bytes, more than the free space "
+                          f"on its disk; nothing was written")

@@ -240,15 +240,21 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     checkpoint = writer.checkpoint if writer else None
     if checkpoint and checkpoint["next_step"] >= total_steps:
         return files.read_json(files.META)  # finished: nothing to do
+    if checkpoint:  # the run's own copies of the user's files, checked
+        cfg = files.with_own_data(cfg)
+    else:
+        from headbayes.datacopy import copy_inputs
+
+        typed, (cfg, copies) = cfg, copy_inputs(files, cfg)
+        files.write_config(typed)  # the paths as typed; the copies are read from now on
     data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
     if getattr(s, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
                           f"training points, got {s.batch_size}")
-    if not checkpoint:  # what this run samples with (Hydra may rewrite .hydra/ later)
+    if not checkpoint:
         from headbayes.datasets import describe
 
-        files.write_config(cfg)
-        files.write_json(files.DATA, describe(data))
+        files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
     params, static, mask = build_position(cfg)
     if checkpoint:
         params = _load_params(files, params)

@@ -25,9 +25,20 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    tmp.replace(path)
+    """Save `fig` as PNG at `path` atomically (`store.temporary_beside`: a failed write is exit
+    4 naming the path, and leaves no temporary file)."""
+    from headbayes import store
+
+    with store.temporary_beside(path) as (f, _):
+        fig.savefig(f, dpi=80, format="png")
+
+
+MAX_POINTS = 2000  # data points drawn per plot; more are thinned evenly (any data size plots)
+
+
+def _thinned(n: int) -> np.ndarray:
+    """Indices of at most MAX_POINTS of `n` rows, evenly spaced."""
+    return np.arange(n) if n <= MAX_POINTS else np.linspace(0, n - 1, MAX_POINTS).astype(int)
 
 
 def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
@@ -50,7 +61,8 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
         ax.plot(x, mean, "C3:", label="exact mean")
         ax.plot(x, mean - half, "C3:", lw=0.8, label="exact 90% band")
         ax.plot(x, mean + half, "C3:", lw=0.8)
-    ax.plot(data.x_train[:, 0], data.y_train[:, 0], "o", ms=3, label="data")
+    shown = _thinned(len(data.x_train))
+    ax.plot(data.x_train[shown, 0], data.y_train[shown, 0], "o", ms=3, label="data")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.legend()
@@ -61,10 +73,11 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
 def plot_observed(path: Path, data, f_test) -> None:
     """Held-out targets against the posterior mean, with 90% function-band error bars."""
     plt = _pyplot()
-    pooled = f_test.reshape((-1,) + f_test.shape[2:])[..., 0]
+    shown = _thinned(f_test.shape[2])
+    pooled = f_test.reshape((-1,) + f_test.shape[2:])[:, shown, 0]
     mean = pooled.mean(axis=0)
     lo, hi = np.quantile(pooled, [0.05, 0.95], axis=0)
-    y = data.y_test[:, 0]
+    y = data.y_test[shown, 0]
     fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
     ax.errorbar(y, mean, yerr=[mean - lo, hi - mean], fmt="o", ms=3, lw=0.8, alpha=0.7)
     edges = [min(y.min(), lo.min()), max(y.max(), hi.max())]
@@ -130,7 +143,8 @@ def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
                               (axes[1], grid_entropy, "predictive entropy")):
         image = ax.contourf(u, v, values.reshape(GRID, GRID), levels=20, cmap="viridis")
         fig.colorbar(image, ax=ax)
-        ax.scatter(data.x_train[:, 0], data.x_train[:, 1], c=data.y_train[:, 0], s=8,
+        shown = _thinned(len(data.x_train))
+        ax.scatter(data.x_train[shown, 0], data.x_train[shown, 1], c=data.y_train[shown, 0], s=8,
                    cmap="coolwarm", edgecolors="k", linewidths=0.3)
         ax.set_title(title)
         ax.set_xlabel(data.inputs[0])

@@ -3,7 +3,9 @@
 ```
 .hydra/              config.yaml, overrides.yaml, hydra.yaml (CLI runs; written under the lock)
 run_config.json      the config the run samples with
-data.json            input and target names, standardisation constants (for predict)
+data.json            input and target names, standardisation constants (for predict), and
+                     the run's copies of the user's data files with their SHA-256
+inputs/              path.csv, test_path.csv (or .npz): those copies (headbayes.datacopy)
 hyperparameters.json likelihood_sigma, prior_sigma the run samples with (set or learned)
 mask.json            every leaf: path, shape, size, sampled; totals
 params.npz           the full parameters the run samples with (trained body included)
@@ -79,16 +81,28 @@ class RunFiles:
     def write_config(self, cfg) -> None:
         self.write_json(self.CONFIG, dataclasses.asdict(cfg))
 
-    def load_config(self, learned: bool = False):
+    def load_config(self, learned: bool = False, own_data: bool = True):
         """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
-        with `learned`, the scales of hyperparameters.json put in for learned ones."""
+        with `learned`, the scales of hyperparameters.json put in for learned ones; with
+        `own_data`, data files read from the run's checked copies (`headbayes.datacopy`)
+        rather than the paths as typed."""
         cfg = self._load_config()
+        if own_data:
+            cfg = self.with_own_data(cfg)
         if learned and self.has(self.HYPERPARAMETERS):
             from headbayes.hyperparameters import checked_values, with_values
 
             path = self.path(self.HYPERPARAMETERS)
             cfg = with_values(cfg, checked_values(self.read_json(self.HYPERPARAMETERS), path))
         return cfg
+
+    def with_own_data(self, cfg):
+        """`cfg` reading the run's copies of its data files, when data.json lists any."""
+        from headbayes.datacopy import with_copies
+
+        if not self.has(self.DATA):
+            return cfg
+        return with_copies(self, cfg, self.read_json(self.DATA).get("files", {}))
 
     def _load_config(self):
         import yaml

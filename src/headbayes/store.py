@@ -36,6 +36,8 @@ NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")  # one component of a run-dir
 PART_NAME = re.compile(r"chain/part-\d{5}\.npz")
 STATE_NAME = re.compile(r"chain/state-\d{9}\.npz")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def confined(root: Path, name: str) -> Path:
@@ -84,6 +86,7 @@ def temporary_beside(path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         tmp = Path(name)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
             yield f, tmp
             f.flush()
