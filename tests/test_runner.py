@@ -29,17 +29,18 @@ def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, posit
     return state, jax.tree.map(lambda *d: np.concatenate(d, axis=1), *draws)
 
 
-@pytest.mark.parametrize("keep,thin,slots", [(1, 1, 1), (20, 3, 7), (400, 2, 100)])
-def test_sampling_chunks_cover_every_draw_once(keep, thin, slots):
-    chunks = runner.sampling_chunks(17, keep, thin, slots)
-    assert chunks[0].start_step == 17
-    assert sum(int(c.counts.sum()) for c in chunks) == keep * thin
-    assert sum(c.num_draws for c in chunks) == keep
-    for a, b in zip(chunks, chunks[1:]):
-        assert b.start_step == a.start_step + int(a.counts.sum())
-    for c in chunks:
-        assert len(c.counts) == slots and all(c.counts[: c.num_draws] == thin)
-        assert not c.counts[c.num_draws:].any()
+@pytest.mark.parametrize("draws,thin,slots", [(1, 1, 1), (5, 3, 7), (100, 2, 100)])
+def test_a_sampling_chunk_runs_thin_steps_per_kept_draw(draws, thin, slots):
+    chunk = runner.sampling_chunk(17, draws, thin, slots)
+    assert chunk.start_step == 17 and chunk.num_draws == draws
+    assert len(chunk.counts) == slots and all(chunk.counts[:draws] == thin)
+    assert not chunk.counts[draws:].any()
+
+
+def test_call_sizes_follow_the_measured_rate_both_ways():
+    assert runner.grow_chunk(100, 100, 0.001, 0.5) == 50_000  # fast: grows
+    assert runner.grow_chunk(50_000, 50_000, 5.0, 0.5) == 5_000  # slowed down: shrinks
+    assert runner.grow_chunk(10, 10, 100.0, 0.5) == 1  # never below one step
 
 
 def test_choose_slots_bounds_chunk_memory():

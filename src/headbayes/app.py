@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from headbayes import console
 from headbayes.config import RunConfig, register_schema
 from headbayes.composition import to_run_config
-from headbayes.errors import HeadbayesError, Interrupted, OtherRunInDir
+from headbayes.errors import HeadbayesError, Interrupted, OtherRunInDir, SignalStop
 from headbayes.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
@@ -111,6 +111,11 @@ def main(cfg: DictConfig) -> None:
     try:
         _run(cfg, run_dir)
         RunFiles(run_dir).write_status()
+    except SignalStop as e:  # recorded, then the whole command (a sweep too) stops
+        stopped = Interrupted(e.signum, f"{e}; continue with: headbayes resume {run_dir}")
+        RunFiles(run_dir).write_status(stopped)
+        console.error(str(stopped))
+        raise SystemExit(stopped.exit_code) from None
     except Exception as e:  # every failure is recorded before it is reported
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1

@@ -6,13 +6,15 @@ only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling fa
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from headbayes import composition, console
-from headbayes.errors import ConfigError, HeadbayesError, RunInUse
+from headbayes.errors import ConfigError, HeadbayesError, Interrupted, RunInUse, SignalStop
 
 __all__ = ["main", "run_cli"]
 
@@ -153,6 +155,10 @@ def _resume(args: list[str]) -> int:
         if not isinstance(e, RunInUse):  # a live run's status is its own to write
             RunFiles(ns.run_dir).write_status(e)
         raise
+    except SignalStop as e:
+        stopped = Interrupted(e.signum, f"{e}; continue with: headbayes resume {ns.run_dir}")
+        RunFiles(ns.run_dir).write_status(stopped)
+        raise stopped from None
     RunFiles(ns.run_dir).write_status()
     return 0
 
@@ -273,9 +279,9 @@ COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _sum
 
 
 def run_cli(argv: list[str]) -> int:
-    """Dispatch `argv` (without the program name); return the exit code."""
-    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails (exit 4), not the process
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    """Dispatch `argv` (without the program name); return the exit code. SIGTERM and SIGINT
+    end any command with 128 + the signal's number and one line, never a traceback (during
+    sampling the chunk in flight is committed first: `headbayes.pipeline`)."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
@@ -284,13 +290,39 @@ def run_cli(argv: list[str]) -> int:
         console.error(f"unknown command '{command}'; expected one of {', '.join(COMMANDS)}")
         print(USAGE, file=sys.stderr)
         return 2
+    with _signals_stop():
+        try:
+            return COMMANDS[command](args)
+        except HeadbayesError as e:
+            console.error(str(e))
+            if os.environ.get("HEADBAYES_DEBUG"):
+                raise
+            return e.exit_code
+        except SignalStop as e:
+            console.error(f"{e}; what was committed is kept (a run continues with "
+                          f"`headbayes resume RUN_DIR`)")
+            return e.exit_code
+
+
+@contextlib.contextmanager
+def _signals_stop():
+    """SIGTERM/SIGINT raise SignalStop; a file-size limit makes a write fail (exit 4) instead
+    of killing the process (SIGXFSZ ignored). The previous handlers come back afterwards."""
+    def stop(signum, _frame):
+        raise SignalStop(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     try:
-        return COMMANDS[command](args)
-    except HeadbayesError as e:
-        console.error(str(e))
-        if os.environ.get("HEADBAYES_DEBUG"):
-            raise
-        return e.exit_code
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
 __all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError", "RunDirError",
-           "Interrupted"]
+           "Interrupted", "SignalStop"]
 
 
 class HeadbayesError(Exception):
@@ -43,4 +43,15 @@ class Interrupted(HeadbayesError):
 
     def __init__(self, signum: int, message: str):
         super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+class SignalStop(BaseException):
+    """SIGTERM or SIGINT outside the chunk loop (start-up, compilation, report): raised by the
+    handler `headbayes.cli` installs, a BaseException so no `except Exception` swallows it;
+    the command exits 128 + signal number. Whatever was committed stays resumable."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
         self.exit_code = 128 + signum

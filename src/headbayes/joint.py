@@ -26,7 +26,8 @@ import optax
 from headbayes.config import RunConfig
 from headbayes.posterior import log_prior
 from headbayes.pretrain import OPTIMIZERS
-from headbayes.runner import LoopState, advance, finish_sums, grow_chunk, zero_sums
+from headbayes.runner import (FIRST_CALL_STEPS, LoopState, advance, finish_sums, grow_chunk,
+                              zero_sums)
 
 __all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",
            "restart", "JOINT_STREAM"]
@@ -112,7 +113,7 @@ def train_jointly(cfg, loop, static, params, mask, slots, check, counts, progres
     compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)
     state, body = loop.state, loop.problem.frozen
     for state, body, sums, step in joint_chunks(compiled, loop, opt_state, cfg.body.steps,
-                                                slots * cfg.sampler.thin):
+                                                FIRST_CALL_STEPS):
         check(state)
         counts["grad_evals_joint"] = counts.get("grad_evals_joint", 0) + int(sums.grad_evals.sum())
         progress("joint training", step, cfg.body.steps, 0)

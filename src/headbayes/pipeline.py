@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 
+from headbayes import store
 from headbayes.rundir import RunFiles
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
@@ -236,12 +237,14 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     files = RunFiles(run_dir)
     s = cfg.sampler
     total_steps = s.warmup + s.keep * s.thin
-    writer = files.chain_writer(resume=True) if resume else None
+    # killed before its first commit: the run starts again (its chain is the same either way)
+    writer = files.chain_writer(resume=True) if resume and files.has(store.MANIFEST) else None
     checkpoint = writer.checkpoint if writer else None
     if checkpoint and checkpoint["next_step"] >= total_steps:
         return files.read_json(files.META)  # finished: nothing to do
-    if checkpoint:  # the run's own copies of the user's files, checked
+    if resume and files.has(files.DATA):  # the run's own copies of the user's files, checked
         cfg = files.with_own_data(cfg)
+        copies = files.read_json(files.DATA).get("files", {})
     else:
         from headbayes.datacopy import copy_inputs
 
@@ -285,6 +288,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         draws_done = sum(part["draws"] for part in writer.parts)
     else:
         writer = files.chain_writer()
+        if cfg.body.mode != "joint":  # resumable from here on: params and the state at step 0
+            files.write_params(named_leaves(params))
+            writer.commit(0, jax.tree.leaves(loop.state), counts)
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
@@ -301,7 +307,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
             cfg, loop, static, params, mask, slots,
             lambda state: _check_finite(state, cfg, run_dir, 0), counts, progress)
         compile_s += joint_compile_s
-    if not checkpoint:  # the values every kept draw uses: written once, before the first
+    if cfg.body.mode == "joint" and not checkpoint:  # the trained body every draw uses
         files.write_params(named_leaves(params))
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,

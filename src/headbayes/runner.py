@@ -4,9 +4,12 @@ One program serves warmup and sampling. A chunk is a scan over `slots` draw slot
 `counts[i]` sampler steps (a `fori_loop`) and emits the position after them, with the step
 information summed over those steps. Sampling chunks use `counts = thin`, so only kept draws
 are materialised; a warmup chunk runs all its steps in the first slot (one flat loop) and its
-draws are dropped. Each call costs ~0.1-0.2 ms on a CPU, so warmup chunks grow until one takes
-about `target_seconds`. Samplers that fit themselves during warmup (VI, Laplace) run it once,
-compiled separately, before the sampling chunks.
+draws are dropped. A run's first call runs FIRST_CALL_STEPS steps (or one draw); every later
+call is sized to take about `target_seconds` (0.5 s) at the rate the previous one ran, and a
+sampling call holds at most `slots` draws and at least one (`thin` steps). So a signal, which
+is honoured between calls, waits at most about max(0.5 s, one draw's `thin` steps) once the
+first call has run. Samplers that fit themselves during warmup (VI, Laplace) run their fit
+as one call, compiled separately, before the sampling chunks.
 
 Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t uses
 `fold_in(chain_key, t)` (an own warmup uses the key of step 0), independent of how the run is
@@ -32,7 +35,7 @@ import numpy as np
 from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
-           "warmup_chunk", "sampling_chunks",
+           "warmup_chunk", "sampling_chunk", "FIRST_CALL_STEPS",
            "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
            "first_nonfinite", "chain_mesh", "chain_device_count"]
 
@@ -69,10 +72,15 @@ def _add(sums: InfoSums, info: Info) -> InfoSums:
                     info.step_size.astype(jnp.float32))
 
 
+FIRST_CALL_STEPS = 100  # steps of a run's first call, before any rate is measured
+
+
 def grow_chunk(size: int, steps: int, seconds: float, target_seconds: float) -> int:
-    """Steps for the next warmup chunk: enough to take about `target_seconds` at the rate the
-    last chunk (`steps` in `seconds`) ran, never fewer than `size`."""
-    return max(size, int(steps / max(seconds, 1e-6) * target_seconds))
+    """Steps for the next call: about `target_seconds` at the rate the last call ran (`steps`
+    in `seconds`), at least 1 (`size`, the last call's steps, is no floor: a call that ran
+    slowly makes the next one shorter, so a signal waits at most about `target_seconds`)."""
+    del size
+    return max(1, min(2**30, int(steps / max(seconds, 1e-6) * target_seconds)))
 
 
 def warmup_chunk(start_step: int, num_steps: int, slots: int) -> Chunk:
@@ -81,15 +89,11 @@ def warmup_chunk(start_step: int, num_steps: int, slots: int) -> Chunk:
     return Chunk(start_step, counts, 0)
 
 
-def sampling_chunks(start_step: int, keep: int, thin: int, slots: int) -> list[Chunk]:
-    """Chunks of up to `slots` kept draws, one every `thin` steps."""
-    chunks = []
-    for first in range(0, keep, slots):
-        counts = np.zeros(slots, np.int32)
-        draws = min(slots, keep - first)
-        counts[:draws] = thin
-        chunks.append(Chunk(start_step + first * thin, counts, draws))
-    return chunks
+def sampling_chunk(start_step: int, draws: int, thin: int, slots: int) -> Chunk:
+    """`draws` (<= `slots`) kept draws, one every `thin` steps, from `start_step`."""
+    counts = np.zeros(slots, np.int32)
+    counts[:draws] = thin
+    return Chunk(start_step, counts, draws)
 
 
 def choose_slots(keep: int, num_chains: int, sampled_size: int, max_slots: int = 1000,
@@ -242,7 +246,7 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
             state, sums = compiled_warmup(state, chain_keys, problem, hyper)
             yield warmup_chunk(0, warmup, slots), state, None, jax.tree.map(np.asarray, sums)
         step = max(step, warmup)
-    size = slots * thin
+    size = FIRST_CALL_STEPS  # then sized to take about target_seconds each
     while step < warmup:
         chunk = warmup_chunk(step, min(size, warmup - step), slots)
         start = time.perf_counter()
@@ -253,10 +257,16 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         step += int(chunk.counts[0])
         yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
     done = (step - warmup) // thin
-    for chunk in sampling_chunks(step, keep - done, thin, slots):
+    while done < keep:
+        chunk = sampling_chunk(step, min(slots, keep - done, max(1, size // thin)), thin, slots)
+        start = time.perf_counter()
         state, (draws, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
         kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
-        yield chunk, state, jax.tree.map(kept, draws), jax.tree.map(kept, sums)
+        draws, sums = jax.tree.map(kept, draws), jax.tree.map(kept, sums)
+        steps = chunk.num_draws * thin
+        size = grow_chunk(size, steps, time.perf_counter() - start, target_seconds)
+        step, done = step + steps, done + chunk.num_draws
+        yield chunk, state, draws, sums
 
 
 def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk):

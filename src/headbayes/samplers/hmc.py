@@ -2,7 +2,7 @@
 
 During the first `sampler.warmup` steps every chain adapts its own step size (dual averaging
 towards `target_accept`) and inverse mass matrix (`mass_matrix: diagonal | dense`) on Stan's
-schedule of windows, using blackjax's `window_adaptation.base` one step at a time; after the
+schedule of windows, using `headbayes.samplers.adaptation` one step at a time; after the
 last warmup step the adapted values are frozen. Adapting inside the chunked loop means one
 compiled program (one copy of the kernel) and a progress bar during warmup. With `warmup: 0`
 the step size is `sampler.step_size` and the mass matrix the identity.
@@ -66,24 +66,17 @@ class AdaptiveState(NamedTuple):
         return self.inner.position
 
 
-def _schedule(num_steps: int) -> np.ndarray:
-    """(num_steps, 2) int32: (stage, is_middle_window_end) of every warmup step."""
-    if num_steps == 0:
-        return np.zeros((1, 2), np.int32)
-    from blackjax.adaptation.window_adaptation import build_schedule
-
-    return np.asarray(build_schedule(num_steps), np.int32).reshape(num_steps, 2)
-
-
 def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
     import blackjax  # imported when a sampler is built, not for its config
-    from blackjax.adaptation.window_adaptation import base as window_adaptation_base
+
+    from headbayes.samplers.adaptation import schedule as window_schedule
+    from headbayes.samplers.adaptation import window_adaptation
 
     dense = cfg.mass_matrix == "dense"
     warmup = cfg.warmup
-    adapt_init, adapt_update, adapt_final = window_adaptation_base(
+    adapt_init, adapt_update, adapt_final = window_adaptation(
         is_mass_matrix_diagonal=not dense, target_acceptance_rate=cfg.target_accept)
-    schedule = _schedule(warmup)
+    schedule = window_schedule(warmup)
 
     def init(position, problem, hyper):
         inner = blackjax.hmc.init(position, tempered(logdensity_fn, problem, hyper))
