@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from headbayes.checks import at_least, choice, nonnegative_float, positive_float, require
 from headbayes.errors import ConfigError
+from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
 __all__ = ["MaskConfig", "PriorConfig", "BodyConfig", "RunConfig", "CONFIG_GROUPS",
@@ -163,4 +164,5 @@ def validate(cfg: RunConfig) -> RunConfig:
         if entry.check is not None:
             entry.check(options, cfg)
     check_learnable(cfg)
+    check_seeds_and_counts(cfg)
     return cfg

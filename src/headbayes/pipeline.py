@@ -226,6 +226,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     """
     started = time.perf_counter()
     validate(cfg)
+    _check_memory(cfg)
     import jax
 
     from headbayes import runner
@@ -330,6 +331,16 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     }
     files.write_json(files.META, meta)
     return meta
+
+
+def _check_memory(cfg: RunConfig) -> None:
+    """`headbayes.budget.check_memory` on the model's shapes (traced, nothing allocated)."""
+    from headbayes.budget import check_memory
+    from headbayes.mask import select
+    from headbayes.models import leaf_shapes
+
+    shapes = leaf_shapes(cfg)
+    check_memory(cfg, shapes, select(list(shapes), cfg.mask.include, cfg.mask.exclude))
 
 
 def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data,
