@@ -340,7 +340,8 @@ def _check_memory(cfg: RunConfig) -> None:
     from headbayes.models import leaf_shapes
 
     shapes = leaf_shapes(cfg)
-    check_memory(cfg, shapes, select(list(shapes), cfg.mask.include, cfg.mask.exclude))
+    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
+    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled])
 
 
 def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data,
