@@ -40,9 +40,9 @@ class ReportContext:
     are computed on first use and shared."""
 
     def __init__(self, cfg, data, params: dict, chain: dict, info: dict,
-                 initial_params: dict | None = None):
+                 initial_params: dict | None = None, frozen_end: dict | None = None):
         self.cfg, self.data, self.params, self.chain, self.info = cfg, data, params, chain, info
-        self.initial_params = initial_params
+        self.initial_params, self.frozen_end = initial_params, frozen_end
         self.notes: list[str] = []
 
     @cached_property
@@ -215,8 +215,7 @@ def _rel_l2(mean: np.ndarray, truth: np.ndarray) -> float:
 
 @metric("unmasked_var_max", "masked_var_min")
 def _leaf_variances(ctx: ReportContext):
-    return metrics.leaf_variances(metrics.reassemble(ctx.params, ctx.model_chain),
-                                  set(ctx.model_chain))
+    return metrics.leaf_variances(ctx.params, ctx.model_chain, ctx.frozen_end)
 
 
 @metric("rel_l2", "band_median", "band_max", "num_draws")
@@ -404,6 +403,10 @@ def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> l
 @metric("verdict")
 def _verdict(ctx: ReportContext):
     warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains, iid=ctx.iid)
+    changed = metrics.leaf_variances(ctx.params, ctx.model_chain, ctx.frozen_end)
+    if changed["unmasked_var_max"] != 0.0 and changed["unmasked_var_max"] is not None:
+        warnings.append("frozen leaves at the end of sampling differ from params.npz "
+                        f"(unmasked_var_max {changed['unmasked_var_max']:.3g})")
     if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
         residual = metrics.mean_rmse(ctx.mean_draws("train"), ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)

@@ -12,7 +12,7 @@
 
 import numpy as np
 
-__all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "reassemble", "heldout",
+__all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "heldout",
            "coverage", "truth_coverage", "mean_rmse", "band_gap_ratio", "point_heldout", "LEVELS",
            "CALIBRATION_LEVELS", "Z_95"]
 
@@ -22,30 +22,30 @@ CALIBRATION_LEVELS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
 
 
 def var_along_chain(draws: np.ndarray) -> float:
-    """Mean over chains and elements of the variance over the draw axis (axis 1). A leaf
-    broadcast along that axis (stride 0: one array for every draw, as `reassemble` gives a
-    frozen leaf) has variance exactly 0, found without materialising its draws."""
-    if draws.ndim >= 2 and draws.strides[1] == 0:
-        return 0.0
+    """Mean over chains and elements of the variance over the draw axis (axis 1)."""
     return float(np.mean(np.var(np.asarray(draws, np.float64), axis=1)))
 
 
-def reassemble(params: dict, chain: dict) -> dict:
-    """Full parameters at every draw: sampled leaves from `chain` (chain, draw, ...), frozen
-    leaves broadcast from `params` without copying."""
-    lead = next(iter(chain.values())).shape[:2]
-    return {path: chain[path] if path in chain else np.broadcast_to(value, lead + value.shape)
-            for path, value in params.items()}
+def leaf_variances(params: dict, chain: dict, frozen_end: dict | None) -> dict:
+    """`masked_var_min`: the smallest variance-along-chain over the sampled leaves (`chain`).
+    `unmasked_var_max`: over the frozen leaves, the largest variance between their saved values
+    (`params`, params.npz) and the values the sampling loop held at its end (`frozen_end`,
+    frozen_end.npz): 0.0 exactly when every frozen leaf is unchanged bit for bit; None when
+    the run kept no end values; NaN when a frozen leaf is missing from them."""
+    unmasked = None
+    if frozen_end is not None:
+        unmasked = 0.0
+        for path in (p for p in params if p not in chain):
+            if path not in frozen_end or frozen_end[path].shape != params[path].shape:
+                return {"unmasked_var_max": float("nan"), **_masked_min(chain)}
+            pair = np.stack([params[path], frozen_end[path]]).astype(np.float64)
+            if pair.size:
+                unmasked = max(unmasked, float(pair.var(axis=0).max()))
+    return {"unmasked_var_max": unmasked, **_masked_min(chain)}
 
 
-def leaf_variances(full: dict, sampled: set) -> dict:
-    """`unmasked_var_max` and `masked_var_min` over a reassembled parameter dict."""
-    variances = {path: var_along_chain(draws) for path, draws in full.items()}
-    frozen = [v for p, v in variances.items() if p not in sampled]
-    return {
-        "unmasked_var_max": max(frozen) if frozen else None,
-        "masked_var_min": min(v for p, v in variances.items() if p in sampled),
-    }
+def _masked_min(chain: dict) -> dict:
+    return {"masked_var_min": min(var_along_chain(draws) for draws in chain.values())}
 
 
 def predictive_summary(f_draws: np.ndarray, truth: np.ndarray,

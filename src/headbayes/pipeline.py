@@ -228,6 +228,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     validate(cfg)
     _check_memory(cfg)
     import jax
+    import numpy as np
 
     from headbayes import runner
     from headbayes.datasets import make_dataset
@@ -314,6 +315,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir)
     sampling_s = time.perf_counter() - sampling_start
+    files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
+                                       in named_leaves(loop.problem.frozen).items()})
     device, mesh = jax.devices()[0], runner.chain_mesh(s.num_chains)
     meta = {
         "versions": _versions(),

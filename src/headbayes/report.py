@@ -36,7 +36,8 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
             raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
                               f"params.npz says {params[path].shape}")
     initial = files.read_params(initial=True) if files.has(files.PARAMS_INITIAL) else None
-    ctx = ReportContext(cfg, make_dataset(cfg.data), params, chain, info, initial)
+    frozen_end = files.read_npz(files.FROZEN_END) if files.has(files.FROZEN_END) else None
+    ctx = ReportContext(cfg, make_dataset(cfg.data), params, chain, info, initial, frozen_end)
     try:
         figures = compute_figures(ctx)
     except KeyError as e:

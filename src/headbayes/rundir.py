@@ -10,6 +10,8 @@ hyperparameters.json likelihood_sigma, prior_sigma the run samples with (set or 
 mask.json            every leaf: path, shape, size, sampled; totals
 params.npz           the full parameters the run samples with (trained body included)
 params_initial.npz   the initial parameters, when a body is trained (pretrained, joint)
+frozen_end.npz       the frozen leaves as the sampling loop held them at its end (the report
+                     compares them with params.npz bit for bit: unmasked_var_max)
 chain/               manifest.json, part-NNNNN.npz, state-STEP.npz (see headbayes.store)
 meta.json            versions, counts, timings, device
 metrics.json         the report's figures;  predictive.png, calibration.png, trace.png
@@ -39,6 +41,7 @@ class RunFiles:
     MASK = "mask.json"
     PARAMS = "params.npz"
     PARAMS_INITIAL = "params_initial.npz"
+    FROZEN_END = "frozen_end.npz"
     META = "meta.json"
     METRICS = "metrics.json"
     STATUS = "status.json"
@@ -76,6 +79,9 @@ class RunFiles:
 
     def write_json(self, name: str, obj) -> None:
         store.write_json(self.path(name), obj)
+
+    def write_npz(self, name: str, arrays: dict) -> None:
+        store.write_npz(self.path(name), arrays)
 
     # --- the config -------------------------------------------------------------------------
     def write_config(self, cfg) -> None:
@@ -145,6 +151,9 @@ class RunFiles:
     # --- parameters -------------------------------------------------------------------------
     def write_params(self, named: dict, initial: bool = False) -> None:
         store.write_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS), named)
+
+    def read_npz(self, name: str) -> dict:
+        return store.read_npz(self.path(name))
 
     def read_params(self, initial: bool = False) -> dict:
         return store.read_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS))
