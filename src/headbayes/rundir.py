@@ -24,6 +24,7 @@ Every write is atomic (temporary file, fsync, rename; headbayes.store); arrays a
 import contextlib
 import dataclasses
 import io
+import os
 from pathlib import Path
 
 from headbayes import store
@@ -118,9 +119,9 @@ class RunFiles:
         from headbayes.config import RunConfig, typed
 
         path = self.path(self.CONFIG)
-        if not self.has(self.CONFIG):
+        if not os.path.lexists(path):  # a link is not skipped: reading it is refused
             path = self.path(self.HYDRA_CONFIG)
-        if not self.has(self.HYDRA_CONFIG if path.name == "config.yaml" else self.CONFIG):
+        if not os.path.lexists(path):
             raise RunDirError(f"missing file {path} (is {self.root} a headbayes run directory?)")
         try:
             saved = (store.read_json(path) if path.suffix == ".json"

@@ -294,9 +294,14 @@ def load_chain(run_dir: Path) -> dict:
 
 
 def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
-    """(leaves, step information), each {name: array with axes (chain, draw, ...)}."""
+    """(leaves, step information), each {name: array with axes (chain, draw, ...)}; every
+    part's and the checkpoint's SHA-256 verified."""
     run_dir = Path(run_dir)
-    parts = read_manifest(run_dir)["parts"]
+    manifest = read_manifest(run_dir)
+    parts = manifest["parts"]
+    if manifest["checkpoint"]:  # small; a damaged one would fail a later resume
+        checkpoint = manifest["checkpoint"]
+        _read_verified(confined(run_dir, checkpoint["state"]), checkpoint["sha256"], "checkpoint")
     if not parts:
         raise RunDirError(f"no committed draws in {run_dir / 'chain'}")
     pieces = []
