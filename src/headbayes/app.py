@@ -82,6 +82,9 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -
     timings = meta["timings"]
     console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
                          f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
+    pointer = console.exact_pointer(figures)
+    if pointer:
+        console.stdout.print(pointer)
 
 
 class SweepStatus(Callback):

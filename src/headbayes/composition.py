@@ -3,6 +3,7 @@ existing leaves. Errors are ConfigError (exit 2) with one line naming the key.""
 
 import os
 import re
+from pathlib import Path
 
 from headbayes.errors import ConfigError
 
@@ -74,6 +75,7 @@ def compose_dict(overrides: list[str]):
 
     register_schema()  # the typed `base_config` that config.yaml starts from
     check_overrides(parse_overrides(overrides))
+    check_experiment_headers(overrides)
     try:
         with initialize_config_module("headbayes.configs", version_base="1.3"):
             return compose("config", overrides=overrides)
@@ -86,6 +88,30 @@ def compose_dict(overrides: list[str]):
         where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") \
             from _debug_cause(e)
+
+
+def check_experiment_headers(overrides: list[str]) -> None:
+    """A user's `+experiment=NAME` file (./configs/experiment/NAME.yaml) must start with the
+    line `# @package _global_`: Hydra reads the header only up to the first line that is not
+    a `# @` line, so a comment above it silently puts every key under `experiment.`."""
+    for line in overrides:
+        key, _, name = line.partition("=")
+        if key.lstrip("+~") != "experiment" or not name:
+            continue
+        path = Path.cwd() / "configs" / "experiment" / f"{name}.yaml"
+        try:
+            lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        except (OSError, UnicodeDecodeError):
+            continue  # not a user's file here; Hydra looks further and reports
+        header = []
+        for text in lines:
+            if not re.match(r"#\s*@", text):
+                break
+            header.append(text)
+        if not any(re.fullmatch(r"#\s*@package\s+_global_", text) for text in header):
+            raise ConfigError(f"{path}: an experiment file must start with the line "
+                              f"`# @package _global_` (before any comment or key: Hydra reads "
+                              f"the header only from the top of the file)")
 
 
 def _raise_option_key_error(overrides: list[str], message: str) -> None:
