@@ -93,10 +93,13 @@ class SweepStatus(Callback):
     other processes, where JOB_STATE is not seen)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = sorted((d for d in sweep_dir.iterdir() if RunFiles(d).is_job()),
+                      key=lambda d: d.name)
+        console.stdout.print(f"sweep directory: {sweep_dir} ({len(jobs)} jobs); one table of "
+                             f"them: headbayes summarize {sweep_dir}")
         if JOB_STATE["failed"]:
             return  # the basic launcher ran the jobs in this process and recorded them
-        sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = sorted((d for d in sweep_dir.iterdir() if d.is_dir()), key=lambda d: d.name)
         for job in jobs:
             status = RunFiles(job).status()
             if status.get("status") == "failed":

@@ -234,7 +234,7 @@ def _summarize(args: list[str]) -> int:
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(*(table_cell(row, c, console.format_value) for c in columns))
-    console.stdout.print(table)
+    console.print_wide(table)
     console.stdout.print(f"wrote {path} (every metric)")
     return 0
 

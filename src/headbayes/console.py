@@ -86,6 +86,15 @@ def print_report(figures: dict, notes: list[str]) -> None:
 EXACT_TARGETS = {"mean_z_max": 0.2, "var_ratio": (0.8, 1.25)}  # "reaches the exact posterior"
 
 
+def print_wide(table: Table) -> None:
+    """Print `table` whole: wider than the terminal, lines run on rather than cells being
+    cropped to `…`."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(stdout, stdout.options, table).maximum
+    stdout.print(table, width=max(stdout.width, needed), crop=False)
+
+
 def exact_pointer(figures: dict) -> str | None:
     """One line when the run has an exact reference its chain does not reach (mean_z_max
     above 0.2 or a variance ratio outside [0.8, 1.25], the issues' targets); None otherwise."""

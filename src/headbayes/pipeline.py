@@ -297,10 +297,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
-    compiled_warmup = None
-    if loop.sampler.warmup is not None and s.warmup > 0:
-        compiled_warmup, warmup_compile_s = runner.compile_warmup(*loop, s.warmup)
-        compile_s += warmup_compile_s
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:
         from headbayes.joint import train_jointly
@@ -312,7 +308,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     if cfg.body.mode == "joint" and not checkpoint:  # the trained body every draw uses
         files.write_params(named_leaves(params))
     with _stop_requests() as stop:
-        draws_done = _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step,
+        draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir)
     sampling_s = time.perf_counter() - sampling_start
     files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
@@ -382,7 +378,7 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
             f"{failure_hint(cfg.sampler)}.")
 
 
-def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, draws_done, counts,
+def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
             progress, stop, run_dir) -> int:
     """The chunk loop: check, commit, report progress; stop cleanly after a commit if a
     signal arrived. Returns the number of draws kept per chain."""
@@ -396,8 +392,7 @@ def _sample(cfg, loop, compiled, compiled_warmup, writer, slots, start_step, dra
     total_steps = s.warmup + s.keep * s.thin
     for chunk, state, draws, sums in runner.run_loop(
             compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
-            keep=s.keep, thin=s.thin, slots=slots, compiled_warmup=compiled_warmup,
-            start_step=start_step):
+            keep=s.keep, thin=s.thin, slots=slots, start_step=start_step):
         _check_finite(state, cfg, run_dir, draws_done)
         phase = "warmup" if draws is None else "sampling"
         counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())

@@ -8,11 +8,10 @@ draws are dropped. A run's first call runs FIRST_CALL_STEPS steps (or one draw);
 call is sized to take about `target_seconds` (0.5 s) at the rate the previous one ran, and a
 sampling call holds at most `slots` draws and at least one (`thin` steps). So a signal, which
 is honoured between calls, waits at most about max(0.5 s, one draw's `thin` steps) once the
-first call has run. Samplers that fit themselves during warmup (VI, Laplace) run their fit
-as one call, compiled separately, before the sampling chunks.
+first call has run. Samplers that fit themselves (VI, Laplace) fit during these warmup steps.
 
 Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t uses
-`fold_in(chain_key, t)` (an own warmup uses the key of step 0), independent of how the run is
+`fold_in(chain_key, t)`, independent of how the run is
 cut into chunks. Over-dispersed starts add `init_jitter · N(0, 1)` to every chain's start, from
 `split(PRNGKey(seed))[1]`.
 
@@ -36,7 +35,7 @@ from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
            "warmup_chunk", "sampling_chunk", "FIRST_CALL_STEPS",
-           "choose_slots", "init_loop", "compile_loop", "compile_warmup", "run_loop",
+           "choose_slots", "init_loop", "compile_loop", "run_loop",
            "first_nonfinite", "chain_mesh", "chain_device_count"]
 
 
@@ -212,27 +211,8 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     return compiled, time.perf_counter() - start
 
 
-def compile_warmup(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
-                   num_steps: int):
-    """Compile the sampler's own warmup over all chains; returns (compiled, seconds)."""
-
-    def run_chain(state: LoopState, chain_key, problem, hyper):
-        key = jax.random.fold_in(chain_key, 0)
-        sampler_state, info = sampler.warmup(key, state.sampler_state, problem, hyper, num_steps)
-        first = _track_nonfinite(state.first_bad_step, sampler_state.position, num_steps - 1)
-        sums = InfoSums(info.acceptance_rate.astype(jnp.float32),
-                        info.is_divergent.astype(jnp.int32), info.num_grad_evals,
-                        jnp.int32(num_steps), info.step_size)
-        return LoopState(sampler_state, first), sums
-
-    start = time.perf_counter()
-    compiled = _compile(jax.vmap(run_chain, in_axes=(0, 0, None, None)),
-                        (state, chain_keys, problem, hyper), 2)
-    return compiled, time.perf_counter() - start
-
-
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
-             keep: int, thin: int, slots: int, compiled_warmup=None, start_step: int = 0,
+             keep: int, thin: int, slots: int, start_step: int = 0,
              target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object, InfoSums]]:
     """Run warmup then sampling chunks from `start_step` (a committed chunk boundary, when
     resuming); yield (chunk, state, kept draws or None, info sums).
@@ -241,11 +221,6 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
     (chain, draw) for sampling chunks and (chain,) for warmup.
     """
     step = start_step
-    if compiled_warmup is not None and warmup > 0:
-        if step < warmup:
-            state, sums = compiled_warmup(state, chain_keys, problem, hyper)
-            yield warmup_chunk(0, warmup, slots), state, None, jax.tree.map(np.asarray, sums)
-        step = max(step, warmup)
     size = FIRST_CALL_STEPS  # then sized to take about target_seconds each
     while step < warmup:
         chunk = warmup_chunk(step, min(size, warmup - step), slots)

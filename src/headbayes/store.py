@@ -160,12 +160,12 @@ def run_lock(run_dir: Path):
     exit 2). A lock left by a process that no longer exists is taken over; one this process
     already holds is held on (the lock is reentrant)."""
     path = confined(run_dir, ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if _lock_owner(path) == os.getpid():
         yield
         return
     for _ in range(2):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             try:
@@ -178,6 +178,9 @@ def run_lock(run_dir: Path):
                 pass  # alive, owned by someone else
             raise RunInUse(f"{run_dir} is being written by process {owner} (lock {path}); "
                            f"wait for it or stop it first; nothing was changed") from None
+        except OSError as e:  # a read-only directory, a full disk
+            raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
+                              f"nothing was changed") from None
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
         break

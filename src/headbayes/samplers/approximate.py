@@ -1,5 +1,9 @@
 """Posteriors fitted during warmup that then draw i.i.d.: mean-field VI, Laplace, exact.
 
+VI and Laplace fit during the `warmup` steps of the sampling loop itself (step t uses the key of
+step t, like every sampler), so the fit is cut into chunks, shows on the progress bar and is
+checkpointed and resumed like sampling; then each step is an independent draw.
+
 - `vi`: a diagonal Gaussian fitted by blackjax's mean-field VI (KL, stick-the-landing gradient,
   `num_mc_samples` draws per step, optax Adam at `learning_rate`), started at the initial
   parameters with log-scale -2; `keep` draws from the fitted Gaussian.
@@ -90,12 +94,15 @@ NEWTON_STEPS = 3
 
 
 class GaussianState(NamedTuple):
-    """A fitted Gaussian (mean, scale factor: diagonal vector or Cholesky factor) and a draw."""
+    """A Gaussian fitted during warmup, then drawn from: the position (the fit's current
+    location while fitting, a draw afterwards), the fitted mean and scale factor (diagonal
+    vector or dense factor), the fit's own state (optimiser included) and the step count."""
 
     position: object
     mean: jax.Array
     scale: jax.Array
-    opt_state: object
+    fit: object
+    step: jax.Array
 
 
 def _draw(key, state: GaussianState, unravel) -> GaussianState:
@@ -104,32 +111,50 @@ def _draw(key, state: GaussianState, unravel) -> GaussianState:
     return state._replace(position=unravel(state.mean + offset))
 
 
-def _fixed_draw_sampler(init, warmup, unravel_of) -> Sampler:
-    def info(hyper):
-        return make_info(num_grad_evals=0)
+def _fitted_sampler(logdensity_fn: Callable, warmup: int, fit: Callable, start_scale: Callable,
+                    start_fit: Callable) -> Sampler:
+    """A Sampler that fits for `warmup` steps inside the sampling loop (one call of the
+    chunked program like any step, so a signal waits for a chunk, not for the whole fit),
+    then draws. `fit(key, state, logdensity, hyper, last) -> (state, grad evals)` takes one
+    fitting step and, when `last`, sets the fitted mean and scale; `start_fit(position, hyper)`
+    and `start_scale(flat)` give the fit's initial state and the scale's shape."""
 
-    def step(key, state, problem, hyper):
-        return _draw(key, state, unravel_of(state.position)), info(hyper)
+    def init(position, problem, hyper):
+        flat = ravel_pytree(position)[0]
+        return GaussianState(position, flat, start_scale(flat), start_fit(position, hyper),
+                             jnp.int32(0))
 
-    return Sampler(init, step, warmup, info)
+    def step(key, state: GaussianState, problem, hyper):
+        logdensity = tempered(logdensity_fn, problem, hyper)
+
+        def fitting(state):
+            fitted, grads = fit(key, state, logdensity, hyper, state.step == warmup - 1)
+            return fitted, make_info(num_grad_evals=grads)
+
+        def drawing(state):
+            return _draw(key, state, _unravel_of(state.position)), make_info(num_grad_evals=0)
+
+        new, info = jax.lax.cond(state.step < warmup, fitting, drawing, state)
+        return new._replace(step=state.step + 1), info
+
+    return Sampler(init, step)
 
 
-def _gaussian_at(logdensity, x, unravel, newton_steps: int) -> GaussianState:
-    """`newton_steps` Newton steps from `x` (each kept only where it raises the log-density),
-    then the Gaussian with covariance (−∇²log p)⁻¹ there (NaN, a failed run, unless the
-    Hessian is negative definite)."""
+def _gaussian_at(logdensity, x, newton_steps: int):
+    """(mode, dense scale factor): `newton_steps` Newton steps from `x` (each kept only where
+    it raises the log-density), then the Gaussian there with covariance (−∇²log p)⁻¹."""
+    hessian = jax.hessian(logdensity)
+
     def newton(x, _):
-        precision = -jax.hessian(logdensity)(x)
-        proposal = x + jnp.linalg.solve(precision, jax.grad(logdensity)(x))
-        better = jnp.all(jnp.isfinite(proposal)) & (logdensity(proposal) > logdensity(x))
-        return jnp.where(better, proposal, x), None
+        step = jnp.linalg.solve(-hessian(x), jax.grad(logdensity)(x))
+        better = logdensity(x + step) > logdensity(x)
+        return jnp.where(better, x + step, x), None
 
     mode, _ = jax.lax.scan(newton, x, None, length=newton_steps)
-    precision = -jax.hessian(logdensity)(mode)
-    eigenvalues, eigenvectors = jnp.linalg.eigh(0.5 * (precision + precision.T))
+    eigenvalues, eigenvectors = jnp.linalg.eigh(-hessian(mode))
     # covariance = V diag(1/λ) Vᵀ; NaN (a failed run) if some λ <= 0
     scale = eigenvectors / jnp.sqrt(jnp.where(eigenvalues > 0, eigenvalues, jnp.nan))
-    return GaussianState(unravel(mode), mode, scale, None)
+    return mode, scale
 
 
 def _unravel_of(position):
@@ -141,28 +166,25 @@ def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
     import blackjax  # imported when a sampler is built, not for its config
     import optax
 
-    def init(position, problem, hyper):
-        flat = ravel_pytree(position)[0]
-        return GaussianState(position, flat, jnp.full_like(flat, jnp.exp(-2.0)), None)
+    mfvi = blackjax.vi.meanfield_vi
 
-    def warmup(key, state, problem, hyper, num_steps: int):
+    def start_fit(position, hyper):
+        rho = jax.tree.map(lambda x: jnp.full_like(x, -2.0), position)
+        return mfvi.MFVIState(position, rho, optax.adam(hyper["learning_rate"]).init(
+            (position, rho)))
+
+    def fit(key, state: GaussianState, logdensity, hyper, last):
         optimizer = optax.adam(hyper["learning_rate"])
-        mu, rho = state.position, jax.tree.map(lambda x: jnp.full_like(x, -2.0), state.position)
-        vi_state = blackjax.vi.meanfield_vi.MFVIState(mu, rho, optimizer.init((mu, rho)))
-        logdensity = tempered(logdensity_fn, problem, hyper)
-
-        def one(vi_state, step_key):
-            vi_state, _ = blackjax.vi.meanfield_vi.step(step_key, vi_state, logdensity, optimizer,
-                                                        cfg.num_mc_samples)
-            return vi_state, None
-
-        vi_state, _ = jax.lax.scan(one, vi_state, jax.random.split(key, num_steps))
+        vi_state, _ = mfvi.step(key, state.fit, logdensity, optimizer, cfg.num_mc_samples)
         mean = ravel_pytree(vi_state.mu)[0]
         scale = jnp.exp(ravel_pytree(vi_state.rho)[0])
-        fitted = GaussianState(vi_state.mu, mean, scale, None)
-        return fitted, make_info(num_steps, False, num_steps * cfg.num_mc_samples, 0.0)
+        fitted = state._replace(position=vi_state.mu, fit=vi_state,
+                                mean=jnp.where(last, mean, state.mean),
+                                scale=jnp.where(last, scale, state.scale))
+        return fitted, cfg.num_mc_samples
 
-    return _fixed_draw_sampler(init, warmup, _unravel_of)
+    return _fitted_sampler(logdensity_fn, cfg.warmup, fit,
+                           lambda flat: jnp.full_like(flat, jnp.exp(-2.0)), start_fit)
 
 
 @SAMPLERS.register("laplace", LaplaceOptions, check=_check, caps=FITTED, hyper=HYPER,
@@ -170,28 +192,29 @@ def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
 def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
     import optax
 
-    def init(position, problem, hyper):
+    def start_fit(position, hyper):
         flat = ravel_pytree(position)[0]
-        return GaussianState(position, flat, jnp.zeros((flat.size, flat.size), flat.dtype), None)
+        return flat, optax.adam(hyper["learning_rate"]).init(flat)
 
-    def warmup(key, state, problem, hyper, num_steps: int):
-        flat, unravel = ravel_pytree(state.position)
-        logdensity = lambda x: tempered(logdensity_fn, problem, hyper)(unravel(x))  # noqa: E731
-        optimizer = optax.adam(hyper["learning_rate"])
+    def fit(key, state: GaussianState, logdensity, hyper, last):
+        x, opt_state = state.fit
+        unravel = _unravel_of(state.position)
+        flat_logdensity = lambda z: logdensity(unravel(z))  # noqa: E731
+        grad = jax.grad(lambda z: -flat_logdensity(z))(x)
+        updates, opt_state = optax.adam(hyper["learning_rate"]).update(grad, opt_state)
+        x = optax.apply_updates(x, updates)
 
-        def one(carry, _):
-            x, opt_state = carry
-            grad = jax.grad(lambda z: -logdensity(z))(x)
-            updates, opt_state = optimizer.update(grad, opt_state)
-            return (optax.apply_updates(x, updates), opt_state), None
+        def finish(x):
+            return _gaussian_at(flat_logdensity, x, NEWTON_STEPS)
 
-        (mode, _), _ = jax.lax.scan(one, (flat, optimizer.init(flat)), None, length=num_steps)
+        mean, scale = jax.lax.cond(last, finish, lambda x: (state.mean, state.scale), x)
+        fitted = state._replace(position=unravel(jnp.where(last, mean, x)), fit=(x, opt_state),
+                                mean=mean, scale=scale)
+        hessian_grads = (NEWTON_STEPS + 1) * x.size + NEWTON_STEPS
+        return fitted, 1 + jnp.where(last, hessian_grads, 0)
 
-        fitted = _gaussian_at(logdensity, mode, unravel, NEWTON_STEPS)
-        hessian_grads = (NEWTON_STEPS + 1) * flat.size + NEWTON_STEPS
-        return fitted, make_info(num_steps, False, num_steps + hessian_grads, 0.0)
-
-    return _fixed_draw_sampler(init, warmup, _unravel_of)
+    return _fitted_sampler(logdensity_fn, cfg.warmup, fit,
+                           lambda flat: jnp.zeros((flat.size, flat.size), flat.dtype), start_fit)
 
 
 def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:

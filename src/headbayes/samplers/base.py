@@ -3,9 +3,8 @@
 Every sampler has the same shape:
 - `init(position, problem, hyper) -> state`, with `state.position` the sampled sub-tree;
 - `step(key, state, problem, hyper) -> (state, Info)`;
-- `warmup(key, state, problem, hyper, num_steps) -> (state, Info)` or None. When None, warmup is
-  `num_steps` ordinary steps run by the chunked loop; otherwise the sampler fits itself
-  (optimisation) and the returned Info sums over those steps;
+- warmup is `sampler.warmup` ordinary steps of the chunked loop: samplers that adapt (HMC,
+  NUTS) or fit themselves (VI, Laplace) do it inside `step`, counting their own steps;
 - `constant_info(hyper) -> Info` or None: for samplers whose step information never changes
   (no accept/reject), so the loop need not add it up step by step;
 - `trivial_init`: True when `init` only wraps the position (no computation), so batched starts
@@ -31,7 +30,6 @@ __all__ = ["Sampler", "Info", "make_info", "tempered", "PositionState", "with_mi
 class Sampler(NamedTuple):
     init: Callable
     step: Callable
-    warmup: Callable | None = None
     constant_info: Callable | None = None
     trivial_init: bool = False
 
