@@ -47,7 +47,8 @@ def reference(tmp_path_factory):
     return root / "run"
 
 
-@pytest.mark.parametrize("continue_with", ["resume", pytest.param("rerun", marks=pytest.mark.slow)])
+@pytest.mark.slow  # 25 s of multi-million-step runs; `make test` resumes bit for bit in test_trust
+@pytest.mark.parametrize("continue_with", ["resume", "rerun"])
 def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, reference, continue_with):
     """`rerun` is what SLURM does after a preemption: the same job, same run directory."""
     rng = random.Random(0 if continue_with == "resume" else 1)

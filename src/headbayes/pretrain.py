@@ -55,23 +55,34 @@ def _loss_fn(cfg: RunConfig, static):
 
 def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     """(trained params, {"loss_initial", "loss_final", "steps", and with a validation part
-    "val_loss_best", "best_step"})."""
+    "val_loss_best", "best_step"}). The steps run in calls sized like the sampling loop's
+    (`headbayes.runner.grow_chunk`), so a signal waits about 0.5 s, not for the whole training;
+    the result does not depend on how the steps are cut."""
+    import time
+
+    from headbayes.runner import FIRST_CALL_STEPS, grow_chunk
+
     optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
     loss = _loss_fn(cfg, static)
     steps, patience = cfg.body.steps, cfg.body.patience
     validate = data.x_val is not None
 
-    @jax.jit
-    def train(params, x, y, x_val, y_val):
-        def val_loss(params):  # the same loss on the validation part, or 0 without one
-            return loss(params, x_val, y_val) if validate else jnp.float32(0.0)
+    def val_loss(params, x_val, y_val):  # the same loss on the validation part, or 0
+        return loss(params, x_val, y_val) if validate else jnp.float32(0.0)
 
+    @jax.jit
+    def start(params, x_val, y_val):
+        return (params, optimizer.init(params), params, val_loss(params, x_val, y_val),
+                jnp.int32(0), jnp.int32(0))
+
+    @jax.jit
+    def train(carry, until, x, y, x_val, y_val):
         def step(carry):
             params, opt_state, best, best_val, best_step, step = carry
             grads = jax.grad(loss)(params, x, y)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            value = val_loss(params)
+            value = val_loss(params, x_val, y_val)
             better = value < best_val if validate else jnp.bool_(True)
             best = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, best)
             best_val = jnp.where(better, value, best_val)
@@ -80,19 +91,29 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
 
         def going(carry):
             *_, best_step, step = carry
-            return (step < steps) & (step - best_step < patience)
+            return (step < until) & (step < steps) & (step - best_step < patience)
 
-        start = (params, optimizer.init(params), params, val_loss(params), jnp.int32(0),
-                 jnp.int32(0))
-        _, _, best, best_val, best_step, done = jax.lax.while_loop(going, step, start)
-        return best, loss(params, x, y), loss(best, x, y), best_val, best_step, done
+        return jax.lax.while_loop(going, step, carry)
 
     empty = jnp.zeros((0,) + data.x_train.shape[1:], jnp.float32)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_val = jnp.asarray(data.x_val) if validate else empty
     y_val = jnp.asarray(data.y_val) if validate else jnp.zeros((0, data.y_train.shape[1]))
-    trained, first, last, best_val, best_step, done = train(
-        params, jnp.asarray(data.x_train), jnp.asarray(data.y_train), x_val, y_val)
-    record = {"loss_initial": float(first), "loss_final": float(last), "steps": int(done)}
+    carry, size, done = start(params, x_val, y_val), FIRST_CALL_STEPS, 0
+    while True:
+        until = min(steps, done + size)
+        started = time.perf_counter()
+        carry = jax.block_until_ready(train(carry, np.int32(until), x, y, x_val, y_val))
+        size = grow_chunk(size, max(1, int(carry[-1]) - done), time.perf_counter() - started,
+                          0.5)
+        done = int(carry[-1])
+        if done < until or done >= steps:  # stopped early, or all steps run
+            break
+    _, _, best, best_val, best_step, _ = carry
+    total_loss = jax.jit(loss)
+    record = {"loss_initial": float(total_loss(params, x, y)),
+              "loss_final": float(total_loss(best, x, y)),
+              "steps": done}
     if validate:
         record.update(val_loss_best=float(best_val), best_step=int(best_step))
-    return trained, record
+    return best, record
