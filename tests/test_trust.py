@@ -250,3 +250,29 @@ def test_plots_thin_any_number_of_points():
     assert list(_thinned(5)) == [0, 1, 2, 3, 4]
     shown = _thinned(3_000_000)
     assert len(shown) == MAX_POINTS and shown[0] == 0 and shown[-1] == 2_999_999
+
+
+def test_a_text_column_is_left_out_of_the_inputs_with_a_note(tmp_path, monkeypatch):
+    from headbayes.datasets import describe, make_dataset
+
+    rows = "".join(f"{i / 10},{(i * 7) % 5},row{i},{i % 3}\n" for i in range(20))
+    (tmp_path / "t.csv").write_text("a,b,name,y\n" + rows)
+    monkeypatch.chdir(tmp_path)
+    data = make_dataset(headbayes.compose(["data=csv", "data.path=t.csv",
+                                           "data.target=y"]).data)
+    assert data.inputs == ("a", "b") and data.ignored == ("name",)
+    assert describe(data)["ignored_columns"] == ["name"]
+    with pytest.raises(ConfigError, match=r"t.csv line 2, column 'name': 'row0' is not a number"):
+        make_dataset(headbayes.compose(["data=csv", "data.path=t.csv", "data.target=y",
+                                        "data.inputs=[a,name]"]).data)
+
+
+def test_an_error_in_a_copied_file_names_the_users_file(tmp_path, monkeypatch):
+    (tmp_path / "bad.csv").write_text("a,y\n" + "".join(f"{i},{i}\n" for i in range(9))
+                                      + "oops,1\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = headbayes.compose(["data=csv", "data.path=bad.csv", "data.target=y"])
+    with pytest.raises(ConfigError) as raised:
+        run_job(cfg, tmp_path / "run", progress=lambda *a: None)
+    assert f"{tmp_path / 'bad.csv'} line 11, column 'a': 'oops'" in str(raised.value)
+    assert "inputs/path.csv" not in str(raised.value)

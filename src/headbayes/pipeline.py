@@ -252,7 +252,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
 
         typed, (cfg, copies) = cfg, copy_inputs(files, cfg)
         files.write_config(typed)  # the paths as typed; the copies are read from now on
-    data = make_dataset(cfg.data)  # file errors surface here, before anything compiles
+    data = _dataset(cfg, copies)  # file errors surface here, before anything compiles
     if getattr(s, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "
                           f"training points, got {s.batch_size}")
@@ -330,6 +330,20 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     }
     files.write_json(files.META, meta)
     return meta
+
+
+def _dataset(cfg: RunConfig, copies: dict):
+    """The run's dataset; an error in a copied file names the user's file it came from
+    (`copies`: data.json's record of them)."""
+    from headbayes.datasets import make_dataset
+
+    try:
+        return make_dataset(cfg.data)
+    except ConfigError as e:
+        message = str(e)
+        for key, record in copies.items():
+            message = message.replace(getattr(cfg.data, key), str(record.get("source")))
+        raise ConfigError(message) from None
 
 
 def _check_memory(cfg: RunConfig) -> None:

@@ -38,6 +38,9 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
     initial = files.read_params(initial=True) if files.has(files.PARAMS_INITIAL) else None
     frozen_end = files.read_npz(files.FROZEN_END) if files.has(files.FROZEN_END) else None
     ctx = ReportContext(cfg, make_dataset(cfg.data), params, chain, info, initial, frozen_end)
+    if ctx.data.ignored:
+        ctx.notes.append(f"columns holding text, not used as inputs: "
+                         f"{', '.join(ctx.data.ignored)}")
     try:
         figures = compute_figures(ctx)
     except KeyError as e:

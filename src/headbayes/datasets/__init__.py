@@ -63,6 +63,7 @@ class Dataset(NamedTuple):
     y_val: np.ndarray | None = None
     classes: tuple | None = None
     x_ood: np.ndarray | None = None
+    ignored: tuple = ()  # a file's text columns left out of the inputs (noted in the report)
 
 
 def describe(data: Dataset) -> dict:
@@ -71,6 +72,7 @@ def describe(data: Dataset) -> dict:
     scaling = data.scaling or IDENTITY(data.x_train.shape[1], data.y_train.shape[1])
     return {"inputs": list(data.inputs), "target": data.target,
             **({"classes": list(data.classes)} if data.classes is not None else {}),
+            **({"ignored_columns": list(data.ignored)} if data.ignored else {}),
             **{k: np.asarray(v, np.float64).reshape(-1).tolist()
                for k, v in scaling._asdict().items()}}
 

@@ -62,10 +62,21 @@ def _check(options, cfg) -> None:
 
 
 def _input_names(options) -> list[str]:
-    """The input columns: `inputs`, else every column of the file but the target."""
+    """The input columns: `inputs`, else every numeric column of the file but the target (a
+    column whose first row is not a number holds text: `_text_names`)."""
     if options.inputs:
         return list(options.inputs)
-    return [c for c in _column_names(options) if c != str(options.target)]
+    text = set(_text_names(options))
+    return [c for c in _column_names(options) if c != str(options.target) and c not in text]
+
+
+def _text_names(options) -> list[str]:
+    """Columns of the file that hold text (their first row is not a number), the target
+    excepted: left out of the default inputs, with a note in the report."""
+    path = _resolved(options.path)
+    names = _names_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
+                      options.header, numeric=False)
+    return [c for c in names if c != str(options.target)]
 
 
 def _sizes(options) -> tuple[int, int]:
@@ -131,15 +142,19 @@ def _column_names(options) -> list[str]:
 
 
 @functools.lru_cache(maxsize=32)
-def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
-    """The column names of a file (cached by path and modification time)."""
+def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
+              numeric: bool | None = None) -> tuple:
+    """The column names of a file (cached by path and modification time); with `numeric`
+    True or False, only those whose first row is (is not) a number (npz: numeric arrays)."""
     if kind == "npz":  # every array, text ones (class labels) included
         try:
             with np.load(path, allow_pickle=False) as f:
-                return tuple(f.files)
+                kinds = {k: f[k].dtype.kind in "biuf" for k in f.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
             raise ConfigError(f"data.path: cannot read {path} as npz: {e}") from None
-    return tuple(read_text_table(path, "data.path", delimiter, header, names_only=True))
+    else:
+        kinds = read_text_table(path, "data.path", delimiter, header, names_only=True)
+    return tuple(k for k, is_number in kinds.items() if numeric is None or is_number == numeric)
 
 
 def _lines(path: Path, what: str) -> list[str]:
@@ -167,11 +182,19 @@ def _split_rows(lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]
     return [(i, [cell.strip() for cell in row]) for (i, _), row in zip(filled, cells)]
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool = True,
                     names_only: bool = False, only=None, text=frozenset()) -> dict:
     """{column name: float64 values} of a text table (see the module docstring): the columns
     named in `only` (every column when None; others may hold text), or with `names_only` the
-    names mapped to None; the columns named in `text` come back as lists of strings."""
+    names mapped to whether their first row is a number; the columns named in `text` come back as lists of strings."""
     rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
@@ -180,9 +203,10 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")
-    if names_only:
-        return dict.fromkeys(names)
     body = rows[1:] if header else rows
+    if names_only:  # {name: whether its first row is a number}
+        first = body[0][1] if body else []
+        return {name: j < len(first) and _is_number(first[j]) for j, name in enumerate(names)}
     columns = {}
     for j, name in enumerate(names):
         if name in text:
@@ -298,5 +322,6 @@ def _make_from_file(cfg) -> Dataset:
                               f"({', '.join(classes)})")
         y_train, y_test = (np.array([index[v] for v in part], np.float64)
                            for part in (y_train, y_test))
-    return standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
+    data = standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
                         target=str(cfg.target), classes=classes)
+    return data._replace(ignored=tuple(c for c in _text_names(cfg) if c not in inputs))
