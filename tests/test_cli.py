@@ -232,6 +232,7 @@ def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
         rows = list(csv.DictReader(f))
     assert [(r["seed"], r["status"]) for r in rows] == [("0", "ok"), ("1", "ok")]
     assert all(float(r["unmasked_var_max"]) == 0.0 for r in rows)
+    assert not list(sweep.rglob("*%j*"))  # no folder named literally after submitit's %j
 
 
 @pytest.mark.parametrize("launcher", [None, pytest.param("local_parallel", marks=pytest.mark.slow),

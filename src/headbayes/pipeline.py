@@ -201,6 +201,10 @@ def _stop_requests():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if received:  # came after the last chunk's check: still honoured, never swallowed
+        from headbayes.errors import SignalStop
+
+        raise SignalStop(received[0])
 
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
