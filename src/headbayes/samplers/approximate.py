@@ -272,5 +272,5 @@ def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
         drawn = model if u is None else WithNoise(model, u)
         return PositionState(drawn), make_info(num_grad_evals=0)
 
-    return Sampler(init, step, None, lambda hyper: make_info(num_grad_evals=0),
+    return Sampler(init, step, constant_info=lambda hyper: make_info(num_grad_evals=0),
                    trivial_init=True)
