@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -18,19 +20,42 @@ def shared_compile_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def headbayes(tmp_path):
-    """Run the CLI in a subprocess (outputs under tmp_path); returns CompletedProcess."""
+def headbayes(tmp_path, monkeypatch):
+    """Run the CLI (outputs under tmp_path); returns a CompletedProcess. `run` (Hydra, global
+    state) goes to a subprocess, as a user types it; the other commands run in this process
+    (`headbayes.cli.run_cli`, the same code after the same dispatch, without a 2 s start-up),
+    with its stdout and stderr captured."""
 
     def run(*args, cwd=None, check_code=None):
-        env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(tmp_path / "outputs"),
-               "COLUMNS": "200"}
-        result = subprocess.run([sys.executable, "-m", "headbayes", *map(str, args)],
-                                capture_output=True, text=True, cwd=cwd or tmp_path, env=env)
+        args = [str(a) for a in args]
+        if args[:1] == ["run"] or args[:1] == ["-m"]:
+            env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(tmp_path / "outputs"),
+                   "COLUMNS": "200"}
+            result = subprocess.run([sys.executable, "-m", "headbayes", *args],
+                                    capture_output=True, text=True, cwd=cwd or tmp_path,
+                                    env=env)
+        else:
+            result = _in_process(args, cwd or tmp_path, tmp_path / "outputs", monkeypatch)
         if check_code is not None:
             assert result.returncode == check_code, result.stdout + result.stderr
         return result
 
     return run
+
+
+def _in_process(args, cwd, output_dir, monkeypatch) -> subprocess.CompletedProcess:
+    from headbayes.cli import run_cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with monkeypatch.context() as patch:
+        patch.setenv("HEADBAYES_OUTPUT_DIR", str(output_dir))
+        patch.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_cli(args)
+            except SystemExit as e:  # argparse: --help, usage errors
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

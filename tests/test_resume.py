@@ -107,9 +107,15 @@ def test_a_second_writer_is_refused(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",
               f"hydra.run.dir={run_dir}", check_code=0)
-    (run_dir / ".lock").write_text(str(os.getpid()))  # a live process holds it
-    result = headbayes("resume", run_dir)
-    assert result.returncode == 2 and f"being written by process {os.getpid()}" in result.stderr
+    holder = subprocess.Popen(["sleep", "60"])  # a live process holds it
+    try:
+        (run_dir / ".lock").write_text(str(holder.pid))
+        result = headbayes("resume", run_dir)
+        assert result.returncode == 2 and f"being written by process {holder.pid}" in (
+            result.stderr)
+    finally:
+        holder.kill()
+        holder.wait()
     (run_dir / ".lock").write_text("999999999")  # a process that does not exist: stale
     headbayes("resume", run_dir, check_code=0)
 

@@ -206,6 +206,7 @@ def test_a_refused_writer_changes_nothing(finished, tmp_path):
         assert after == before  # .hydra/overrides.yaml and status.json included
     finally:
         holder.kill()
+        holder.wait()
 
 
 def test_ctrl_c_during_start_up_exits_130_without_traceback(tmp_path):

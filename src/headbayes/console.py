@@ -91,8 +91,13 @@ def print_wide(table: Table) -> None:
     cropped to `…`."""
     from rich.measure import Measurement
 
-    needed = Measurement.get(stdout, stdout.options, table).maximum
-    stdout.print(table, width=max(stdout.width, needed), crop=False)
+    needed = Measurement.get(stdout, stdout.options.update_width(10**5), table).maximum
+    width = stdout.width
+    stdout.width = max(width, needed)  # print(width=...) would be capped at the console's
+    try:
+        stdout.print(table, crop=False)
+    finally:
+        stdout.width = width
 
 
 def exact_pointer(figures: dict) -> str | None:
