@@ -326,4 +326,11 @@ def _signals_stop():
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run_cli(sys.argv[1:] if argv is None else argv))
+    code = run_cli(sys.argv[1:] if argv is None else argv)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        # stopped by a signal: everything committed is on disk (fsync'd); leave now rather
+        # than wait for threads a library started (matplotlib's font-cache timer, say)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

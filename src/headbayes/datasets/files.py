@@ -151,7 +151,8 @@ def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
             with np.load(path, allow_pickle=False) as f:
                 kinds = {k: f[k].dtype.kind in "biuf" for k in f.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-            raise ConfigError(f"data.path: cannot read {path} as npz: {e}") from None
+            raise ConfigError(f"data.path: cannot read {path} as npz of numeric columns: "
+                              f"{e}") from None
     else:
         kinds = read_text_table(path, "data.path", delimiter, header, names_only=True)
     return tuple(k for k, is_number in kinds.items() if numeric is None or is_number == numeric)
