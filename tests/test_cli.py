@@ -236,7 +236,7 @@ def test_sweep_runs_unchanged_on_other_launchers(headbayes, tmp_path, launcher):
 
 
 @pytest.mark.parametrize("launcher", [None, pytest.param("local_parallel", marks=pytest.mark.slow),
-                                      "submitit_local"])
+                                      pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_a_failed_job_sets_the_sweep_exit_code_on_every_launcher(headbayes, tmp_path, launcher):
     sweep = tmp_path / "sweep"
     chosen = [f"+launcher={launcher}"] if launcher else []
