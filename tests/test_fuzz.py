@@ -27,11 +27,22 @@ OVERRIDES = st.lists(st.one_of(st.tuples(st.sampled_from(KEYS), VALUES).map("=".
                      max_size=5)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(OVERRIDES)
-def test_random_overrides_exit_0_or_2(overrides):
+def exits_0_or_2(overrides):
     code = cli.run_cli(["inspect", *overrides])  # compose, type and range checks, mask: no JAX
     assert code in (0, 2)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OVERRIDES)
+def test_random_overrides_exit_0_or_2(overrides):
+    exits_0_or_2(overrides)
+
+
+@pytest.mark.slow  # ~30 s; `make test-all`
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OVERRIDES)
+def test_300_random_overrides_exit_0_or_2(overrides):
+    exits_0_or_2(overrides)
 
 
 @pytest.mark.parametrize("overrides", [["sampler.step_size=nan"], ["data.eval_step=1e-300"],

@@ -17,9 +17,9 @@ LONG = ["+experiment=sin_head", "sampler.warmup=2000000", "sampler.keep=1000",
         "sampler.thin=1000"]
 
 
-def start_run(run_dir, tmp_path):
+def start_run(run_dir, tmp_path, overrides=LONG):
     env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(tmp_path / "outputs")}
-    return subprocess.Popen([sys.executable, "-m", "headbayes", "run", *LONG,
+    return subprocess.Popen([sys.executable, "-m", "headbayes", "run", *overrides,
                              f"hydra.run.dir={run_dir}"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -92,7 +92,8 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
 
 def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path):
     run_dir = tmp_path / "stopped"
-    proc = start_run(run_dir, tmp_path)
+    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=200000",
+                                         "sampler.keep=100", "sampler.thin=100"])
     wait_for_checkpoint(run_dir)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
@@ -100,7 +101,7 @@ def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path)
     assert status["exit_code"] == 143 and "headbayes resume" in status["message"]
     assert not (run_dir / ".lock").exists()
     headbayes("resume", run_dir, check_code=0)
-    assert store.load_chain(run_dir)["output_layer.bias"].shape == (1, 1000, 1)
+    assert store.load_chain(run_dir)["output_layer.bias"].shape == (1, 100, 1)
 
 
 def test_a_second_writer_is_refused(headbayes, tmp_path):
