@@ -92,7 +92,7 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
 
 def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path):
     run_dir = tmp_path / "stopped"
-    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=200000",
+    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=600000",
                                          "sampler.keep=100", "sampler.thin=100"])
     wait_for_checkpoint(run_dir)
     proc.send_signal(signal.SIGTERM)

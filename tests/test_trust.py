@@ -277,3 +277,19 @@ def test_an_error_in_a_copied_file_names_the_users_file(tmp_path, monkeypatch):
         run_job(cfg, tmp_path / "run", progress=lambda *a: None)
     assert f"{tmp_path / 'bad.csv'} line 11, column 'a': 'oops'" in str(raised.value)
     assert "inputs/path.csv" not in str(raised.value)
+
+
+def test_a_swallowed_signal_still_ends_the_command(finished, tmp_path, monkeypatch, capsys):
+    """Python ignores exceptions raised in finalizers, so a SignalStop raised there is lost;
+    the recorded signal still ends the command with its code (the issue saw exit 0 once)."""
+    import headbayes.cli as cli_module
+    from headbayes.errors import SIGNALS_RECEIVED
+
+    def report_then_swallowed_sigterm(args):
+        SIGNALS_RECEIVED.append(signal.SIGTERM)  # what the handler records before raising
+        return 0  # ... and its exception vanished inside a finalizer
+
+    monkeypatch.setitem(cli_module.COMMANDS, "report", report_then_swallowed_sigterm)
+    assert run_cli(["report", str(finished)]) == 143
+    assert "stopped by signal 15" in capsys.readouterr().err
+    assert not SIGNALS_RECEIVED  # cleared for the next command

@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 from headbayes import console
 from headbayes.config import RunConfig, register_schema
 from headbayes.composition import to_run_config
-from headbayes.errors import HeadbayesError, Interrupted, OtherRunInDir, SignalStop
+from headbayes.errors import (HeadbayesError, Interrupted, OtherRunInDir, SignalStop,
+                              raise_if_signalled)
 from headbayes.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
@@ -94,8 +95,8 @@ class SweepStatus(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = sorted((d for d in sweep_dir.iterdir() if RunFiles(d).is_job()),
-                      key=lambda d: d.name)
+        jobs = sorted((d for d in sweep_dir.iterdir()
+                       if not d.is_symlink() and RunFiles(d).is_job()), key=lambda d: d.name)
         console.stdout.print(f"sweep directory: {sweep_dir} ({len(jobs)} jobs); one table of "
                              f"them: headbayes summarize {sweep_dir}")
         if JOB_STATE["failed"]:
@@ -116,6 +117,7 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         _run(cfg, run_dir)
+        raise_if_signalled()  # never record "ok" for a run a signal stopped
         RunFiles(run_dir).write_status()
     except SignalStop as e:  # recorded, then the whole command (a sweep too) stops
         stopped = Interrupted(e.signum, f"{e}; continue with: headbayes resume {run_dir}")

@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 from headbayes import composition, console
-from headbayes.errors import ConfigError, HeadbayesError, Interrupted, RunInUse, SignalStop
+from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, Interrupted, RunInUse,
+                              SignalStop, raise_if_signalled)
 
 __all__ = ["main", "run_cli"]
 
@@ -292,7 +293,10 @@ def run_cli(argv: list[str]) -> int:
         return 2
     with _signals_stop():
         try:
-            return COMMANDS[command](args)
+            code = COMMANDS[command](args)
+            if code < 128:  # a signal not yet reported (swallowed on the way) ends it still
+                raise_if_signalled()
+            return code
         except HeadbayesError as e:
             console.error(str(e))
             if os.environ.get("HEADBAYES_DEBUG"):
@@ -309,6 +313,7 @@ def _signals_stop():
     """SIGTERM/SIGINT raise SignalStop; a file-size limit makes a write fail (exit 4) instead
     of killing the process (SIGXFSZ ignored). The previous handlers come back afterwards."""
     def stop(signum, _frame):
+        SIGNALS_RECEIVED.append(signum)  # kept, should the exception be swallowed
         raise SignalStop(signum)
 
     if threading.current_thread() is not threading.main_thread():
@@ -317,12 +322,14 @@ def _signals_stop():
     wanted = {signal.SIGTERM: stop, signal.SIGINT: stop}
     if hasattr(signal, "SIGXFSZ"):
         wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    SIGNALS_RECEIVED.clear()
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        SIGNALS_RECEIVED.clear()
 
 
 def main(argv: list[str] | None = None) -> None:

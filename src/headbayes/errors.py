@@ -1,7 +1,8 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
 __all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError", "RunDirError",
-           "Interrupted", "SignalStop"]
+           "Interrupted", "SignalStop", "SIGNALS_RECEIVED",
+           "raise_if_signalled"]
 
 
 class HeadbayesError(Exception):
@@ -44,6 +45,16 @@ class Interrupted(HeadbayesError):
     def __init__(self, signum: int, message: str):
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+SIGNALS_RECEIVED: list[int] = []  # every SIGTERM/SIGINT the CLI's handler saw, in order
+
+
+def raise_if_signalled() -> None:
+    """Raise SignalStop for a signal whose exception was swallowed on the way (a handler that
+    ran inside a finalizer, whose exceptions Python ignores): a signal is never lost."""
+    if SIGNALS_RECEIVED:
+        raise SignalStop(SIGNALS_RECEIVED[0])
 
 
 class SignalStop(BaseException):

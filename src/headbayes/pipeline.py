@@ -16,7 +16,7 @@ from headbayes import store
 from headbayes.rundir import RunFiles
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
-from headbayes.errors import ConfigError, RunDirError, SamplingError
+from headbayes.errors import SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
            "compile_cache_dir"]
@@ -192,6 +192,7 @@ def _stop_requests():
         if received:  # a second signal: stop now; every committed chunk is already safe
             os._exit(128 + signum)
         received.append(signum)
+        SIGNALS_RECEIVED.append(signum)
         print(f"headbayes: signal {signum}: stopping after this chunk (again to stop now)",
               file=sys.stderr)
 

@@ -44,12 +44,13 @@ def _status(files: RunFiles) -> tuple[str, dict]:
 
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:
-    """Rows for every job directory (one holding `.hydra/`), sorted by job number; every job's
-    chain checksums are verified first (RunDirError, exit 4, on a damaged file)."""
+    """Rows for every job directory (one holding `.hydra/`; a symbolic link is not followed),
+    sorted by job number; every job's chain checksums are verified first (RunDirError, exit 4,
+    on a damaged file)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep directory {sweep_dir} does not exist")
-    job_dirs = [d for d in sweep_dir.iterdir() if RunFiles(d).is_job()]
+    job_dirs = [d for d in sweep_dir.iterdir() if not d.is_symlink() and RunFiles(d).is_job()]
     if not job_dirs:
         raise RunDirError(f"no job directories (with .hydra/) in {sweep_dir}")
     job_dirs.sort(key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
