@@ -25,7 +25,9 @@ ROWS = [
     (('seed',), False,
      'sampler randomness: chain keys are `split(PRNGKey(seed), num_chains)`'),
     (('data',), True,
-     '`sin`: y = sin(πx) + noise on an even grid; `data.name=sin3`: y = sin³(6x) + noise; `gap`, `friedman1`, `sin_growing_noise`, `two_moons`, `digits`, `csv`, `npz`, `uci` (below)'),
+     '`sin`: y = sin(πx) + noise on an even grid; `data.name=sin3`: y = sin³(6x) + noise; '
+     '`gap`, `friedman1`, `sin_growing_noise`, `two_moons`, `digits`, `csv`, `npz`, `uci` '
+     '(below)'),
     (('data.n_train',), False,
      'training points, `linspace(x_min, x_max, n_train)`'),
     (('data.noise_std',), False,
@@ -37,21 +39,26 @@ ROWS = [
     (('data.eval_step',), False,
      'eval grid `x_min + k·eval_step` up to `x_max` inclusive (101 points)'),
     (('data.n_test',), False,
-     'held-out points (1-D data: uniform on `[x_min, x_max]`, drawn after the training noise; `friedman1`: 500)'),
+     'held-out points (1-D data: uniform on `[x_min, x_max]`, drawn after the training '
+     'noise; `friedman1`: 500)'),
     (('data.gap_min', 'data.gap_max'), False,
      '`gap`: no training points in between'),
     (('data.path', 'data.inputs', 'data.target'), False,
-     '`csv`/`npz`: the file (relative to where the command is typed) and its columns by name; empty `inputs`: every column but the target'),
+     '`csv`/`npz`: the file (relative to where the command is typed) and its columns by '
+     'name; empty `inputs`: every column but the target'),
     (('data.test_fraction',), False,
      '`csv`/`npz`: share of rows held out (split drawn with `data.seed`)'),
     (('data.standardize',), False,
-     "`friedman1`/`csv`/`npz`/`uci`: inputs and target scaled by the training split's mean and sd"),
+     "`friedman1`/`csv`/`npz`/`uci`: inputs and target scaled by the training split's mean "
+     'and sd'),
     (('data.delimiter', 'data.header'), False,
-     '`csv`: `auto` (comma, semicolon or tab on the first line, else whitespace), `,`, `;`, `tab`, `whitespace` or one character; `header: false` names the columns 0, 1, …'),
+     '`csv`: `auto` (comma, semicolon or tab on the first line, else whitespace), `,`, `;`, '
+     '`tab`, `whitespace` or one character; `header: false` names the columns 0, 1, …'),
     (('data.test_path',), False,
      '`csv`/`npz`: a file of test rows with the same columns (instead of `test_fraction`)'),
     (('data.val_fraction',), False,
-     '`csv`/`npz`/`uci`: share of the training rows kept as a validation part (early stopping, `likelihood.sigma=validation`, `val_nll`), drawn with `data.seed`'),
+     '`csv`/`npz`/`uci`: share of the training rows kept as a validation part (early '
+     'stopping, `likelihood.sigma=validation`, `val_nll`), drawn with `data.seed`'),
     (('data.classes',), False,
      '`csv`/`npz`: the target holds class labels (integers or text)'),
     (('data.noise', 'data.n_ood', 'data.ood_radius'), False,
@@ -59,15 +66,19 @@ ROWS = [
     (('data.noise_min', 'data.noise_max'), False,
      '`sin_growing_noise`: the noise sd at `x_min` and at `x_max`'),
     (('data.root', 'data.split'), False,
-     '`uci`: the benchmark folder and the standard split K (`index_train_K.txt`, `index_test_K.txt`)'),
+     '`uci`: the benchmark folder and the standard split K (`index_train_K.txt`, '
+     '`index_test_K.txt`)'),
     (('body',), True,
      "`frozen` (the seed's Pattern A), `pretrained`, `joint` (below)"),
     (('body.optimizer', 'body.lr', 'body.steps'), False,
      'optax optimiser (`adam`, `sgd`), learning rate and steps of the body training'),
     (('body.weight_decay',), False,
-     '`pretrained`: null trains on −(log-likelihood + log-prior) of the run; a number w on mean squared error + w·Σθ² (independent of the likelihood, so its scales can be learned)'),
+     '`pretrained`: null trains on −(log-likelihood + log-prior) of the run; a number w on '
+     'mean squared error + w·Σθ² (independent of the likelihood, so its scales can be '
+     'learned)'),
     (('body.patience',), False,
-     '`pretrained` with a validation part: stop after this many steps without a better validation loss, keeping the best parameters'),
+     '`pretrained` with a validation part: stop after this many steps without a better '
+     'validation loss, keeping the best parameters'),
     (('mask',), True,
      'ready masks: `head`, `biases`, `hidden_layer_1`, `last_two`, `all_but_first`, `all`'),
     (('model',), True,
@@ -81,17 +92,22 @@ ROWS = [
     (('model.seed',), False,
      '`PRNGKey(seed)` split into depth + 1 keys, one per layer (equinox `Linear` init)'),
     (('model.cache_features',), False,
-     'compute the frozen layers before the first sampled one once on the data and sample on their output (a head: the whole body); `false` runs the full forward every step. Not with `body=joint` (the body moves)'),
+     'compute the frozen layers before the first sampled one once on the data and sample on '
+     'their output (a head: the whole body); `false` runs the full forward every step. Not '
+     'with `body=joint` (the body moves)'),
     (('mask.include',), False,
      'selectors of the sampled leaves'),
     (('mask.exclude',), False,
      'selectors removed from the selection'),
     (('likelihood',), True,
-     'the likelihood family: `gaussian`, `heteroscedastic`, `bernoulli`, `categorical` (each with `reduction`; see "Classifiers")'),
+     'the likelihood family: `gaussian`, `heteroscedastic`, `bernoulli`, `categorical` (each'
+     ' with `reduction`; see "Classifiers")'),
     (('likelihood.sigma',), False,
-     'noise sd (residual scale) in the units the model sees: a number, `evidence` or `validation` (learned before sampling, see "Real data"), or `sampled`'),
+     'noise sd (residual scale) in the units the model sees: a number, `evidence` or '
+     '`validation` (learned before sampling, see "Real data"), or `sampled`'),
     (('likelihood.sigma_prior',), False,
-     '`sigma=sampled`: the prior of σ, `half_normal` (scale c) or `inverse_gamma` (on σ², shape a, scale c²)'),
+     '`sigma=sampled`: the prior of σ, `half_normal` (scale c) or `inverse_gamma` (on σ², '
+     'shape a, scale c²)'),
     (('likelihood.sigma_prior_scale', 'likelihood.sigma_prior_shape'), False,
      'c and a of that prior'),
     (('likelihood.reduction',), False,
@@ -113,9 +129,11 @@ ROWS = [
     (('sampler.num_chains',), False,
      'chains run side by side (`vmap`)'),
     (('sampler.init_jitter',), False,
-     'every chain starts at the initial parameters + `init_jitter · N(0, 1)` (over-dispersed starts)'),
+     'every chain starts at the initial parameters + `init_jitter · N(0, 1)` (over-dispersed'
+     ' starts)'),
     (('sampler.num_integration_steps',), False,
-     'HMC: mean leapfrog steps per draw (uniform in [L/2, 3L/2]); SGHMC: Euler steps per draw'),
+     'HMC: mean leapfrog steps per draw (uniform in [L/2, 3L/2]); SGHMC: Euler steps per '
+     'draw'),
     (('sampler.mass_matrix',), False,
      'HMC/NUTS: adapted inverse mass matrix, `diagonal` or `dense`'),
     (('sampler.target_accept',), False,
@@ -127,7 +145,9 @@ ROWS = [
     (('sampler.num_mc_samples',), False,
      'VI: Monte-Carlo draws per ELBO gradient'),
     (('sampler.batch_size',), False,
-     "SGLD, SGHMC: points per gradient, drawn uniformly with replacement from the step's key inside the compiled loop (the data stays on the device); `reduction: sum` scales the minibatch sum by N/n, `mean` is already unbiased. 0: the full data"),
+     "SGLD, SGHMC: points per gradient, drawn uniformly with replacement from the step's key"
+     ' inside the compiled loop (the data stays on the device); `reduction: sum` scales the '
+     'minibatch sum by N/n, `mean` is already unbiased. 0: the full data'),
 ]
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from headbayes.errors import RunDirError, RunInUse
 
 __all__ = ["confined", "read_bytes", "temporary_beside", "write_bytes", "write_json",
-           "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter", "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST",
-           "INFO_PREFIX"]
+           "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter",
+           "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
