@@ -16,7 +16,8 @@ from headbayes import store
 from headbayes.rundir import RunFiles
 from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
-from headbayes.errors import SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError
+from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError,
+                              SignalStop)
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
            "compile_cache_dir"]
@@ -203,8 +204,6 @@ def _stop_requests():
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:  # came after the last chunk's check: still honoured, never swallowed
-        from headbayes.errors import SignalStop
-
         raise SignalStop(received[0])
 
 
@@ -236,7 +235,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     import numpy as np
 
     from headbayes import runner
-    from headbayes.datasets import make_dataset
     from headbayes.mask import leaf_table, named_leaves
 
     enable_compile_cache()
