@@ -24,8 +24,9 @@ def assert_clean_error(result, code, *fragments):
 
 def test_seed_run_then_report(headbayes, tmp_path):
     run_dir = tmp_path / "run"
-    result = headbayes("run", "+experiment=sin_head", f"hydra.run.dir={run_dir}", check_code=0)
-    assert "rel_l2" in result.stdout
+    result = headbayes("run", "+experiment=sin_head", "--profile", f"hydra.run.dir={run_dir}",
+                       check_code=0)
+    assert "rel_l2" in result.stdout and "sum of stages" in result.stdout
     for name in RUN_FILES:
         assert (run_dir / name).is_file(), name
     figures = json.loads((run_dir / "metrics.json").read_text())
@@ -40,7 +41,11 @@ def test_seed_run_then_report(headbayes, tmp_path):
         "output_layer.weight": (1, 400, 1, 16), "output_layer.bias": (1, 400, 1)}
     assert len(store.read_npz(run_dir / "params.npz")) == 6
     meta = json.loads((run_dir / "meta.json").read_text())
-    assert set(meta["timings"]) >= {"compile_s", "sampling_s", "total_s"}
+    assert set(meta["timings"]) >= {"compile_s", "sampling_s", "total_s", "stages", "wall_s"}
+    stages, wall = meta["timings"]["stages"], meta["timings"]["wall_s"]
+    assert {"startup", "model", "compile", "warmup", "sampling", "writing", "report",
+            "plots"} <= set(stages)
+    assert 0.95 * wall <= sum(stages.values()) <= wall  # every second of the job accounted for
     assert meta["versions"]["jax"]
     # report recomputes the same figures from the files alone
     (run_dir / "metrics.json").unlink()

@@ -27,6 +27,7 @@ register_schema()
 
 # Set by the task; read by cli.py (same process) to tell config errors from job failures.
 JOB_STATE = {"started": False, "failed": []}
+PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
 
 
 def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
@@ -76,11 +77,21 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -
     from headbayes.pipeline import run_job
     from headbayes.report import write_report
 
+    from headbayes.pipeline import FINISHED_BEFORE
+    from headbayes.timing import Stages, process_seconds
+
     with console.sampling_progress() as progress:
         meta = run_job(run_config, run_dir, progress, resume=resume)
-    figures, notes = write_report(run_dir)
+    stages = Stages(meta["timings"].get("stages"))
+    figures, notes = write_report(run_dir, stages=stages)
     console.print_report(figures, notes)
+    stages.lap("report")
     timings = meta["timings"]
+    if not meta.get(FINISHED_BEFORE):  # a finished run's meta.json stays as it was
+        timings.update(stages=stages.seconds, wall_s=process_seconds())
+        RunFiles(run_dir).write_json(RunFiles.META, meta)
+    if PROFILE and "stages" in timings:
+        console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))
     console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
                          f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
     pointer = console.exact_pointer(figures)

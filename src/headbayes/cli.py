@@ -23,7 +23,9 @@ USAGE = """\
 usage: headbayes <command> [args]
 
 commands:
-  run [-m] [OVERRIDES...]   one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head
+  run [-m] [--profile] [OVERRIDES...]
+                            one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head;
+                            --profile prints the seconds of every stage (meta.json keeps them)
   resume RUN_DIR            finish an interrupted run from its last committed chunk
   report RUN_DIR            recompute metrics and plots from a run directory's files alone
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
@@ -76,9 +78,13 @@ def preflight(args: list[str]) -> None:
 
 
 def _run(args: list[str]) -> int:
+    profile = "--profile" in args
+    args = [a for a in args if a != "--profile"]
     if not any(a in ("-h", "--help", "--hydra-help") for a in args):
         preflight(args)
     from headbayes import app
+
+    app.PROFILE = profile
 
     if os.environ.get("HEADBAYES_DEBUG"):
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors with their traceback too

@@ -100,6 +100,18 @@ def print_wide(table: Table) -> None:
         stdout.width = width
 
 
+def stages_table(stages: dict, wall_s: float) -> Table:
+    """Seconds and share of the wall time per stage, in order, then their sum against it."""
+    table = Table(title=f"where the {wall_s:.2f} s went (meta.json timings.stages)")
+    for column in ("stage", "seconds", "share"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for name, seconds in stages.items():
+        table.add_row(name, f"{seconds:.3f}", f"{seconds / wall_s:.1%}")
+    total = sum(stages.values())
+    table.add_row("sum of stages", f"{total:.3f}", f"{total / wall_s:.1%}")
+    return table
+
+
 def exact_pointer(figures: dict) -> str | None:
     """One line when the run has an exact reference its chain does not reach (mean_z_max
     above 0.2 or a variance ratio outside [0.8, 1.25], the issues' targets); None otherwise."""

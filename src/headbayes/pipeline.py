@@ -20,7 +20,9 @@ from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, Sampli
                               SignalStop)
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
-           "compile_cache_dir"]
+           "compile_cache_dir", "FINISHED_BEFORE"]
+
+FINISHED_BEFORE = "finished_before"  # in run_job's answer (not in meta.json): nothing was run
 
 
 def compile_cache_dir() -> Path | None:
@@ -228,7 +230,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
     run is left unchanged. Threads it starts go into `background` (run_job joins them).
     """
-    started = time.perf_counter()
+    from headbayes.timing import Stages, process_seconds
+
+    started, stages = time.perf_counter(), Stages({"startup": process_seconds()})
     validate(cfg)
     _check_memory(cfg)
     import jax
@@ -238,6 +242,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     from headbayes.mask import leaf_table, named_leaves
 
     enable_compile_cache()
+    stages.lap("config")
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     s = cfg.sampler
@@ -245,8 +250,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     # killed before its first commit: the run starts again (its chain is the same either way)
     writer = files.chain_writer(resume=True) if resume and files.has(store.MANIFEST) else None
     checkpoint = writer.checkpoint if writer else None
-    if checkpoint and checkpoint["next_step"] >= total_steps:
-        return files.read_json(files.META)  # finished: nothing to do
+    if checkpoint and checkpoint["next_step"] >= total_steps:  # finished: nothing to do
+        return {**files.read_json(files.META), FINISHED_BEFORE: True}
     if resume and files.has(files.DATA):  # the run's own copies of the user's files, checked
         cfg = files.with_own_data(cfg)
         copies = files.read_json(files.DATA).get("files", {})
@@ -263,11 +268,13 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         from headbayes.datasets import describe
 
         files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
+    stages.lap("data")
     params, static, mask = build_position(cfg)
     if checkpoint:
         params = _load_params(files, params)
     elif cfg.body.mode != "frozen":  # the report compares the learned body with this one
         files.write_params(named_leaves(params), initial=True)
+    stages.lap("model")
     pretraining = {}
     if cfg.body.mode == "pretrained" and not checkpoint:
         from headbayes.pretrain import pretrain
@@ -275,10 +282,12 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         start = time.perf_counter()
         params, pretraining = pretrain(cfg, params, static, data)
         pretraining["seconds"] = time.perf_counter() - start
+        stages.lap("pretraining")
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
     table = leaf_table(shapes, named_leaves(mask))
     files.write_json(files.MASK, table)
     cfg, scales = _scales(cfg, files, params, table, data, checkpoint)
+    stages.lap("scales")
     loop, features_s = prepare_loop(cfg, params, static, mask, data,
                                     sigma_start=scales.get("likelihood_sigma", 1.0))
     start_step, draws_done = 0, 0
@@ -296,10 +305,12 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         if cfg.body.mode != "joint":  # resumable from here on: params and the state at step 0
             files.write_params(named_leaves(params))
             writer.commit(0, jax.tree.leaves(loop.state), counts)
+    stages.lap("prepare")
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots)
+    stages.lap("compile")
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:
         from headbayes.joint import train_jointly
@@ -310,9 +321,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         compile_s += joint_compile_s
     if cfg.body.mode == "joint" and not checkpoint:  # the trained body every draw uses
         files.write_params(named_leaves(params))
+        stages.lap("joint training")
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
-                             draws_done, counts, progress, stop, run_dir)
+                             draws_done, counts, progress, stop, run_dir, stages)
     sampling_s = time.perf_counter() - sampling_start
     files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
                                        in named_leaves(loop.problem.frozen).items()})
@@ -331,6 +343,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         "timings": {"compile_s": compile_s, "features_s": features_s,
                     "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }
+    stages.lap("writing")
+    meta["timings"].update(stages=stages.seconds, wall_s=process_seconds())
     files.write_json(files.META, meta)
     return meta
 
@@ -396,9 +410,10 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
 
 
 def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
-            progress, stop, run_dir) -> int:
+            progress, stop, run_dir, stages) -> int:
     """The chunk loop: check, commit, report progress; stop cleanly after a commit if a
-    signal arrived. Returns the number of draws kept per chain."""
+    signal arrived. Returns the number of draws kept per chain. Its time goes to the stages
+    `warmup`, `sampling` (the compiled calls and checks) and `writing` (the commits)."""
     import jax
 
     from headbayes import runner
@@ -416,9 +431,11 @@ def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
         if draws is None:
             counts["divergences_warmup"] += int(sums.divergences.sum())
         next_step = chunk.start_step + int(chunk.counts.sum())
+        stages.lap(phase)
         writer.commit(next_step, jax.tree.leaves(state), counts,
                       None if draws is None else named_position(draws),
                       None if draws is None else _info_per_draw(sums))
+        stages.lap("writing")
         draws_done += chunk.num_draws
         progress(phase, next_step, total_steps, draws_done)
         if stop:

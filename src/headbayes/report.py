@@ -76,11 +76,23 @@ def _class_extras(ctx: ReportContext) -> dict:
     return extras
 
 
-def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
-    """Recompute metrics, write metrics.json (and the plots); return (metrics, notes)."""
+def write_report(run_dir: Path, plot: bool = True, stages=None) -> tuple[dict, list]:
+    """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
+    `stages` (`headbayes.timing.Stages`), their time goes to the laps `report` and `plots`."""
+    from headbayes.timing import Stages
+
+    stages = Stages() if stages is None else stages
     files = RunFiles.existing(run_dir)
     figures, extras = compute_report(run_dir)
     files.write_json(files.METRICS, figures)
+    stages.lap("report")
+    _write_plots(files, extras, plot)
+    stages.lap("plots")
+    return figures, extras["notes"]
+
+
+def _write_plots(files: RunFiles, extras: dict, plot: bool) -> None:
+    """predictive.png (class maps), calibration.png (reliability) and trace.png."""
     if plot and extras["classifier"]:
         if "maps" in extras:
             plots.plot_class_maps(files.path(files.PREDICTIVE_PLOT), extras["data"],
@@ -99,4 +111,3 @@ def write_report(run_dir: Path, plot: bool = True) -> tuple[dict, list]:
         if extras["f_test"] is not None:
             plots.plot_calibration(files.path(files.CALIBRATION_PLOT), extras["calibration"])
         plots.plot_traces(files.path(files.TRACE_PLOT), extras["chain"])
-    return figures, extras["notes"]
