@@ -127,9 +127,14 @@ class RunFiles:
             saved = (store.read_json(path) if path.suffix == ".json"
                      else OmegaConf.load(io.StringIO(store.read_bytes(path).decode())))
             merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
-            return typed(merged, strict=False)
+            cfg = typed(merged, strict=False)
         except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
             raise RunDirError(f"corrupt file {path}: {e}") from None
+        from headbayes.models import TargetModel, check_target_origin
+
+        if isinstance(cfg.model, TargetModel):
+            check_target_origin(cfg.model._target_, path, self.root)
+        return cfg
 
     def hydra_overrides(self) -> dict:
         """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
