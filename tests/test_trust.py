@@ -318,3 +318,17 @@ def test_a_module_inside_the_run_directory_is_not_imported(run_copy, monkeypatch
     monkeypatch.chdir(run_copy)  # `headbayes report .` from inside the handed directory
     assert run_cli(["report", ".", "--no-plots"]) == 4
     assert "refusing to import" in capsys.readouterr().err
+
+
+def test_a_data_path_in_a_handed_config_is_never_read(run_copy, tmp_path, capsys):
+    """A run directory whose config names a csv it holds no copy of (the user's private
+    file, say) is refused by report and resume: nothing outside the directory is read."""
+    private = tmp_path / "private.csv"
+    write_csv(private)
+    config = json.loads((run_copy / "run_config.json").read_text())
+    config["data"] = {"name": "csv", "path": str(private), "target": "y"}
+    (run_copy / "run_config.json").write_text(json.dumps(config))
+    for command in (["report", str(run_copy), "--no-plots"], ["resume", str(run_copy)]):
+        assert run_cli(command) == 4
+        assert "refusing to read a file outside the run directory" in capsys.readouterr().err
+    assert not (run_copy / "inputs").exists()

@@ -45,9 +45,16 @@ def copy_inputs(files, cfg) -> tuple[object, dict]:
 
 def with_copies(files, cfg, records: dict):
     """`cfg` reading the run's copies listed in `records` (data.json's "files"), each checked
-    against its SHA-256 (RunDirError naming a missing or changed copy)."""
+    against its SHA-256 (RunDirError naming a missing or changed copy, or a data file the
+    config names that has no copy)."""
     if not isinstance(records, dict):
         raise RunDirError(f"corrupt file {files.path(files.DATA)}: 'files' is not a mapping")
+    uncopied = [key for key in FILE_KEYS if getattr(cfg.data, key, "") and key not in records]
+    if uncopied:  # a path from the directory's own files is never followed outside it
+        raise RunDirError(f"the run's config names data.{uncopied[0]} "
+                          f"{getattr(cfg.data, uncopied[0])!r} and {files.root} holds no copy of "
+                          f"it (inputs/, data.json); refusing to read a file outside the run "
+                          f"directory")
     for key, record in records.items():
         if key not in FILE_KEYS or not isinstance(record, dict):
             raise RunDirError(f"corrupt file {files.path(files.DATA)}: bad entry {key!r}")

@@ -107,9 +107,8 @@ class RunFiles:
         """`cfg` reading the run's copies of its data files, when data.json lists any."""
         from headbayes.datacopy import with_copies
 
-        if not self.has(self.DATA):
-            return cfg
-        return with_copies(self, cfg, self.read_json(self.DATA).get("files", {}))
+        records = self.read_json(self.DATA).get("files", {}) if self.has(self.DATA) else {}
+        return with_copies(self, cfg, records)
 
     def _load_config(self):
         import yaml
