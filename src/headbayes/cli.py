@@ -339,7 +339,11 @@ def _signals_stop():
 
 
 def main(argv: list[str] | None = None) -> None:
-    code = run_cli(sys.argv[1:] if argv is None else argv)
+    try:
+        code = run_cli(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         # stopped by a signal: everything committed is on disk (fsync'd); leave now rather
         # than wait for threads a library started (matplotlib's font-cache timer, say)
