@@ -148,6 +148,10 @@ ROWS = [
      "SGLD, SGHMC: points per gradient, drawn uniformly with replacement from the step's key"
      ' inside the compiled loop (the data stays on the device); `reduction: sum` scales the '
      'minibatch sum by N/n, `mean` is already unbiased. 0: the full data'),
+    (('report.plots',), False,
+     'draw predictive.png, calibration.png and trace.png after the run (each at most 2000 '
+     'points); `false` writes metrics.json only, for big sweeps (`headbayes report` draws '
+     'them later). Not a setting of the chain: `resume` accepts either'),
 ]
 
 

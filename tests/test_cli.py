@@ -95,8 +95,10 @@ def test_sampling_failure_exits_3_naming_step_and_leaf(headbayes, tmp_path):
 def test_multirun_then_summarize(headbayes, tmp_path):
     sweep = tmp_path / "sweep"
     swept = headbayes("run", "-m", "+experiment=sin_head", "sampler.step_size=3e-4,1e-3",
-                      "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}", check_code=0)
+                      "seed=0,1", *TINY, "report.plots=false", f"hydra.sweep.dir={sweep}",
+                      check_code=0)
     assert f"sweep directory: {sweep} (4 jobs)" in swept.stdout  # says where it wrote
+    assert not list(sweep.rglob("*.png")) and (sweep / "0" / "metrics.json").is_file()
     result = headbayes("summarize", sweep, check_code=0)
     assert "4 jobs" in result.stdout
     assert "…" not in result.stdout and "verdict" in result.stdout  # never cropped

@@ -114,3 +114,15 @@ def test_every_option_file_lists_exactly_its_schema_keys(group):
         values = yaml.safe_load(path.read_text())
         entry = registry(group)[values["name"]]
         assert list(values) == entry.keys(), path  # same order: saved configs round-trip
+
+
+def test_report_keys_are_not_settings_of_the_chain():
+    import dataclasses
+
+    import headbayes
+    from headbayes.config import differences
+
+    cfg = headbayes.compose(["+experiment=sin_head"])
+    no_plots = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, plots=False))
+    assert cfg.report.plots is True and differences(cfg, no_plots) == []
+    assert differences(cfg, dataclasses.replace(no_plots, seed=3)) == ["seed (saved 0, given 3)"]

@@ -83,7 +83,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -
     with console.sampling_progress() as progress:
         meta = run_job(run_config, run_dir, progress, resume=resume)
     stages = Stages(meta["timings"].get("stages"))
-    figures, notes = write_report(run_dir, stages=stages)
+    figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages)
     console.print_report(figures, notes)
     stages.lap("report")
     timings = meta["timings"]

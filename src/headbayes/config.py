@@ -17,7 +17,7 @@ from headbayes.errors import ConfigError
 from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
-__all__ = ["MaskConfig", "PriorConfig", "BodyConfig", "RunConfig", "CONFIG_GROUPS",
+__all__ = ["MaskConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
            "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
            "flat_values", "differences", "BODY_MODES"]
 
@@ -44,6 +44,11 @@ class BodyConfig:
 
 
 @dataclass
+class ReportConfig:
+    plots: bool = True  # false: metrics.json only (big sweeps); `headbayes report` draws them
+
+
+@dataclass
 class RunConfig:
     """`data`, `model`, `likelihood` and `sampler` hold a dict while Hydra composes and the
     option's schema (a dataclass) after `typed`."""
@@ -56,6 +61,7 @@ class RunConfig:
     likelihood: Any = field(default_factory=dict)
     prior: PriorConfig = field(default_factory=PriorConfig)
     sampler: Any = field(default_factory=dict)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 OPTION_GROUPS = ("data", "model", "likelihood", "sampler")
@@ -135,10 +141,12 @@ def flat_values(cfg: RunConfig) -> dict:
 
 
 def differences(saved: RunConfig, given: RunConfig) -> list[str]:
-    """'key (saved S, given G)' for every key whose value differs; every key shapes the chain."""
+    """'key (saved S, given G)' for every key whose value differs; every key but `report.*`
+    (what the report draws) shapes the chain."""
     old, new = flat_values(saved), flat_values(given)
     return [f"{key} (saved {old.get(key)!r}, given {new.get(key)!r})"
-            for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+            for key in dict.fromkeys([*old, *new])
+            if old.get(key) != new.get(key) and not key.startswith("report.")]
 
 
 def validate(cfg: RunConfig) -> RunConfig:

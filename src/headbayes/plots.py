@@ -155,7 +155,7 @@ def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
 
 def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int = 8) -> None:
     """Traces of the first sampled numbers of each sampled leaf, one line for each of the first
-    `max_chains` chains."""
+    `max_chains` chains, at most MAX_POINTS evenly spaced draws each."""
     plt = _pyplot()
     series = []
     for leaf, draws in chain.items():
@@ -166,9 +166,10 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int =
     fig, axes = plt.subplots(len(series), 1, figsize=(6, 1.4 * len(series)), sharex=True,
                              squeeze=False)
     fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
+    shown = _thinned(series[0][1].shape[1])  # at most MAX_POINTS draws: a fixed cost
     for ax, (name, values) in zip(axes[:, 0], series):
         for chain_values in values[:max_chains]:
-            ax.plot(np.arange(chain_values.size), chain_values, lw=0.7)
+            ax.plot(shown, chain_values[shown], lw=0.7)
         ax.set_ylabel(name, fontsize=7)
     axes[-1, 0].set_xlabel("kept draw")
     _save(fig, path)
