@@ -38,9 +38,9 @@ def test_a_sampling_chunk_runs_thin_steps_per_kept_draw(draws, thin, slots):
 
 
 def test_call_sizes_follow_the_measured_rate_both_ways():
-    assert runner.grow_chunk(100, 100, 0.001, 0.5) == 50_000  # fast: grows
-    assert runner.grow_chunk(50_000, 50_000, 5.0, 0.5) == 5_000  # slowed down: shrinks
-    assert runner.grow_chunk(10, 10, 100.0, 0.5) == 1  # never below one step
+    assert runner.grow_chunk(100, 0.001, 0.5) == 50_000  # fast: grows
+    assert runner.grow_chunk(50_000, 5.0, 0.5) == 5_000  # slowed down: shrinks
+    assert runner.grow_chunk(10, 100.0, 0.5) == 1  # never below one step
 
 
 def test_choose_slots_bounds_chunk_memory():

@@ -74,10 +74,8 @@ def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
 
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -> None:
     """Sample (or resume), then report and print the metrics table."""
-    from headbayes.pipeline import run_job
+    from headbayes.pipeline import FINISHED_BEFORE, run_job
     from headbayes.report import write_report
-
-    from headbayes.pipeline import FINISHED_BEFORE
     from headbayes.timing import Stages, process_seconds
 
     with console.sampling_progress() as progress:

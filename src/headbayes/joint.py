@@ -94,7 +94,7 @@ def joint_chunks(compiled, loop, opt_state, num_steps: int, first_chunk: int,
                                                 np.int32(step), np.int32(count), loop.problem,
                                                 loop.hyper)
         jax.block_until_ready(body)
-        size = grow_chunk(size, count, time.perf_counter() - start, target_seconds)
+        size = grow_chunk(count, time.perf_counter() - start, target_seconds)
         step += count
         yield state, body, jax.tree.map(np.asarray, sums), step
 

@@ -104,8 +104,7 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
         until = min(steps, done + size)
         started = time.perf_counter()
         carry = jax.block_until_ready(train(carry, np.int32(until), x, y, x_val, y_val))
-        size = grow_chunk(size, max(1, int(carry[-1]) - done), time.perf_counter() - started,
-                          0.5)
+        size = grow_chunk(max(1, int(carry[-1]) - done), time.perf_counter() - started, 0.5)
         done = int(carry[-1])
         if done < until or done >= steps:  # stopped early, or all steps run
             break

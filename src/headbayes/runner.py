@@ -74,11 +74,10 @@ def _add(sums: InfoSums, info: Info) -> InfoSums:
 FIRST_CALL_STEPS = 100  # steps of a run's first call, before any rate is measured
 
 
-def grow_chunk(size: int, steps: int, seconds: float, target_seconds: float) -> int:
+def grow_chunk(steps: int, seconds: float, target_seconds: float) -> int:
     """Steps for the next call: about `target_seconds` at the rate the last call ran (`steps`
-    in `seconds`), at least 1 (`size`, the last call's steps, is no floor: a call that ran
-    slowly makes the next one shorter, so a signal waits at most about `target_seconds`)."""
-    del size
+    in `seconds`), at least 1 (a call that ran slowly makes the next one shorter, so a signal
+    waits at most about `target_seconds`)."""
     return max(1, min(2**30, int(steps / max(seconds, 1e-6) * target_seconds)))
 
 
@@ -227,8 +226,7 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         start = time.perf_counter()
         state, (_, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
         jax.block_until_ready(state)
-        size = grow_chunk(size, int(chunk.counts[0]), time.perf_counter() - start,
-                          target_seconds)
+        size = grow_chunk(int(chunk.counts[0]), time.perf_counter() - start, target_seconds)
         step += int(chunk.counts[0])
         yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
     done = (step - warmup) // thin
@@ -239,7 +237,7 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
         draws, sums = jax.tree.map(kept, draws), jax.tree.map(kept, sums)
         steps = chunk.num_draws * thin
-        size = grow_chunk(size, steps, time.perf_counter() - start, target_seconds)
+        size = grow_chunk(steps, time.perf_counter() - start, target_seconds)
         step, done = step + steps, done + chunk.num_draws
         yield chunk, state, draws, sums
 
