@@ -106,6 +106,12 @@ class ReportContext:
         return 1.0 if scaling is None else float(np.asarray(scaling.y_scale).reshape(-1)[0])
 
     @cached_property
+    def leaf_variances(self) -> dict:
+        """unmasked_var_max (frozen leaves: params.npz against the loop's end values) and
+        masked_var_min; shared by the metric and the verdict."""
+        return metrics.leaf_variances(self.params, self.model_chain, self.frozen_end)
+
+    @cached_property
     def model_chain(self) -> dict:
         """The chain's model leaves (without a sampled σ)."""
         return noise.model_draws(self.chain)
@@ -215,7 +221,7 @@ def _rel_l2(mean: np.ndarray, truth: np.ndarray) -> float:
 
 @metric("unmasked_var_max", "masked_var_min")
 def _leaf_variances(ctx: ReportContext):
-    return metrics.leaf_variances(ctx.params, ctx.model_chain, ctx.frozen_end)
+    return ctx.leaf_variances
 
 
 @metric("rel_l2", "band_median", "band_max", "num_draws")
@@ -403,10 +409,10 @@ def fit_warnings(figures: dict, noise_sd: float, residual_sd: float | None) -> l
 @metric("verdict")
 def _verdict(ctx: ReportContext):
     warnings = diagnostics.verdict(ctx.checks, ctx.cfg.sampler.num_chains, iid=ctx.iid)
-    changed = metrics.leaf_variances(ctx.params, ctx.model_chain, ctx.frozen_end)
-    if changed["unmasked_var_max"] != 0.0 and changed["unmasked_var_max"] is not None:
+    changed = ctx.leaf_variances["unmasked_var_max"]
+    if changed != 0.0 and changed is not None:
         warnings.append("frozen leaves at the end of sampling differ from params.npz "
-                        f"(unmasked_var_max {changed['unmasked_var_max']:.3g})")
+                        f"(unmasked_var_max {changed:.3g})")
     if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
         residual = metrics.mean_rmse(ctx.mean_draws("train"), ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
