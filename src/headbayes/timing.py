@@ -4,7 +4,6 @@
 the process's start to the end of the report); `headbayes run --profile` prints them.
 """
 
-import contextlib
 import os
 import time
 
@@ -36,16 +35,5 @@ class Stages:
     def lap(self, name: str) -> None:
         """Add the time since the previous lap (or since this object was made) to `name`."""
         now = time.perf_counter()
-        self.add(name, now - self._last)
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
         self._last = now
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    @contextlib.contextmanager
-    def stage(self, name: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - started)
