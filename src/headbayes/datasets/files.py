@@ -66,17 +66,15 @@ def _input_names(options) -> list[str]:
     column whose first row is not a number holds text: `_text_names`)."""
     if options.inputs:
         return list(options.inputs)
-    text = set(_text_names(options))
-    return [c for c in _column_names(options) if c != str(options.target) and c not in text]
+    kinds = _column_kinds(_resolved(options.path), options)
+    return [c for c, number in kinds.items() if number and c != str(options.target)]
 
 
 def _text_names(options) -> list[str]:
     """Columns of the file that hold text (their first row is not a number), the target
     excepted: left out of the default inputs, with a note in the report."""
-    path = _resolved(options.path)
-    names = _names_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
-                      options.header, numeric=False)
-    return [c for c in names if c != str(options.target)]
+    kinds = _column_kinds(_resolved(options.path), options)
+    return [c for c, number in kinds.items() if not number and c != str(options.target)]
 
 
 def _sizes(options) -> tuple[int, int]:
@@ -135,17 +133,16 @@ def _resolved(path: str) -> Path:
     return resolved
 
 
-def _column_names(options) -> list[str]:
-    path = _resolved(options.path)
-    stamp = path.stat().st_mtime_ns
-    return list(_names_of(path, stamp, options.name, options.delimiter, options.header))
+def _column_kinds(path: Path, options) -> dict:
+    """{column name: whether its first row is a number (npz: a numeric array)} of a file."""
+    return dict(_kinds_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
+                          options.header))
 
 
 @functools.lru_cache(maxsize=32)
-def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
-              numeric: bool | None = None) -> tuple:
-    """The column names of a file (cached by path and modification time); with `numeric`
-    True or False, only those whose first row is (is not) a number (npz: numeric arrays)."""
+def _kinds_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
+    """`_column_kinds` as (name, is a number) pairs, read once per file (cached by path and
+    modification time)."""
     if kind == "npz":  # every array, text ones (class labels) included
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -155,7 +152,7 @@ def _names_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
                               f"{e}") from None
     else:
         kinds = read_text_table(path, "data.path", delimiter, header, names_only=True)
-    return tuple(k for k, is_number in kinds.items() if numeric is None or is_number == numeric)
+    return tuple(kinds.items())
 
 
 def _lines(path: Path, what: str) -> list[str]:
@@ -265,8 +262,7 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
-    names = _names_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
-                      options.header)
+    names = list(_column_kinds(path, options))
     missing = [c for c in wanted if c not in names]
     if missing:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
