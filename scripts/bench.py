@@ -263,13 +263,9 @@ def main():
     print("per step:", steps, flush=True)
     search = ess_search(args.max_grads)
     text = render(machine(), e2e, steps, search, exact_e2e, args)
-    if args.output == "-":
-        print(text)
-    else:
-        from bench_sections import write_section
+    from bench_sections import emit
 
-        write_section(Path(args.output), "main", text)
-        print(text)
+    emit(text, args.output, "main")
 
 
 if __name__ == "__main__":

@@ -131,11 +131,9 @@ def main() -> None:
         for name, value in results.items():
             print(name, value, flush=True)
     text = render(results)
-    if args.output == "-":
-        print(text)
-    else:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+    from bench_sections import emit
+
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,16 @@ def write_section(path: Path, name: str, section: str) -> None:
     else:
         text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + body + "\n"
     path.write_text(text)
+
+
+def emit(text: str, output: str, section: str | None = None) -> None:
+    """A benchmark's result: printed when `output` is "-"; else written into `output`, as its
+    section `section` (then printed too) or as the whole file."""
+    if output == "-":
+        print(text)
+    elif section is not None:
+        write_section(Path(output), section, text)
+        print(text)
+    else:
+        Path(output).write_text(text)
+        print(f"wrote {output}")

@@ -103,13 +103,9 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     text = render(per_step(args.steps, args.repeats), args.steps, args.repeats)
-    if args.output == "-":
-        print(text)
-    else:
-        from bench_sections import write_section
+    from bench_sections import emit
 
-        write_section(Path(args.output), "sufficient", text)
-        print(text)
+    emit(text, args.output, "sufficient")
 
 
 if __name__ == "__main__":

@@ -204,11 +204,9 @@ def main() -> None:
     args = parser.parse_args()
     results = measure(args.datasets, args.splits)
     text = render(results, args.datasets, args.splits, command_line(args.datasets[0]))
-    if args.output == "-":
-        print(text)
-    else:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+    from bench_sections import emit
+
+    emit(text, args.output)
 
 
 if __name__ == "__main__":
