@@ -99,8 +99,14 @@ def test_links_inside_the_directory_are_refused(finished, tmp_path, linked, caps
     assert "symbolic link" in capsys.readouterr().err
 
 
+CHECKED_BY_ITS_FILE_KEY = ('{"parts": [], "checkpoint": {"file": "chain/state-000000001.npz", '
+                           '"state": "../victim.txt", "sha256": "' + "0" * 64 + '", '
+                           '"next_step": 1, "counts": {}}}')
+
+
 @pytest.mark.parametrize("content", ["[]", '{"parts": "x"}', '{"parts": [{"file": 3}]}',
-                                     '{"parts": [], "checkpoint": {"state": 1}}'])
+                                     '{"parts": [], "checkpoint": {"state": 1}}',
+                                     CHECKED_BY_ITS_FILE_KEY])
 def test_a_manifest_of_the_wrong_shape_exits_4_without_traceback(run_copy, content, capsys):
     (run_copy / store.MANIFEST).write_text(content)
     assert run_cli(["report", str(run_copy), "--no-plots"]) == 4

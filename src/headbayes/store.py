@@ -206,17 +206,17 @@ def read_manifest(run_dir: Path) -> dict:
     path = confined(run_dir, MANIFEST)
     manifest = read_json(path)
 
-    def entry_ok(entry, name, keys):
-        return (isinstance(entry, dict) and keys <= entry.keys()
-                and isinstance(entry.get("file", entry.get("state")), str)
-                and name.fullmatch(entry.get("file", entry.get("state")))
+    def entry_ok(entry, field, pattern, keys):
+        """`entry[field]` a file name matching `pattern`, with its SHA-256 and `keys`."""
+        return (isinstance(entry, dict) and {field, "sha256", *keys} <= entry.keys()
+                and isinstance(entry[field], str) and pattern.fullmatch(entry[field])
                 and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"]))
 
     parts, checkpoint = manifest.get("parts"), manifest.get("checkpoint")
     ok = isinstance(parts, list) and all(
-        entry_ok(p, PART_NAME, {"file", "draws", "sha256"}) and _count(p["draws"]) for p in parts)
+        entry_ok(p, "file", PART_NAME, {"draws"}) and _count(p["draws"]) for p in parts)
     if checkpoint is not None:
-        ok = ok and entry_ok(checkpoint, STATE_NAME, {"next_step", "state", "sha256", "counts"})
+        ok = ok and entry_ok(checkpoint, "state", STATE_NAME, {"next_step", "counts"})
         ok = ok and _count(checkpoint["next_step"]) and isinstance(checkpoint["counts"], dict)
         ok = ok and all(_count(v) for v in checkpoint["counts"].values())
     if not ok:
