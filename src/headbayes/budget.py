@@ -55,6 +55,9 @@ def _seeds(options, prefix: str = ""):
 
 def memory_estimate(cfg, shapes: dict, sampled: list) -> dict:
     """{part: bytes} of the estimate above, for leaf `shapes` and the `sampled` paths."""
+    from headbayes.datacopy import FILE_KEYS
+    from headbayes.datasets import data_sizes
+
     s = cfg.sampler
     sampled_size = sum(math.prod(shapes[p]) for p in sampled)
     model_size = sum(math.prod(shape) for shape in shapes.values())
@@ -62,10 +65,8 @@ def memory_estimate(cfg, shapes: dict, sampled: list) -> dict:
              "model": 16 * model_size,
              "VI draws per step": 12 * getattr(s, "num_mc_samples", 0) * sampled_size
              * s.num_chains}
-    from headbayes.datasets import data_sizes
-
     rows = sum(getattr(cfg.data, key, 0) or 0 for key in ("n_train", "n_test", "n_ood"))
-    files = sum(_file_size(getattr(cfg.data, key, "")) for key in ("path", "test_path"))
+    files = sum(_file_size(getattr(cfg.data, key, "")) for key in FILE_KEYS)
     parts["data"] = 16 * rows * sum(data_sizes(cfg.data)) + 4 * files
     return parts
 
