@@ -129,7 +129,7 @@ def main(cfg: DictConfig) -> None:
         raise_if_signalled()  # never record "ok" for a run a signal stopped
         RunFiles(run_dir).write_status()
     except SignalStop as e:  # recorded, then the whole command (a sweep too) stops
-        stopped = Interrupted(e.signum, f"{e}; continue with: headbayes resume {run_dir}")
+        stopped = e.in_run(run_dir)
         RunFiles(run_dir).write_status(stopped)
         console.error(str(stopped))
         raise SystemExit(stopped.exit_code) from None

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 from headbayes import composition, console
-from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, Interrupted, RunInUse,
-                              SignalStop, raise_if_signalled)
+from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunInUse, SignalStop,
+                              raise_if_signalled)
 
 __all__ = ["main", "run_cli"]
 
@@ -163,7 +163,7 @@ def _resume(args: list[str]) -> int:
             RunFiles(ns.run_dir).write_status(e)
         raise
     except SignalStop as e:
-        stopped = Interrupted(e.signum, f"{e}; continue with: headbayes resume {ns.run_dir}")
+        stopped = e.in_run(ns.run_dir)
         RunFiles(ns.run_dir).write_status(stopped)
         raise stopped from None
     RunFiles(ns.run_dir).write_status()

@@ -66,3 +66,7 @@ class SignalStop(BaseException):
         super().__init__(f"stopped by signal {signum}")
         self.signum = signum
         self.exit_code = 128 + signum
+
+    def in_run(self, run_dir) -> "Interrupted":
+        """The same stop as the run `run_dir` records it: with the command that continues it."""
+        return Interrupted(self.signum, f"{self}; continue with: headbayes resume {run_dir}")
