@@ -253,8 +253,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     if checkpoint and checkpoint["next_step"] >= total_steps:  # finished: nothing to do
         return {**files.read_json(files.META), FINISHED_BEFORE: True}
     if resume and files.has(files.DATA):  # the run's own copies of the user's files, checked
-        cfg = files.with_own_data(cfg)
+        from headbayes.datacopy import with_copies
+
         copies = files.read_json(files.DATA).get("files", {})
+        cfg = with_copies(files, cfg, copies)
     else:
         from headbayes.datacopy import copy_inputs
 
