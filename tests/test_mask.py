@@ -56,7 +56,7 @@ def test_unmatched_selector_lists_paths_and_closest(params):
 
 
 def test_empty_selection_is_an_error(params):
-    with pytest.raises(ConfigError, match="the mask selects no parameter"):
+    with pytest.raises(ConfigError, match="`mask` selects no parameter"):
         build_mask(params, ["output_layer"], ["output_layer"])
 
 

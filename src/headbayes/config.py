@@ -17,15 +17,26 @@ from headbayes.errors import ConfigError
 from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
-__all__ = ["MaskConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
+__all__ = ["MaskConfig", "GroupConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
            "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
            "flat_values", "differences", "BODY_MODES"]
+
+
+@dataclass
+class GroupConfig:
+    """One group of `mask.groups`: its leaves (selectors, within the mask) and its sampler
+    (a `sampler` option's own keys; the shared ones come from the run's `sampler`)."""
+
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    sampler: Any = field(default_factory=dict)
 
 
 @dataclass
 class MaskConfig:
     include: list[str] = field(default_factory=lambda: ["output_layer"])
     exclude: list[str] = field(default_factory=list)
+    groups: dict[str, Any] = field(default_factory=dict)  # name -> GroupConfig (Gibbs)
 
 
 @dataclass
@@ -96,7 +107,42 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
             values = {"name": "gaussian", **values}  # saved before likelihoods had names
         groups[group] = (model_options(values, strict) if group == "model"
                          else registry(group).typed(values, strict))
-    return dataclasses.replace(cfg, **groups)
+    mask = dataclasses.replace(cfg.mask, groups=_typed_groups(cfg.mask.groups, groups["sampler"],
+                                                              strict))
+    return dataclasses.replace(cfg, mask=mask, **groups)
+
+
+def _typed_groups(groups: dict, shared, strict: bool) -> dict:
+    """`mask.groups` as {name: GroupConfig} with each group's sampler in its option's schema
+    and the keys every sampler has (warmup, keep, thin, chains, start jitter, temperature)
+    taken from the run's `sampler` (`shared`); a group setting one of them is refused."""
+    from headbayes.samplers.base import SHARED_KEYS
+
+    typed_groups = {}
+    for name, group in (groups or {}).items():
+        where = f"mask.groups.{name}"
+        if dataclasses.is_dataclass(group):
+            group = dataclasses.asdict(group)
+        if not isinstance(group, dict):
+            raise ConfigError(f"`{where}` must be a mapping with include, exclude and sampler, "
+                              f"got {group!r}")
+        unknown = set(group) - {"include", "exclude", "sampler"}
+        if unknown:
+            raise ConfigError(f"`{where}` has no key {', '.join(sorted(unknown))}; its keys: "
+                              f"include, exclude, sampler")
+        own = dict(group.get("sampler") or {})
+        given = [k for k in SHARED_KEYS if k in own]
+        if given and strict:
+            raise ConfigError(f"`{where}.sampler` sets {', '.join(given)}, which every group "
+                              f"shares: set sampler.{given[0]} instead")
+        try:
+            options = registry("sampler").typed(own, strict)
+        except ConfigError as e:
+            raise ConfigError(f"in {where}: {e}") from None
+        options = dataclasses.replace(options, **{k: getattr(shared, k) for k in SHARED_KEYS})
+        typed_groups[str(name)] = GroupConfig(list(group.get("include") or []),
+                                              list(group.get("exclude") or []), options)
+    return typed_groups
 
 
 def register_schema() -> None:
@@ -118,11 +164,12 @@ def _known_keys() -> list[str]:
 
 def check_key(key: str) -> None:
     """Raise ConfigError if dotted `key` is no option's key (names the closest one). Any
-    `model.*` key is accepted: a user's model factory takes keys of its own."""
+    `model.*` key is accepted: a user's model factory takes keys of its own; so is any
+    `mask.groups.*` key (group names are the user's)."""
     keys = _known_keys()
     sections = {k.split(".")[0] for k in keys}
-    if key in keys or key in sections or key.startswith("model."):
-        return
+    if key in keys or key in sections or key.startswith(("model.", "mask.groups.")):
+        return  # a group's keys are checked when the config is typed (`_typed_groups`)
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ConfigError(f"unknown config key '{key}'{hint} (valid keys: {', '.join(keys)})")

@@ -12,7 +12,8 @@ import math
 
 from headbayes.errors import ConfigError
 
-__all__ = ["leaf_path", "named_leaves", "selector_matches", "select", "build_mask", "leaf_table"]
+__all__ = ["leaf_path", "named_leaves", "selector_matches", "select", "build_mask", "leaf_table",
+           "assign_groups"]
 
 
 def leaf_path(key_path) -> str:
@@ -48,19 +49,21 @@ def _unmatched_error(key: str, selector: str, paths: list[str]) -> ConfigError:
                        f"Available paths: {', '.join(paths)}")
 
 
-def select(paths: list[str], include: list[str], exclude: list[str]) -> dict:
+def select(paths: list[str], include: list[str], exclude: list[str],
+           key: str = "mask") -> dict:
     """{path: sampled?}: True where a path matches some `include` and no `exclude` selector.
 
-    Raises ConfigError if a selector matches nothing or the selection is empty.
+    Raises ConfigError if a selector matches nothing or the selection is empty (`key` names
+    the config section in the message).
     """
-    for key, selectors in (("mask.include", include), ("mask.exclude", exclude)):
+    for key, selectors in ((f"{key}.include", include), (f"{key}.exclude", exclude)):
         for selector in selectors:
             if not any(selector_matches(selector, p) for p in paths):
                 raise _unmatched_error(key, selector, paths)
     chosen = {p: (any(selector_matches(s, p) for s in include)
                   and not any(selector_matches(s, p) for s in exclude)) for p in paths}
     if not any(chosen.values()):
-        raise ConfigError(f"the mask selects no parameter: include={list(include)} minus "
+        raise ConfigError(f"`{key}` selects no parameter: include={list(include)} minus "
                           f"exclude={list(exclude)} is empty. Available paths: {', '.join(paths)}")
     return chosen
 
@@ -73,10 +76,38 @@ def build_mask(params, include: list[str], exclude: list[str]):
     return jax.tree_util.tree_map_with_path(lambda path, _: chosen[leaf_path(path)], params)
 
 
-def leaf_table(shapes: dict, sampled: dict) -> dict:
-    """The mask.json content from {path: shape} and {path: sampled?}: every leaf, plus totals."""
+def assign_groups(paths: list[str], sampled: dict, groups: dict) -> dict:
+    """{sampled path: group name} for `mask.groups` ({name: config with include/exclude}):
+    every sampled leaf in exactly one group, no group reaching a frozen leaf. {} without
+    groups. Raises ConfigError naming the leaves at fault."""
+    if not groups:
+        return {}
+    owner: dict = {}
+    for name, group in groups.items():
+        chosen = select(paths, group.include, group.exclude, key=f"mask.groups.{name}")
+        for path in (p for p, flag in chosen.items() if flag):
+            if not sampled[path]:
+                raise ConfigError(f"`mask.groups.{name}` selects '{path}', which the mask "
+                                  f"leaves frozen (mask.include/mask.exclude choose the "
+                                  f"sampled leaves, the groups split them)")
+            if path in owner:
+                raise ConfigError(f"mask groups must be disjoint: '{path}' is in both "
+                                  f"'{owner[path]}' and '{name}'")
+            owner[path] = name
+    missing = [p for p, flag in sampled.items() if flag and p not in owner]
+    if missing:
+        raise ConfigError(f"sampled leaves in no mask group: {', '.join(missing)}; add them "
+                          f"to a group of mask.groups (or exclude them from the mask)")
+    return owner
+
+
+def leaf_table(shapes: dict, sampled: dict, groups: dict | None = None) -> dict:
+    """The mask.json content from {path: shape} and {path: sampled?}: every leaf, plus totals;
+    with `groups` ({sampled path: group name}) each sampled leaf also names its group."""
     leaves = [{"path": p, "shape": list(shape), "size": int(math.prod(shape)),
-               "sampled": bool(sampled[p])} for p, shape in shapes.items()]
+               "sampled": bool(sampled[p]),
+               **({"group": groups[p]} if groups and p in groups else {})}
+              for p, shape in shapes.items()]
     return {
         "leaves": leaves,
         "total_size": sum(leaf["size"] for leaf in leaves),

@@ -121,7 +121,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
                       jnp.float32(1.0))
     hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
                            sampled, data)
-    sampler = make_sampler(s, logdensity_fn)
+    sampler = make_sampler(s, logdensity_fn, cfg)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
                                          num_chains=s.num_chains, init_jitter=s.init_jitter)
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
@@ -165,9 +165,14 @@ def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threadin
     return thread
 
 
-def _info_per_draw(sums) -> dict:
-    return {"acceptance_sum": sums.acceptance, "divergences": sums.divergences,
+def _info_per_draw(sums, groups: tuple = ()) -> dict:
+    """{name: (chain, draw)} step information summed per draw; a Gibbs sampler's per group
+    too, as `GROUP.name`."""
+    info = {"acceptance_sum": sums.acceptance, "divergences": sums.divergences,
             "grad_evals": sums.grad_evals, "steps": sums.steps, "step_size": sums.step_size}
+    for name, group_sums in zip(groups, sums.groups):
+        info.update({f"{name}.{k}": v for k, v in _info_per_draw(group_sums).items()})
+    return info
 
 
 def _load_params(files: RunFiles, params):
@@ -239,7 +244,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     import numpy as np
 
     from headbayes import runner
-    from headbayes.mask import leaf_table, named_leaves
+    from headbayes.mask import assign_groups, leaf_table, named_leaves
 
     enable_compile_cache()
     stages.lap("config")
@@ -286,7 +291,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         pretraining["seconds"] = time.perf_counter() - start
         stages.lap("pretraining")
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
-    table = leaf_table(shapes, named_leaves(mask))
+    sampled = named_leaves(mask)
+    table = leaf_table(shapes, sampled, assign_groups(list(shapes), sampled, cfg.mask.groups))
     files.write_json(files.MASK, table)
     cfg, scales = _scales(cfg, files, params, table, data, checkpoint)
     stages.lap("scales")
@@ -436,7 +442,7 @@ def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
         stages.lap(phase)
         writer.commit(next_step, jax.tree.leaves(state), counts,
                       None if draws is None else named_position(draws),
-                      None if draws is None else _info_per_draw(sums))
+                      None if draws is None else _info_per_draw(sums, loop.sampler.groups))
         stages.lap("writing")
         draws_done += chunk.num_draws
         progress(phase, next_step, total_steps, draws_done)

@@ -58,17 +58,20 @@ class InfoSums(NamedTuple):
     grad_evals: jax.Array
     steps: jax.Array
     step_size: jax.Array  # of the last step
+    groups: tuple = ()  # a Gibbs sampler's: the sums of each group's own information
 
 
-def zero_sums() -> InfoSums:
-    return InfoSums(jnp.float32(0), jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.float32(0))
+def zero_sums(num_groups: int = 0) -> InfoSums:
+    return InfoSums(jnp.float32(0), jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.float32(0),
+                    tuple(zero_sums() for _ in range(num_groups)))
 
 
 def _add(sums: InfoSums, info: Info) -> InfoSums:
     return InfoSums(sums.acceptance + info.acceptance_rate,
                     sums.divergences + info.is_divergent.astype(jnp.int32),
                     sums.grad_evals + info.num_grad_evals, sums.steps + 1,
-                    info.step_size.astype(jnp.float32))
+                    info.step_size.astype(jnp.float32),
+                    tuple(_add(s, i) for s, i in zip(sums.groups, info.groups)))
 
 
 FIRST_CALL_STEPS = 100  # steps of a run's first call, before any rate is measured
@@ -159,7 +162,8 @@ def _make_chunk_fn(sampler: Sampler):
 
         def slot(carry, count):
             state, t = carry
-            state, t, sums = jax.lax.fori_loop(0, count, one_step, (state, t, zero_sums()))
+            state, t, sums = jax.lax.fori_loop(0, count, one_step,
+                                               (state, t, zero_sums(len(sampler.groups))))
             sums = finish_sums(sampler, sums, hyper, count)
             return (state, t), (state.sampler_state.position, sums)
 

@@ -4,7 +4,8 @@ Every sampler has the same shape (`headbayes.samplers.base`): `init(position, pr
 `step(key, state, problem, hyper) -> (state, Info)`, optionally an own `warmup`. Each module of
 this package registers its samplers when imported; a new sampler is a module here plus its
 `configs/sampler/NAME.yaml`. Capabilities: `minibatch` (takes `batch_size`), `fitted` (warmup
-fits an approximation, then draws are i.i.d.). An entry's optional `prepare` computes arrays
+fits an approximation, then draws are i.i.d.), `composite` (built over the groups of
+`mask.groups`, each with its own sampler: `gibbs`). An entry's optional `prepare` computes arrays
 from the run before the loop (they join `hyper`). Floats a sweep varies (the entry's `hyper`
 keys) reach the compiled loop as arrays, so one program serves the whole sweep.
 """
@@ -20,9 +21,13 @@ __all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_
 SAMPLERS = Registry("sampler")
 
 
-def make_sampler(options, logdensity_fn: Callable):
-    """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`."""
-    return SAMPLERS[options.name].build(logdensity_fn, options)
+def make_sampler(options, logdensity_fn: Callable, cfg=None):
+    """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`;
+    a `composite` one (Gibbs) also reads the run config `cfg` (its groups)."""
+    entry = SAMPLERS[options.name]
+    if "composite" in entry.caps:
+        return entry.build(logdensity_fn, options, cfg)
+    return entry.build(logdensity_fn, options)
 
 
 def make_hyper(options) -> dict:

@@ -8,7 +8,11 @@ Every sampler has the same shape:
 - `constant_info(hyper) -> Info` or None: for samplers whose step information never changes
   (no accept/reject), so the loop need not add it up step by step;
 - `trivial_init`: True when `init` only wraps the position (no computation), so batched starts
-  need no compiled program.
+  need no compiled program;
+- `refresh(state, problem, hyper) -> state` or None: recompute what the state caches about
+  the log-density (its value and gradient at the position) after the target changed under it,
+  as it does for a Gibbs group when the other groups move (None: nothing cached);
+- `groups`: the group names of a Gibbs sampler (its `Info.groups` has one `Info` each).
 Floats a sweep varies arrive in `hyper`, a dict of arrays keyed by config key (the entry's
 `hyper` keys), so one compiled program serves the whole sweep. Every sampler targets
 p(θ)^(1/T), T = temperature.
@@ -24,7 +28,7 @@ from headbayes.checks import at_least, nonnegative_float, positive_float, requir
 from headbayes.posterior import minibatch
 
 __all__ = ["Sampler", "Info", "make_info", "tempered", "PositionState", "with_minibatch",
-           "SamplerOptions", "check_common", "step_size_hint"]
+           "SamplerOptions", "check_common", "step_size_hint", "SHARED_KEYS"]
 
 
 class Sampler(NamedTuple):
@@ -32,6 +36,8 @@ class Sampler(NamedTuple):
     step: Callable
     constant_info: Callable | None = None
     trivial_init: bool = False
+    refresh: Callable | None = None
+    groups: tuple = ()
 
 
 class Info(NamedTuple):
@@ -41,6 +47,7 @@ class Info(NamedTuple):
     is_divergent: jax.Array  # bool
     num_grad_evals: jax.Array  # int32: gradient (or log-density) evaluations this step
     step_size: jax.Array  # float32
+    groups: tuple = ()  # a Gibbs sampler's: one Info per group, in group order
 
 
 def make_info(acceptance_rate=1.0, is_divergent=False, num_grad_evals=1, step_size=0.0) -> Info:
@@ -86,6 +93,10 @@ class SamplerOptions:
     thin: int = 2  # steps between kept draws
     num_chains: int = 1  # chains side by side (vmap; split across devices)
     init_jitter: float = 0.0  # chains start at the initial parameters + init_jitter · N(0, 1)
+
+
+# The keys of SamplerOptions that the groups of a Gibbs sampler share (set on `sampler`).
+SHARED_KEYS = ("temperature", "warmup", "keep", "thin", "num_chains", "init_jitter")
 
 
 def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:

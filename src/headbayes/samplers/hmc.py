@@ -109,7 +109,11 @@ def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
         return new, make_info(info.acceptance_rate, info.is_divergent,
                               info.num_integration_steps, state.step_size)
 
-    return Sampler(init, step)
+    def refresh(state: AdaptiveState, problem, hyper):
+        inner = blackjax.hmc.init(state.position, tempered(logdensity_fn, problem, hyper))
+        return state._replace(inner=inner)
+
+    return Sampler(init, step, refresh=refresh)
 
 
 @SAMPLERS.register("hmc", HMCOptions, check=_check, hyper=("step_size", "temperature"),

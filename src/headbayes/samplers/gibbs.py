@@ -1,0 +1,151 @@
+"""Metropolis-within-Gibbs over the disjoint groups of `mask.groups`, each with its own sampler.
+
+One step of `sampler=gibbs` is one sweep: every group in config order takes one step of its
+own sampler on its conditional posterior p(θ_g | the other groups' current values): the other
+groups enter the log-density like frozen leaves (`Problem.frozen`), and the prior is that of
+θ_g alone (the Gaussian prior factorises over leaves). A sampler that caches the log-density
+and its gradient at its position (HMC, NUTS, MALA) recomputes them first (`Sampler.refresh`,
+one gradient evaluation, counted in the group's `num_grad_evals`), since the other groups
+moved the target under it; without that its accept/reject would use a stale value and the
+chain would leave the posterior.
+
+Warmup, keep and thin count sweeps; each group adapts (HMC/NUTS) or fits (VI, Laplace) during
+the `sampler.warmup` sweeps, on the conditionals it meets then. The keys every sampler has
+(`SHARED_KEYS`) are the run's `sampler` keys; a group's `sampler` block sets the rest.
+
+A group with a fitted sampler (`vi`, `laplace`) makes the run mixed VI + MCMC: the group's
+Gaussian q(θ_v) is fitted during warmup against the conditional of the moment (the MCMC groups
+moving), then held; every later sweep draws θ_v from q independently of the other groups, and
+the MCMC groups sample their exact conditional given it. The draws target
+q(θ_v) · p(θ_m | θ_v): exact given θ_v, approximate only through q.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from headbayes.checks import require
+from headbayes.errors import ConfigError
+from headbayes.samplers import SAMPLERS
+from headbayes.samplers.base import Info, Sampler, SamplerOptions, check_common
+
+__all__ = ["GibbsOptions", "GibbsState", "make_gibbs", "group_paths", "pick"]
+
+
+@dataclass
+class GibbsOptions(SamplerOptions):
+    name: str = "gibbs"
+    warmup: int = 500
+    keep: int = 1000
+    thin: int = 1
+    num_chains: int = 4
+    init_jitter: float = 0.1
+
+
+class GibbsState(NamedTuple):
+    position: object  # every sampled leaf (None elsewhere)
+    groups: tuple  # each group's own sampler state, in group order
+
+
+def pick(tree, paths) -> object:
+    """`tree` with the leaves outside `paths` (dotted names) replaced by None."""
+    from headbayes.mask import leaf_path
+
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: x if leaf_path(path) in paths else None, tree)
+
+
+def group_paths(cfg) -> dict:
+    """{group name: set of its sampled leaf paths}, in config order (checked: disjoint, each
+    sampled leaf in one group)."""
+    from headbayes.mask import assign_groups, select
+    from headbayes.models import leaf_shapes
+
+    paths = list(leaf_shapes(cfg))
+    owner = assign_groups(paths, select(paths, cfg.mask.include, cfg.mask.exclude),
+                          cfg.mask.groups)
+    return {name: {p for p, g in owner.items() if g == name} for name in cfg.mask.groups}
+
+
+def _check(options, cfg) -> None:
+    check_common(options, cfg)
+    if not cfg.mask.groups:
+        raise ConfigError("sampler=gibbs needs mask.groups: a name per group with its "
+                          "selectors and its sampler (see docs/patterns.md)")
+    from headbayes.noise import is_sampled
+
+    require(cfg.body.mode != "joint", "body.mode", cfg.body.mode,
+            "frozen or pretrained with sampler=gibbs")
+    if is_sampled(cfg.likelihood):
+        raise ConfigError("likelihood.sigma=sampled is not available with sampler=gibbs yet; "
+                          "set a number or `learned`")
+    for name, group in cfg.mask.groups.items():
+        entry = SAMPLERS[group.sampler.name]
+        if "composite" in entry.caps or group.sampler.name == "exact":
+            raise ConfigError(f"`mask.groups.{name}.sampler.name` must be a single sampler "
+                              f"other than gibbs and exact, got '{group.sampler.name}'")
+        try:
+            entry.check(group.sampler, cfg)
+        except ConfigError as e:
+            raise ConfigError(f"in mask.groups.{name}: {e}") from None
+
+
+def _prepare(cfg, params: dict, sampled: list, data) -> dict:
+    from headbayes.samplers import prepared_hyper
+
+    groups = group_paths(cfg)
+    return {"groups": {name: prepared_hyper(group.sampler, cfg, params, sorted(groups[name]),
+                                            data)
+                       for name, group in cfg.mask.groups.items()}}
+
+
+@SAMPLERS.register("gibbs", GibbsOptions, check=_check, caps={"composite"},
+                   hyper=("temperature",), prepare=_prepare,
+                   hint=lambda options: "Check each group's sampler settings (mask.groups)")
+def make_gibbs(logdensity_fn: Callable, options, cfg) -> Sampler:
+    """The Gibbs sampler over `cfg.mask.groups`, each group's sampler built on
+    `logdensity_fn(position, problem)` restricted to its leaves."""
+    import equinox as eqx
+
+    from headbayes.samplers import make_sampler
+
+    paths = group_paths(cfg)
+    names = tuple(cfg.mask.groups)
+    samplers = tuple(make_sampler(cfg.mask.groups[n].sampler, logdensity_fn) for n in names)
+
+    def conditional(position, problem, name):
+        """(θ_g, the problem with every other group's current values frozen)."""
+        others = pick(position, set().union(*(paths[n] for n in names if n != name)))
+        return pick(position, paths[name]), problem._replace(
+            frozen=eqx.combine(others, problem.frozen))
+
+    def init(position, problem, hyper):
+        states = []
+        for name, sampler in zip(names, samplers):
+            own, given = conditional(position, problem, name)
+            states.append(sampler.init(own, given, hyper["groups"][name]))
+        return GibbsState(position, tuple(states))
+
+    def step(key, state: GibbsState, problem, hyper):
+        position, states, infos = state.position, [], []
+        for key, name, sampler, own_state in zip(jax.random.split(key, len(names)), names,
+                                                 samplers, state.groups):
+            _, given = conditional(position, problem, name)
+            group_hyper = hyper["groups"][name]
+            refreshed = 0
+            if sampler.refresh is not None:
+                own_state, refreshed = sampler.refresh(own_state, given, group_hyper), 1
+            own_state, info = sampler.step(key, own_state, given, group_hyper)
+            if sampler.constant_info is not None:
+                info = sampler.constant_info(group_hyper)
+            states.append(own_state)
+            infos.append(info._replace(num_grad_evals=info.num_grad_evals + refreshed))
+            position = eqx.combine(own_state.position, position)
+        total = Info(jnp.mean(jnp.stack([i.acceptance_rate for i in infos])),
+                     jnp.any(jnp.stack([i.is_divergent for i in infos])),
+                     sum(i.num_grad_evals for i in infos), jnp.float32(0), tuple(infos))
+        return GibbsState(position, tuple(states)), total
+
+    return Sampler(init, step, groups=names)
