@@ -105,15 +105,17 @@ def _inspect(args: list[str]) -> int:
     if any(a in ("-h", "--help") for a in args):
         print("usage: headbayes inspect [+experiment=NAME] [KEY=VALUE ...]\n\n"
               "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
-              "the mask samples it or keeps it frozen. Nothing is compiled or written.")
+              "the mask samples it or keeps it frozen (with mask.groups: by which group).\n"
+              "Nothing is compiled or written.")
         return 0
-    from headbayes.mask import leaf_table, select
+    from headbayes.mask import assign_groups, leaf_table, select
     from headbayes.models import leaf_shapes
 
     cfg = composition.compose(args)
     shapes = leaf_shapes(cfg)
     sampled = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
-    console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled)))
+    groups = assign_groups(list(shapes), sampled, cfg.mask.groups)
+    console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled, groups)))
     if getattr(cfg.likelihood, "sigma", None) == "sampled":
         from headbayes.noise import NOISE_LEAF
 

@@ -115,8 +115,8 @@ def check_experiment_headers(overrides: list[str]) -> None:
 
 
 def _raise_option_key_error(overrides: list[str], message: str) -> None:
-    """When Hydra refused `GROUP.KEY=V` because the chosen option of an option group has no
-    KEY, raise the error that names the option and its keys instead."""
+    """When Hydra refused `GROUP.KEY=V` because the chosen option of an option group (or of a
+    mask group's sampler) has no KEY, raise the error that names the option and its keys."""
     from omegaconf import OmegaConf
 
     from headbayes.config import OPTION_GROUPS
@@ -125,6 +125,13 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
     for line in overrides:
         key, _, value = line.partition("=")
         group, _, name = key.partition(".")
+        named = re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message)
+        if key.startswith("mask.groups.") and "not in struct" in message and named:
+            composed = compose_dict([o for o in overrides if o != line])
+            OmegaConf.set_struct(composed, False)
+            OmegaConf.update(composed, key, value, merge=True)
+            to_run_config(composed)  # a group's sampler names its keys (config._typed_groups)
+            continue
         if group not in OPTION_GROUPS or not name or "not in struct" not in message \
                 or not re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message):
             continue
@@ -141,13 +148,16 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
 
 
 def checked(cfg):
-    """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves."""
+    """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves
+    (and whose mask groups, if any, split the sampled ones)."""
     from headbayes.config import validate
-    from headbayes.mask import select
+    from headbayes.mask import assign_groups, select
     from headbayes.models import leaf_shapes
 
     run_config = validate(to_run_config(cfg))
-    select(list(leaf_shapes(run_config)), run_config.mask.include, run_config.mask.exclude)
+    paths = list(leaf_shapes(run_config))
+    sampled = select(paths, run_config.mask.include, run_config.mask.exclude)
+    assign_groups(paths, sampled, run_config.mask.groups)
     return run_config
 
 

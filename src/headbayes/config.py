@@ -130,7 +130,11 @@ def _typed_groups(groups: dict, shared, strict: bool) -> dict:
         if unknown:
             raise ConfigError(f"`{where}` has no key {', '.join(sorted(unknown))}; its keys: "
                               f"include, exclude, sampler")
-        own = dict(group.get("sampler") or {})
+        own = group.get("sampler") or {}
+        if not isinstance(own, dict):
+            raise ConfigError(f"`{where}.sampler` must be a mapping with a sampler's name and "
+                              f"keys, got {own!r}")
+        own = dict(own)
         given = [k for k in SHARED_KEYS if k in own]
         if given and strict:
             raise ConfigError(f"`{where}.sampler` sets {', '.join(given)}, which every group "
@@ -218,6 +222,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         entry = model_entry(options) if group == "model" else registry(group)[options.name]
         if entry.check is not None:
             entry.check(options, cfg)
+    if cfg.mask.groups and "composite" not in registry("sampler")[cfg.sampler.name].caps:
+        raise ConfigError(f"mask.groups gives each group its own sampler: it needs "
+                          f"sampler=gibbs, got sampler={cfg.sampler.name}")
     check_learnable(cfg)
     check_seeds_and_counts(cfg)
     return cfg

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "print_report",
+__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "groups_table", "print_report",
            "leaf_table_view", "format_value", "error"]
 
 LITERAL = {"markup": False, "emoji": False, "highlight": False}
@@ -70,7 +70,10 @@ def metrics_table(figures: dict, title: str) -> Table:
 
 def print_report(figures: dict, notes: list[str]) -> None:
     """The metrics table, any notes, and the verdict line."""
-    stdout.print(metrics_table({k: v for k, v in figures.items() if k != "verdict"}, "metrics"))
+    stdout.print(metrics_table({k: v for k, v in figures.items()
+                                if k != "verdict" and not isinstance(v, dict)}, "metrics"))
+    if figures.get("groups"):
+        stdout.print(groups_table(figures["groups"]))
     for note in notes:
         stdout.print(f"note: {note}")
     if figures["verdict"] == "ok":
@@ -84,6 +87,21 @@ def print_report(figures: dict, notes: list[str]) -> None:
 
 
 EXACT_TARGETS = {"mean_z_max": 0.2, "var_ratio": (0.8, 1.25)}  # "reaches the exact posterior"
+
+
+GROUP_COLUMNS = ("sampler", "numbers", "accept_mean", "divergences", "grad_evals_per_sweep",
+                 "ess_bulk_min", "dependence")
+
+
+def groups_table(groups: dict) -> Table:
+    """metrics.json `groups`: one row per Gibbs group."""
+    table = Table(title="mask groups (dependence: conditional / marginal sd, exact posterior)")
+    table.add_column("group")
+    for column in GROUP_COLUMNS:
+        table.add_column(column, justify="left" if column == "sampler" else "right")
+    for name, figures in groups.items():
+        table.add_row(name, *(format_value(figures.get(c)) for c in GROUP_COLUMNS))
+    return table
 
 
 def print_wide(table: Table) -> None:
@@ -132,8 +150,10 @@ def leaf_table_view(table: dict) -> Table:
     for column in ("path", "shape", "size", "sampled"):
         view.add_column(column, justify="right" if column == "size" else "left")
     for leaf in table["leaves"]:
-        view.add_row(leaf["path"], str(tuple(leaf["shape"])), str(leaf["size"]),
-                     "sampled" if leaf["sampled"] else "frozen")
+        state = "frozen"
+        if leaf["sampled"]:
+            state = f"sampled ({leaf['group']})" if "group" in leaf else "sampled"
+        view.add_row(leaf["path"], str(tuple(leaf["shape"])), str(leaf["size"]), state)
     return view
 
 

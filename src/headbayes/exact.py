@@ -28,7 +28,7 @@ import numpy as np
 from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
-__all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
+__all__ = ["conditional_sd_ratio", "ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
            "warm_up", "Z_95", "design", "sampled_paths", "NoiseMixture", "noise_mixture",
            "GRID"]
 
@@ -220,3 +220,14 @@ def chain_distance(exact: ExactPosterior, chain: dict) -> dict:
     ratio = pooled.var(axis=0, ddof=1) / np.diag(exact.cov)
     return {"mean_z_max": float(np.max(np.abs(pooled.mean(axis=0) - exact.mean) / sd)),
             "var_ratio_min": float(np.min(ratio)), "var_ratio_max": float(np.max(ratio))}
+
+
+def conditional_sd_ratio(exact: ExactPosterior, sizes: dict, members) -> float:
+    """min over the numbers of the leaves `members` of their conditional sd given every other
+    sampled number over their marginal sd, in the exact posterior: how far one Gibbs sweep
+    can move that block (1: independent of the rest; near 0: the sweep barely moves it).
+    `sizes` maps each of `exact.paths` to its number count."""
+    inside = np.concatenate([np.full(sizes[p], p in members) for p in exact.paths])
+    precision = np.linalg.inv(exact.cov)
+    conditional = np.diag(np.linalg.inv(precision[np.ix_(inside, inside)]))
+    return float(np.sqrt(np.min(conditional / np.diag(exact.cov)[inside])))

@@ -362,6 +362,36 @@ def _diagnostics(ctx: ReportContext):
     return {k: v for k, v in ctx.checks.items() if k != "all_finite"}
 
 
+@metric("groups")
+def _groups(ctx: ReportContext):
+    """Per group of `mask.groups` (sampler=gibbs): its sampler, numbers, mean acceptance,
+    divergences and gradient evaluations per sweep over the kept sweeps, its bulk ESS and,
+    with an exact reference, `dependence`: `exact.conditional_sd_ratio` of the group."""
+    from headbayes.samplers.gibbs import group_paths
+
+    if not ctx.cfg.mask.groups:
+        return None
+    result = {}
+    members = group_paths(ctx.cfg)
+    for name, group in ctx.cfg.mask.groups.items():
+        paths = sorted(members[name])
+        numbers = np.concatenate([ctx.chain[p].reshape(ctx.chain[p].shape[:2] + (-1,))
+                                  for p in paths], axis=2)
+        figures = {"sampler": group.sampler.name, "numbers": int(numbers.shape[2]),
+                   "ess_bulk_min": _nanmin(diagnostics.ess_bulk(numbers))}
+        if f"{name}.steps" in (ctx.info or {}):
+            steps = ctx.info[f"{name}.steps"].sum()
+            figures.update(
+                accept_mean=float(ctx.info[f"{name}.acceptance_sum"].sum() / steps),
+                divergences=int(ctx.info[f"{name}.divergences"].sum()),
+                grad_evals_per_sweep=float(ctx.info[f"{name}.grad_evals"].sum() / steps))
+        if ctx.exact is not None:
+            sizes = {p: ctx.params[p].size for p in ctx.exact.paths}
+            figures["dependence"] = exact.conditional_sd_ratio(ctx.exact, sizes, set(paths))
+        result[name] = figures
+    return {"groups": result}
+
+
 @metric("exact_rel_l2", "exact_band_median", "exact_band_max", "mean_z_max", "var_ratio_min",
         "var_ratio_max")
 def _exact(ctx: ReportContext):

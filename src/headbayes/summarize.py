@@ -61,8 +61,21 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         status, figures = _status(files)
         rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
                      "sampled": _sampled_size(files),
-                     **{k: figures.get(k) for k in METRIC_KEYS}, **_costs(files)})
+                     **_flat_metrics(figures), **_costs(files)})
     return rows
+
+
+def _flat_metrics(figures: dict) -> dict:
+    """Every metric; a nested one (the Gibbs `groups`) as `groups.NAME.KEY` columns."""
+    flat = {}
+    for key in METRIC_KEYS:
+        value = figures.get(key)
+        if isinstance(value, dict):
+            flat.update({f"{key}.{name}.{k}": v for name, inner in value.items()
+                         for k, v in inner.items()})
+        elif key != "groups":
+            flat[key] = value
+    return flat
 
 
 def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
@@ -79,7 +92,7 @@ def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
 def table_columns(rows: list[dict]) -> list[str]:
     """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
     overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
-                 if k not in METRIC_KEYS
+                 if k not in METRIC_KEYS and not k.startswith("groups.")
                  and k not in ("job", "status", "sampled", "grad_evals", "wall_s")]
     varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
     present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]

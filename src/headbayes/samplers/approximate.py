@@ -32,7 +32,7 @@ from headbayes.samplers import SAMPLERS
 from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
                                      make_info, tempered)
 
-__all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
+__all__ = ["REFIT_STEPS", "make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
            "LaplaceOptions", "VIOptions", "ExactOptions"]
 
 
@@ -91,6 +91,7 @@ FITTED = {"fitted"}
 HYPER = ("learning_rate", "temperature")
 
 NEWTON_STEPS = 3
+REFIT_STEPS = 50  # VI steps refitting a Gibbs group's Gaussian to each sweep's conditional
 
 
 class GaussianState(NamedTuple):
@@ -112,17 +113,26 @@ def _draw(key, state: GaussianState, unravel) -> GaussianState:
 
 
 def _fitted_sampler(logdensity_fn: Callable, warmup: int, fit: Callable, start_scale: Callable,
-                    start_fit: Callable) -> Sampler:
+                    start_fit: Callable, refit: Callable) -> Sampler:
     """A Sampler that fits for `warmup` steps inside the sampling loop (one call of the
     chunked program like any step, so a signal waits for a chunk, not for the whole fit),
     then draws. `fit(key, state, logdensity, hyper, last) -> (state, grad evals)` takes one
     fitting step and, when `last`, sets the fitted mean and scale; `start_fit(position, hyper)`
-    and `start_scale(flat)` give the fit's initial state and the scale's shape."""
+    and `start_scale(flat)` give the fit's initial state and the scale's shape;
+    `refit(key, state, logdensity, hyper) -> (state, grad evals)` fits the drawing Gaussian
+    again to a changed target (a Gibbs group's refresh)."""
 
     def init(position, problem, hyper):
         flat = ravel_pytree(position)[0]
         return GaussianState(position, flat, start_scale(flat), start_fit(position, hyper),
                              jnp.int32(0))
+
+    def refresh(key, state: GaussianState, problem, hyper):
+        """Once fitted: refit to the (changed) target, so the next draw is from the fit to
+        it; while fitting: nothing (the fit steps follow the target anyway)."""
+        logdensity = tempered(logdensity_fn, problem, hyper)
+        return jax.lax.cond(state.step < warmup, lambda s: (s, jnp.int32(0)),
+                            lambda s: refit(key, s, logdensity, hyper), state)
 
     def step(key, state: GaussianState, problem, hyper):
         logdensity = tempered(logdensity_fn, problem, hyper)
@@ -137,7 +147,7 @@ def _fitted_sampler(logdensity_fn: Callable, warmup: int, fit: Callable, start_s
         new, info = jax.lax.cond(state.step < warmup, fitting, drawing, state)
         return new._replace(step=state.step + 1), info
 
-    return Sampler(init, step)
+    return Sampler(init, step, refresh=refresh)
 
 
 def _gaussian_at(logdensity, x, newton_steps: int):
@@ -183,8 +193,16 @@ def make_vi(logdensity_fn: Callable, cfg) -> Sampler:
                                 scale=jnp.where(last, scale, state.scale))
         return fitted, cfg.num_mc_samples
 
+    def refit(key, state: GaussianState, logdensity, hyper):
+        def one(i, fitted):
+            return fit(jax.random.fold_in(key, i), fitted, logdensity, hyper,
+                       i == REFIT_STEPS - 1)[0]
+
+        refitted = jax.lax.fori_loop(0, REFIT_STEPS, one, state)
+        return refitted._replace(position=state.position), REFIT_STEPS * cfg.num_mc_samples
+
     return _fitted_sampler(logdensity_fn, cfg.warmup, fit,
-                           lambda flat: jnp.full_like(flat, jnp.exp(-2.0)), start_fit)
+                           lambda flat: jnp.full_like(flat, jnp.exp(-2.0)), start_fit, refit)
 
 
 @SAMPLERS.register("laplace", LaplaceOptions, check=_check, caps=FITTED, hyper=HYPER,
@@ -213,8 +231,15 @@ def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
         hessian_grads = (NEWTON_STEPS + 1) * x.size + NEWTON_STEPS
         return fitted, 1 + jnp.where(last, hessian_grads, 0)
 
+    def refit(key, state: GaussianState, logdensity, hyper):
+        unravel = _unravel_of(state.position)
+        mean, scale = _gaussian_at(lambda z: logdensity(unravel(z)), state.mean, NEWTON_STEPS)
+        return (state._replace(mean=mean, scale=scale),
+                (NEWTON_STEPS + 1) * state.mean.size + NEWTON_STEPS)
+
     return _fitted_sampler(logdensity_fn, cfg.warmup, fit,
-                           lambda flat: jnp.zeros((flat.size, flat.size), flat.dtype), start_fit)
+                           lambda flat: jnp.zeros((flat.size, flat.size), flat.dtype), start_fit,
+                           refit)
 
 
 def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:

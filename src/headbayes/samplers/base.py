@@ -9,9 +9,10 @@ Every sampler has the same shape:
   (no accept/reject), so the loop need not add it up step by step;
 - `trivial_init`: True when `init` only wraps the position (no computation), so batched starts
   need no compiled program;
-- `refresh(state, problem, hyper) -> state` or None: recompute what the state caches about
-  the log-density (its value and gradient at the position) after the target changed under it,
-  as it does for a Gibbs group when the other groups move (None: nothing cached);
+- `refresh(key, state, problem, hyper) -> (state, gradient evaluations)` or None: bring the
+  state up to date after the target changed under it, as it does for a Gibbs group when the
+  other groups move: recompute the cached log-density and gradient (HMC, NUTS, MALA), or,
+  once fitted, refit the Gaussian to the new target (VI, Laplace). None: nothing to update.
 - `groups`: the group names of a Gibbs sampler (its `Info.groups` has one `Info` each).
 Floats a sweep varies arrive in `hyper`, a dict of arrays keyed by config key (the entry's
 `hyper` keys), so one compiled program serves the whole sweep. Every sampler targets
@@ -113,7 +114,8 @@ def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
     if cfg.body.mode == "joint":
         from headbayes.samplers import SAMPLERS
 
-        stepping = [n for n in SAMPLERS.names() if "fitted" not in SAMPLERS[n].caps]
+        stepping = [n for n in SAMPLERS.names()
+                    if not SAMPLERS[n].caps & {"fitted", "composite"}]
         require(options.name in stepping, "sampler.name", options.name,
                 f"a stepping sampler ({', '.join(stepping)}) with body.mode=joint")
 

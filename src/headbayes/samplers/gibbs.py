@@ -13,11 +13,15 @@ Warmup, keep and thin count sweeps; each group adapts (HMC/NUTS) or fits (VI, La
 the `sampler.warmup` sweeps, on the conditionals it meets then. The keys every sampler has
 (`SHARED_KEYS`) are the run's `sampler` keys; a group's `sampler` block sets the rest.
 
-A group with a fitted sampler (`vi`, `laplace`) makes the run mixed VI + MCMC: the group's
-Gaussian q(θ_v) is fitted during warmup against the conditional of the moment (the MCMC groups
-moving), then held; every later sweep draws θ_v from q independently of the other groups, and
-the MCMC groups sample their exact conditional given it. The draws target
-q(θ_v) · p(θ_m | θ_v): exact given θ_v, approximate only through q.
+A group with a fitted sampler (`vi`, `laplace`) makes the run mixed VI + MCMC. Its Gaussian
+is refit to the current conditional p(θ_v | θ_m) at every sweep (warm-started from the last
+fit: Laplace takes NEWTON_STEPS Newton steps and the Hessian there, VI takes REFIT_STEPS
+optimiser steps), and θ_v is drawn from it. So the run is Gibbs with one conditional replaced
+by its Gaussian approximation q(θ_v | θ_m): exact where that conditional is Gaussian and the
+fit reaches it (Laplace on a linear-Gaussian block, as the seed's head bias), approximate
+otherwise, by as much as q(· | θ_m) differs from p(· | θ_m). (A factor fitted once and held
+would not do: one MCMC step per sweep from a θ_m drawn under another θ_v does not leave
+q(θ_v) p(θ_m | θ_v) invariant.) During warmup the fit takes one step per sweep.
 """
 
 from dataclasses import dataclass
@@ -134,9 +138,10 @@ def make_gibbs(logdensity_fn: Callable, options, cfg) -> Sampler:
                                                  samplers, state.groups):
             _, given = conditional(position, problem, name)
             group_hyper = hyper["groups"][name]
-            refreshed = 0
+            refreshed, (refresh_key, key) = 0, jax.random.split(key)
             if sampler.refresh is not None:
-                own_state, refreshed = sampler.refresh(own_state, given, group_hyper), 1
+                own_state, refreshed = sampler.refresh(refresh_key, own_state, given,
+                                                       group_hyper)
             own_state, info = sampler.step(key, own_state, given, group_hyper)
             if sampler.constant_info is not None:
                 info = sampler.constant_info(group_hyper)

@@ -109,9 +109,9 @@ def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
         return new, make_info(info.acceptance_rate, info.is_divergent,
                               info.num_integration_steps, state.step_size)
 
-    def refresh(state: AdaptiveState, problem, hyper):
+    def refresh(key, state: AdaptiveState, problem, hyper):
         inner = blackjax.hmc.init(state.position, tempered(logdensity_fn, problem, hyper))
-        return state._replace(inner=inner)
+        return state._replace(inner=inner), 1
 
     return Sampler(init, step, refresh=refresh)
 

@@ -123,7 +123,7 @@ def make_mala(logdensity_fn: Callable, cfg) -> Sampler:
         state, info = kernel(key, state, logdensity, hyper["step_size"])
         return state, make_info(info.acceptance_rate, False, 1, hyper["step_size"])
 
-    def refresh(state, problem, hyper):
-        return init(state.position, problem, hyper)
+    def refresh(key, state, problem, hyper):
+        return init(state.position, problem, hyper), 1
 
     return Sampler(init, step, refresh=refresh)
