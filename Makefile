@@ -36,6 +36,7 @@ bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); 
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_gibbs.py
 	$(PY) scripts/bench_scaling.py --mode quick
 
 bench-uci: $(STAMP)  ## the UCI benchmark (4 datasets x 20 standard splits); writes docs/uci.md
@@ -49,6 +50,7 @@ bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_gibbs.py
 	$(PY) scripts/bench_scaling.py --mode full
 
 clean:  ## remove outputs and caches (keeps .venv)

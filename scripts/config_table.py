@@ -99,6 +99,10 @@ ROWS = [
      'selectors of the sampled leaves'),
     (('mask.exclude',), False,
      'selectors removed from the selection'),
+    (('mask.groups',), False,
+     '`sampler=gibbs`: {name: {include, exclude, sampler}}, disjoint groups splitting the '
+     "sampled leaves, each updated by its own sampler given the others (the group's "
+     '`sampler` block: `name` and that sampler\'s own keys); see docs/patterns.md'),
     (('likelihood',), True,
      'the likelihood family: `gaussian`, `heteroscedastic`, `bernoulli`, `categorical` (each'
      ' with `reduction`; see "Classifiers")'),
@@ -115,7 +119,7 @@ ROWS = [
     (('prior.sigma',), False,
      'Gaussian prior scale over the sampled leaves: a number or `evidence`'),
     (('sampler',), True,
-     '`sgld`, `sghmc`, `mala`, `hmc`, `nuts`, `vi`, `laplace`, `exact` (below)'),
+     '`sgld`, `sghmc`, `mala`, `hmc`, `nuts`, `vi`, `laplace`, `exact`, `gibbs` (below)'),
     (('sampler.step_size',), False,
      'ε of SGLD, SGHMC, MALA; HMC/NUTS: initial step size of the adaptation'),
     (('sampler.temperature',), False,

@@ -38,7 +38,7 @@ def test_bad_step_size_names_key_and_value(value):
     ("thin", 0, "an integer >= 1"),
     ("num_chains", 0, "an integer >= 1"),
     ("warmup", -1, "an integer >= 0"),
-    ("name", "sgdl", "one of sgld, sghmc, mala, hmc, nuts, vi, laplace, exact"),
+    ("name", "sgdl", "one of sgld, sghmc, mala, hmc, nuts, vi, laplace, exact, gibbs"),
     ("nuts:mass_matrix", "full", "one of diagonal, dense"),
     ("hmc:target_accept", 1.0, r"a number in \(0, 1\)"),
     ("init_jitter", -0.1, "a finite number >= 0"),
