@@ -63,6 +63,7 @@ def test_mixed_laplace_and_nuts_reach_the_exact_posterior(run_in_process):
     assert bias["sampler"] == "laplace" and bias["accept_mean"] == 1.0
 
 
+@pytest.mark.slow  # 6 s; the Laplace test above checks the mixed scheme exactly
 def test_mixed_vi_and_nuts_come_close_to_the_exact_posterior(run_in_process):
     """Mean-field VI on the 1-number bias is exact at its optimum, but REFIT_STEPS Adam steps
     per sweep trail a conditional that moves every sweep: the chain lands near the exact
@@ -106,3 +107,38 @@ def test_inspect_names_each_leafs_group(headbayes):
     assert "sampled (weights)" in rows["output_layer.weight"]
     assert "sampled (bias)" in rows["output_layer.bias"]
     assert "frozen" in rows["hidden_layers.0.bias"]
+
+
+def test_a_stopped_gibbs_run_resumes_to_the_same_chain(headbayes, tmp_path):
+    """SIGTERM mid-run, `headbayes resume`: every group's sampler state (NUTS adaptation,
+    MALA's cached gradient) is in the checkpoint, so the chain equals an uninterrupted one."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = ["+experiment=sin_gibbs", "sampler.warmup=10000", "sampler.keep=200",
+            "report.plots=false"]
+    headbayes("run", *long, f"hydra.run.dir={tmp_path / 'reference'}", check_code=0)
+    stopped = tmp_path / "stopped"
+    env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(tmp_path / "outputs")}
+    proc = subprocess.Popen([sys.executable, "-m", "headbayes", "run", *long,
+                             f"hydra.run.dir={stopped}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # past the step-0 commit: a chunk of sweeps is committed
+        try:
+            if json.loads((stopped / store.MANIFEST).read_text())["checkpoint"]["next_step"]:
+                break
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 143
+    headbayes("resume", stopped, check_code=0)
+    assert 0 < json.loads((stopped / "meta.json").read_text())["resumed_from_step"] < 10200
+    expected, got = store.load_chain(tmp_path / "reference"), store.load_chain(stopped)
+    for path in expected:
+        np.testing.assert_array_equal(got[path], expected[path])

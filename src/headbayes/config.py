@@ -115,7 +115,8 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
 def _typed_groups(groups: dict, shared, strict: bool) -> dict:
     """`mask.groups` as {name: GroupConfig} with each group's sampler in its option's schema
     and the keys every sampler has (warmup, keep, thin, chains, start jitter, temperature)
-    taken from the run's `sampler` (`shared`); a group setting one of them is refused."""
+    taken from the run's `sampler` (`shared`); a group setting one of them to another value
+    is refused."""
     from headbayes.samplers.base import SHARED_KEYS
 
     typed_groups = {}
@@ -135,8 +136,8 @@ def _typed_groups(groups: dict, shared, strict: bool) -> dict:
             raise ConfigError(f"`{where}.sampler` must be a mapping with a sampler's name and "
                               f"keys, got {own!r}")
         own = dict(own)
-        given = [k for k in SHARED_KEYS if k in own]
-        if given and strict:
+        given = [k for k in SHARED_KEYS if k in own and own[k] != getattr(shared, k)]
+        if given and strict:  # equal values: a saved run's config, written with them
             raise ConfigError(f"`{where}.sampler` sets {', '.join(given)}, which every group "
                               f"shares: set sampler.{given[0]} instead")
         try:

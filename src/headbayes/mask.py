@@ -56,10 +56,10 @@ def select(paths: list[str], include: list[str], exclude: list[str],
     Raises ConfigError if a selector matches nothing or the selection is empty (`key` names
     the config section in the message).
     """
-    for key, selectors in ((f"{key}.include", include), (f"{key}.exclude", exclude)):
+    for where, selectors in ((f"{key}.include", include), (f"{key}.exclude", exclude)):
         for selector in selectors:
             if not any(selector_matches(selector, p) for p in paths):
-                raise _unmatched_error(key, selector, paths)
+                raise _unmatched_error(where, selector, paths)
     chosen = {p: (any(selector_matches(s, p) for s in include)
                   and not any(selector_matches(s, p) for s in exclude)) for p in paths}
     if not any(chosen.values()):
