@@ -25,11 +25,13 @@ __all__ = ["MaskConfig", "GroupConfig", "PriorConfig", "BodyConfig", "ReportConf
 @dataclass
 class GroupConfig:
     """One group of `mask.groups`: its leaves (selectors, within the mask) and its sampler
-    (a `sampler` option's own keys; the shared ones come from the run's `sampler`)."""
+    (a `sampler` option's own keys; the shared ones come from the run's `sampler`) and the
+    `prior` keys it sets differently from the run's (`headbayes.priors`)."""
 
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     sampler: Any = field(default_factory=dict)
+    prior: dict = field(default_factory=dict)  # the run's `prior` keys this group changes
 
 
 @dataclass
@@ -41,7 +43,13 @@ class MaskConfig:
 
 @dataclass
 class PriorConfig:
-    sigma: Any = 10.0  # a number > 0, or `evidence` (headbayes.hyperparameters)
+    """The prior over the sampled leaves (`headbayes.priors`)."""
+
+    family: str = "gaussian"  # gaussian | laplace | student_t
+    sigma: Any = 10.0  # the scale: a number > 0, or `evidence` (headbayes.hyperparameters)
+    scale: str = "fixed"  # fixed: sigma for every leaf; fan_in: sigma / sqrt(fan-in)
+    center: str = "zero"  # zero | initial (the leaf's values in params.npz)
+    df: float = 3.0  # student_t: degrees of freedom ν
 
 
 @dataclass
@@ -76,8 +84,8 @@ class RunConfig:
 
 
 OPTION_GROUPS = ("data", "model", "likelihood", "sampler")
-CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "sampler", "experiment", "sweep",
-                 "launcher")
+CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "prior", "sampler", "experiment",
+                 "sweep", "launcher")
 BODY_MODES = ("frozen", "pretrained", "joint")
 BODY_OPTIMIZERS = ("adam", "sgd")
 
@@ -108,11 +116,11 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
         groups[group] = (model_options(values, strict) if group == "model"
                          else registry(group).typed(values, strict))
     mask = dataclasses.replace(cfg.mask, groups=_typed_groups(cfg.mask.groups, groups["sampler"],
-                                                              strict))
+                                                              cfg.prior, strict))
     return dataclasses.replace(cfg, mask=mask, **groups)
 
 
-def _typed_groups(groups: dict, shared, strict: bool) -> dict:
+def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
     """`mask.groups` as {name: GroupConfig} with each group's sampler in its option's schema
     and the keys every sampler has (warmup, keep, thin, chains, start jitter, temperature)
     taken from the run's `sampler` (`shared`); a group setting one of them to another value
@@ -127,10 +135,10 @@ def _typed_groups(groups: dict, shared, strict: bool) -> dict:
         if not isinstance(group, dict):
             raise ConfigError(f"`{where}` must be a mapping with include, exclude and sampler, "
                               f"got {group!r}")
-        unknown = set(group) - {"include", "exclude", "sampler"}
+        unknown = set(group) - {"include", "exclude", "sampler", "prior"}
         if unknown:
             raise ConfigError(f"`{where}` has no key {', '.join(sorted(unknown))}; its keys: "
-                              f"include, exclude, sampler")
+                              f"include, exclude, sampler, prior")
         own = group.get("sampler") or {}
         if not isinstance(own, dict):
             raise ConfigError(f"`{where}.sampler` must be a mapping with a sampler's name and "
@@ -145,8 +153,11 @@ def _typed_groups(groups: dict, shared, strict: bool) -> dict:
         except ConfigError as e:
             raise ConfigError(f"in {where}: {e}") from None
         options = dataclasses.replace(options, **{k: getattr(shared, k) for k in SHARED_KEYS})
-        typed_groups[str(name)] = GroupConfig(list(group.get("include") or []),
-                                              list(group.get("exclude") or []), options)
+        from headbayes.priors import group_prior
+
+        typed_groups[str(name)] = GroupConfig(
+            list(group.get("include") or []), list(group.get("exclude") or []), options,
+            group_prior(prior, group.get("prior") or {}, f"{where}.prior"))
     return typed_groups
 
 
@@ -214,6 +225,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.body.weight_decay is not None:
         nonnegative_float("body.weight_decay", cfg.body.weight_decay)
     check_scale("prior.sigma", cfg.prior.sigma)
+    from headbayes.priors import check_prior
+
+    check_prior(cfg.prior)
     require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
             "a non-empty list of selectors")
     for group in OPTION_GROUPS:

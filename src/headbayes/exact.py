@@ -6,8 +6,11 @@ are sampled. With the body frozen, f(x) = W φ(x) + b is linear in the sampled n
 f = J θ + offset, where J holds the features φ (for weights) and ones (for biases) and
 `offset` is the frozen part. With the Gaussian likelihood and prior of DESIGN.md §3 the
 (tempered) posterior is Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
-  precision Λ = a JᵀJ / σ² + I / σ_prior²,   mean μ = Λ⁻¹ a Jᵀ(y − offset) / σ²,
-  covariance Σ = T Λ⁻¹ (T = sampler.temperature).
+  precision Λ = a JᵀJ / σ² + diag(1 / s²),   mean μ = Λ⁻¹ (a Jᵀ(y − offset) / σ² + c / s²),
+  covariance Σ = T Λ⁻¹ (T = sampler.temperature),
+with s and c each sampled number's prior sd and centre (`headbayes.priors`: σ_prior, or
+σ_prior/√fan-in, or a group's own; 0 or the initial value). A prior of another family has no
+closed form: then there is no exact reference.
 The predictive on the eval grid is Gaussian with mean J μ + offset, variance diag(J Σ Jᵀ);
 its 5%–95% band is 2 · 1.6449 standard deviations wide.
 
@@ -25,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from headbayes.priors import is_plain, leaf_priors, prior_arrays
 from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
@@ -72,7 +76,20 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     if outside:
         return (f"no exact reference: sampled leaves outside {head} ({', '.join(outside)}) "
                 f"make the posterior non-Gaussian")
+    leaves = _leaf_priors(cfg, sampled)
+    families = sorted({p.family for p in leaves.values()} - {"gaussian"})
+    if families:
+        return f"no exact reference: the prior is {' and '.join(families)}, not Gaussian"
+    if cfg.likelihood.sigma == "sampled" and not is_plain(leaves):
+        return ("no exact reference: with likelihood.sigma=sampled it needs the plain prior "
+                "(Gaussian, prior.scale=fixed, prior.center=zero, no group priors)")
     return None
+
+
+def _leaf_priors(cfg: RunConfig, sampled: list[str]) -> dict:
+    from headbayes.models import leaf_shapes
+
+    return leaf_priors(cfg, leaf_shapes(cfg), sampled)
 
 
 _PHI_LOCK = threading.Lock()  # a warm-up compiling φ finishes before the report calls it
@@ -203,8 +220,10 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
                               np.sqrt(np.maximum(f_var, 0)).reshape(-1, out))
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
     s2 = float(cfg.likelihood.sigma) ** 2
-    precision = a * jac.T @ jac / s2 + np.eye(jac.shape[1]) / float(cfg.prior.sigma) ** 2
-    mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2)
+    leaves = _leaf_priors(cfg, order)
+    centre, sd = prior_arrays({p: leaves[p] for p in order}, params, float(cfg.prior.sigma))
+    precision = a * jac.T @ jac / s2 + np.diag(1 / sd**2)
+    mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2 + centre / sd**2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
     f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)
     f_var = np.einsum("ij,jk,ik->i", jac_eval, cov, jac_eval).reshape(-1, out)

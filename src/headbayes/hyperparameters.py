@@ -71,6 +71,13 @@ def check_learnable(cfg) -> None:
     if learned.get("prior.sigma") == "validation":
         raise ConfigError("`prior.sigma` must be a number > 0 or evidence, got 'validation'")
     what = " and ".join(f"`{k}={v}`" for k, v in learned.items())
+    prior = cfg.prior
+    if (prior.family, prior.scale, prior.center) != ("gaussian", "fixed", "zero") or any(
+            group.prior for group in cfg.mask.groups.values()):
+        raise ConfigError(f"{what} learns the scales under the plain prior (prior=gaussian, "
+                          f"prior.scale=fixed, prior.center=zero, no group priors); got "
+                          f"prior={prior.family}, prior.scale={prior.scale}, "
+                          f"prior.center={prior.center}; set numbers")
     if cfg.likelihood.reduction != "sum":
         raise ConfigError(f"{what} needs `likelihood.reduction=sum` (the evidence of the "
                           f"untempered likelihood), got {cfg.likelihood.reduction!r}")

@@ -104,27 +104,47 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     likelihood = make_likelihood(cfg.likelihood)
     y = jnp.asarray(data.y_train)
     sampled = [p for p, flag in named_leaves(mask).items() if flag]
+    log_prior_fn, prior_center = _prior(cfg, params, sampled)
     head = _stats_head(cfg, params, static, sampled, start_stage, x)
     if head is not None:  # a linear Gaussian head: N-independent statistics stand for the data
         from headbayes.sufficient import head_stats, make_stats_logdensity_fn
 
         x, y = head_stats(x, y, eqx.combine(params, static), head), jnp.zeros((0,))
-        logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head)
+        logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head,
+                                                 log_prior_fn)
     else:
-        logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage)
+        logdensity_fn = make_logdensity_fn(static, likelihood.log_likelihood, start_stage,
+                                           log_prior_fn)
     if is_sampled(cfg.likelihood):
         position = WithNoise(position, jnp.float32(np.log(sigma_start)))
         logdensity_fn = with_sampled_noise(logdensity_fn, cfg.likelihood)
     noise_sd = sigma_start if is_sampled(cfg.likelihood) else likelihood.noise_sd
     noise_sd = 1.0 if noise_sd is None else noise_sd  # families without a noise scale
     problem = Problem(frozen, x, y, jnp.float32(noise_sd), jnp.float32(cfg.prior.sigma),
-                      jnp.float32(1.0))
+                      jnp.float32(1.0), prior_center)
     hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
                            sampled, data)
     sampler = make_sampler(s, logdensity_fn, cfg)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
                                          num_chains=s.num_chains, init_jitter=s.init_jitter)
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
+
+
+def _prior(cfg: RunConfig, params, sampled: list):
+    """(log_prior_fn, prior centres) of the run's prior (`headbayes.priors`); the plain
+    Gaussian one keeps the original function and no centres."""
+    import jax.numpy as jnp
+
+    from headbayes.mask import named_leaves
+    from headbayes.posterior import plain_log_prior
+    from headbayes.priors import is_plain, leaf_priors, make_log_prior
+
+    named = named_leaves(params)
+    leaves = leaf_priors(cfg, {p: leaf.shape for p, leaf in named.items()}, sampled)
+    if is_plain(leaves):
+        return plain_log_prior, None
+    centres = {p: jnp.asarray(named[p]) for p, prior in leaves.items() if prior.centered}
+    return make_log_prior(leaves), centres
 
 
 def _stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int, features):

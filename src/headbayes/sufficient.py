@@ -63,12 +63,16 @@ def head_stats(phi, y, model, head: str) -> HeadStats:
     return _stats(jnp.asarray(phi), jnp.asarray(y), head_theta(model, head))
 
 
-def make_stats_logdensity_fn(static, from_squares: Callable, head: str) -> Callable:
+def make_stats_logdensity_fn(static, from_squares: Callable, head: str,
+                             log_prior_fn: Callable | None = None) -> Callable:
     """`logdensity_fn(position, problem)` with `problem.x` a `HeadStats`: the likelihood's
-    `from_squares(Σ(f − y)², count, sigma, data_scale)` plus the log prior."""
+    `from_squares(Σ(f − y)², count, sigma, data_scale)` plus the log prior (`log_prior_fn
+    (position, problem)`, by default the plain Gaussian one)."""
     import equinox as eqx
 
-    from headbayes.posterior import log_prior
+    from headbayes.posterior import plain_log_prior
+
+    log_prior_fn = log_prior_fn or plain_log_prior
 
     def logdensity_fn(position, problem):
         stats = problem.x
@@ -77,6 +81,6 @@ def make_stats_logdensity_fn(static, from_squares: Callable, head: str) -> Calla
         squares = (stats.base - 2 * jnp.sum(delta * stats.cross)
                    + jnp.sum(delta * (stats.gram @ delta)))
         return (from_squares(squares, stats.count, problem.likelihood_sigma, problem.data_scale)
-                + log_prior(position, problem.prior_sigma))
+                + log_prior_fn(position, problem))
 
     return logdensity_fn
