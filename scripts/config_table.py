@@ -116,8 +116,19 @@ ROWS = [
      'c and a of that prior'),
     (('likelihood.reduction',), False,
      '`mean` or `sum` (see conventions)'),
+    (('prior',), True,
+     'the prior family over the sampled leaves: `gaussian` (−z²/2), `laplace` (−\\|z\\|), '
+     '`student_t` (−(ν+1)/2·log(1 + z²/ν)), z = (θ − centre)/scale'),
     (('prior.sigma',), False,
-     'Gaussian prior scale over the sampled leaves: a number or `evidence`'),
+     'the prior scale (Gaussian: its sd): a number or `evidence` (plain Gaussian prior only)'),
+    (('prior.scale',), False,
+     '`fixed`: `prior.sigma` for every leaf; `fan_in`: `prior.sigma/√fan-in` of the '
+     "leaf's layer (a bias: its layer's weight's)"),
+    (('prior.center',), False,
+     "`zero`, or `initial`: each leaf's values in params.npz (pretrained ones with "
+     '`body=pretrained`)'),
+    (('prior.df',), False,
+     '`student_t`: degrees of freedom ν'),
     (('sampler',), True,
      '`sgld`, `sghmc`, `mala`, `hmc`, `nuts`, `vi`, `laplace`, `exact`, `gibbs` (below)'),
     (('sampler.step_size',), False,
