@@ -163,6 +163,12 @@ ROWS = [
      "SGLD, SGHMC: points per gradient, drawn uniformly with replacement from the step's key"
      ' inside the compiled loop (the data stays on the device); `reduction: sum` scales the '
      'minibatch sum by N/n, `mean` is already unbiased. 0: the full data'),
+    (('tracking.backend',), False,
+     '`none`, or `mlflow` (`+tracking=mlflow`, needs `headbayes[mlflow]`): log every run to '
+     'MLflow (see "Experiment tracking"); never a setting of the chain'),
+    (('tracking.experiment', 'tracking.uri'), False,
+     'the MLflow experiment; the store when `$MLFLOW_TRACKING_URI` is unset ("": '
+     '`outputs/mlruns`)'),
     (('report.plots',), False,
      'draw predictive.png, calibration.png and trace.png after the run (each at most 2000 '
      'points); `false` writes metrics.json only, for big sweeps (`headbayes report` draws '

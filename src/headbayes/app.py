@@ -55,7 +55,10 @@ def _run(cfg: DictConfig, run_dir: Path) -> None:
         if not files.holds_chunks():
             _write_hydra_files(files, cfg)
         run_config = to_run_config(cfg)
-        run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir))
+        sweep_dir = (Path(HydraConfig.get().sweep.dir)
+                     if HydraConfig.get().mode == RunMode.MULTIRUN else None)
+        run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir),
+                       sweep_dir=sweep_dir)
 
 
 def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
@@ -72,8 +75,10 @@ def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
         store.write_bytes(files.path(name), text.encode())
 
 
-def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -> None:
-    """Sample (or resume), then report and print the metrics table."""
+def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
+                   sweep_dir: Path | None = None) -> None:
+    """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
+    log the run (a job of the sweep in `sweep_dir`, if one)."""
     from headbayes.pipeline import FINISHED_BEFORE, run_job
     from headbayes.report import write_report
     from headbayes.timing import Stages, process_seconds
@@ -95,6 +100,21 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False) -
     pointer = console.exact_pointer(figures)
     if pointer:
         console.stdout.print(pointer)
+    if run_config.tracking.backend == "mlflow":
+        _track(run_config, run_dir, figures, sweep_dir)
+
+
+def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path | None) -> None:
+    """Log to MLflow; a tracking server that fails is a warning: the run itself is done."""
+    from headbayes.tracking import log_run, tracking_uri
+
+    try:
+        run_id = log_run(run_config, run_dir, figures, sweep_dir)
+    except Exception as e:  # noqa: BLE001 (any client or server error)
+        console.error(f"warning: the run is complete but logging it to MLflow at "
+                      f"{tracking_uri(run_config.tracking)} failed: {type(e).__name__}: {e}")
+        return
+    console.stdout.print(f"logged to MLflow ({tracking_uri(run_config.tracking)}): run {run_id}")
 
 
 class SweepStatus(Callback):

@@ -17,7 +17,7 @@ from headbayes.errors import ConfigError
 from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
-__all__ = ["MaskConfig", "GroupConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
+__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
            "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
            "flat_values", "differences", "BODY_MODES"]
 
@@ -68,6 +68,15 @@ class ReportConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """`+tracking=mlflow` (`headbayes.tracking`); never a setting of the chain."""
+
+    backend: str = "none"  # none | mlflow
+    experiment: str = "headbayes"  # the MLflow experiment's name
+    uri: str = ""  # "": $MLFLOW_TRACKING_URI, else a file store under the output directory
+
+
+@dataclass
 class RunConfig:
     """`data`, `model`, `likelihood` and `sampler` hold a dict while Hydra composes and the
     option's schema (a dataclass) after `typed`."""
@@ -81,11 +90,12 @@ class RunConfig:
     prior: PriorConfig = field(default_factory=PriorConfig)
     sampler: Any = field(default_factory=dict)
     report: ReportConfig = field(default_factory=ReportConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 OPTION_GROUPS = ("data", "model", "likelihood", "sampler")
 CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "prior", "sampler", "experiment",
-                 "sweep", "launcher")
+                 "sweep", "launcher", "tracking")
 BODY_MODES = ("frozen", "pretrained", "joint")
 BODY_OPTIMIZERS = ("adam", "sgd")
 
@@ -205,11 +215,11 @@ def flat_values(cfg: RunConfig) -> dict:
 
 def differences(saved: RunConfig, given: RunConfig) -> list[str]:
     """'key (saved S, given G)' for every key whose value differs; every key but `report.*`
-    (what the report draws) shapes the chain."""
+    and `tracking.*` (what the report draws, where it is logged) shapes the chain."""
     old, new = flat_values(saved), flat_values(given)
     return [f"{key} (saved {old.get(key)!r}, given {new.get(key)!r})"
             for key in dict.fromkeys([*old, *new])
-            if old.get(key) != new.get(key) and not key.startswith("report.")]
+            if old.get(key) != new.get(key) and not key.startswith(("report.", "tracking."))]
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -240,6 +250,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.mask.groups and "composite" not in registry("sampler")[cfg.sampler.name].caps:
         raise ConfigError(f"mask.groups gives each group its own sampler: it needs "
                           f"sampler=gibbs, got sampler={cfg.sampler.name}")
+    from headbayes.tracking import check_tracking
+
+    check_tracking(cfg.tracking)
     check_learnable(cfg)
     check_seeds_and_counts(cfg)
     return cfg

@@ -1,0 +1,68 @@
+"""`+tracking=mlflow`: each run logged to MLflow, read back with the MLflow client."""
+
+import json
+import os
+
+import pytest
+
+import headbayes
+from headbayes.errors import ConfigError
+
+TINY = ["+experiment=sin_head", "sampler.warmup=50", "sampler.keep=20", "+tracking=mlflow"]
+
+
+def _client(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MlflowClient((tmp_path / "outputs" / "mlruns").resolve().as_uri())
+
+
+def _runs(client):
+    experiment = client.get_experiment_by_name("headbayes")
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_a_run_is_logged_with_config_metrics_verdict_and_artifacts(headbayes, tmp_path):
+    run_dir = tmp_path / "run"
+    result = headbayes("run", *TINY, f"hydra.run.dir={run_dir}", check_code=0)
+    assert "logged to MLflow" in result.stdout
+    (run,) = _runs(_client(tmp_path))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert run.data.params["sampler.name"] == "sgld"
+    assert run.data.params["sampler.keep"] == "20" and run.data.params["seed"] == "0"
+    assert run.data.metrics["rhat_max"] == pytest.approx(metrics["rhat_max"])
+    assert run.data.metrics["num_draws"] == 20
+    assert run.data.tags["headbayes.verdict"] == metrics["verdict"]
+    assert run.data.tags["headbayes.run_dir"] == str(run_dir.resolve())
+    names = {a.path for a in _client(tmp_path).list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "meta.json", "predictive.png", "trace.png"} <= names
+
+
+def test_a_sweeps_jobs_are_children_of_one_parent(headbayes, tmp_path):
+    sweep = tmp_path / "sweep"
+    headbayes("run", "-m", *TINY, "seed=0,1", "report.plots=false",
+              f"hydra.sweep.dir={sweep}", check_code=0)
+    runs = _runs(_client(tmp_path))
+    parent = json.loads((sweep / "mlflow_parent.json").read_text())["run_id"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
+    assert sorted(r.data.params["seed"] for r in children) == ["0", "1"]
+    (root,) = [r for r in runs if r.info.run_id == parent]
+    assert root.data.tags["headbayes.sweep_dir"] == str(sweep.resolve())
+
+
+def test_without_the_client_tracking_exits_2(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'headbayes\[mlflow\]'"):
+        headbayes.compose(TINY)
+
+
+def test_tracking_is_not_a_setting_of_the_chain():
+    from headbayes.config import differences
+
+    plain = headbayes.compose(TINY[:-1])
+    assert differences(plain, headbayes.compose(TINY)) == []
