@@ -17,7 +17,7 @@ from headbayes.errors import ConfigError
 from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
-__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
+__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
            "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
            "flat_values", "differences", "BODY_MODES"]
 
@@ -60,6 +60,8 @@ class BodyConfig:
     steps: int = 2000
     weight_decay: Optional[float] = None  # null: the run's likelihood and prior (pretrain.py)
     patience: int = 500  # steps without a better validation loss before pretraining stops
+    data: Any = field(default_factory=dict)  # body=pretrained: another (generated) task to
+    # pretrain on, a data option's keys with its name; {}: the run's data
 
 
 @dataclass
@@ -77,6 +79,16 @@ class TrackingConfig:
 
 
 @dataclass
+class AdapterConfig:
+    """LoRA adapters on linear layers (`headbayes.adapters`)."""
+
+    targets: list[str] = field(default_factory=list)  # selectors of linear layers; [] none
+    rank: int = 2
+    alpha: float = 2.0  # the update is (alpha / rank) · B A
+    seed: int = 0  # PRNGKey(seed) draws the A factors
+
+
+@dataclass
 class RunConfig:
     """`data`, `model`, `likelihood` and `sampler` hold a dict while Hydra composes and the
     option's schema (a dataclass) after `typed`."""
@@ -86,6 +98,7 @@ class RunConfig:
     model: Any = field(default_factory=dict)
     body: BodyConfig = field(default_factory=BodyConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    adapters: AdapterConfig = field(default_factory=AdapterConfig)
     likelihood: Any = field(default_factory=dict)
     prior: PriorConfig = field(default_factory=PriorConfig)
     sampler: Any = field(default_factory=dict)
@@ -127,7 +140,13 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
                          else registry(group).typed(values, strict))
     mask = dataclasses.replace(cfg.mask, groups=_typed_groups(cfg.mask.groups, groups["sampler"],
                                                               cfg.prior, strict))
-    return dataclasses.replace(cfg, mask=mask, **groups)
+    body = cfg.body
+    if body.data:
+        try:
+            body = dataclasses.replace(body, data=registry("data").typed(body.data, strict))
+        except ConfigError as e:
+            raise ConfigError(f"in body.data: {e}") from None
+    return dataclasses.replace(cfg, mask=mask, body=body, **groups)
 
 
 def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
@@ -194,7 +213,7 @@ def check_key(key: str) -> None:
     `mask.groups.*` key (group names are the user's)."""
     keys = _known_keys()
     sections = {k.split(".")[0] for k in keys}
-    if key in keys or key in sections or key.startswith(("model.", "mask.groups.")):
+    if key in keys or key in sections or key.startswith(("model.", "mask.groups.", "body.data.")):
         return  # a group's keys are checked when the config is typed (`_typed_groups`)
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -222,6 +241,27 @@ def differences(saved: RunConfig, given: RunConfig) -> list[str]:
             if old.get(key) != new.get(key) and not key.startswith(("report.", "tracking."))]
 
 
+def _check_pretraining_data(cfg: RunConfig) -> None:
+    """`body.data`: only with body=pretrained, a generated dataset (files are the run's data
+    only), with the inputs and targets of the run's data."""
+    from headbayes.datasets import data_sizes
+
+    require(cfg.body.mode == "pretrained", "body.mode", cfg.body.mode,
+            "pretrained when body.data is set")
+    if getattr(cfg.body.data, "path", "") or getattr(cfg.body.data, "root", ""):
+        raise ConfigError("`body.data` takes a generated dataset (sin, sin_shift, gap, "
+                          "friedman1, ...), not a file")
+    entry = registry("data")[cfg.body.data.name]
+    if entry.check is not None:
+        try:
+            entry.check(cfg.body.data, cfg)
+        except ConfigError as e:
+            raise ConfigError(f"in body.data: {e}") from None
+    if data_sizes(cfg.body.data) != data_sizes(cfg.data):
+        raise ConfigError(f"`body.data` must have the inputs and targets of the run's data "
+                          f"{data_sizes(cfg.data)}, got {data_sizes(cfg.body.data)}")
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Range-check every value of a typed config; raise ConfigError naming key, value and what
     is allowed. Each option checks its own keys (its entry's `check`)."""
@@ -234,10 +274,14 @@ def validate(cfg: RunConfig) -> RunConfig:
     at_least("body.patience", cfg.body.patience, 1)
     if cfg.body.weight_decay is not None:
         nonnegative_float("body.weight_decay", cfg.body.weight_decay)
+    if cfg.body.data:
+        _check_pretraining_data(cfg)
     check_scale("prior.sigma", cfg.prior.sigma)
     from headbayes.priors import check_prior
 
     check_prior(cfg.prior)
+    at_least("adapters.rank", cfg.adapters.rank, 1)
+    positive_float("adapters.alpha", cfg.adapters.alpha)
     require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
             "a non-empty list of selectors")
     for group in OPTION_GROUPS:

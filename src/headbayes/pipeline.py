@@ -307,7 +307,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         from headbayes.pretrain import pretrain
 
         start = time.perf_counter()
-        params, pretraining = pretrain(cfg, params, static, data)
+        from headbayes.datasets import make_dataset
+
+        task = make_dataset(cfg.body.data) if cfg.body.data else data  # another task, or ours
+        params, pretraining = pretrain(cfg, params, static, task)
         pretraining["seconds"] = time.perf_counter() - start
         stages.lap("pretraining")
     shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}

@@ -53,6 +53,16 @@ def _loss_fn(cfg: RunConfig, static):
     return loss
 
 
+def _without_adapters(grads):
+    """`grads` with the LoRA adapter leaves' set to zero: pretraining never moves them (Adam
+    and SGD then leave them as they are)."""
+    from headbayes.adapters import is_adapter_leaf
+    from headbayes.mask import leaf_path
+
+    return jax.tree_util.tree_map_with_path(
+        lambda p, g: jnp.zeros_like(g) if is_adapter_leaf(leaf_path(p)) else g, grads)
+
+
 def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     """(trained params, {"loss_initial", "loss_final", "steps", and with a validation part
     "val_loss_best", "best_step"}). The steps run in calls sized like the sampling loop's
@@ -79,7 +89,7 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     def train(carry, until, x, y, x_val, y_val):
         def step(carry):
             params, opt_state, best, best_val, best_step, step = carry
-            grads = jax.grad(loss)(params, x, y)
+            grads = _without_adapters(jax.grad(loss)(params, x, y))
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             value = val_loss(params, x_val, y_val)

@@ -27,6 +27,13 @@ class CurveOptions:
 
 
 @dataclass
+class ShiftedOptions(CurveOptions):
+    name: str = "sin_shift"
+    frequency: float = 1.0  # y = sin(frequency · π · x + phase) + noise
+    phase: float = 0.0
+
+
+@dataclass
 class GapOptions(CurveOptions):
     name: str = "gap"
     gap_min: float = -0.3
@@ -82,10 +89,17 @@ TARGETS = {
 }
 
 
+def _target(cfg):
+    if cfg.name == "sin_shift":  # a task shifted from the seed's (transfer, sin_lora)
+        return lambda x: np.sin(cfg.frequency * np.pi * x + cfg.phase)
+    return TARGETS[cfg.name]
+
+
 def _column(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, np.float32)[:, None]
 
 
+@DATASETS.register("sin_shift", ShiftedOptions, check=_check_curve, sizes=_one_column)
 @DATASETS.register("gap", GapOptions, check=_check_curve, sizes=_one_column)
 @DATASETS.register("sin3", CurveOptions, check=_check_curve, sizes=_one_column)
 @DATASETS.register("sin", CurveOptions, check=_check_curve, sizes=_one_column)  # applied first
@@ -95,7 +109,7 @@ def _one_dimensional(cfg) -> Dataset:
     added in float64 and rounded to float32, exactly as the seed script does; `n_test` test
     points, uniform on [x_min, x_max], come from the same generator afterwards."""
     rng = np.random.default_rng(cfg.seed)
-    target = TARGETS[cfg.name]
+    target = _target(cfg)
     x = np.linspace(cfg.x_min, cfg.x_max, cfg.n_train).astype(np.float32)
     y = (target(x) + cfg.noise_std * rng.normal(size=x.shape)).astype(np.float32)
     gap = None

@@ -176,15 +176,29 @@ def build_model(cfg):
     import equinox as eqx
     import jax
 
-    options, sizes = cfg.model, model_sizes(cfg)
-    cache_key = ("model", repr(dataclasses.asdict(options)), sizes)
+    cache_key = ("model", *_key(cfg))
     if cache_key not in _BUILT:
-        entry = model_entry(options)
         if len(_BUILT) >= 16:
             _BUILT.pop(next(iter(_BUILT)))
-        _BUILT[cache_key] = eqx.filter_jit(
-            lambda: entry.build(options, jax.random.PRNGKey(options.seed), *sizes))()
+        _BUILT[cache_key] = eqx.filter_jit(lambda: _build(cfg))()
     return _BUILT[cache_key]
+
+
+def _key(cfg) -> tuple:
+    return (repr(dataclasses.asdict(cfg.model)), model_sizes(cfg),
+            repr(dataclasses.asdict(cfg.adapters)))
+
+
+def _build(cfg):
+    """The model's factory, then its LoRA adapters (`headbayes.adapters`)."""
+    import jax
+
+    from headbayes.adapters import add_adapters
+
+    options = cfg.model
+    model = model_entry(options).build(options, jax.random.PRNGKey(options.seed),
+                                       *model_sizes(cfg))
+    return add_adapters(model, cfg.adapters)
 
 
 _BUILT: dict = {}  # built models and structures by options and sizes (a sweep shares them)
@@ -196,11 +210,9 @@ def model_structure(cfg):
     import equinox as eqx
     import jax
 
-    options, sizes = cfg.model, model_sizes(cfg)
-    cache_key = ("structure", repr(dataclasses.asdict(options)), sizes)
+    cache_key = ("structure", *_key(cfg))
     if cache_key not in _BUILT:
-        _BUILT[cache_key] = eqx.filter_eval_shape(lambda: model_entry(options).build(
-            options, jax.random.PRNGKey(options.seed), *sizes))
+        _BUILT[cache_key] = eqx.filter_eval_shape(lambda: _build(cfg))
     return _BUILT[cache_key]
 
 

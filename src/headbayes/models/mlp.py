@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from headbayes.adapters import effective_weight
 from headbayes.checks import at_least, choice, require
 from headbayes.models import MODELS, _check_sizes
 
@@ -50,7 +51,7 @@ class MLP(eqx.Module):
         layers = [*self.hidden_layers, self.output_layer]
         act = ACTIVATIONS[self.activation]
         for i in range(start, len(layers) if stop is None else stop):
-            h = h @ layers[i].weight.T + layers[i].bias
+            h = h @ effective_weight(layers[i]).T + layers[i].bias
             if i < len(self.hidden_layers):
                 h = act(h)
         return h
