@@ -26,7 +26,8 @@ ROWS = [
      'sampler randomness: chain keys are `split(PRNGKey(seed), num_chains)`'),
     (('data',), True,
      '`sin`: y = sin(πx) + noise on an even grid; `data.name=sin3`: y = sin³(6x) + noise; '
-     '`gap`, `friedman1`, `sin_growing_noise`, `two_moons`, `digits`, `csv`, `npz`, `uci` '
+     '`sin_shift`, `gap`, `friedman1`, `sin_growing_noise`, `two_moons`, `digits`, `csv`, `npz`, '
+     '`uci` '
      '(below)'),
     (('data.n_train',), False,
      'training points, `linspace(x_min, x_max, n_train)`'),
@@ -59,6 +60,8 @@ ROWS = [
     (('data.val_fraction',), False,
      '`csv`/`npz`/`uci`: share of the training rows kept as a validation part (early '
      'stopping, `likelihood.sigma=validation`, `val_nll`), drawn with `data.seed`'),
+    (('data.frequency', 'data.phase'), False,
+     '`sin_shift`: y = sin(frequency·πx + phase) + noise, a task shifted from the seed\'s'),
     (('data.classes',), False,
      '`csv`/`npz`: the target holds class labels (integers or text)'),
     (('data.noise', 'data.n_ood', 'data.ood_radius'), False,
@@ -95,6 +98,15 @@ ROWS = [
      'compute the frozen layers before the first sampled one once on the data and sample on '
      'their output (a head: the whole body); `false` runs the full forward every step. Not '
      'with `body=joint` (the body moves)'),
+    (('body.data',), False,
+     '`body=pretrained`: a generated dataset (its `name` and keys) to pretrain on instead of '
+     "the run's data (transfer: `sin_lora`); `{}`: the run's data"),
+    (('adapters.targets',), False,
+     'selectors of linear layers that get LoRA adapters `lora_a` (rank, in), `lora_b` '
+     '(out, rank): effective weight W + (alpha/rank)·B A, A ~ N(0, 1/in), B = 0 at start; the '
+     'mask chooses which factors are sampled (see docs/patterns.md)'),
+    (('adapters.rank', 'adapters.alpha', 'adapters.seed'), False,
+     'the adapters\' rank, their scale alpha, the seed of the A factors'),
     (('mask.include',), False,
      'selectors of the sampled leaves'),
     (('mask.exclude',), False,
