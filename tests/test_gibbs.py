@@ -38,6 +38,7 @@ def test_weights_by_nuts_and_bias_by_mala_reach_the_exact_posterior(run_in_proce
     assert np.all(info["grad_evals"] == info["weights.grad_evals"] + info["bias.grad_evals"])
 
 
+@pytest.mark.slow  # 8 s; scripts/bench_gibbs.py shows the same figures
 def test_the_seed_split_is_shown_failing_not_hidden(run_in_process):
     """On the seed's likelihood the bias barely moves given the weights: the same number of
     sweeps leaves its variance far too small, and the verdict says so."""
@@ -109,6 +110,7 @@ def test_inspect_names_each_leafs_group(headbayes):
     assert "frozen" in rows["hidden_layers.0.bias"]
 
 
+@pytest.mark.slow  # 20 s: three processes; make test resumes bit for bit in test_trust
 def test_a_stopped_gibbs_run_resumes_to_the_same_chain(headbayes, tmp_path):
     """SIGTERM mid-run, `headbayes resume`: every group's sampler state (NUTS adaptation,
     MALA's cached gradient) is in the checkpoint, so the chain equals an uninterrupted one."""

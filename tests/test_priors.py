@@ -41,7 +41,8 @@ def test_fan_in_and_group_priors_per_leaf():
     assert leaves["output_layer.bias"] == LeafPrior("laplace", 3.0, 2.0, 0.25, False)
 
 
-@pytest.mark.parametrize("family, variance", [("laplace", 2.0), ("student_t", 5 / 3)])
+@pytest.mark.parametrize("family, variance", [
+    ("laplace", 2.0), pytest.param("student_t", 5 / 3, marks=pytest.mark.slow)])
 def test_a_prior_dominated_posterior_is_the_prior(run_in_process, family, variance):
     """With a negligible likelihood (σ = 10⁴) the bias's posterior is its prior: Laplace(0, 1)
     has variance 2; Student-t with ν = 5, scale 1 has variance 5/3. Tolerance: 4 Monte-Carlo
@@ -80,6 +81,7 @@ def test_fan_in_scales_and_initial_centre_keep_the_exact_reference(run_in_proces
     np.testing.assert_allclose(extras["exact"].mean, mean, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow  # 7 s; the group's prior goes through the same leaf_priors as fan_in's
 def test_a_group_prior_changes_only_its_group(run_in_process):
     figures, extras, run_dir = run_in_process(
         "+experiment=sin_gibbs", "+mask.groups.bias.prior={sigma: 0.05}", name="group")

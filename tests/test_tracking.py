@@ -39,6 +39,7 @@ def test_a_run_is_logged_with_config_metrics_verdict_and_artifacts(headbayes, tm
     assert {"metrics.json", "meta.json", "predictive.png", "trace.png"} <= names
 
 
+@pytest.mark.slow  # 6 s: a two-job sweep
 def test_a_sweeps_jobs_are_children_of_one_parent(headbayes, tmp_path):
     sweep = tmp_path / "sweep"
     headbayes("run", "-m", *TINY, "seed=0,1", "report.plots=false",

@@ -17,9 +17,10 @@ from headbayes.errors import ConfigError
 from headbayes.budget import check_seeds_and_counts
 from headbayes.hyperparameters import check_learnable, check_scale
 
-__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig", "PriorConfig", "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS",
-           "OPTION_GROUPS", "registry", "typed", "validate", "check_key", "register_schema",
-           "flat_values", "differences", "BODY_MODES"]
+__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig", "PriorConfig",
+           "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS", "OPTION_GROUPS",
+           "registry", "typed", "validate", "check_key", "register_schema", "flat_values",
+           "differences", "BODY_MODES"]
 
 
 @dataclass

@@ -32,9 +32,9 @@ from headbayes.priors import is_plain, leaf_priors, prior_arrays
 from headbayes.config import RunConfig
 from headbayes.metrics import Z_95  # the 90% band's half width in standard deviations
 
-__all__ = ["conditional_sd_ratio", "ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
-           "warm_up", "Z_95", "design", "sampled_paths", "NoiseMixture", "noise_mixture",
-           "GRID"]
+__all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
+           "conditional_sd_ratio", "warm_up", "Z_95", "design", "sampled_paths", "NoiseMixture",
+           "noise_mixture", "GRID"]
 
 GRID = 401  # quadrature points over log σ when σ is sampled
 

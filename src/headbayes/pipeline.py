@@ -304,11 +304,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     stages.lap("model")
     pretraining = {}
     if cfg.body.mode == "pretrained" and not checkpoint:
+        from headbayes.datasets import make_dataset
         from headbayes.pretrain import pretrain
 
         start = time.perf_counter()
-        from headbayes.datasets import make_dataset
-
         task = make_dataset(cfg.body.data) if cfg.body.data else data  # another task, or ours
         params, pretraining = pretrain(cfg, params, static, task)
         pretraining["seconds"] = time.perf_counter() - start

@@ -32,8 +32,8 @@ from headbayes.samplers import SAMPLERS
 from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
                                      make_info, tempered)
 
-__all__ = ["REFIT_STEPS", "make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
-           "LaplaceOptions", "VIOptions", "ExactOptions"]
+__all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
+           "REFIT_STEPS", "LaplaceOptions", "VIOptions", "ExactOptions"]
 
 
 @dataclass
