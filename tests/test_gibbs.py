@@ -144,3 +144,15 @@ def test_a_stopped_gibbs_run_resumes_to_the_same_chain(headbayes, tmp_path):
     expected, got = store.load_chain(tmp_path / "reference"), store.load_chain(stopped)
     for path in expected:
         np.testing.assert_array_equal(got[path], expected[path])
+
+
+def test_a_minibatch_group_reads_the_data_not_the_heads_statistics(run_in_process):
+    """A group with SGLD minibatches needs the data points: the sufficient statistics that
+    replace them for a full-batch linear head must not be used then (they cannot be indexed
+    by point)."""
+    figures, _, run_dir = run_in_process(
+        "+experiment=sin_gibbs", "~mask.groups.bias.sampler",
+        "+mask.groups.bias.sampler={name: sgld, step_size: 1e-4, batch_size: 8}",
+        "sampler.warmup=10", "sampler.keep=5", name="minibatch")
+    assert figures["groups"]["bias"]["sampler"] == "sgld"
+    assert np.isfinite(store.load_chain(run_dir)["output_layer.bias"]).all()

@@ -160,7 +160,9 @@ def _stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int,
     s = cfg.sampler
     model = eqx.combine(params, static)
     head = linear_head(model)
-    if (head is None or start_stage != len(model.stages) - 1 or getattr(s, "batch_size", 0)
+    minibatches = any(getattr(o, "batch_size", 0) for o in
+                      [s, *(group.sampler for group in cfg.mask.groups.values())])
+    if (head is None or start_stage != len(model.stages) - 1 or minibatches
             or not_applicable_reason(cfg, sampled) is not None):
         return None
     total_steps = s.warmup + s.keep * s.thin
