@@ -153,6 +153,6 @@ def test_a_minibatch_group_reads_the_data_not_the_heads_statistics(run_in_proces
     figures, _, run_dir = run_in_process(
         "+experiment=sin_gibbs", "~mask.groups.bias.sampler",
         "+mask.groups.bias.sampler={name: sgld, step_size: 1e-4, batch_size: 8}",
-        "sampler.warmup=10", "sampler.keep=5", name="minibatch")
+        "sampler.warmup=300", "sampler.keep=5", name="minibatch")
     assert figures["groups"]["bias"]["sampler"] == "sgld"
     assert np.isfinite(store.load_chain(run_dir)["output_layer.bias"]).all()
