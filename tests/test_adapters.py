@@ -50,6 +50,7 @@ def test_bad_adapter_settings_exit_2():
                            "+body.data={name: csv, path: x.csv}"])
 
 
+@pytest.mark.slow  # 8 s (pretraining); the test below checks a run's chain without it
 def test_a_lora_run_stores_only_the_sampled_factors_and_pretraining_leaves_them(run_in_process):
     figures, _, run_dir = run_in_process(
         "+experiment=sin_lora", "sampler.warmup=30", "sampler.keep=10", "body.steps=200",
@@ -91,7 +92,9 @@ def test_b_factors_of_an_output_adapter_reach_their_gaussian_posterior(run_in_pr
     precision = design.T @ design / 0.1**2 + np.eye(2)
     cov = np.linalg.inv(precision)
     mean = cov @ design.T @ (data.y_train[:, 0] - offset) / 0.1**2
-    draws = store.load_chain(run_dir)["output_layer.lora_b"].astype(np.float64).reshape(4, -1, 2)
+    chain = store.load_chain(run_dir)
+    assert list(chain) == ["output_layer.lora_b"]  # the chain holds the sampled factor only
+    draws = chain["output_layer.lora_b"].astype(np.float64).reshape(4, -1, 2)
     pooled = draws.reshape(-1, 2)
     ess = ess_bulk(draws)
     assert np.all(np.abs(pooled.mean(0) - mean) < 4 * pooled.std(0, ddof=1) / np.sqrt(ess))
