@@ -31,8 +31,15 @@ sweep: $(STAMP)  ## a 2x2 demo sweep (step size x seed), then its summary table
 	$(PY) -m headbayes run -m +experiment=sin_head sampler.step_size=3e-4,1e-3 seed=0,1 hydra.sweep.dir=$(SWEEP_DIR)
 	$(PY) -m headbayes summarize $(SWEEP_DIR)
 
-bench: $(STAMP)  ## benchmarks against hand-written baselines (scaling: quick); writes docs/benchmarks.md
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## benchmarks against hand-written baselines and NumPyro (scaling: quick); writes docs/benchmarks.md
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_numpyro.py
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
@@ -48,8 +55,9 @@ bench-lora: $(STAMP)  ## sin_lora: LoRA adapters vs head only vs every weight; w
 bench-classification: $(STAMP)  ## moons_head, digits_cnn_head, growing_noise_head; writes docs/classification.md
 	$(PY) scripts/bench_classification.py
 
-bench-full: $(STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
+bench-full: $(BENCH_STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_numpyro.py
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
