@@ -6,8 +6,9 @@ Each `equinox.nn.Linear` whose path matches a selector of `adapters.targets` bec
 (out, rank); its effective weight is W + (alpha / rank) · B A. A starts as
 N(0, 1/in) (from PRNGKey(adapters.seed), one key per layer in path order) and B at zero, so an
 adapted model computes exactly what the plain one does until B moves. The mask decides what is
-sampled: `mask.include=["*.lora_a", "*.lora_b"]` samples both factors (the function is then
-bilinear in them), `["*.lora_b"]` samples B with A frozen at its random start (linear in B).
+sampled: `mask.include=["*.lora_a", "*.lora_b"]` samples both factors (the layer's weight
+change is then bilinear in them), `["*.lora_b"]` samples B with A frozen at its random start
+(the weight change is linear in B).
 Pretraining (`body=pretrained`) never moves the adapter leaves. Built-in MLPs read layers through
 `effective_weight`; a user's model must call its linear layers (`layer(x)`) for them to act.
 """
