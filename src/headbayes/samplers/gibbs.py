@@ -84,7 +84,7 @@ def _check(options, cfg) -> None:
             "frozen or pretrained with sampler=gibbs")
     if is_sampled(cfg.likelihood):
         raise ConfigError("likelihood.sigma=sampled is not available with sampler=gibbs yet; "
-                          "set a number or `learned`")
+                          "set a number, `evidence` or `validation`")
     for name, group in cfg.mask.groups.items():
         entry = SAMPLERS[group.sampler.name]
         if "composite" in entry.caps or group.sampler.name == "exact":
@@ -143,8 +143,6 @@ def make_gibbs(logdensity_fn: Callable, options, cfg) -> Sampler:
                 own_state, refreshed = sampler.refresh(refresh_key, own_state, given,
                                                        group_hyper)
             own_state, info = sampler.step(key, own_state, given, group_hyper)
-            if sampler.constant_info is not None:
-                info = sampler.constant_info(group_hyper)
             states.append(own_state)
             infos.append(info._replace(num_grad_evals=info.num_grad_evals + refreshed))
             position = eqx.combine(own_state.position, position)
