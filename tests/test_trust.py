@@ -338,3 +338,28 @@ def test_a_data_path_in_a_handed_config_is_never_read(run_copy, tmp_path, capsys
         assert run_cli(command) == 4
         assert "refusing to read a file outside the run directory" in capsys.readouterr().err
     assert not (run_copy / "inputs").exists()
+
+
+def test_a_signal_inside_a_finalizer_is_recorded_without_a_traceback(monkeypatch):
+    """SIGINT can land while Python runs a finalizer or a gc callback (JAX registers one);
+    the SignalStop raised there can only be ignored by Python, which hands it to
+    sys.unraisablehook ('Exception ignored ... Traceback' by default). It must be recorded (the
+    command then stops) and never reach that hook."""
+    import gc
+
+    from headbayes.cli import _signals_stop
+    from headbayes.errors import SIGNALS_RECEIVED
+
+    reached = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: reached.append(report.exc_value))
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with _signals_stop():
+        Finalized()
+        gc.collect()
+        recorded = list(SIGNALS_RECEIVED)
+    assert recorded == [signal.SIGINT]
+    assert reached == []

@@ -319,10 +319,16 @@ def run_cli(argv: list[str]) -> int:
 @contextlib.contextmanager
 def _signals_stop():
     """SIGTERM/SIGINT raise SignalStop; a file-size limit makes a write fail (exit 4) instead
-    of killing the process (SIGXFSZ ignored). The previous handlers come back afterwards."""
+    of killing the process (SIGXFSZ ignored). A SignalStop raised inside a finalizer or a gc
+    callback (JAX has one), where Python can only ignore it, is not printed as a traceback: it
+    is recorded and ends the command all the same. The previous handlers come back afterwards."""
     def stop(signum, _frame):
         SIGNALS_RECEIVED.append(signum)  # kept, should the exception be swallowed
         raise SignalStop(signum)
+
+    def unraisable(report):
+        if not isinstance(report.exc_value, SignalStop):
+            default_unraisable(report)
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -332,11 +338,13 @@ def _signals_stop():
         wanted[signal.SIGXFSZ] = signal.SIG_IGN
     SIGNALS_RECEIVED.clear()
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    default_unraisable, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = default_unraisable
         SIGNALS_RECEIVED.clear()
 
 
