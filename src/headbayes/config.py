@@ -157,9 +157,14 @@ def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
     is refused."""
     from headbayes.samplers.base import SHARED_KEYS
 
+    import re
+
     typed_groups = {}
     for name, group in (groups or {}).items():
         where = f"mask.groups.{name}"
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", str(name)):
+            raise ConfigError(f"mask group names are letters, digits and _ (not first: a "
+                              f"digit), at most 64; got {str(name)!r}")
         if dataclasses.is_dataclass(group):
             group = dataclasses.asdict(group)
         if not isinstance(group, dict):
