@@ -90,7 +90,7 @@ def test_mixed_vi_and_nuts_come_close_to_the_exact_posterior(run_in_process):
     (["mask.groups.bias.sampler.step_size=-1"], "in mask.groups.bias: `sampler.step_size`"),
     (["+mask.groups.bias.colour=red"], "`mask.groups.bias` has no key colour"),
     (["mask.groups.bias.sampler=mala"], "`mask.groups.bias.sampler` must be a mapping"),
-    (["+mask.groups={'../x': {include: [output_layer.bias]}}"], "mask group names are letters"),
+    (["+mask.groups.b-x={include: [output_layer.bias]}"], "mask group names are letters"),
     (["likelihood.sigma=sampled"], "not available with sampler=gibbs"),
 ])
 def test_bad_groups_are_refused_before_anything_compiles(overrides, message):
