@@ -67,3 +67,19 @@ def test_tracking_is_not_a_setting_of_the_chain():
 
     plain = headbayes.compose(TINY[:-1])
     assert differences(plain, headbayes.compose(TINY)) == []
+
+
+def test_resume_never_follows_a_run_directorys_own_tracking_settings(headbayes, tmp_path,
+                                                                     run_in_process):
+    """A run directory may come from someone else: a tracking.uri saved in it (anyone's
+    server) is not used by `resume`; only the tracking.* keys typed on its command line."""
+    _, _, run_dir = run_in_process(*TINY[:-1], "report.plots=false", name="theirs")
+    saved = json.loads((run_dir / "run_config.json").read_text())
+    elsewhere = tmp_path / "their_server"
+    saved["tracking"] = {"backend": "mlflow", "experiment": "x", "uri": elsewhere.as_uri()}
+    (run_dir / "run_config.json").write_text(json.dumps(saved))
+    result = headbayes("resume", run_dir, check_code=0)
+    assert "logged to MLflow" not in result.stdout and not elsewhere.exists()
+    result = headbayes("resume", run_dir, "tracking.backend=mlflow", check_code=0)
+    assert "logged to MLflow" in result.stdout and not elsewhere.exists()
+    assert len(_runs(_client(tmp_path))) == 1  # the default store under the output directory

@@ -7,6 +7,7 @@ only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling fa
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -145,16 +146,22 @@ def _resume(args: list[str]) -> int:
         description="Finish an interrupted run from its last committed chunk, with the run's "
                     "saved config; the chain equals an uninterrupted run's. A finished run is "
                     "left unchanged. KEY=VALUE overrides must equal the saved values: a "
-                    "changed setting is refused (exit 2) with the keys that differ.")
+                    "changed setting is refused (exit 2) with the keys that differ. "
+                    "tracking.* keys are the exception: the saved ones are never followed; "
+                    "give tracking.backend=mlflow here to log the finished run.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ns = parser.parse_args(args)
     from headbayes.app import run_and_report
-    from headbayes.config import differences, validate
+    from headbayes.config import TrackingConfig, differences, validate
     from headbayes.rundir import RunFiles
 
-    cfg = validate(RunFiles.existing(ns.run_dir).load_config())
-    changed = differences(cfg, _with_overrides(cfg, ns.overrides))
+    # a run directory's own tracking settings are not followed (it may come from someone
+    # else, its tracking.uri anyone's server): only the tracking.* keys typed here count
+    saved = dataclasses.replace(RunFiles.existing(ns.run_dir).load_config(),
+                                tracking=TrackingConfig())
+    cfg = validate(_with_overrides(saved, ns.overrides))
+    changed = differences(saved, cfg)
     if changed:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
