@@ -85,7 +85,8 @@ def main() -> None:
                   f"single-group steps (target ≤ 1.2×).", ""]
         lines += ["(n) Bulk ESS per gradient evaluation on sin_gibbs's posterior:", "",
                   "| run | ess_bulk_min | grad evals (sampling) | ESS per 1000 grad evals | "
-                  "mean_z_max | var_ratio_min | var_ratio_max |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "mean_z_max | var_ratio_min | var_ratio_max |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for name, overrides in EFFICIENCY.items():
             meta, m = run(overrides, tmp)
             evals = meta["counts"]["grad_evals_sampling"]

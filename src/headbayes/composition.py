@@ -125,15 +125,15 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
     for line in overrides:
         key, _, value = line.partition("=")
         group, _, name = key.partition(".")
-        named = re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message)
-        if key.startswith("mask.groups.") and "not in struct" in message and named:
+        named = ("not in struct" in message
+                 and re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message))
+        if key.startswith("mask.groups.") and named:
             composed = compose_dict([o for o in overrides if o != line])
             OmegaConf.set_struct(composed, False)
             OmegaConf.update(composed, key, value, merge=True)
             to_run_config(composed)  # a group's sampler names its keys (config._typed_groups)
             continue
-        if group not in OPTION_GROUPS or not name or "not in struct" not in message \
-                or not re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message):
+        if group not in OPTION_GROUPS or not name or not named:
             continue
         composed = compose_dict([o for o in overrides if o != line])
         values = {**OmegaConf.to_container(composed[group]), name: value}
@@ -151,13 +151,11 @@ def checked(cfg):
     """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves
     (and whose mask groups, if any, split the sampled ones)."""
     from headbayes.config import validate
-    from headbayes.mask import assign_groups, select
+    from headbayes.mask import group_owners
     from headbayes.models import leaf_shapes
 
     run_config = validate(to_run_config(cfg))
-    paths = list(leaf_shapes(run_config))
-    sampled = select(paths, run_config.mask.include, run_config.mask.exclude)
-    assign_groups(paths, sampled, run_config.mask.groups)
+    group_owners(run_config.mask, list(leaf_shapes(run_config)))
     return run_config
 
 

@@ -9,6 +9,7 @@ see Hydra objects; everything else takes a typed `RunConfig`.
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -155,9 +156,8 @@ def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
     and the keys every sampler has (warmup, keep, thin, chains, start jitter, temperature)
     taken from the run's `sampler` (`shared`); a group setting one of them to another value
     is refused."""
+    from headbayes.priors import group_prior
     from headbayes.samplers.base import SHARED_KEYS
-
-    import re
 
     typed_groups = {}
     for name, group in (groups or {}).items():
@@ -188,8 +188,6 @@ def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
         except ConfigError as e:
             raise ConfigError(f"in {where}: {e}") from None
         options = dataclasses.replace(options, **{k: getattr(shared, k) for k in SHARED_KEYS})
-        from headbayes.priors import group_prior
-
         typed_groups[str(name)] = GroupConfig(
             list(group.get("include") or []), list(group.get("exclude") or []), options,
             group_prior(prior, group.get("prior") or {}, f"{where}.prior"))
@@ -250,11 +248,12 @@ def differences(saved: RunConfig, given: RunConfig) -> list[str]:
 def _check_pretraining_data(cfg: RunConfig) -> None:
     """`body.data`: only with body=pretrained, a generated dataset (files are the run's data
     only), with the inputs and targets of the run's data."""
+    from headbayes.datacopy import FILE_KEYS
     from headbayes.datasets import data_sizes
 
     require(cfg.body.mode == "pretrained", "body.mode", cfg.body.mode,
             "pretrained when body.data is set")
-    if getattr(cfg.body.data, "path", "") or getattr(cfg.body.data, "root", ""):
+    if any(getattr(cfg.body.data, key, "") for key in (*FILE_KEYS, "root")):  # root: uci
         raise ConfigError("`body.data` takes a generated dataset (sin, sin_shift, gap, "
                           "friedman1, ...), not a file")
     entry = registry("data")[cfg.body.data.name]

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "groups_table", "print_report",
-           "leaf_table_view", "format_value", "error"]
+__all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "groups_table",
+           "print_report", "leaf_table_view", "format_value", "error"]
 
 LITERAL = {"markup": False, "emoji": False, "highlight": False}
 stdout = Console(**LITERAL)

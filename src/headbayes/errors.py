@@ -1,8 +1,7 @@
 """Error types that map to the command's exit codes (see DESIGN.md §2)."""
 
-__all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError", "RunDirError",
-           "Interrupted", "SignalStop", "SIGNALS_RECEIVED",
-           "raise_if_signalled"]
+__all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError",
+           "RunDirError", "Interrupted", "SignalStop", "SIGNALS_RECEIVED", "raise_if_signalled"]
 
 
 class HeadbayesError(Exception):

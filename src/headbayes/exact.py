@@ -220,8 +220,7 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
                               np.sqrt(np.maximum(f_var, 0)).reshape(-1, out))
     a = 2.0 / y.size if cfg.likelihood.reduction == "mean" else 1.0
     s2 = float(cfg.likelihood.sigma) ** 2
-    leaves = _leaf_priors(cfg, order)
-    centre, sd = prior_arrays({p: leaves[p] for p in order}, params, float(cfg.prior.sigma))
+    centre, sd = prior_arrays(_leaf_priors(cfg, order), params, float(cfg.prior.sigma))
     precision = a * jac.T @ jac / s2 + np.diag(1 / sd**2)
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2 + centre / sd**2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)

@@ -13,7 +13,7 @@ import math
 from headbayes.errors import ConfigError
 
 __all__ = ["leaf_path", "named_leaves", "selector_matches", "select", "build_mask", "leaf_table",
-           "assign_groups"]
+           "assign_groups", "group_owners"]
 
 
 def leaf_path(key_path) -> str:
@@ -99,6 +99,13 @@ def assign_groups(paths: list[str], sampled: dict, groups: dict) -> dict:
         raise ConfigError(f"sampled leaves in no mask group: {', '.join(missing)}; add them "
                           f"to a group of mask.groups (or exclude them from the mask)")
     return owner
+
+
+def group_owners(mask_cfg, paths: list[str]) -> dict:
+    """{sampled path: group name} of a MaskConfig over the leaf `paths`: its selection split
+    by its groups (`select` then `assign_groups`, both checked); {} without groups."""
+    return assign_groups(paths, select(paths, mask_cfg.include, mask_cfg.exclude),
+                         mask_cfg.groups)
 
 
 def leaf_table(shapes: dict, sampled: dict, groups: dict | None = None) -> dict:

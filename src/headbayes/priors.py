@@ -77,15 +77,12 @@ def fan_in(path: str, shapes: dict) -> int:
 
 def leaf_priors(cfg, shapes: dict, sampled: list) -> dict:
     """{sampled path: LeafPrior} of the run (its groups' own priors included)."""
-    from headbayes.mask import select
+    from headbayes.mask import group_owners
 
-    owner = {}
-    for name, group in (cfg.mask.groups or {}).items():
-        chosen = select(list(shapes), group.include, group.exclude, key=f"mask.groups.{name}")
-        owner.update({p: group.prior for p, flag in chosen.items() if flag})
+    owner = group_owners(cfg.mask, list(shapes))
     result = {}
     for path in sampled:
-        overrides = owner.get(path) or {}
+        overrides = cfg.mask.groups[owner[path]].prior if path in owner else {}
         prior = dataclasses.replace(cfg.prior, **overrides)
         own_sigma = "sigma" in overrides
         factor = 1 / math.sqrt(fan_in(path, shapes)) if prior.scale == "fan_in" else 1.0

@@ -192,7 +192,8 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
                     names_only: bool = False, only=None, text=frozenset()) -> dict:
     """{column name: float64 values} of a text table (see the module docstring): the columns
     named in `only` (every column when None; others may hold text), or with `names_only` the
-    names mapped to whether their first row is a number; the columns named in `text` come back as lists of strings."""
+    names mapped to whether their first row is a number; the columns named in `text` come back
+    as lists of strings."""
     rows = _split_rows(_lines(path, what), delimiter)
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")

@@ -31,9 +31,9 @@ from pathlib import Path
 from headbayes.errors import ConfigError
 from headbayes.registry import Entry, Registry, discover
 
-__all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry", "build_model",
-           "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes", "forward",
-           "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
+__all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
+           "build_model", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
+           "forward", "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")

@@ -64,12 +64,10 @@ def pick(tree, paths) -> object:
 def group_paths(cfg) -> dict:
     """{group name: set of its sampled leaf paths}, in config order (checked: disjoint, each
     sampled leaf in one group)."""
-    from headbayes.mask import assign_groups, select
+    from headbayes.mask import group_owners
     from headbayes.models import leaf_shapes
 
-    paths = list(leaf_shapes(cfg))
-    owner = assign_groups(paths, select(paths, cfg.mask.include, cfg.mask.exclude),
-                          cfg.mask.groups)
+    owner = group_owners(cfg.mask, list(leaf_shapes(cfg)))
     return {name: {p for p, g in owner.items() if g == name} for name in cfg.mask.groups}
 
 
