@@ -83,3 +83,18 @@ def test_resume_never_follows_a_run_directorys_own_tracking_settings(headbayes, 
     result = headbayes("resume", run_dir, "tracking.backend=mlflow", check_code=0)
     assert "logged to MLflow" in result.stdout and not elsewhere.exists()
     assert len(_runs(_client(tmp_path))) == 1  # the default store under the output directory
+
+
+def test_the_sweep_lock_is_never_opened_through_a_link(tmp_path):
+    """A sweep directory holding a planted `.mlflow_parent.lock` link: the parent run is not
+    created through it, and the link's target is not created or touched."""
+    from headbayes.errors import HeadbayesError
+    from headbayes.tracking import _parent_run
+
+    target = tmp_path / "elsewhere.txt"
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / ".mlflow_parent.lock").symlink_to(target)
+    with pytest.raises((OSError, HeadbayesError)):
+        _parent_run(None, "0", sweep)  # refused before the client is ever used
+    assert not target.exists() and not (sweep / "mlflow_parent.json").exists()

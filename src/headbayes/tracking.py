@@ -67,7 +67,8 @@ def _parent_run(client, experiment_id: str, sweep_dir: Path) -> str:
 
     from headbayes import store
 
-    with open(sweep_dir / ".mlflow_parent.lock", "a") as lock:
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # never through a link
+    with os.fdopen(os.open(sweep_dir / ".mlflow_parent.lock", flags, 0o644), "r+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = sweep_dir / PARENT_FILE
         if path.exists() and not path.is_symlink():
