@@ -281,7 +281,7 @@ def _exact_draw(key, hyper: dict):
     return theta, u
 
 
-@SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED,
+@SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED | {"closed_form"},
                    hyper=("temperature",), hint=_laplace_hint, prepare=_exact_fit)
 def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
     from headbayes.noise import WithNoise

@@ -85,7 +85,7 @@ def _check(options, cfg) -> None:
                           "set a number, `evidence` or `validation`")
     for name, group in cfg.mask.groups.items():
         entry = SAMPLERS[group.sampler.name]
-        if "composite" in entry.caps or group.sampler.name == "exact":
+        if entry.caps & {"composite", "closed_form"}:  # both need the whole posterior
             raise ConfigError(f"`mask.groups.{name}.sampler.name` must be a single sampler "
                               f"other than gibbs and exact, got '{group.sampler.name}'")
         try:
