@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from headbayes import xla
 from headbayes.config import RunConfig
 from headbayes.posterior import log_prior
 from headbayes.pretrain import OPTIMIZERS
@@ -69,7 +70,7 @@ def make_joint_warmup(sampler, logdensity_fn: Callable, cfg: RunConfig):
         sums = jax.vmap(lambda s: finish_sums(sampler, s, hyper, count))(sums)
         return state, body, opt_state, sums
 
-    return jax.jit(run), optimizer
+    return xla.jit(run), optimizer
 
 
 def compile_joint_warmup(loop, logdensity_fn: Callable, cfg: RunConfig):

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from headbayes import xla
 from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
@@ -191,13 +192,13 @@ def _compile(fn, args: tuple, num_chained: int):
     returned callable places its arguments there (a no-op once they are)."""
     mesh = chain_mesh(jax.tree.leaves(args[1])[0].shape[0])
     if mesh is None:
-        return jax.jit(fn).lower(*args).compile()
+        return xla.jit(fn).lower(*args).compile()
     spec = jax.sharding.PartitionSpec
     specs = tuple(spec("chains") if i < num_chained else spec() for i in range(len(args)))
     sharded = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=spec("chains"),
                             check_vma=False)
     shardings = tuple(jax.sharding.NamedSharding(mesh, s) for s in specs)
-    compiled = jax.jit(sharded, in_shardings=shardings).lower(*args).compile()
+    compiled = xla.jit(sharded, in_shardings=shardings).lower(*args).compile()
 
     def call(*args):
         return compiled(*(jax.device_put(a, s) for a, s in zip(args, shardings)))
