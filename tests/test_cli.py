@@ -112,6 +112,12 @@ def test_multirun_then_summarize(headbayes, tmp_path):
     assert {"exact_band_max", "num_draws", "coverage_90"} & set(figures)  # once dropped
     for key, value in figures.items():  # summary.csv holds every metric of every job
         assert rows[0][key] == str(value), key
+    first, last = (json.loads((sweep / job / "meta.json").read_text())["timings"]
+                   for job in ("0", "3"))
+    # a later job in the same process times itself from the end of the job before it
+    assert last["stages"]["startup"] < first["stages"]["startup"]
+    assert last["wall_s"] < first["wall_s"] + last["total_s"]
+    assert 0.95 * last["wall_s"] <= sum(last["stages"].values()) <= last["wall_s"]
 
 
 def test_failed_job_is_listed_not_dropped(headbayes, tmp_path):

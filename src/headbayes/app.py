@@ -50,15 +50,20 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
 def _run(cfg: DictConfig, run_dir: Path) -> None:
     """Under the run directory's lock: refuse another run's directory, write the job's
     .hydra/ files (Hydra's own writing is off: `hydra.output_subdir: null`), sample, report."""
+    from headbayes.timing import end_job
+
     files = RunFiles(run_dir)
-    with files.lock():
-        if not files.holds_chunks():
-            _write_hydra_files(files, cfg)
-        run_config = to_run_config(cfg)
-        sweep_dir = (Path(HydraConfig.get().sweep.dir)
-                     if HydraConfig.get().mode == RunMode.MULTIRUN else None)
-        run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir),
-                       sweep_dir=sweep_dir)
+    try:
+        with files.lock():
+            if not files.holds_chunks():
+                _write_hydra_files(files, cfg)
+            run_config = to_run_config(cfg)
+            sweep_dir = (Path(HydraConfig.get().sweep.dir)
+                         if HydraConfig.get().mode == RunMode.MULTIRUN else None)
+            run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir),
+                           sweep_dir=sweep_dir)
+    finally:  # the next job of a sweep in this process times itself from here
+        end_job()
 
 
 def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
@@ -81,7 +86,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
     log the run (a job of the sweep in `sweep_dir`, if one)."""
     from headbayes.pipeline import FINISHED_BEFORE, run_job
     from headbayes.report import write_report
-    from headbayes.timing import Stages, process_seconds
+    from headbayes.timing import Stages, job_seconds
 
     with console.sampling_progress() as progress:
         meta = run_job(run_config, run_dir, progress, resume=resume)
@@ -91,7 +96,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
     stages.lap("report")
     timings = meta["timings"]
     if not meta.get(FINISHED_BEFORE):  # a finished run's meta.json stays as it was
-        timings.update(stages=stages.seconds, wall_s=process_seconds())
+        timings.update(stages=stages.seconds, wall_s=job_seconds())
         RunFiles(run_dir).write_json(RunFiles.META, meta)
     if PROFILE and "stages" in timings:
         console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))

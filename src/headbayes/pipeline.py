@@ -257,9 +257,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
     run is left unchanged. Threads it starts go into `background` (run_job joins them).
     """
-    from headbayes.timing import Stages, process_seconds
+    from headbayes.timing import Stages, job_seconds
 
-    started, stages = time.perf_counter(), Stages({"startup": process_seconds()})
+    started, stages = time.perf_counter(), Stages({"startup": job_seconds()})
     validate(cfg)
     _check_memory(cfg)
     import jax
@@ -376,7 +376,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
                     "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }
     stages.lap("writing")
-    meta["timings"].update(stages=stages.seconds, wall_s=process_seconds())
+    meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
     files.write_json(files.META, meta)
     return meta
 

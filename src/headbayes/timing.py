@@ -1,15 +1,16 @@
 """Where a job's seconds go: named stages timed in order, and the process's own age.
 
-`meta.json` keeps them under `timings.stages` (seconds per stage) and `timings.wall_s` (from
-the process's start to the end of the report); `headbayes run --profile` prints them.
+`meta.json` keeps them under `timings.stages` (seconds per stage) and `timings.wall_s` (the
+job's seconds to the end of its report, `job_seconds`); `headbayes run --profile` prints them.
 """
 
 import os
 import time
 
-__all__ = ["Stages", "process_seconds", "STARTED"]
+__all__ = ["Stages", "process_seconds", "job_seconds", "end_job", "STARTED"]
 
 STARTED = time.time()  # when headbayes was first imported: the fallback for process_seconds
+_previous_job_end: float | None = None  # time.time() when this process's last job ended
 
 
 def process_seconds() -> float:
@@ -23,6 +24,21 @@ def process_seconds() -> float:
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return time.time() - STARTED
+
+
+def job_seconds() -> float:
+    """Seconds of the current job so far: from the process's start for its first job; for a
+    later job of a sweep run in the same process, from the end of the job before it (so its
+    start-up is Hydra's launching of it, not the jobs before)."""
+    if _previous_job_end is None:
+        return process_seconds()
+    return time.time() - _previous_job_end
+
+
+def end_job() -> None:
+    """Mark the current job's end: the next job in this process counts from here."""
+    global _previous_job_end
+    _previous_job_end = time.time()
 
 
 class Stages:
