@@ -95,3 +95,29 @@ def test_sgld_stationary_variance_blackjax_convention():
     rel_se = np.sqrt(2 / n * (1 + rho**2) / (1 - rho**2))
     assert abs(w.var() / expected - 1) < 4 * rel_se
     assert abs(w.mean() - 2.0) < 4 * np.sqrt(expected / n * (1 + rho) / (1 - rho))
+
+
+def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, monkeypatch):
+    """A second job that differs in `seed` and the step size (arguments of the program) runs
+    the first job's compiled chunk and start programs, and samples exactly what it samples
+    alone; a job that differs in a value the program holds (the likelihood's sigma) compiles
+    its own."""
+    import headbayes
+
+    compiled = []
+    original = runner._compile
+    monkeypatch.setattr(runner, "_compile", lambda *a: compiled.append(1) or original(*a))
+    monkeypatch.setattr(runner, "_PROGRAMS", {})
+    base = ["+experiment=sin_head_nuts", "sampler.warmup=30", "sampler.keep=20"]
+    run_in_process(*base, name="first")
+    other = [*base, "seed=3", "sampler.step_size=0.02"]
+    _, _, shared = run_in_process(*other, name="second")
+    assert len(compiled) == 1
+    run_in_process(*base, "likelihood.sigma=0.1", name="third")
+    assert len(compiled) == 2
+    monkeypatch.setattr(runner, "_PROGRAMS", {})
+    _, _, alone = run_in_process(*other, name="alone")
+    assert len(compiled) == 3
+    for leaf in ("output_layer.weight", "output_layer.bias"):
+        np.testing.assert_array_equal(headbayes.load_run(shared).draws(leaf),
+                                      headbayes.load_run(alone).draws(leaf))

@@ -20,7 +20,7 @@ from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, Sampli
                               SignalStop)
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
-           "compile_cache_dir", "FINISHED_BEFORE"]
+           "compile_cache_dir", "program_key", "FINISHED_BEFORE"]
 
 FINISHED_BEFORE = "finished_before"  # in run_job's answer (not in meta.json): nothing was run
 
@@ -126,7 +126,8 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
                            sampled, data)
     sampler = make_sampler(s, logdensity_fn, cfg)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
-                                         num_chains=s.num_chains, init_jitter=s.init_jitter)
+                                         num_chains=s.num_chains, init_jitter=s.init_jitter,
+                                         reuse=program_key(cfg))
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
 
 
@@ -247,6 +248,20 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> di
                 thread.join()
 
 
+def program_key(cfg: RunConfig) -> str:
+    """What the chunk program depends on beyond its arguments (`runner.compile_loop`'s
+    `reuse`): the whole config but `seed` (it only makes the chain keys and the starts) and the
+    sampler's `hyper` floats (step size, temperature: they reach the program as arrays), so the
+    jobs of a sweep over those share one program."""
+    import dataclasses
+
+    from headbayes.samplers import SAMPLERS
+
+    hyper = SAMPLERS[cfg.sampler.name].extras["hyper"]
+    sampler = dataclasses.replace(cfg.sampler, **{k: None for k in hyper})
+    return repr(dataclasses.replace(cfg, seed=None, sampler=sampler))
+
+
 def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: list) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
@@ -341,7 +356,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     preload_plotting()  # import matplotlib in a thread while XLA compiles
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
-    compiled, compile_s = runner.compile_loop(*loop, slots)
+    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg))
     stages.lap("compile")
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:

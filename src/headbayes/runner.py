@@ -106,8 +106,9 @@ def choose_slots(keep: int, num_chains: int, sampled_size: int, max_slots: int =
 
 
 def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chains: int,
-              init_jitter: float = 0.0):
-    """(LoopState, chain_keys): chains start at `position` (+ jitter), keys from PRNGKey(seed)."""
+              init_jitter: float = 0.0, reuse: str | None = None):
+    """(LoopState, chain_keys): chains start at `position` (+ jitter), keys from PRNGKey(seed).
+    `reuse`: as for `compile_loop` (the start's program, traced once in a sweep)."""
     chain_root, jitter_key = jax.random.split(jax.random.PRNGKey(seed))
     chain_keys = jax.random.split(chain_root, num_chains)
     first_bad = jax.tree.map(lambda x: np.full((num_chains,), -1, np.int32), position)
@@ -115,15 +116,19 @@ def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chai
         batched = jax.tree.map(lambda x: np.broadcast_to(x, (num_chains,) + x.shape), position)
         return LoopState(sampler.init(batched, problem, hyper), first_bad), chain_keys
 
-    @jax.jit
-    def init(position, problem, hyper, jitter_key, init_jitter):
-        leaves, treedef = jax.tree.flatten(position)
-        jitter_keys = jax.random.split(jitter_key, len(leaves))
-        starts = [x + init_jitter * jax.random.normal(k, (num_chains,) + x.shape, x.dtype)
-                  for x, k in zip(leaves, jitter_keys)]
-        batched = jax.tree.unflatten(treedef, starts)
-        return jax.vmap(sampler.init, in_axes=(0, None, None))(batched, problem, hyper)
+    def make_init():
+        @jax.jit  # traces again only for arguments of another structure, shape or dtype
+        def init(position, problem, hyper, jitter_key, init_jitter):
+            leaves, treedef = jax.tree.flatten(position)
+            jitter_keys = jax.random.split(jitter_key, len(leaves))
+            starts = [x + init_jitter * jax.random.normal(k, (num_chains,) + x.shape, x.dtype)
+                      for x, k in zip(leaves, jitter_keys)]
+            batched = jax.tree.unflatten(treedef, starts)
+            return jax.vmap(sampler.init, in_axes=(0, None, None))(batched, problem, hyper)
 
+        return init
+
+    init = make_init() if reuse is None else _reused(("init", reuse, num_chains), make_init)
     states = init(position, problem, hyper, jitter_key, np.float32(init_jitter))
     return LoopState(states, first_bad), chain_keys
 
@@ -206,13 +211,43 @@ def _compile(fn, args: tuple, num_chained: int):
     return call
 
 
-def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int):
-    """Trace and compile the chunk program ahead of time; returns (compiled, seconds)."""
+_PROGRAMS: dict = {}  # reuse key -> chunk or start program, the latest MAX_PROGRAMS
+MAX_PROGRAMS = 8
+
+
+def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int,
+                 reuse: str | None = None):
+    """Trace and compile the chunk program ahead of time; returns (compiled, seconds).
+
+    With `reuse` (a string naming everything the program depends on beyond its arguments:
+    `pipeline.program_key`), a program compiled earlier in this process for the same `reuse`
+    and the same argument structure, shapes and dtypes is returned without tracing again:
+    the jobs of a sweep in one process compile once."""
     start = time.perf_counter()
-    counts = np.zeros(slots, np.int32)
-    compiled = _compile(_make_chunk_fn(sampler),
-                        (state, chain_keys, np.int32(0), counts, problem, hyper), 2)
-    return compiled, time.perf_counter() - start
+    args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
+
+    def make():
+        return _compile(_make_chunk_fn(sampler), args, 2)
+
+    if reuse is None:
+        return make(), time.perf_counter() - start
+    leaves, treedef = jax.tree.flatten(args)
+    key = ("chunk", reuse, str(treedef), tuple((np.shape(x), str(getattr(x, "dtype", type(x))))
+                                               for x in leaves),
+           len(jax.devices()), tuple(sorted(xla.compiler_options().items())))
+    return _reused(key, make), time.perf_counter() - start
+
+
+def _reused(key: tuple, make):
+    """The program kept under `key`, or `make()` kept there (the latest MAX_PROGRAMS)."""
+    if key in _PROGRAMS:
+        _PROGRAMS[key] = _PROGRAMS.pop(key)  # the most recently used goes last
+        return _PROGRAMS[key]
+    program = make()
+    while len(_PROGRAMS) >= MAX_PROGRAMS:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = program
+    return program
 
 
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
