@@ -109,7 +109,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     if head is not None:  # a linear Gaussian head: N-independent statistics stand for the data
         from headbayes.sufficient import head_stats, make_stats_logdensity_fn
 
-        x, y = head_stats(x, y, eqx.combine(params, static), head), jnp.zeros((0,))
+        x, y = head_stats(x, y, eqx.combine(params, static), head), np.zeros((0,), np.float32)
         logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head,
                                                  log_prior_fn)
     else:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from headbayes import xla
+from headbayes.prngkeys import run_keys
 from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
@@ -109,8 +110,7 @@ def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chai
               init_jitter: float = 0.0, reuse: str | None = None):
     """(LoopState, chain_keys): chains start at `position` (+ jitter), keys from PRNGKey(seed).
     `reuse`: as for `compile_loop` (the start's program, traced once in a sweep)."""
-    chain_root, jitter_key = jax.random.split(jax.random.PRNGKey(seed))
-    chain_keys = jax.random.split(chain_root, num_chains)
+    chain_keys, jitter_key = run_keys(seed, num_chains)  # on the host: nothing to compile
     first_bad = jax.tree.map(lambda x: np.full((num_chains,), -1, np.int32), position)
     if sampler.trivial_init and init_jitter == 0:  # nothing to compute: skip a compilation
         batched = jax.tree.map(lambda x: np.broadcast_to(x, (num_chains,) + x.shape), position)

@@ -50,7 +50,8 @@ def worth_it(width: int, n: int, total_steps: int) -> bool:
 
 
 @jax.jit
-def _stats(phi, y, theta0) -> HeadStats:
+def _stats(phi, y, weight, bias) -> HeadStats:
+    theta0 = jnp.concatenate([weight.T, bias[None, :]], axis=0)  # head_theta, in the program
     a = jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
     r0 = y - a @ theta0
     return HeadStats(a.T @ a, a.T @ r0, jnp.sum(r0**2), theta0,
@@ -60,7 +61,8 @@ def _stats(phi, y, theta0) -> HeadStats:
 def head_stats(phi, y, model, head: str) -> HeadStats:
     """The statistics of cached features `phi` (N, width) and targets `y` (N, out), centred
     at the head of `model`."""
-    return _stats(jnp.asarray(phi), jnp.asarray(y), head_theta(model, head))
+    layer = _node(model, head)
+    return _stats(jnp.asarray(phi), jnp.asarray(y), layer.weight, layer.bias)
 
 
 def make_stats_logdensity_fn(static, from_squares: Callable, head: str,
