@@ -40,6 +40,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)  ## benchmarks against hand-written baselines and NumPyro (scaling: quick); writes docs/benchmarks.md
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_numpyro.py
+	$(PY) scripts/bench_compile.py
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py
@@ -58,6 +59,7 @@ bench-classification: $(STAMP)  ## moons_head, digits_cnn_head, growing_noise_he
 bench-full: $(BENCH_STAMP)  ## the same with the full scaling grid (widths to 4096, 10^6 points)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_numpyro.py
+	$(PY) scripts/bench_compile.py
 	$(PY) scripts/bench_report.py
 	$(PY) scripts/bench_stats.py
 	$(PY) scripts/bench_sweep.py

@@ -4,7 +4,8 @@ where every second of a job goes.
 (p) `headbayes run +experiment=sin_head_nuts` with the compilation cache off against
     `scripts/numpyro_nuts.py` (the same 17 head numbers on the same frozen body, dense-mass NUTS,
     4 chains × 1000 draws after 500 warmup steps), alternating, median of --repeats wall times of
-    the whole process, with each side's smallest bulk ESS; headbayes also with `report.plots=false`.
+    the whole process, with each side's smallest bulk ESS; headbayes also with
+    `report.plots=false`, and with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`).
 (q) The per-stage table (meta.json `timings.stages`, median per stage over the runs) of
     `sin_head_nuts` and `sin_head`, cache off.
 NumPyro is a benchmark-only dependency (`pip install 'headbayes[bench]'`); without it (p) says
@@ -39,11 +40,13 @@ def timed(cmd: list[str], env: dict) -> tuple[float, str]:
     return wall, result.stdout
 
 
-def headbayes(overrides: list[str], tmp: str) -> tuple[float, dict, dict]:
+def headbayes(overrides: list[str], tmp: str, env: dict | None = None) -> tuple[float, dict,
+                                                                              dict]:
     """(wall s, meta.json, metrics.json) of one cold `headbayes run`."""
     run_dir = Path(tmp) / f"run{len(list(Path(tmp).iterdir()))}"
     wall, _ = timed([sys.executable, "-m", "headbayes", "run", *overrides,
-                     f"hydra.run.dir={run_dir}"], {**COLD, "HEADBAYES_OUTPUT_DIR": tmp})
+                     f"hydra.run.dir={run_dir}"],
+                    {**COLD, "HEADBAYES_OUTPUT_DIR": tmp, **(env or {})})
     return (wall, json.loads((run_dir / "meta.json").read_text()),
             json.loads((run_dir / "metrics.json").read_text()))
 
@@ -73,7 +76,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     have_numpyro = importlib.util.find_spec("numpyro") is not None
-    walls = {"headbayes": [], "headbayes, report.plots=false": [], "numpyro": []}
+    walls = {"headbayes": [], "headbayes, report.plots=false": [],
+             "headbayes, XLA defaults": [], "numpyro": []}
     ess, metas, head_metas, head_walls = {}, [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
@@ -83,6 +87,9 @@ def main() -> None:
             ess["headbayes"] = metrics["ess_bulk_min"]
             wall, _, _ = headbayes(["+experiment=sin_head_nuts", "report.plots=false"], tmp)
             walls["headbayes, report.plots=false"].append(wall)
+            wall, _, _ = headbayes(["+experiment=sin_head_nuts"], tmp,
+                                   {"HEADBAYES_XLA_DEFAULTS": "1"})
+            walls["headbayes, XLA defaults"].append(wall)
             if have_numpyro:
                 wall, out = timed([sys.executable, "scripts/numpyro_nuts.py"], {})
                 walls["numpyro"].append(wall)
@@ -101,8 +108,9 @@ def main() -> None:
     for name, wall in median.items():
         script = {"numpyro": "`python scripts/numpyro_nuts.py` (NumPyro "
                              f"{_version('numpyro')})"}.get(name)
-        label = script or f"`headbayes run +experiment=sin_head_nuts`" + (
-            " `report.plots=false`" if "plots" in name else "")
+        label = script or "`headbayes run +experiment=sin_head_nuts`" + (
+            " `report.plots=false`" if "plots" in name else "") + (
+            " with `HEADBAYES_XLA_DEFAULTS=1` (XLA's compile options)" if "XLA" in name else "")
         ratio = f"{wall / median['numpyro']:.2f}x" if "numpyro" in median else "—"
         shown_ess = ess.get("numpyro" if name == "numpyro" else "headbayes")
         lines.append(f"| {label} | {wall:.2f} | {shown_ess:.0f} | {ratio} |")

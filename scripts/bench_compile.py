@@ -1,0 +1,105 @@
+"""`make bench`: the sampling loop's program compiled with headbayes' CPU options
+(`headbayes.xla`: XLA's older fusion emitters) against XLA's defaults, in one process.
+
+For each config the chunk program is traced once, then compiled both ways, alternating, each
+`--repeats` times (median); then each program runs the config's whole loop (warmup and kept
+draws, `runner.run_loop` as `headbayes run` does) `--repeats` times, alternating (median), and
+the draws of the two are compared bit for bit. The compilation cache is off. Writes the
+`compile` section of docs/benchmarks.md (use --output - to print only).
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sections import emit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {
+    "sin_head (SGLD, 17 numbers)": ["+experiment=sin_head"],
+    "sin_head_nuts (NUTS, dense mass, 4 chains)": ["+experiment=sin_head_nuts"],
+    "sin_head, every weight (SGLD, 321 numbers)": ["+experiment=sin_head", "mask=all"],
+    "width 256, depth 3, 10^4 points, batch 256, every weight (SGLD)": [
+        "+experiment=sin_head", "model.width=256", "model.depth=3", "data.n_train=10000",
+        "sampler.batch_size=256", "mask=all", "sampler.step_size=1e-6", "sampler.warmup=300",
+        "sampler.keep=100"],
+}
+
+
+def measure(overrides: list[str], repeats: int) -> dict:
+    import headbayes
+    from headbayes import runner, xla
+    from headbayes.datasets import make_dataset
+    from headbayes.pipeline import build_position, prepare_loop
+
+    cfg = headbayes.compose(overrides)
+    s = cfg.sampler
+    params, static, mask = build_position(cfg)
+    loop, _ = prepare_loop(cfg, params, static, mask, make_dataset(cfg.data))
+    size = sum(int(np.size(leaf)) for leaf, m in zip(jax.tree.leaves(params),
+                                                     jax.tree.leaves(mask)) if m)
+    slots = runner.choose_slots(s.keep, s.num_chains, size)
+    args = (loop.state, loop.chain_keys, np.int32(0), np.zeros(slots, np.int32), loop.problem,
+            loop.hyper)
+    fn = runner._make_chunk_fn(loop.sampler)
+    options = {"XLA defaults": {}, "headbayes": xla.CPU_OPTIONS}
+    compile_s = {name: [] for name in options}
+    programs = {}
+    for _ in range(repeats):
+        for name, opts in options.items():
+            lowered = jax.jit(fn, compiler_options=opts).lower(*args)
+            start = time.perf_counter()
+            programs[name] = lowered.compile()
+            compile_s[name].append(time.perf_counter() - start)
+    run_s = {name: [] for name in options}
+    draws = {}
+    for _ in range(repeats):
+        for name, program in programs.items():
+            start = time.perf_counter()
+            kept = [d for _, _, d, _ in runner.run_loop(
+                program, loop.state, loop.chain_keys, loop.problem, loop.hyper,
+                warmup=s.warmup, keep=s.keep, thin=s.thin, slots=slots) if d is not None]
+            run_s[name].append(time.perf_counter() - start)
+            draws[name] = [np.asarray(x) for d in kept for x in jax.tree.leaves(d)]
+    same = all(np.array_equal(a, b) for a, b in zip(*draws.values()))
+    return {"compile": {k: statistics.median(v) for k, v in compile_s.items()},
+            "run": {k: statistics.median(v) for k, v in run_s.items()}, "same": same,
+            "steps": s.warmup + s.keep * s.thin}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    from bench import machine
+
+    lines = ["## Compile options: the sampling loop's program", "",
+             f"`python scripts/bench_compile.py --repeats {args.repeats}` (part of `make "
+             f"bench`). Machine: {machine()}. The chunk program of each config compiled with XLA's "
+             "defaults and with headbayes' CPU options (`headbayes.xla`: "
+             "`xla_cpu_use_fusion_emitters: False`), alternating in one process, median of "
+             f"{args.repeats}; \"loop\" is the run's whole sampling loop (warmup and kept draws). "
+             "`HEADBAYES_XLA_DEFAULTS=1` gives XLA's defaults.", "",
+             "| config | compile, XLA defaults (s) | compile, headbayes (s) | ratio | "
+             "loop, XLA defaults (s) | loop, headbayes (s) | ratio | same draws |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for label, overrides in CONFIGS.items():
+        r = measure(overrides, args.repeats)
+        c, run = r["compile"], r["run"]
+        lines.append(f"| {label} | {c['XLA defaults']:.2f} | {c['headbayes']:.2f} | "
+                     f"{c['headbayes'] / c['XLA defaults']:.2f}x | {run['XLA defaults']:.2f} | "
+                     f"{run['headbayes']:.2f} | {run['headbayes'] / run['XLA defaults']:.2f}x | "
+                     f"{'yes' if r['same'] else 'no (last-bit rounding, amplified)'} |")
+        print(lines[-1], file=sys.stderr)
+    emit("\n".join(lines), args.output, "compile")
+
+
+if __name__ == "__main__":
+    main()
