@@ -1,8 +1,8 @@
 """`make bench`: the sampling loop's program compiled with headbayes' CPU options
 (`headbayes.xla`: XLA's older fusion emitters) against XLA's defaults, in one process.
 
-For each config the chunk program is traced once, then compiled both ways, alternating, each
-`--repeats` times (median); then each program runs the config's whole loop (warmup and kept
+For each config the chunk program is compiled both ways, alternating, each `--repeats` times
+(median; JAX's in-memory caches cleared before each, so every compile is a real one); then each program runs the config's whole loop (warmup and kept
 draws, `runner.run_loop` as `headbayes run` does) `--repeats` times, alternating (median), and
 the draws of the two are compared bit for bit. The compilation cache is off. Writes the
 `compile` section of docs/benchmarks.md (use --output - to print only).
@@ -53,6 +53,7 @@ def measure(overrides: list[str], repeats: int) -> dict:
     programs = {}
     for _ in range(repeats):
         for name, opts in options.items():
+            jax.clear_caches()  # else the same module compiles once and is then looked up
             lowered = jax.jit(fn, compiler_options=opts).lower(*args)
             start = time.perf_counter()
             programs[name] = lowered.compile()
@@ -94,8 +95,8 @@ def main() -> None:
         r = measure(overrides, args.repeats)
         c, run = r["compile"], r["run"]
         lines.append(f"| {label} | {c['XLA defaults']:.2f} | {c['headbayes']:.2f} | "
-                     f"{c['headbayes'] / c['XLA defaults']:.2f}x | {run['XLA defaults']:.2f} | "
-                     f"{run['headbayes']:.2f} | {run['headbayes'] / run['XLA defaults']:.2f}x | "
+                     f"{c['headbayes'] / c['XLA defaults']:.2f}x | {run['XLA defaults']:.3f} | "
+                     f"{run['headbayes']:.3f} | {run['headbayes'] / run['XLA defaults']:.2f}x | "
                      f"{'yes' if r['same'] else 'no (last-bit rounding, amplified)'} |")
         print(lines[-1], file=sys.stderr)
     emit("\n".join(lines), args.output, "compile")
