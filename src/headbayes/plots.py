@@ -157,6 +157,8 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int =
     """Traces of the first sampled numbers of each sampled leaf, one line for each of the first
     `max_chains` chains, at most MAX_POINTS evenly spaced draws each."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     series = []
     for leaf, draws in chain.items():
         flat = draws.reshape(draws.shape[:2] + (-1,))
@@ -171,6 +173,7 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int =
         for chain_values in values[:max_chains]:
             ax.plot(shown, chain_values[shown], lw=0.7)
         ax.set_ylabel(name, fontsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(3))  # readable on a short axis; fewer ticks to draw
     axes[-1, 0].set_xlabel("kept draw")
     _save(fig, path)
     plt.close(fig)
