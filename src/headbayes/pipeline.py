@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 from headbayes import store
 from headbayes.rundir import RunFiles
-from headbayes.plots import preload_plotting
 from headbayes.config import RunConfig, validate
 from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError,
                               SignalStop)
@@ -284,6 +283,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     from headbayes.mask import assign_groups, leaf_table, named_leaves
 
     enable_compile_cache()
+    _preload_libraries()
     stages.lap("config")
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
@@ -353,7 +353,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
             files.write_params(named_leaves(params))
             writer.commit(0, jax.tree.leaves(loop.state), counts)
     stages.lap("prepare")
-    preload_plotting()  # import matplotlib in a thread while XLA compiles
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg))
@@ -394,6 +393,24 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
     files.write_json(files.META, meta)
     return meta
+
+
+def _preload_libraries() -> None:
+    """Start importing, in a background thread, the libraries the job needs after its start:
+    blackjax (the sampler), scipy.special (the diagnostics), matplotlib (about 1 s together on
+    a CPU). Other packages' modules only (no headbayes module: no import cycle across threads);
+    the main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
+    GIL, and later finds them imported or waits for the one it needs."""
+
+    def load():
+        import blackjax  # noqa: F401
+        import matplotlib
+        import scipy.special  # noqa: F401
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
+    threading.Thread(target=load, daemon=True, name="preload").start()
 
 
 def _dataset(cfg: RunConfig, copies: dict):

@@ -1,18 +1,12 @@
 """The report's figures (matplotlib, Agg backend): predictive band, calibration, traces; for
 classifiers the reliability diagram and, with 2-D inputs, the probability and entropy maps."""
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
-           "preload_plotting", "plot_reliability", "plot_class_maps", "plane_grid"]
-
-
-def preload_plotting() -> None:
-    """Start importing matplotlib in a background thread (the import takes ~0.4 s)."""
-    threading.Thread(target=_pyplot, daemon=True).start()
+           "plot_reliability", "plot_class_maps", "plane_grid"]
 
 
 def _pyplot():
