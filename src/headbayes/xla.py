@@ -2,7 +2,7 @@
 
 On the CPU the chunk program (`headbayes.runner`) and joint training's program are compiled with
 XLA's older (non-MLIR) fusion emitters (`xla_cpu_use_fusion_emitters: False`): on
-`sin_head_nuts` that takes the loop's compile from about 2.7 s to 1.4 s, with the same draws
+`sin_head_nuts` that takes the loop's compile from about 2.5 s to 1.5 s, with the same draws
 bit for bit (`docs/benchmarks.md`, "Compile options"). Elsewhere the two emitters may round a
 fused expression differently in the last bit, which a chain can amplify: the draws are then as
 valid but not those of XLA's defaults. The other, small programs keep XLA's defaults. Other
@@ -21,7 +21,8 @@ CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 @functools.cache
 def compiler_options() -> dict:
-    """The options for programs on JAX's default backend (a new dict; {} for XLA's defaults)."""
+    """The options for the loop's programs on JAX's default backend ({}: XLA's defaults);
+    looked up once per process."""
     import jax
 
     if os.environ.get("HEADBAYES_XLA_DEFAULTS") == "1" or jax.default_backend() != "cpu":
@@ -34,17 +35,7 @@ def compiler_options() -> dict:
 
 
 def jit(fn, **kwargs):
-    """`jax.jit(fn, **kwargs)` compiled with `compiler_options()`, which are looked up at the
-    first call (so a module-level program does not start the backend at import)."""
+    """`jax.jit(fn, **kwargs)` compiled with `compiler_options()`."""
     import jax
 
-    @functools.cache
-    def program():
-        return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
-
-    @functools.wraps(fn)
-    def call(*args, **kw):
-        return program()(*args, **kw)
-
-    call.lower = lambda *args, **kw: program().lower(*args, **kw)
-    return call
+    return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
