@@ -120,8 +120,9 @@ def per_step(num_steps: int, repeats: int) -> dict:
 
 
 def ess_search(max_grads: int, keep: int = 1000) -> list[dict]:
-    """Per sampler: the first run (thin doubling, `keep` draws per chain) whose smallest bulk
-    ESS is >= 400, or the last one under `max_grads` gradient evaluations."""
+    """Per single sampler (Gibbs, which needs groups, is `bench_gibbs.py`'s): the first run
+    (thin doubling, `keep` draws per chain) whose smallest bulk ESS is >= 400, or the last one
+    under `max_grads` gradient evaluations."""
     import headbayes
     from headbayes.report import compute_report
     from headbayes.samplers import SAMPLERS
@@ -130,6 +131,8 @@ def ess_search(max_grads: int, keep: int = 1000) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HEADBAYES_COMPILE_CACHE"] = f"{tmp}/cache"
         for name in SAMPLERS.names():
+            if "composite" in SAMPLERS[name].caps:  # gibbs needs mask.groups: bench_gibbs.py
+                continue
             thin = headbayes.compose(["+experiment=sin_head", f"sampler={name}"]).sampler.thin
             while True:
                 cfg = headbayes.compose(["+experiment=sin_head", f"sampler={name}",
