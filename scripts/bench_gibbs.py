@@ -102,7 +102,7 @@ def per_step(programs: dict, repeats: int) -> dict:
 
 def overhead_lines(repeats: int) -> list[str]:
     programs = {name: warmed_up(o) for name, o in STEADY.items()}
-    sweep_compiled, sweep_state, _ = programs["gibbs sweep (weights NUTS + bias MALA)"]
+    _, sweep_state, _ = programs["gibbs sweep (weights NUTS + bias MALA)"]
     weights = sweep_state.sampler_state.groups[0]  # the sweep's adapted NUTS kernel
     compiled, state, loop = programs["NUTS step, weights only"]
     same = state._replace(sampler_state=state.sampler_state._replace(
