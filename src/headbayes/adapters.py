@@ -48,19 +48,20 @@ def is_adapter_leaf(path: str) -> bool:
     return path.rsplit(".", 1)[-1] in ADAPTER_LEAVES
 
 
-def _linear_paths(model) -> dict:
-    """{dotted module path: key path} of every equinox.nn.Linear in `model`."""
+def _linear_paths(model) -> list[str]:
+    """The dotted module paths of every equinox.nn.Linear in `model`."""
     from headbayes.mask import leaf_path
 
     flat, _ = jax.tree_util.tree_flatten_with_path(
         model, is_leaf=lambda node: isinstance(node, eqx.nn.Linear))
-    return {leaf_path(path): path for path, node in flat if isinstance(node, eqx.nn.Linear)}
+    return [leaf_path(path) for path, node in flat if isinstance(node, eqx.nn.Linear)]
 
 
 def add_adapters(model, adapters):
     """`model` with its target linear layers adapted (the model itself when there are none).
     ConfigError when a selector matches no linear layer (the message lists them)."""
     from headbayes.mask import selector_matches
+    from headbayes.models import node_at
 
     if not adapters.targets:
         return model
@@ -72,11 +73,8 @@ def add_adapters(model, adapters):
     chosen = [p for p in layers if any(selector_matches(s, p) for s in adapters.targets)]
     keys = jax.random.split(jax.random.PRNGKey(adapters.seed), len(chosen))
     for key, path in zip(keys, chosen):
-        def where(m, key_path=layers[path]):
-            node = m
-            for part in key_path:
-                node = (node[part.idx] if hasattr(part, "idx") else getattr(node, part.name))
-            return node
+        def where(m, path=path):
+            return node_at(m, path)
 
         old = where(model)
         out, inp = old.weight.shape

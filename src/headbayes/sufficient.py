@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from headbayes.models import node_at
+
 __all__ = ["HeadStats", "head_stats", "head_theta", "make_stats_logdensity_fn", "worth_it"]
 
 
@@ -32,15 +34,9 @@ class HeadStats(NamedTuple):
     count: jax.Array  # N · out (the `reduction: mean` divisor)
 
 
-def _node(model, path: str):
-    for part in path.split("."):
-        model = model[int(part)] if part.isdigit() else getattr(model, part)
-    return model
-
-
 def head_theta(model, head: str) -> jax.Array:
     """Θ = [Wᵀ; bᵀ] of the linear layer at dotted path `head`."""
-    layer = _node(model, head)
+    layer = node_at(model, head)
     return jnp.concatenate([layer.weight.T, layer.bias[None, :]], axis=0)
 
 
@@ -61,7 +57,7 @@ def _stats(phi, y, weight, bias) -> HeadStats:
 def head_stats(phi, y, model, head: str) -> HeadStats:
     """The statistics of cached features `phi` (N, width) and targets `y` (N, out), centred
     at the head of `model`."""
-    layer = _node(model, head)
+    layer = node_at(model, head)
     return _stats(jnp.asarray(phi), jnp.asarray(y), layer.weight, layer.bias)
 
 

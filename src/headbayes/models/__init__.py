@@ -33,7 +33,8 @@ from headbayes.registry import Entry, Registry, discover
 
 __all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
            "build_model", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
-           "forward", "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
+           "forward", "first_sampled_stage", "run_from", "features", "linear_head", "node_at",
+           "SIZE_KEYS"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")
@@ -274,6 +275,15 @@ def features(model, x, stop: int):
     return jax.vmap(lambda e: model.run_stages(e, 0, stop))(x)
 
 
+def node_at(model, path: str):
+    """The module at dotted `path` of `model` (attributes, and sequence indices as digits;
+    None for an attribute it lacks)."""
+    node = model
+    for part in path.split("."):
+        node = node[int(part)] if part.isdigit() else getattr(node, part, None)
+    return node
+
+
 def linear_head(model) -> str | None:
     """The path of the last stage when it is an `equinox.nn.Linear` with a bias, else None."""
     import equinox as eqx
@@ -281,9 +291,7 @@ def linear_head(model) -> str | None:
     stages = getattr(model, "stages", None)
     if not stages:
         return None
-    node = model
-    for part in stages[-1].split("."):
-        node = node[int(part)] if part.isdigit() else getattr(node, part, None)
+    node = node_at(model, stages[-1])
     ok = isinstance(node, eqx.nn.Linear) and node.bias is not None
     return stages[-1] if ok else None
 
