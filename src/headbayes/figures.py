@@ -15,7 +15,7 @@ import numpy as np
 from headbayes import diagnostics, exact, metrics, noise
 
 __all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
-           "report_points"]
+           "flat_figures", "report_points"]
 
 
 class Metric(NamedTuple):
@@ -450,6 +450,21 @@ def _verdict(ctx: ReportContext):
 
 
 METRIC_KEYS = tuple(dict.fromkeys(key for m in METRICS for key in m.keys))  # test_nll: twice
+
+
+def flat_figures(figures: dict, keys=None) -> dict:
+    """`figures` with a nested metric (the Gibbs `groups`: {NAME: {KEY: value}}) as
+    `groups.NAME.KEY` entries; `keys` (default: the figures' own) in order, a missing plain one
+    as None."""
+    flat = {}
+    for key in figures if keys is None else keys:
+        value = figures.get(key)
+        if isinstance(value, dict):
+            flat.update({f"{key}.{name}.{k}": v for name, inner in value.items()
+                         for k, v in inner.items()})
+        elif key != "groups":
+            flat[key] = value
+    return flat
 
 
 def compute_figures(ctx: ReportContext) -> dict:

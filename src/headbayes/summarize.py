@@ -6,7 +6,7 @@ from pathlib import Path
 
 from headbayes import store
 from headbayes.errors import ConfigError, RunDirError
-from headbayes.figures import METRIC_KEYS
+from headbayes.figures import METRIC_KEYS, flat_figures
 from headbayes.rundir import RunFiles
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
@@ -61,21 +61,8 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         status, figures = _status(files)
         rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
                      "sampled": _sampled_size(files),
-                     **_flat_metrics(figures), **_costs(files)})
+                     **flat_figures(figures, METRIC_KEYS), **_costs(files)})
     return rows
-
-
-def _flat_metrics(figures: dict) -> dict:
-    """Every metric; a nested one (the Gibbs `groups`) as `groups.NAME.KEY` columns."""
-    flat = {}
-    for key in METRIC_KEYS:
-        value = figures.get(key)
-        if isinstance(value, dict):
-            flat.update({f"{key}.{name}.{k}": v for name, inner in value.items()
-                         for k, v in inner.items()})
-        elif key != "groups":
-            flat[key] = value
-    return flat
 
 
 def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:

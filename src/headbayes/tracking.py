@@ -45,16 +45,13 @@ def tracking_uri(tracking) -> str:
     return root.resolve().as_uri()
 
 
-def _flat_metrics(figures: dict) -> tuple[dict, dict]:
-    """(numeric metrics, text ones) with nested dicts flattened as `KEY.NAME.FIELD`."""
+def _split_metrics(figures: dict) -> tuple[dict, dict]:
+    """(numeric metrics, text ones), a Gibbs run's `groups` as `groups.NAME.KEY`."""
+    from headbayes.figures import flat_figures
+
     numbers, texts = {}, {}
-    for key, value in figures.items():
-        if isinstance(value, dict):
-            inner = {f"{key}.{name}.{k}": v for name, d in value.items() for k, v in d.items()}
-            more_numbers, more_texts = _flat_metrics(inner)
-            numbers.update(more_numbers)
-            texts.update(more_texts)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    for key, value in flat_figures(figures).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             numbers[key] = float(value)
         elif value is not None:
             texts[key] = str(value)
@@ -100,7 +97,7 @@ def log_run(run_config, run_dir: Path, figures: dict, sweep_dir: Path | None = N
     tags = {"headbayes.run_dir": str(Path(run_dir).resolve())}
     if sweep_dir is not None:
         tags["mlflow.parentRunId"] = _parent_run(client, experiment_id, Path(sweep_dir))
-    numbers, texts = _flat_metrics(figures)
+    numbers, texts = _split_metrics(figures)
     tags.update({f"headbayes.{k}": v[:5000] for k, v in texts.items()})
     run = client.create_run(experiment_id, run_name=Path(run_dir).name, tags=tags)
     params = [Param(k, str(v)[:6000]) for k, v in flat_values(run_config).items()]
