@@ -71,9 +71,10 @@ def check_learnable(cfg) -> None:
     if learned.get("prior.sigma") == "validation":
         raise ConfigError("`prior.sigma` must be a number > 0 or evidence, got 'validation'")
     what = " and ".join(f"`{k}={v}`" for k, v in learned.items())
+    from headbayes.priors import is_plain_config
+
     prior = cfg.prior
-    if (prior.family, prior.scale, prior.center) != ("gaussian", "fixed", "zero") or any(
-            group.prior for group in cfg.mask.groups.values()):
+    if not is_plain_config(cfg):
         raise ConfigError(f"{what} learns the scales under the plain prior (prior=gaussian, "
                           f"prior.scale=fixed, prior.center=zero, no group priors); got "
                           f"prior={prior.family}, prior.scale={prior.scale}, "

@@ -21,7 +21,8 @@ from headbayes.checks import choice, positive_float
 from headbayes.errors import ConfigError
 
 __all__ = ["FAMILIES", "SCALES", "CENTERS", "LeafPrior", "leaf_priors", "is_plain",
-           "make_log_prior", "fan_in", "group_prior", "check_prior", "prior_arrays"]
+           "is_plain_config", "make_log_prior", "fan_in", "group_prior", "check_prior",
+           "prior_arrays"]
 
 FAMILIES = ("gaussian", "laplace", "student_t")
 SCALES = ("fixed", "fan_in")
@@ -90,6 +91,14 @@ def leaf_priors(cfg, shapes: dict, sampled: list) -> dict:
                                  float(prior.sigma) if own_sigma else None, factor,
                                  prior.center == "initial")
     return result
+
+
+def is_plain_config(cfg) -> bool:
+    """The run's prior keys are the plain prior's (gaussian, scale fixed, centre zero) and no
+    group sets its own: decided from the config alone, before the model's shapes are known."""
+    prior = cfg.prior
+    return ((prior.family, prior.scale, prior.center) == ("gaussian", "fixed", "zero")
+            and not any(group.prior for group in cfg.mask.groups.values()))
 
 
 def is_plain(leaves: dict) -> bool:
