@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from headbayes.checks import choice
 from headbayes.errors import ConfigError
 
 __all__ = ["BACKENDS", "check_tracking", "tracking_uri", "log_run", "PARENT_FILE"]
@@ -28,9 +29,7 @@ ARTIFACTS = ("metrics.json", "meta.json", "predictive.png", "calibration.png", "
 
 
 def check_tracking(tracking) -> None:
-    if tracking.backend not in BACKENDS:
-        raise ConfigError(f"`tracking.backend` must be one of {', '.join(BACKENDS)}, got "
-                          f"{tracking.backend!r}")
+    choice("tracking.backend", tracking.backend, BACKENDS)
     if tracking.backend == "mlflow" and importlib.util.find_spec("mlflow") is None:
         raise ConfigError("+tracking=mlflow needs the MLflow client: "
                           "pip install 'headbayes[mlflow]'")
