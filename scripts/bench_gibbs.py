@@ -18,14 +18,12 @@ Writes the `gibbs` section of docs/benchmarks.md (use --output - to print only).
 """
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_runs import headbayes_run  # noqa: E402
 from bench_sections import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,17 +47,10 @@ EFFICIENCY = {
 
 
 def run(overrides: list[str], tmp: str) -> tuple[dict, dict]:
-    """(meta.json, metrics.json) of `headbayes run OVERRIDES` (plots off)."""
-    run_dir = Path(tmp) / f"run{len(list(Path(tmp).iterdir()))}"
-    env = {**os.environ, "HEADBAYES_OUTPUT_DIR": tmp}
-    result = subprocess.run([sys.executable, "-m", "headbayes", "run", *overrides,
-                             "report.plots=false", f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:  # a warning verdict still exits 0
-        raise RuntimeError(f"headbayes run {' '.join(overrides)} exited {result.returncode}: "
-                           f"{result.stderr[-2000:]}")
-    return (json.loads((run_dir / "meta.json").read_text()),
-            json.loads((run_dir / "metrics.json").read_text()))
+    """(meta.json, metrics.json) of `headbayes run OVERRIDES` (plots off), in a new
+    directory of `tmp`."""
+    files = headbayes_run(overrides, Path(tmp) / f"run{len(list(Path(tmp).iterdir()))}")
+    return files["meta"], files["metrics"]
 
 
 def warmed_up(overrides: list[str]):

@@ -8,14 +8,14 @@ and wall time. Writes the `lora` section of docs/benchmarks.md (use --output - t
 """
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from headbayes.adapters import is_adapter_leaf
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_runs import headbayes_run  # noqa: E402
 from bench_sections import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,19 +24,6 @@ RUNS = {
     "head only": ["mask.include=[output_layer]", "adapters.targets=[]"],
     "every weight": ["mask.include=[hidden_layers,output_layer]", "adapters.targets=[]"],
 }
-
-
-def run(overrides: list[str], run_dir: Path) -> tuple[dict, dict, dict]:
-    """(metrics.json, meta.json, mask.json) of `headbayes run +experiment=sin_lora ...`."""
-    env = {**os.environ, "HEADBAYES_OUTPUT_DIR": str(run_dir.parent)}
-    result = subprocess.run([sys.executable, "-m", "headbayes", "run", "+experiment=sin_lora",
-                             *overrides, "report.plots=false", f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"sin_lora {' '.join(overrides)} exited {result.returncode}: "
-                           f"{result.stderr[-2000:]}")
-    return tuple(json.loads((run_dir / name).read_text())
-                 for name in ("metrics.json", "meta.json", "mask.json"))
 
 
 def main() -> None:
@@ -52,9 +39,10 @@ def main() -> None:
              "rhat_max | divergences | wall s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, overrides) in enumerate(RUNS.items()):
-            metrics, meta, mask = run(overrides, Path(tmp) / f"run{i}")
+            files = headbayes_run(["+experiment=sin_lora", *overrides], Path(tmp) / f"run{i}")
+            metrics, meta, mask = files["metrics"], files["meta"], files["mask"]
             network = sum(leaf["size"] for leaf in mask["leaves"]
-                          if not leaf["path"].rsplit(".", 1)[-1].startswith("lora_"))
+                          if not is_adapter_leaf(leaf["path"]))
             lines.append(
                 f"| {name} | {mask['sampled_size']} | {mask['sampled_size'] / network:.0%} | "
                 f"{metrics['test_nll']:.3f} | {metrics['test_coverage_90']:.3f} | "
