@@ -112,9 +112,10 @@ ROWS = [
     (('mask.exclude',), False,
      'selectors removed from the selection'),
     (('mask.groups',), False,
-     '`sampler=gibbs`: {name: {include, exclude, sampler}}, disjoint groups splitting the '
-     "sampled leaves, each updated by its own sampler given the others (the group's "
-     '`sampler` block: `name` and that sampler\'s own keys); see docs/patterns.md'),
+     '`sampler=gibbs`: {name: {include, exclude, sampler, prior}}, disjoint groups splitting '
+     "the sampled leaves, each updated by its own sampler given the others (the group's "
+     '`sampler` block: `name` and that sampler\'s own keys; its optional `prior` block: the '
+     '`prior` keys it sets differently); see docs/patterns.md'),
     (('likelihood',), True,
      'the likelihood family: `gaussian`, `heteroscedastic`, `bernoulli`, `categorical` (each'
      ' with `reduction`; see "Classifiers")'),
