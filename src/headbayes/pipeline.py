@@ -121,13 +121,73 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     noise_sd = 1.0 if noise_sd is None else noise_sd  # families without a noise scale
     problem = Problem(frozen, x, y, jnp.float32(noise_sd), jnp.float32(cfg.prior.sigma),
                       jnp.float32(1.0), prior_center)
-    hyper = prepared_hyper(s, cfg, {p: np.asarray(v) for p, v in named_leaves(params).items()},
-                           sampled, data)
+    hyper = prepared_hyper(s, cfg, named_leaves(params), sampled, data)
     sampler = make_sampler(s, logdensity_fn, cfg)
     state, chain_keys = runner.init_loop(sampler, position, problem, hyper, seed=cfg.seed,
                                          num_chains=s.num_chains, init_jitter=s.init_jitter,
                                          reuse=program_key(cfg))
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
+
+
+def abstract_loop(cfg: RunConfig, data) -> tuple[Loop, int]:
+    """(`prepare_loop`'s loop with `jax.ShapeDtypeStruct`s for its arrays, the chunk's draw
+    slots), from the model's structure alone: nothing is computed or compiled. Raises where
+    the loop needs the parameters' values to be set up (the exact sampler's posterior), or
+    would hold a value derived from them (an escaped tracer, when its program is traced)."""
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from headbayes import runner
+    from headbayes.mask import build_mask
+    from headbayes.models import is_inexact_shape, model_structure
+
+    params, static = eqx.partition(model_structure(cfg), is_inexact_shape)
+    mask = build_mask(params, cfg.mask.include, cfg.mask.exclude)
+    built = {}
+
+    def arrays(params):
+        loop, _ = prepare_loop(cfg, params, static, mask, data)
+        built["sampler"] = loop.sampler
+        return loop._replace(sampler=None)
+
+    loop = jax.eval_shape(arrays, params)._replace(sampler=None)
+    sampled_size = sum(int(np.prod(leaf.shape)) for leaf, flag in
+                       zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if flag)
+    slots = runner.choose_slots(cfg.sampler.keep, cfg.sampler.num_chains, sampled_size)
+    return loop._replace(sampler=built["sampler"]), slots
+
+
+def compile_early(cfg: RunConfig, data) -> threading.Thread | None:
+    """Start compiling the chunk program from the model's structure (`abstract_loop`) in a
+    thread, or None where that cannot serve: a scale learned from the run's values changes
+    the config first, or this process already holds the program. Meanwhile the caller builds
+    the model and the loop's values (mostly in XLA, which releases the GIL: two cores work);
+    it joins the thread before `runner.compile_loop`, which then finds the program. Any error
+    here is left to the caller's own compile, which reports it. `HEADBAYES_COMPILE_EARLY=0` turns
+    this off (the benchmarks' baseline)."""
+    from headbayes import runner
+    from headbayes.hyperparameters import LEARNED
+
+    scales = (getattr(cfg.likelihood, "sigma", None), cfg.prior.sigma)
+    key = program_key(cfg)
+    if (os.environ.get("HEADBAYES_COMPILE_EARLY") == "0" or any(v in LEARNED for v in scales)
+            or runner.has_chunk_program(key)):
+        return None
+
+    def compile_it():
+        try:
+            loop, slots = abstract_loop(cfg, data)
+            runner.compile_loop(*loop, slots, reuse=key)
+        except Exception:  # noqa: BLE001 (the caller compiles again and reports it)
+            if os.environ.get("HEADBAYES_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+
+    thread = threading.Thread(target=compile_it, name="compile-early")
+    thread.start()
+    return thread
 
 
 def _prior(cfg: RunConfig, params, sampled: list):
@@ -178,6 +238,7 @@ def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threadin
     sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
 
     def compile_them():
+        _import_report_libraries()
         predictive.warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
                            report_points(data))
         exact.warm_up(cfg, shapes, sampled, data)
@@ -313,6 +374,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
 
         files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
     stages.lap("data")
+    early = compile_early(cfg, data)
+    background.extend([early] if early else [])
     params, static, mask = build_position(cfg)
     if checkpoint:
         params = _load_params(files, params)
@@ -355,6 +418,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     stages.lap("prepare")
     background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
+    if early is not None:  # its program, if it made one, is found below
+        early.join()
     compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg))
     stages.lap("compile")
     sampling_start = time.perf_counter()
@@ -396,21 +461,26 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
 
 
 def _preload_libraries() -> None:
-    """Start importing, in a background thread, the libraries the job needs after its start:
-    blackjax (the sampler), scipy.special (the diagnostics), matplotlib (about 1 s together on
-    a CPU). Other packages' modules only (no headbayes module: no import cycle across threads);
-    the main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
-    GIL, and later finds them imported or waits for the one it needs."""
+    """Start importing blackjax (the sampler, about 0.4 s on a CPU) in a background thread.
+    Another package's modules only (no headbayes module: no import cycle across threads); the
+    main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
+    GIL, and later finds it imported or waits for it. The report's libraries are imported
+    later (`_import_report_libraries`), not to slow the tracing of the chunk program."""
 
     def load():
         import blackjax  # noqa: F401
-        import matplotlib
-        import scipy.special  # noqa: F401
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
 
     threading.Thread(target=load, daemon=True, name="preload").start()
+
+
+def _import_report_libraries() -> None:
+    """scipy.special (the diagnostics) and matplotlib with its Agg backend (the plots): other
+    packages' modules only, imported in the report's warm-up thread."""
+    import matplotlib
+    import scipy.special  # noqa: F401
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
 
 
 def _dataset(cfg: RunConfig, copies: dict):

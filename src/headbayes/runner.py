@@ -38,7 +38,7 @@ from headbayes.samplers.base import Info, Sampler
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
            "warmup_chunk", "sampling_chunk", "FIRST_CALL_STEPS",
            "choose_slots", "init_loop", "compile_loop", "run_loop",
-           "first_nonfinite", "chain_mesh", "chain_device_count"]
+           "first_nonfinite", "chain_mesh", "chain_device_count", "has_chunk_program"]
 
 
 class Chunk(NamedTuple):
@@ -113,7 +113,7 @@ def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chai
     chain_keys, jitter_key = run_keys(seed, num_chains)  # on the host: nothing to compile
     first_bad = jax.tree.map(lambda x: np.full((num_chains,), -1, np.int32), position)
     if sampler.trivial_init and init_jitter == 0:  # nothing to compute: skip a compilation
-        batched = jax.tree.map(lambda x: np.broadcast_to(x, (num_chains,) + x.shape), position)
+        batched = jax.tree.map(lambda x: _broadcast(x, num_chains), position)
         return LoopState(sampler.init(batched, problem, hyper), first_bad), chain_keys
 
     def make_init():
@@ -131,6 +131,14 @@ def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chai
     init = make_init() if reuse is None else _reused(("init", reuse, num_chains), make_init)
     states = init(position, problem, hyper, jitter_key, np.float32(init_jitter))
     return LoopState(states, first_bad), chain_keys
+
+
+def _broadcast(x, num_chains: int):
+    """`x` repeated along a new leading chain axis: a numpy view of a concrete array (nothing
+    to compile), a traced broadcast of an abstract one (`pipeline.abstract_loop`)."""
+    if isinstance(x, jax.core.Tracer):
+        return jnp.broadcast_to(x, (num_chains,) + x.shape)
+    return np.broadcast_to(x, (num_chains,) + x.shape)
 
 
 def _track_nonfinite(first_bad, position, t):
@@ -222,7 +230,8 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     With `reuse` (a string naming everything the program depends on beyond its arguments:
     `pipeline.program_key`), a program compiled earlier in this process for the same `reuse`
     and the same argument structure, shapes and dtypes is returned without tracing again:
-    the jobs of a sweep in one process compile once."""
+    the jobs of a sweep in one process compile once (as does a job whose program
+    `pipeline.compile_early` made)."""
     start = time.perf_counter()
     args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
 
@@ -232,10 +241,16 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     if reuse is None:
         return make(), time.perf_counter() - start
     leaves, treedef = jax.tree.flatten(args)
-    key = ("chunk", reuse, str(treedef), tuple((np.shape(x), str(getattr(x, "dtype", type(x))))
-                                               for x in leaves),
-           len(jax.devices()), tuple(sorted(xla.compiler_options().items())))
+    signature = tuple((np.shape(x), str(getattr(x, "dtype", type(x))),
+                       bool(getattr(x, "weak_type", False))) for x in leaves)
+    key = ("chunk", reuse, str(treedef), signature, len(jax.devices()),
+           tuple(sorted(xla.compiler_options().items())))
     return _reused(key, make), time.perf_counter() - start
+
+
+def has_chunk_program(reuse: str) -> bool:
+    """Whether a chunk program for `reuse` is kept in this process."""
+    return any(key[:2] == ("chunk", reuse) for key in list(_PROGRAMS))
 
 
 def _reused(key: tuple, make):

@@ -24,11 +24,15 @@ SAMPLERS = Registry("sampler")
 
 def make_sampler(options, logdensity_fn: Callable, cfg=None):
     """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`;
-    a `composite` one (Gibbs) also reads the run config `cfg` (its groups)."""
+    a `composite` one (Gibbs) also reads the run config `cfg` (its groups). What the factory
+    computes from constants is computed now, even inside a trace (`pipeline.abstract_loop`)."""
+    import jax
+
     entry = SAMPLERS[options.name]
-    if "composite" in entry.caps:
-        return entry.build(logdensity_fn, options, cfg)
-    return entry.build(logdensity_fn, options)
+    with jax.ensure_compile_time_eval():
+        if "composite" in entry.caps:
+            return entry.build(logdensity_fn, options, cfg)
+        return entry.build(logdensity_fn, options)
 
 
 def make_hyper(options) -> dict:

@@ -253,6 +253,7 @@ def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:
     from headbayes.noise import is_sampled
 
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    params = {p: np.asarray(v) for p, v in params.items()}
     if is_sampled(cfg.likelihood):
         jac, offset = design(cfg, params, sampled, data.x_train)
         mixture = noise_mixture(cfg, jac, np.asarray(data.y_train, np.float64).reshape(-1)
