@@ -5,7 +5,8 @@ where every second of a job goes.
     `scripts/numpyro_nuts.py` (the same 17 head numbers on the same frozen body, dense-mass NUTS,
     4 chains × 1000 draws after 500 warmup steps), alternating, median of --repeats wall times of
     the whole process, with each side's smallest bulk ESS; headbayes also with
-    `report.plots=false`, and with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`).
+    `report.plots=false`, with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`) and with
+    the chunk program compiled after the model is built (`HEADBAYES_COMPILE_EARLY=0`).
 (q) The per-stage table (meta.json `timings.stages`, median per stage over the runs) of
     `sin_head_nuts` and `sin_head`, cache off.
 NumPyro is a benchmark-only dependency (`pip install 'headbayes[bench]'`); without it (p) says
@@ -28,6 +29,14 @@ from bench_sections import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COLD = {"HEADBAYES_COMPILE_CACHE": ""}
+VARIANTS = {  # label (after "headbayes"): (overrides, environment)
+    "headbayes": ([], {}),
+    "headbayes `report.plots=false`": (["report.plots=false"], {}),
+    "headbayes with `HEADBAYES_COMPILE_EARLY=0` (the chunk program compiled after the model "
+    "is built)": ([], {"HEADBAYES_COMPILE_EARLY": "0"}),
+    "headbayes with `HEADBAYES_XLA_DEFAULTS=1` (XLA's compile options)":
+        ([], {"HEADBAYES_XLA_DEFAULTS": "1"}),
+}
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, str]:
@@ -76,20 +85,16 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     have_numpyro = importlib.util.find_spec("numpyro") is not None
-    walls = {"headbayes": [], "headbayes, report.plots=false": [],
-             "headbayes, XLA defaults": [], "numpyro": []}
+    walls = {name: [] for name in [*VARIANTS, "numpyro"]}
     ess, metas, head_metas, head_walls = {}, [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            wall, meta, metrics = headbayes(["+experiment=sin_head_nuts"], tmp)
-            walls["headbayes"].append(wall)
-            metas.append(meta)
-            ess["headbayes"] = metrics["ess_bulk_min"]
-            wall, _, _ = headbayes(["+experiment=sin_head_nuts", "report.plots=false"], tmp)
-            walls["headbayes, report.plots=false"].append(wall)
-            wall, _, _ = headbayes(["+experiment=sin_head_nuts"], tmp,
-                                   {"HEADBAYES_XLA_DEFAULTS": "1"})
-            walls["headbayes, XLA defaults"].append(wall)
+            for name, (extra, env) in VARIANTS.items():
+                wall, meta, metrics = headbayes(["+experiment=sin_head_nuts", *extra], tmp, env)
+                walls[name].append(wall)
+                if name == "headbayes":
+                    metas.append(meta)
+                    ess["headbayes"] = metrics["ess_bulk_min"]
             if have_numpyro:
                 wall, out = timed([sys.executable, "scripts/numpyro_nuts.py"], {})
                 walls["numpyro"].append(wall)
@@ -106,11 +111,9 @@ def main() -> None:
              f"median of {args.repeats}, the commands alternating.", "",
              "| command | wall (s) | min bulk ESS | ratio to NumPyro |", "|---|---:|---:|---:|"]
     for name, wall in median.items():
-        script = {"numpyro": "`python scripts/numpyro_nuts.py` (NumPyro "
-                             f"{_version('numpyro')})"}.get(name)
-        label = script or "`headbayes run +experiment=sin_head_nuts`" + (
-            " `report.plots=false`" if "plots" in name else "") + (
-            " with `HEADBAYES_XLA_DEFAULTS=1` (XLA's compile options)" if "XLA" in name else "")
+        label = (f"`python scripts/numpyro_nuts.py` (NumPyro {_version('numpyro')})"
+                 if name == "numpyro"
+                 else f"`headbayes run +experiment=sin_head_nuts`{name[len('headbayes'):]}")
         ratio = f"{wall / median['numpyro']:.2f}x" if "numpyro" in median else "—"
         shown_ess = ess.get("numpyro" if name == "numpyro" else "headbayes")
         lines.append(f"| {label} | {wall:.2f} | {shown_ess:.0f} | {ratio} |")

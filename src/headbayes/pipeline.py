@@ -238,7 +238,6 @@ def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threadin
     sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
 
     def compile_them():
-        _import_report_libraries()
         predictive.warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
                            report_points(data))
         exact.warm_up(cfg, shapes, sampled, data)
@@ -433,12 +432,17 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     if cfg.body.mode == "joint" and not checkpoint:  # the trained body every draw uses
         files.write_params(named_leaves(params))
         stages.lap("joint training")
+    threading.Thread(target=_import_report_libraries, daemon=True, name="report-imports").start()
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir, stages)
     sampling_s = time.perf_counter() - sampling_start
     files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
                                        in named_leaves(loop.problem.frozen).items()})
+    stages.lap("writing")
+    for thread in background:  # the report's programs, compiling since the loop's compile
+        thread.join()
+    stages.lap("report")
     device, mesh = jax.devices()[0], runner.chain_mesh(s.num_chains)
     meta = {
         "versions": _versions(),
@@ -465,7 +469,8 @@ def _preload_libraries() -> None:
     Another package's modules only (no headbayes module: no import cycle across threads); the
     main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
     GIL, and later finds it imported or waits for it. The report's libraries are imported
-    later (`_import_report_libraries`), not to slow the tracing of the chunk program."""
+    once sampling starts (`_import_report_libraries`), not to slow the tracing of the chunk
+    program (`compile_early`): the sampling loop runs in XLA, which releases the GIL."""
 
     def load():
         import blackjax  # noqa: F401
@@ -475,7 +480,7 @@ def _preload_libraries() -> None:
 
 def _import_report_libraries() -> None:
     """scipy.special (the diagnostics) and matplotlib with its Agg backend (the plots): other
-    packages' modules only, imported in the report's warm-up thread."""
+    packages' modules only (imported in a thread while the chains sample)."""
     import matplotlib
     import scipy.special  # noqa: F401
 
