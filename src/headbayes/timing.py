@@ -13,9 +13,9 @@ STARTED = time.time()  # when headbayes was first imported: the fallback for pro
 _previous_job_end: float | None = None  # time.time() when this process's last job ended
 
 
-def process_seconds() -> float:
-    """Seconds since this process started (Linux: /proc/self/stat; elsewhere since headbayes
-    was first imported, which misses the interpreter's own start-up)."""
+def _process_age() -> float:
+    """Seconds since this process started (Linux: /proc/self/stat, to 0.01 s; elsewhere since
+    headbayes was first imported, which misses the interpreter's own start-up)."""
     try:
         with open("/proc/self/stat") as f:
             start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
@@ -24,6 +24,15 @@ def process_seconds() -> float:
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return time.time() - STARTED
+
+
+_PROCESS_START = time.time() - _process_age()  # read once: later ages share its 0.01 s error
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (see `_process_age`); two readings differ by the
+    clock's time between them, to the microsecond."""
+    return time.time() - _PROCESS_START
 
 
 def job_seconds() -> float:
