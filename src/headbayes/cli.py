@@ -372,8 +372,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _leave(code: int) -> None:
     """Exit with `code` without the interpreter's teardown, which after a run takes about 0.5 s
-    (freeing XLA's client and every module's objects; `docs/benchmarks.md`) and has nothing
-    left to do: threads that are not daemons are waited for, the atexit handlers run
+    on a CPU (freeing XLA's client and every module's objects) and has nothing left to do:
+    threads that are not daemons are waited for, the atexit handlers run
     (logging's flush among them), the standard streams are flushed; every file headbayes
     writes is already closed and synced."""
     import atexit
