@@ -136,10 +136,9 @@ def abstract_loop(cfg: RunConfig, data) -> tuple[Loop, int]:
     would hold a value derived from them (an escaped tracer, when its program is traced)."""
     import equinox as eqx
     import jax
-    import numpy as np
 
     from headbayes import runner
-    from headbayes.mask import build_mask
+    from headbayes.mask import build_mask, leaf_table, named_leaves
     from headbayes.models import is_inexact_shape, model_structure
 
     params, static = eqx.partition(model_structure(cfg), is_inexact_shape)
@@ -151,10 +150,10 @@ def abstract_loop(cfg: RunConfig, data) -> tuple[Loop, int]:
         built["sampler"] = loop.sampler
         return loop._replace(sampler=None)
 
-    loop = jax.eval_shape(arrays, params)._replace(sampler=None)
-    sampled_size = sum(int(np.prod(leaf.shape)) for leaf, flag in
-                       zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if flag)
-    slots = runner.choose_slots(cfg.sampler.keep, cfg.sampler.num_chains, sampled_size)
+    loop = jax.eval_shape(arrays, params)
+    shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
+    table = leaf_table(shapes, named_leaves(mask))  # as the job's mask.json counts them
+    slots = runner.choose_slots(cfg.sampler.keep, cfg.sampler.num_chains, table["sampled_size"])
     return loop._replace(sampler=built["sampler"]), slots
 
 

@@ -37,7 +37,11 @@ class HeadStats(NamedTuple):
 def head_theta(model, head: str) -> jax.Array:
     """Θ = [Wᵀ; bᵀ] of the linear layer at dotted path `head`."""
     layer = node_at(model, head)
-    return jnp.concatenate([layer.weight.T, layer.bias[None, :]], axis=0)
+    return _theta(layer.weight, layer.bias)
+
+
+def _theta(weight, bias) -> jax.Array:
+    return jnp.concatenate([weight.T, bias[None, :]], axis=0)
 
 
 def worth_it(width: int, n: int, total_steps: int) -> bool:
@@ -47,7 +51,7 @@ def worth_it(width: int, n: int, total_steps: int) -> bool:
 
 @jax.jit
 def _stats(phi, y, weight, bias) -> HeadStats:
-    theta0 = jnp.concatenate([weight.T, bias[None, :]], axis=0)  # head_theta, in the program
+    theta0 = _theta(weight, bias)  # head_theta, inside the program
     a = jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
     r0 = y - a @ theta0
     return HeadStats(a.T @ a, a.T @ r0, jnp.sum(r0**2), theta0,
