@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import headbayes
 from conftest import make_mlp
 from headbayes.datasets import make_dataset
 from headbayes.datasets.synthetic import CurveOptions, eval_grid
+from headbayes.errors import ConfigError
 from headbayes.mask import named_leaves
 from headbayes.models import features, first_sampled_stage, forward, leaf_shapes, linear_head
 
@@ -110,3 +113,27 @@ def test_cnn_runs_and_reports_with_its_readout_exact(tmp_path, monkeypatch):
     assert {"exact_band_median", "mean_z_max", "test_nll"} <= set(run.metrics)
     assert run.draws("output_layer.weight").shape == (1, 20, 1, 32)
     assert run.predict(images[:3])["mean"].shape == (3,)
+
+
+def test_every_shipped_model_has_the_values_of_xla_default_compile():
+    """`build_model` compiles with `xla.ONCE_OPTIONS`; the values must be those of XLA's
+    defaults bit for bit (a run's chain starts from them)."""
+    from headbayes.models import _build, _key, build_model
+
+    shipped = Path(headbayes.__file__).parent / "configs" / "experiment"
+    experiments = sorted(p.stem for p in shipped.glob("*.yaml"))
+    seen = set()
+    for name in experiments:
+        try:
+            cfg = headbayes.compose([f"+experiment={name}"])
+        except ConfigError:  # an experiment that needs the user's file
+            continue
+        if _key(cfg) in seen:
+            continue
+        seen.add(_key(cfg))
+        built = jax.tree.leaves(eqx.filter(build_model(cfg), eqx.is_array))
+        default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: _build(cfg))(), eqx.is_array))
+        assert len(built) == len(default), name
+        for a, b in zip(built, default):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    assert len(seen) >= 6

@@ -172,17 +172,28 @@ def _check_sizes(options, cfg) -> None:
 
 
 def build_model(cfg):
-    """The equinox model of a typed config, built in one compiled call and cached (jobs of a
-    sweep in one process share it; the model is immutable)."""
+    """The equinox model of a typed config, its arrays computed in one compiled call
+    (`xla.jit_once`) and cached (jobs of a sweep in one process share it; the model is
+    immutable)."""
     import equinox as eqx
     import jax
 
+    from headbayes import xla
+
     cache_key = ("model", *_key(cfg))
     if cache_key not in _BUILT:
+        arrays = xla.jit_once(lambda: eqx.filter(_build(cfg), eqx.is_array))()
+        rest = eqx.filter(model_structure(cfg), _is_shape, inverse=True)
         if len(_BUILT) >= 16:
             _BUILT.pop(next(iter(_BUILT)))
-        _BUILT[cache_key] = eqx.filter_jit(lambda: _build(cfg))()
+        _BUILT[cache_key] = eqx.combine(arrays, rest)
     return _BUILT[cache_key]
+
+
+def _is_shape(leaf) -> bool:
+    import jax
+
+    return isinstance(leaf, jax.ShapeDtypeStruct)
 
 
 def _key(cfg) -> tuple:
