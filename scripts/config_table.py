@@ -164,6 +164,9 @@ ROWS = [
      'draw'),
     (('sampler.mass_matrix',), False,
      'HMC/NUTS: adapted inverse mass matrix, `diagonal` or `dense`'),
+    (('sampler.mass_init',), False,
+     'HMC/NUTS: where that adaptation starts: `identity`, or `hessian` (the inverse of '
+     '−∇² log p at each chain\'s start; `sin_head_nuts` uses it)'),
     (('sampler.target_accept',), False,
      'HMC/NUTS: acceptance rate the step-size adaptation aims at'),
     (('sampler.friction',), False,

@@ -47,12 +47,38 @@ def test_frozen_leaves_bit_identical_under_every_sampler(run_in_process, sampler
     assert np.isfinite(figures["rel_l2"])
 
 
-@pytest.mark.parametrize("sampler", ["nuts", "hmc"])
-def test_matches_exact_posterior_within_monte_carlo_error(run_in_process, sampler):
+@pytest.mark.parametrize("sampler,start", [("nuts", "identity"), ("hmc", "identity"),
+                                           ("nuts", "hessian")])
+def test_matches_exact_posterior_within_monte_carlo_error(run_in_process, sampler, start):
     figures, extras, run_dir = run_in_process(
         "+experiment=sin_head", f"sampler={sampler}", "sampler.mass_matrix=dense",
-        "sampler.num_chains=4", "sampler.warmup=500", "sampler.keep=1000", name=sampler)
+        f"sampler.mass_init={start}", "sampler.num_chains=4", "sampler.warmup=500",
+        "sampler.keep=1000", name=f"{sampler}-{start}")
     assert_at_exact_posterior(run_dir, figures, extras)
+    if start == "hessian":  # the start is the posterior's covariance: no deep early trees
+        counts = store.read_json(run_dir / "meta.json")["counts"]
+        assert counts["grad_evals_warmup"] < 2 * counts["grad_evals_sampling"]
+
+
+def test_the_hessian_start_is_the_covariance_of_a_gaussian():
+    import jax.numpy as jnp
+
+    from headbayes.samplers.hmc import inverse_curvature
+
+    a = jnp.array([[2.0, 0.5, 0.0], [0.3, 1.0, 0.2], [0.0, 0.1, 0.5]])
+    cov = a @ a.T + 0.1 * jnp.eye(3)
+    precision = jnp.linalg.inv(cov)
+    position = {"w": jnp.ones(2), "b": jnp.zeros(())}  # flattened: b, w0, w1
+    flat = lambda p: jnp.concatenate([p["b"][None], p["w"]])  # noqa: E731
+    logdensity = lambda p: -0.5 * flat(p) @ precision @ flat(p)  # noqa: E731
+    np.testing.assert_allclose(inverse_curvature(logdensity, position, True), cov, rtol=1e-4)
+    np.testing.assert_allclose(inverse_curvature(logdensity, position, False),
+                               1 / jnp.diagonal(precision), rtol=1e-5)
+    # a saddle: the curvature's eigenvalues by absolute value, so the start stays positive
+    # (w1 is flat: its curvature 0 is raised to 1e-6 of the largest)
+    saddle = lambda p: -0.5 * (4.0 * p["b"] ** 2 - p["w"][0] ** 2)  # noqa: E731
+    dense = np.asarray(inverse_curvature(saddle, position, True))
+    np.testing.assert_allclose(dense, np.diag([0.25, 1.0, 1 / 4e-6]), rtol=1e-5)
 
 
 def test_report_says_when_no_exact_reference_applies(run_in_process):

@@ -251,6 +251,18 @@ def test_memory_estimate_refuses_what_cannot_fit():
         budget.check_memory(cfg, shapes, sampled, available=sum(parts.values()) - 1)
 
 
+def test_memory_estimate_counts_the_hessian_start_of_hmc_and_nuts():
+    cfg = headbayes.compose(SMALL + ["sampler=nuts", "sampler.mass_init=hessian"])
+    shapes = {"hidden_layers.0.weight": (3000, 1), "output_layer.weight": (1, 3000)}
+    sampled = list(shapes)
+    parts = budget.memory_estimate(cfg, shapes, sampled)
+    assert parts["Hessian start"] == 12 * cfg.sampler.num_chains * 6000**2
+    with pytest.raises(ConfigError, match=r"is the Hessian start: .*sampler.mass_init=identity"):
+        budget.check_memory(cfg, shapes, sampled, available=sum(parts.values()) - 1)
+    identity = headbayes.compose(SMALL + ["sampler=nuts"])
+    assert budget.memory_estimate(identity, shapes, sampled)["Hessian start"] == 0
+
+
 def test_plots_thin_any_number_of_points():
     from headbayes.plots import MAX_POINTS, _thinned
 

@@ -4,8 +4,9 @@ that fit the loop's int32 counters, and a memory estimate against the memory ava
 The estimate (bytes) adds, for the float32 numbers a run holds at once: the kept draws as the
 report reads them (keep x chains x sampled numbers, float32 and a float64 copy), the model (4
 copies: values, gradients, two optimiser moments), the per-step draws of VI
-(num_mc_samples x sampled numbers, 3 copies, per chain) and the data (rows x columns, float64,
-2 copies; a data file counts 4 times its size for parsing). It is a lower bound of what the
+(num_mc_samples x sampled numbers, 3 copies, per chain), HMC's and NUTS' Hessian start
+(`mass_init: hessian`: sampled numbers², 3 copies, per chain) and the data (rows x columns,
+float64, 2 copies; a data file counts 4 times its size for parsing). It is a lower bound of what the
 run needs, so a run it refuses could not have finished; the message names the largest part.
 """
 
@@ -20,6 +21,8 @@ ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_
                         "sample fewer leaves (mask.include)",
           "model": "use a smaller model (model.width, model.depth)",
           "VI draws per step": "use fewer sampler.num_mc_samples",
+          "Hessian start": "start the mass matrix from the identity (sampler.mass_init="
+                           "identity) or sample fewer leaves (mask.include)",
           "data": "use fewer rows (data.n_train, data.n_test) or a smaller file"}
 
 __all__ = ["check_seeds_and_counts", "check_memory", "memory_estimate", "available_memory"]
@@ -64,7 +67,9 @@ def memory_estimate(cfg, shapes: dict, sampled: list) -> dict:
     parts = {"kept draws": 12 * s.keep * s.num_chains * sampled_size,
              "model": 16 * model_size,
              "VI draws per step": 12 * getattr(s, "num_mc_samples", 0) * sampled_size
-             * s.num_chains}
+             * s.num_chains,
+             "Hessian start": (12 * s.num_chains * sampled_size**2
+                               if getattr(s, "mass_init", "identity") == "hessian" else 0)}
     rows = sum(getattr(cfg.data, key, 0) or 0 for key in ("n_train", "n_test", "n_ood"))
     files = sum(_file_size(getattr(cfg.data, key, "")) for key in FILE_KEYS)
     parts["data"] = 16 * rows * sum(data_sizes(cfg.data)) + 4 * files

@@ -31,7 +31,8 @@ def schedule(num_steps: int) -> np.ndarray:
 
 def window_adaptation(is_mass_matrix_diagonal: bool,
                       target_acceptance_rate: float) -> tuple[Callable, Callable, Callable]:
-    """(init(position, step_size), update(state, (stage, window_end), position,
+    """(init(position, step_size, inverse_mass_matrix=None: the identity),
+    update(state, (stage, window_end), position,
     acceptance_rate), final(state) -> (step_size, inverse_mass_matrix))."""
     from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
     from blackjax.adaptation.step_size import dual_averaging_adaptation
@@ -40,8 +41,8 @@ def window_adaptation(is_mass_matrix_diagonal: bool,
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_mass_matrix_diagonal)
     da_init, da_update, da_final = dual_averaging_adaptation(target_acceptance_rate)
 
-    def init(position, step_size) -> WindowState:
-        imm_state = mm_init(ravel_pytree(position)[0].size)
+    def init(position, step_size, inverse_mass_matrix=None) -> WindowState:
+        imm_state = mm_init(ravel_pytree(position)[0].size, inverse_mass_matrix)
         return WindowState(da_init(step_size), imm_state, step_size,
                            imm_state.inverse_mass_matrix)
 

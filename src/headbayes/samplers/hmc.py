@@ -4,8 +4,14 @@ During the first `sampler.warmup` steps every chain adapts its own step size (du
 towards `target_accept`) and inverse mass matrix (`mass_matrix: diagonal | dense`) on Stan's
 schedule of windows, using `headbayes.samplers.adaptation` one step at a time; after the
 last warmup step the adapted values are frozen. Adapting inside the chunked loop means one
-compiled program (one copy of the kernel) and a progress bar during warmup. With `warmup: 0`
-the step size is `sampler.step_size` and the mass matrix the identity.
+compiled program (one copy of the kernel) and a progress bar during warmup. The inverse mass
+matrix starts at the identity (Stan's and NumPyro's start) or, with `mass_init: hessian`, at
+the inverse of −∇² log p at each chain's start (`inverse_curvature`): the posterior's
+covariance where it is Gaussian, as a linear head's with a Gaussian likelihood is, so the
+first windows no longer build NUTS' deepest trees on a badly scaled posterior (`sin_head_nuts`:
+363,133 warmup gradient evaluations → about 26,000). It costs d gradient-vector products, a
+d × d matrix and its eigendecomposition per chain (d sampled numbers). With `warmup: 0` the step
+size is `sampler.step_size` and the mass matrix that start.
 """
 
 from dataclasses import dataclass
@@ -23,6 +29,7 @@ from headbayes.samplers.sgmcmc import check_step_size
 __all__ = ["make_hmc", "make_nuts", "AdaptiveState", "NUTSOptions", "HMCOptions"]
 
 MASS_MATRICES = ("diagonal", "dense")
+MASS_INITS = ("identity", "hessian")
 
 
 @dataclass
@@ -30,6 +37,7 @@ class NUTSOptions(SamplerOptions):
     name: str = "nuts"
     step_size: float = 1e-2  # the start of the adaptation (the step size itself with warmup 0)
     mass_matrix: str = "dense"  # diagonal | dense
+    mass_init: str = "identity"  # identity | hessian: where the mass matrix's adaptation starts
     target_accept: float = 0.8
     warmup: int = 500
     keep: int = 1000
@@ -47,6 +55,7 @@ class HMCOptions(NUTSOptions):
 def _check(options, cfg) -> None:
     check_step_size(options, cfg)
     choice("sampler.mass_matrix", options.mass_matrix, MASS_MATRICES)
+    choice("sampler.mass_init", options.mass_init, MASS_INITS)
     require(0 < options.target_accept < 1, "sampler.target_accept", options.target_accept,
             "a number in (0, 1)")
     if hasattr(options, "num_integration_steps"):
@@ -65,6 +74,22 @@ class AdaptiveState(NamedTuple):
         return self.inner.position
 
 
+def inverse_curvature(logdensity: Callable, position, dense: bool) -> jax.Array:
+    """The inverse of −∇² log p at `position` (flattened as `ravel_pytree`): the posterior's
+    covariance where it is Gaussian. Dense: through the eigenvalues, each replaced by its
+    absolute value and kept above 1e-6 of the largest (a saddle or flat direction still gives
+    a positive definite matrix); diagonal: the inverse of the Hessian's diagonal, alike."""
+    flat, unravel = ravel_pytree(position)
+    curvature = -jax.hessian(lambda x: logdensity(unravel(x)))(flat)
+    if not dense:
+        values = jnp.abs(jnp.diagonal(curvature))
+        return 1.0 / jnp.maximum(values, 1e-6 * jnp.max(values))
+    values, vectors = jnp.linalg.eigh((curvature + curvature.T) / 2)
+    values = jnp.abs(values)
+    values = jnp.maximum(values, 1e-6 * jnp.max(values))
+    return (vectors / values) @ vectors.T
+
+
 def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
     import blackjax  # imported when a sampler is built, not for its config
 
@@ -72,17 +97,19 @@ def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
     from headbayes.samplers.adaptation import window_adaptation
 
     dense = cfg.mass_matrix == "dense"
+    by_hessian = cfg.mass_init == "hessian"
     warmup = cfg.warmup
     adapt_init, adapt_update, adapt_final = window_adaptation(
         is_mass_matrix_diagonal=not dense, target_acceptance_rate=cfg.target_accept)
     schedule = window_schedule(warmup)
 
     def init(position, problem, hyper):
-        inner = blackjax.hmc.init(position, tempered(logdensity_fn, problem, hyper))
-        size = ravel_pytree(position)[0].size
-        identity = jnp.eye(size) if dense else jnp.ones(size)
+        logdensity = tempered(logdensity_fn, problem, hyper)
+        inner = blackjax.hmc.init(position, logdensity)
         step_size = jnp.asarray(hyper["step_size"], jnp.float32)
-        return AdaptiveState(inner, adapt_init(position, step_size), step_size, identity,
+        imm = inverse_curvature(logdensity, position, dense) if by_hessian else None
+        adaptation = adapt_init(position, step_size, imm)
+        return AdaptiveState(inner, adaptation, step_size, adaptation.inverse_mass_matrix,
                              jnp.int32(0))
 
     def adapt(state: AdaptiveState, position, acceptance_rate) -> AdaptiveState:
