@@ -6,7 +6,9 @@ where every second of a job goes.
     4 chains × 1000 draws after 500 warmup steps), alternating, median of --repeats wall times of
     the whole process, with each side's smallest bulk ESS; headbayes also with
     `report.plots=false`, with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`) and with
-    the chunk program compiled after the model is built (`HEADBAYES_COMPILE_EARLY=0`).
+    the chunk program compiled after the model is built (`HEADBAYES_COMPILE_EARLY=0`), and with
+    the mass matrix adapted from the identity (`sampler.mass_init=identity`, NumPyro's start;
+    the experiment starts from the inverse Hessian).
 (q) The per-stage table (meta.json `timings.stages`, median per stage over the runs) of
     `sin_head_nuts` and `sin_head`, cache off.
 NumPyro is a benchmark-only dependency (`pip install 'headbayes[bench]'`); without it (p) says
@@ -29,9 +31,11 @@ from bench_sections import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COLD = {"HEADBAYES_COMPILE_CACHE": ""}
+IDENTITY = "headbayes `sampler.mass_init=identity` (the adaptation from NumPyro's start)"
 VARIANTS = {  # label (after "headbayes"): (overrides, environment)
     "headbayes": ([], {}),
     "headbayes `report.plots=false`": (["report.plots=false"], {}),
+    IDENTITY: (["sampler.mass_init=identity"], {}),
     "headbayes with `HEADBAYES_COMPILE_EARLY=0` (the chunk program compiled after the model "
     "is built)": ([], {"HEADBAYES_COMPILE_EARLY": "0"}),
     "headbayes with `HEADBAYES_XLA_DEFAULTS=1` (XLA's compile options)":
@@ -86,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     have_numpyro = importlib.util.find_spec("numpyro") is not None
     walls = {name: [] for name in [*VARIANTS, "numpyro"]}
-    ess, metas, head_metas, head_walls = {}, [], [], []
+    ess, metas, head_metas, head_walls, identity_meta = {}, [], [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             for name, (extra, env) in VARIANTS.items():
@@ -95,6 +99,8 @@ def main() -> None:
                 if name == "headbayes":
                     metas.append(meta)
                     ess["headbayes"] = metrics["ess_bulk_min"]
+                if name == IDENTITY:
+                    identity_meta = meta
             if have_numpyro:
                 wall, out = timed([sys.executable, "scripts/numpyro_nuts.py"], {})
                 walls["numpyro"].append(wall)
@@ -121,27 +127,41 @@ def main() -> None:
         lines += ["", "NumPyro is not installed here: `pip install 'headbayes[bench]'`."]
     lines += ["", "Target (issue 15): headbayes ≤ 0.6x the NumPyro script.", ""]
     lines += stage_table("(q) `sin_head_nuts`, cache off", metas, walls["headbayes"])
-    lines += [_stage_notes(metas[0]), ""]
+    lines += [_stage_notes(metas[0], identity_meta), ""]
     lines += stage_table("`sin_head`, cache off", head_metas, head_walls)
     emit("\n".join(lines), args.output, "numpyro")
 
 
-def _stage_notes(meta: dict) -> str:
-    """What the stages of a `sin_head_nuts` job hold, with its gradient evaluations."""
-    counts, chains = meta["counts"], 4  # sin_head_nuts: 4 chains, thin 1
+def _per_step(meta: dict) -> dict:
+    """{phase: (gradient evaluations, per chain step)} of a `sin_head_nuts` job (4 chains,
+    thin 1)."""
+    chains = 4
     kept = meta["num_draws"] // chains
     chain_steps = {"warmup": chains * (meta["num_steps"] - kept), "sampling": chains * kept}
-    per = {k: counts[f"grad_evals_{k}"] / n for k, n in chain_steps.items()}
+    return {k: (meta["counts"][f"grad_evals_{k}"], meta["counts"][f"grad_evals_{k}"] / n)
+            for k, n in chain_steps.items()}
+
+
+def _stage_notes(meta: dict, identity: dict) -> str:
+    """What the stages of a `sin_head_nuts` job hold, with its gradient evaluations and those
+    of the run adapting from the identity."""
+    per = _per_step(meta)
+    start = ""
+    if identity:
+        from_identity = _per_step(identity)["warmup"]
+        start = (f" (from the identity, the row above with `sampler.mass_init=identity`: "
+                 f"{from_identity[0]:,}, {from_identity[1]:.0f} per chain step, as NUTS builds "
+                 f"its deepest trees on this ill-conditioned posterior until the first slow "
+                 f"window ends; NumPyro's warmup starts there too)")
     return (f"`compile` is the main thread's wait for the chunk program: a thread started "
             f"compiling it from the model's shapes when the job began (`pipeline.compile_early`),"
             f" while the main thread built the model and the chains' start (`model`, `prepare`: "
             f"their own small programs); the row with `HEADBAYES_COMPILE_EARLY=0` above shows "
-            f"what that overlap buys. `warmup` takes {counts['grad_evals_warmup']:,} gradient "
-            f"evaluations ({per['warmup']:.0f} per chain step) against sampling's "
-            f"{counts['grad_evals_sampling']:,} ({per['sampling']:.1f} per chain step): the first "
-            f"windows adapt from the identity mass matrix on an ill-conditioned posterior, so NUTS "
-            f"builds its deepest trees there (NumPyro's warmup uses the same Stan windows from "
-            f"the same start). The process's exit is not a stage: headbayes leaves without the "
+            f"what that overlap buys. `warmup` takes {per['warmup'][0]:,} gradient "
+            f"evaluations ({per['warmup'][1]:.1f} per chain step) against sampling's "
+            f"{per['sampling'][0]:,} ({per['sampling'][1]:.1f} per chain step): the adaptation "
+            f"starts from the inverse Hessian of the log density (`sampler.mass_init: hessian`), "
+            f"this linear Gaussian head's posterior covariance{start}. The process's exit is not a stage: headbayes leaves without the "
             f"interpreter's teardown (`cli._leave`; freeing XLA's client and every module's "
             f"objects), so the process's wall time exceeds `wall_s` by little more than the "
             f"interpreter's start.")
