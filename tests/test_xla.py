@@ -22,15 +22,24 @@ def test_the_cpu_loop_uses_the_older_fusion_emitters(fresh_options):
     assert xla.compiler_options() == {"xla_cpu_use_fusion_emitters": False}
 
 
+def test_a_program_run_once_also_drops_llvm_to_optimisation_level_1(fresh_options):
+    assert xla.compiler_options(once=True) == {"xla_cpu_use_fusion_emitters": False,
+                                               "xla_backend_optimization_level": 1}
+
+
 def test_headbayes_xla_defaults_restores_xla_s_own_options(fresh_options):
     fresh_options.setenv("HEADBAYES_XLA_DEFAULTS", "1")
     assert xla.compiler_options() == {}
+    assert xla.compiler_options(once=True) == {}
 
 
 def test_an_option_this_xla_does_not_know_falls_back_to_the_defaults(fresh_options):
     fresh_options.setattr(xla, "CPU_OPTIONS", {"xla_cpu_no_such_option_at_all": True})
+    fresh_options.setattr(xla, "ONCE_OPTIONS", {"xla_cpu_no_such_option_either": 1})
     assert xla.compiler_options() == {}
+    assert xla.compiler_options(once=True) == {}
     assert float(xla.jit(lambda x: x * 2)(np.float32(3))) == 6.0
+    assert float(xla.jit_once(lambda x: x * 3)(np.float32(3))) == 9.0
 
 
 def test_jit_hands_the_options_to_xla(fresh_options):

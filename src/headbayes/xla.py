@@ -27,18 +27,19 @@ ONCE_OPTIONS = {**CPU_OPTIONS, "xla_backend_optimization_level": 1}
 
 
 @functools.cache
-def compiler_options(options: tuple = tuple(CPU_OPTIONS.items())) -> dict:
-    """`options` (pairs) where JAX's default backend is the CPU and its XLA knows them, else {}
-    (XLA's defaults); looked up once per process."""
+def compiler_options(once: bool = False) -> dict:
+    """`CPU_OPTIONS` (with `once`: `ONCE_OPTIONS`) where JAX's default backend is the CPU and
+    its XLA knows them, else {} (XLA's defaults); looked up once per process."""
     import jax
 
     if os.environ.get("HEADBAYES_XLA_DEFAULTS") == "1" or jax.default_backend() != "cpu":
         return {}
+    options = dict(ONCE_OPTIONS if once else CPU_OPTIONS)
     try:  # an XLA without an option refuses it by name; then its defaults serve
-        jax.jit(lambda: 0, compiler_options=dict(options)).lower().compile()
+        jax.jit(lambda: 0, compiler_options=options).lower().compile()
     except Exception:  # noqa: BLE001 (jaxlib's error type has moved between releases)
         return {}
-    return dict(options)
+    return options
 
 
 def jit(fn, **kwargs):
@@ -52,4 +53,4 @@ def jit_once(fn, **kwargs):
     """`jax.jit(fn, **kwargs)` compiled with `ONCE_OPTIONS`: a program run once per job."""
     import jax
 
-    return jax.jit(fn, compiler_options=compiler_options(tuple(ONCE_OPTIONS.items())), **kwargs)
+    return jax.jit(fn, compiler_options=compiler_options(once=True), **kwargs)
