@@ -6,7 +6,8 @@
     `+launcher=local_parallel` (2 joblib workers); wall time of the whole command, and each
     later job's seconds beyond its sampling (meta.json: `wall_s` less warmup and sampling).
 (l) Resume overhead: one long run uninterrupted, against the same run stopped by SIGTERM half
-    way and finished by `headbayes resume` (the two processes' wall times added up).
+    way and finished by `headbayes resume` (the two processes' wall times added up); medians
+    over --repeats such pairs.
 Writes the `sweep` section of docs/benchmarks.md (use --output - to print only).
 """
 
@@ -88,24 +89,30 @@ def job_table(jobs: dict) -> list[str]:
     return lines
 
 
-def resume_overhead() -> dict:
+def resume_overhead(repeats: int) -> dict:
+    """Medians over `repeats` pairs (uninterrupted run, then the same run cut half way and
+    resumed) of the seconds and of each pair's overhead."""
+    pairs = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HEADBAYES_OUTPUT_DIR": tmp,
                "HEADBAYES_COMPILE_CACHE": f"{tmp}/cache"}
         wall(["run", *LONG, "sampler.warmup=0", f"hydra.run.dir={tmp}/fill"],
              env)  # fills the compilation cache: both sides below start warm
-        uninterrupted = wall(["run", *LONG, f"hydra.run.dir={tmp}/whole"], env)
-        start = time.perf_counter()
-        proc = headbayes(["run", *LONG, f"hydra.run.dir={tmp}/cut"], env)
-        time.sleep(uninterrupted / 2)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate()
-        first = time.perf_counter() - start
-        if proc.returncode != 143:
-            raise RuntimeError(f"expected exit 143 after SIGTERM, got {proc.returncode}")
-        second = wall(["resume", f"{tmp}/cut"], env)
-    return {"uninterrupted": uninterrupted, "first": first, "second": second,
-            "overhead": (first + second) / uninterrupted - 1}
+        for i in range(repeats):
+            uninterrupted = wall(["run", *LONG, f"hydra.run.dir={tmp}/whole{i}"], env)
+            start = time.perf_counter()
+            proc = headbayes(["run", *LONG, f"hydra.run.dir={tmp}/cut{i}"], env)
+            time.sleep(uninterrupted / 2)
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate()
+            first = time.perf_counter() - start
+            if proc.returncode != 143:
+                raise RuntimeError(f"expected exit 143 after SIGTERM, got {proc.returncode}")
+            second = wall(["resume", f"{tmp}/cut{i}"], env)
+            pairs.append({"uninterrupted": uninterrupted, "first": first, "second": second,
+                          "overhead": (first + second) / uninterrupted - 1})
+            print(f"resume pair {i}: {pairs[-1]}", file=sys.stderr)
+    return {key: statistics.median(p[key] for p in pairs) for key in pairs[0]}
 
 
 def render(info: str, sweep: dict, jobs: dict, resume: dict) -> str:
@@ -137,7 +144,9 @@ def render(info: str, sweep: dict, jobs: dict, resume: dict) -> str:
         f"(l) Resume: a {resume['uninterrupted']:.1f} s run (sin_head, 25M steps) uninterrupted,",
         f"against SIGTERM half way ({resume['first']:.1f} s) then `headbayes resume` "
         f"({resume['second']:.1f} s): overhead **{resume['overhead'] * 100:.1f}%** of the "
-        "uninterrupted run (target ≤ 5%; warm compilation cache on both sides).",
+        "uninterrupted run (target ≤ 5%; warm compilation cache on both sides; medians over",
+        "the repeats, each an uninterrupted run then a cut one: this machine's speed drifts by",
+        "several percent over such a run, so one pair alone can miss by that much either way).",
     ]) + "\n"
 
 
@@ -150,7 +159,7 @@ def main():
     from bench_sections import write_section
 
     sweep, jobs = sweeps(args.repeats)
-    resume = resume_overhead()
+    resume = resume_overhead(args.repeats)
     print(f"resume: {resume}", file=sys.stderr)
     section = render(machine(), sweep, jobs, resume)
     if args.output == "-":
