@@ -79,6 +79,10 @@ def test_the_hessian_start_is_the_covariance_of_a_gaussian():
     saddle = lambda p: -0.5 * (4.0 * p["b"] ** 2 - p["w"][0] ** 2)  # noqa: E731
     dense = np.asarray(inverse_curvature(saddle, position, True))
     np.testing.assert_allclose(dense, np.diag([0.25, 1.0, 1 / 4e-6]), rtol=1e-5)
+    # no curvature at all, or none that is finite: the identity (Stan's start)
+    for flat_or_nan in (lambda p: 0.0 * p["b"], lambda p: jnp.sqrt(-1.0 - p["b"] ** 2)):
+        np.testing.assert_array_equal(inverse_curvature(flat_or_nan, position, True), np.eye(3))
+        np.testing.assert_array_equal(inverse_curvature(flat_or_nan, position, False), np.ones(3))
 
 
 def test_report_says_when_no_exact_reference_applies(run_in_process):

@@ -78,16 +78,21 @@ def inverse_curvature(logdensity: Callable, position, dense: bool) -> jax.Array:
     """The inverse of −∇² log p at `position` (flattened as `ravel_pytree`): the posterior's
     covariance where it is Gaussian. Dense: through the eigenvalues, each replaced by its
     absolute value and kept above 1e-6 of the largest (a saddle or flat direction still gives
-    a positive definite matrix); diagonal: the inverse of the Hessian's diagonal, alike."""
+    a positive definite matrix); diagonal: the inverse of the Hessian's diagonal, alike. Where
+    the curvature is zero or not finite everywhere, the identity."""
     flat, unravel = ravel_pytree(position)
     curvature = -jax.hessian(lambda x: logdensity(unravel(x)))(flat)
-    if not dense:
-        values = jnp.abs(jnp.diagonal(curvature))
-        return 1.0 / jnp.maximum(values, 1e-6 * jnp.max(values))
-    values, vectors = jnp.linalg.eigh((curvature + curvature.T) / 2)
+    if dense:
+        values, vectors = jnp.linalg.eigh((curvature + curvature.T) / 2)
+    else:
+        values, vectors = jnp.diagonal(curvature), None
     values = jnp.abs(values)
-    values = jnp.maximum(values, 1e-6 * jnp.max(values))
-    return (vectors / values) @ vectors.T
+    largest = jnp.max(values)
+    usable = jnp.isfinite(largest) & (largest > 0) & jnp.all(jnp.isfinite(curvature))
+    values = jnp.where(usable, jnp.maximum(values, 1e-6 * largest), 1.0)
+    if not dense:
+        return 1.0 / values
+    return jnp.where(usable, (vectors / values) @ vectors.T, jnp.eye(flat.size, dtype=flat.dtype))
 
 
 def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
