@@ -9,7 +9,7 @@ valid but not those of XLA's defaults.
 
 The model's initial values are computed once per run by a program that XLA compiles for longer
 than it runs: `jit_once` compiles it with the same emitters and LLVM's optimisation level 1
-(`ONCE_OPTIONS`), about 0.6 s → 0.3 s for the seed's MLP on a 2-core CPU, bit for bit the
+(`ONCE_OPTIONS`), about 0.5 s → 0.25 s for the seed's MLP on a 2-core CPU, bit for bit the
 values of XLA's defaults for every shipped experiment's model (checked by
 `tests/test_model_data.py`). The other, small programs keep XLA's defaults. Other backends, an
 XLA that no longer knows the options, and `HEADBAYES_XLA_DEFAULTS=1` (the benchmarks' baseline)
