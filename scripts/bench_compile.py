@@ -3,7 +3,8 @@
 program that computes a model's initial values (`xla.jit_once`) against XLA's defaults.
 
 For each config the chunk program is compiled both ways, alternating, each `--repeats` times
-(median; JAX's in-memory caches cleared before each, so every compile is a real one); then each program runs the config's whole loop (warmup and kept
+(median; JAX's in-memory caches cleared before each, so every compile is a real one); then
+each program runs the config's whole loop (warmup and kept
 draws, `runner.run_loop` as `headbayes run` does) `--repeats` times, alternating (median), and
 the draws of the two are compared bit for bit. The compilation cache is off. Writes the
 `compile` section of docs/benchmarks.md (use --output - to print only).
@@ -136,7 +137,8 @@ def main() -> None:
     lines += ["", "The program that computes a model's initial values runs once per job: "
               "`xla.jit_once` compiles it with `xla.ONCE_OPTIONS` (those emitters and LLVM's "
               "optimisation level 1); same protocol:", "",
-              "| model | compile, XLA defaults (s) | compile, headbayes (s) | ratio | same values |",
+              "| model | compile, XLA defaults (s) | compile, headbayes (s) | ratio | "
+              "same values |",
               "|---|---:|---:|---:|---|"]
     for label, overrides in MODELS.items():
         r = measure_model(overrides, args.repeats)
