@@ -55,13 +55,23 @@ def timed(cmd: list[str], env: dict) -> tuple[float, str]:
 
 def headbayes(overrides: list[str], tmp: str, env: dict | None = None) -> tuple[float, dict,
                                                                               dict]:
-    """(wall s, meta.json, metrics.json) of one cold `headbayes run`."""
+    """(wall s, meta.json, metrics.json) of one cold `headbayes run`; the meta dict also holds
+    the process's CPU seconds (user and system) under `cpu_s`."""
     run_dir = Path(tmp) / f"run{len(list(Path(tmp).iterdir()))}"
+    before = _children_cpu()
     wall, _ = timed([sys.executable, "-m", "headbayes", "run", *overrides,
                      f"hydra.run.dir={run_dir}"],
                     {**COLD, "HEADBAYES_OUTPUT_DIR": tmp, **(env or {})})
-    return (wall, json.loads((run_dir / "meta.json").read_text()),
-            json.loads((run_dir / "metrics.json").read_text()))
+    meta = {**json.loads((run_dir / "meta.json").read_text()),
+            "cpu_s": _children_cpu() - before}
+    return wall, meta, json.loads((run_dir / "metrics.json").read_text())
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def stage_medians(metas: list[dict]) -> dict:
@@ -127,7 +137,8 @@ def main() -> None:
         lines += ["", "NumPyro is not installed here: `pip install 'headbayes[bench]'`."]
     lines += ["", "Target (issue 15): headbayes ≤ 0.6x the NumPyro script.", ""]
     lines += stage_table("(q) `sin_head_nuts`, cache off", metas, walls["headbayes"])
-    lines += [_stage_notes(metas[0], identity_meta), ""]
+    busy = statistics.median(m["cpu_s"] / w for m, w in zip(metas, walls["headbayes"]))
+    lines += [_stage_notes(metas[0], identity_meta, busy), ""]
     lines += stage_table("`sin_head`, cache off", head_metas, head_walls)
     emit("\n".join(lines), args.output, "numpyro")
 
@@ -142,9 +153,9 @@ def _per_step(meta: dict) -> dict:
             for k, n in chain_steps.items()}
 
 
-def _stage_notes(meta: dict, identity: dict) -> str:
+def _stage_notes(meta: dict, identity: dict, busy: float) -> str:
     """What the stages of a `sin_head_nuts` job hold, with its gradient evaluations and those
-    of the run adapting from the identity."""
+    of the run adapting from the identity; `busy`: its CPU seconds per wall second."""
     per = _per_step(meta)
     start = ""
     if identity:
@@ -158,8 +169,9 @@ def _stage_notes(meta: dict, identity: dict) -> str:
             f" while the main thread built the model and the chains' start (`model`, `prepare`: "
             f"their own small programs); the row with `HEADBAYES_COMPILE_EARLY=0` above is the "
             f"same job compiling it after the model is built. The overlap pays where a core is "
-            f"idle; here XLA's compiles already keep both cores busy (the process uses about "
-            f"1.4 CPU seconds per second), so it buys little. `warmup` takes {per['warmup'][0]:,} gradient "
+            f"idle; here XLA's compiles already keep both cores busy (the process used "
+            f"{busy:.2f} CPU seconds per second, median), so it buys little. `warmup` takes "
+            f"{per['warmup'][0]:,} gradient "
             f"evaluations ({per['warmup'][1]:.1f} per chain step) against sampling's "
             f"{per['sampling'][0]:,} ({per['sampling'][1]:.1f} per chain step): the adaptation "
             f"starts from the inverse Hessian of the log density (`sampler.mass_init: hessian`), "
