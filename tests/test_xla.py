@@ -1,5 +1,6 @@
 """The sampling loop's compile options (`headbayes.xla`)."""
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -64,3 +65,34 @@ def test_the_seed_s_chains_are_bit_identical_under_both_options(run_in_process, 
             chains.append(headbayes.load_run(run_dir).draws("output_layer.weight"))
         np.testing.assert_array_equal(chains[0], chains[1])
     xla.compiler_options.cache_clear()
+
+
+@pytest.mark.parametrize("experiment", ["sin_head", "moons_head", "sin_lora", "digits_cnn_head"])
+def test_the_report_s_function_draws_are_those_of_xla_s_defaults(fresh_options, experiment):
+    """`predictive` compiles with `xla.ONCE_OPTIONS`: the same function draws as XLA's defaults,
+    bit for bit through dense layers; a convolution's may round differently in float32's last
+    bits (a figure of the report is a smooth function of them: no chain amplifies it)."""
+    from headbayes import predictive
+    from headbayes.mask import named_leaves
+    from headbayes.models import build_model, model_sizes
+
+    cfg = headbayes.compose([f"+experiment={experiment}"])
+    model = eqx.filter(build_model(cfg), eqx.is_array)
+    params = {p: np.asarray(v) for p, v in named_leaves(model).items()}
+    rng = np.random.default_rng(0)
+    sampled = [p for p in params if p.startswith(("output_layer", "adapters"))] or list(params)
+    chain = {p: (params[p] + rng.normal(size=(2, 3) + params[p].shape)).astype(np.float32)
+             for p in sampled}
+    x = rng.normal(size=(7, model_sizes(cfg)[0])).astype(np.float32)
+    draws = []
+    for options in (None, {}):  # headbayes' options, then XLA's defaults
+        if options is not None:
+            fresh_options.setattr(xla, "compiler_options", lambda once=False: options)
+        predictive._PROGRAMS.clear()
+        draws.append(predictive.function_draws(cfg, params, chain, x))
+    predictive._PROGRAMS.clear()
+    assert draws[0].shape[:3] == (2, 3, 7)
+    if cfg.model.name == "cnn":
+        np.testing.assert_allclose(draws[0], draws[1], rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(draws[0], draws[1])

@@ -4,8 +4,9 @@ The run's model is rebuilt from its config; every draw of the chain replaces the
 the frozen leaves come from params.npz. Stages before the first sampled one (see
 `headbayes.models`) run once per batch of draws on the inputs; the rest runs for batches of
 draws (`vmap`), each batch's work under `max_bytes`, the last batch padded so one compiled
-program serves all. Programs are kept per model and mask; `warm_up` compiles one ahead (a run
-does so in a thread while its sampler compiles), so the report does not wait for it.
+program serves all. Programs are kept per model and mask, compiled with `xla.jit_once` (they
+run once per job); `warm_up` compiles one ahead (a run does so in a thread while its sampler
+compiles), so the report does not wait for it.
 """
 
 import threading
@@ -71,7 +72,9 @@ def _program(cfg, sk: Skeleton, sampled: tuple):
         if key in _PROGRAMS:
             return _PROGRAMS[key]
 
-    @jax.jit
+    from headbayes import xla
+
+    @xla.jit_once  # compiled once per job, run on a few batches: XLA's -O1 compiles it faster
     def run(sampled_batch, frozen, x):
         h = x
         if sk.start > 0:  # frozen stages, once a batch; zeros stand in for the sampled leaves

@@ -11,10 +11,15 @@ The model's initial values are computed once per run by a program that XLA compi
 than it runs: `jit_once` compiles it with the same emitters and LLVM's optimisation level 1
 (`ONCE_OPTIONS`), about 0.5 s → 0.25 s for the seed's MLP on a 2-core CPU, bit for bit the
 values of XLA's defaults for every shipped experiment's model (checked by
-`tests/test_model_data.py`). The other, small programs keep XLA's defaults. Other backends, an
-XLA that no longer knows the options, and `HEADBAYES_XLA_DEFAULTS=1` (the benchmarks' baseline)
-compile with XLA's defaults. The options are part of the persistent compilation cache's key; a
-run and its resume compile alike.
+`tests/test_model_data.py`). The report's function draws (`headbayes.predictive`, compiled once
+per job) use them too: bit for bit through dense layers, within float32's last bits through
+convolutions (`tests/test_xla.py`); no chain amplifies those. The programs whose values feed the
+chain (the frozen features, a linear head's statistics, the chains' jittered start) keep XLA's
+defaults: at `ONCE_OPTIONS` their last bits differ, and the chain amplifies that.
+
+Other backends, an XLA that no longer knows the options, and `HEADBAYES_XLA_DEFAULTS=1` (the
+benchmarks' baseline) compile with XLA's defaults. The options are part of the persistent
+compilation cache's key; a run and its resume compile alike.
 """
 
 import functools
