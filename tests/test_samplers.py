@@ -61,9 +61,13 @@ def test_matches_exact_posterior_within_monte_carlo_error(run_in_process, sample
 
 
 def test_the_hessian_start_is_the_covariance_of_a_gaussian():
+    import jax
     import jax.numpy as jnp
 
-    from headbayes.samplers.hmc import inverse_curvature
+    from headbayes.samplers import hmc
+
+    def inverse_curvature(logdensity, position, dense):  # one compile, not one per operation
+        return jax.jit(lambda p: hmc.inverse_curvature(logdensity, p, dense))(position)
 
     a = jnp.array([[2.0, 0.5, 0.0], [0.3, 1.0, 0.2], [0.0, 0.1, 0.5]])
     cov = a @ a.T + 0.1 * jnp.eye(3)
