@@ -106,9 +106,9 @@ def main() -> None:
             for name, (extra, env) in VARIANTS.items():
                 wall, meta, metrics = headbayes(["+experiment=sin_head_nuts", *extra], tmp, env)
                 walls[name].append(wall)
+                ess[name] = metrics["ess_bulk_min"]
                 if name == "headbayes":
                     metas.append(meta)
-                    ess["headbayes"] = metrics["ess_bulk_min"]
                 if name == IDENTITY:
                     identity_meta = meta
             if have_numpyro:
@@ -131,7 +131,7 @@ def main() -> None:
                  if name == "numpyro"
                  else f"`headbayes run +experiment=sin_head_nuts`{name[len('headbayes'):]}")
         ratio = f"{wall / median['numpyro']:.2f}x" if "numpyro" in median else "—"
-        shown_ess = ess.get("numpyro" if name == "numpyro" else "headbayes")
+        shown_ess = ess.get(name)
         lines.append(f"| {label} | {wall:.2f} | {shown_ess:.0f} | {ratio} |")
     if not have_numpyro:
         lines += ["", "NumPyro is not installed here: `pip install 'headbayes[bench]'`."]
