@@ -49,18 +49,9 @@ def measure(overrides: list[str], repeats: int) -> dict:
     slots = runner.choose_slots(s.keep, s.num_chains, size)
     args = (loop.state, loop.chain_keys, np.int32(0), np.zeros(slots, np.int32), loop.problem,
             loop.hyper)
-    fn = runner._make_chunk_fn(loop.sampler)
-    options = {"XLA defaults": {}, "headbayes": xla.CPU_OPTIONS}
-    compile_s = {name: [] for name in options}
-    programs = {}
-    for _ in range(repeats):
-        for name, opts in options.items():
-            jax.clear_caches()  # else the same module compiles once and is then looked up
-            lowered = jax.jit(fn, compiler_options=opts).lower(*args)
-            start = time.perf_counter()
-            programs[name] = lowered.compile()
-            compile_s[name].append(time.perf_counter() - start)
-    run_s = {name: [] for name in options}
+    compile_s, programs = compile_both(runner._make_chunk_fn(loop.sampler), args,
+                                       xla.CPU_OPTIONS, repeats)
+    run_s = {name: [] for name in programs}
     draws = {}
     for _ in range(repeats):
         for name, program in programs.items():
@@ -71,9 +62,25 @@ def measure(overrides: list[str], repeats: int) -> dict:
             run_s[name].append(time.perf_counter() - start)
             draws[name] = [np.asarray(x) for d in kept for x in jax.tree.leaves(d)]
     same = all(np.array_equal(a, b) for a, b in zip(*draws.values()))
-    return {"compile": {k: statistics.median(v) for k, v in compile_s.items()},
-            "run": {k: statistics.median(v) for k, v in run_s.items()}, "same": same,
-            "steps": s.warmup + s.keep * s.thin}
+    return {"compile": compile_s, "run": {k: statistics.median(v) for k, v in run_s.items()},
+            "same": same, "steps": s.warmup + s.keep * s.thin}
+
+
+def compile_both(fn, args: tuple, options: dict, repeats: int) -> tuple[dict, dict]:
+    """({name: median compile seconds}, {name: program}) of `fn(*args)` compiled with XLA's
+    defaults ("XLA defaults") and with `options` ("headbayes"), alternating, `repeats` times
+    each."""
+    named = {"XLA defaults": {}, "headbayes": options}
+    seconds = {name: [] for name in named}
+    programs = {}
+    for _ in range(repeats):
+        for name, opts in named.items():
+            jax.clear_caches()  # else the same module compiles once and is then looked up
+            lowered = jax.jit(fn, compiler_options=opts).lower(*args)
+            start = time.perf_counter()
+            programs[name] = lowered.compile()
+            seconds[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in seconds.items()}, programs
 
 
 MODELS = {  # label: overrides (distinct models of the shipped experiments)
@@ -93,20 +100,11 @@ def measure_model(overrides: list[str], repeats: int) -> dict:
     from headbayes.models import _build
 
     cfg = headbayes.compose(overrides)
-    options = {"XLA defaults": {}, "headbayes": xla.ONCE_OPTIONS}
-    seconds = {name: [] for name in options}
-    values = {}
-    for _ in range(repeats):
-        for name, opts in options.items():
-            jax.clear_caches()
-            lowered = jax.jit(lambda: eqx.filter(_build(cfg), eqx.is_array),
-                              compiler_options=opts).lower()
-            start = time.perf_counter()
-            program = lowered.compile()
-            seconds[name].append(time.perf_counter() - start)
-            values[name] = [np.asarray(x) for x in jax.tree.leaves(program())]
-    same = all(np.array_equal(a, b) for a, b in zip(*values.values()))
-    return {"compile": {k: statistics.median(v) for k, v in seconds.items()}, "same": same}
+    seconds, programs = compile_both(lambda: eqx.filter(_build(cfg), eqx.is_array), (),
+                                     xla.ONCE_OPTIONS, repeats)
+    values = [[np.asarray(x) for x in jax.tree.leaves(p())] for p in programs.values()]
+    same = all(np.array_equal(a, b) for a, b in zip(*values))
+    return {"compile": seconds, "same": same}
 
 
 def main() -> None:

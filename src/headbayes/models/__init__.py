@@ -176,7 +176,6 @@ def build_model(cfg):
     (`xla.jit_once`) and cached (jobs of a sweep in one process share it; the model is
     immutable)."""
     import equinox as eqx
-    import jax
 
     from headbayes import xla
 
