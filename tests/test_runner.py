@@ -26,6 +26,8 @@ def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, posit
                                                     slots=slots):
         if chunk_draws is not None:
             draws.append(chunk_draws)
+    if not draws:  # the run failed during warmup
+        return state, None
     return state, jax.tree.map(lambda *d: np.concatenate(d, axis=1), *draws)
 
 
@@ -66,13 +68,22 @@ def test_chains_differ_and_unsampled_gradient_leaves_stay_put():
     assert np.var(draws["b"][0]) > 0
 
 
-def test_nonfinite_value_is_located():
-    state, _ = sample(slots=10, warmup=200, keep=10, thin=1, step_size=5.0)
+def test_nonfinite_value_is_located_at_its_exact_step():
+    """The loop checks after each slot (here a warmup call of 100 steps); the failing call is
+    replayed step by step, so the record names the first step whose draw is non-finite."""
+    state, draws = sample(slots=10, warmup=200, keep=10, thin=1, step_size=5.0)
+    assert draws is None  # the failing warmup call was the last
     found = runner.first_nonfinite(state, named_leaves(state.first_bad_step))
     assert found is not None
     step, leaf, chain = found
     # |1 - eps| = 4: the error grows 4x per step and overflows float32 after ~64 steps
     assert leaf == "w" and 50 <= step < 80 and chain in (0, 1)
+    # every step kept as a draw (draw i is step i): the first non-finite one is that step
+    _, every = sample(slots=300, warmup=0, keep=300, thin=1, step_size=5.0)
+    bad = ~np.isfinite(every["w"]).all(axis=2)  # (chain, draw)
+    first = [int(np.argmax(b)) if b.any() else 10**9 for b in bad]
+    assert (step, chain) == min((s, c) for c, s in enumerate(first))
+    assert np.isfinite(every["b"][:, :step + 1]).all()  # so "w" is the leaf to name
 
 
 def test_finite_run_reports_nothing():

@@ -1,8 +1,9 @@
-"""The compiled sampling loop: chunks of a jitted `lax.scan`, chains by `vmap`; no I/O.
+"""The compiled sampling loop: chunks of one jitted program, chains by `vmap`; no I/O.
 
-One program serves warmup and sampling. A chunk is a scan over `slots` draw slots; slot i runs
+One program serves warmup and sampling. A chunk has `slots` draw slots; slot i runs
 `counts[i]` sampler steps (a `fori_loop`) and emits the position after them, with the step
-information summed over those steps. Sampling chunks use `counts = thin`, so only kept draws
+information summed over those steps. Only the leading slots with a nonzero count run; the
+others' outputs are zeros. Sampling chunks use `counts = thin`, so only kept draws
 are materialised; a warmup chunk runs all its steps in the first slot (one flat loop) and its
 draws are dropped. A run's first call runs FIRST_CALL_STEPS steps (or one draw); every later
 call is sized to take about `target_seconds` (0.5 s) at the rate the previous one ran, and a
@@ -20,8 +21,11 @@ With several devices (GPUs, or CPU devices forced with
 as divide `num_chains` evenly (`shard_map` over a 1-D mesh); each chain computes exactly what it
 would on one device.
 
-The loop tracks, per sampled leaf and chain, the first step at which the leaf became non-finite
-(-1 while finite); the host checks it after every chunk.
+Non-finite values: after every slot (each kept draw, and the end of a warmup call) the loop
+records, per sampled leaf and chain, the slot's last step if the leaf is not finite (-1 while
+finite; checking every step costs about 5% of a small model's step). A call that ends with such
+a record is run again from its start one step per slot, so the record names the exact first
+step at which each leaf became non-finite; `run_loop` then yields that state and stops.
 """
 
 import time
@@ -146,12 +150,15 @@ def _track_nonfinite(first_bad, position, t):
                         first_bad, position)
 
 
-def advance(sampler: Sampler, state: LoopState, key, t, problem, hyper, sums: InfoSums):
-    """The loop body, one chain: one sampler step with `key` at step `t`, the non-finite
-    record and the info sums updated. Warmup, sampling and joint training all step with it.
-    Samplers whose info never changes skip the per-step sums (~0.3 µs a step on CPU)."""
+def advance(sampler: Sampler, state: LoopState, key, t, problem, hyper, sums: InfoSums,
+            track: bool = True):
+    """The loop body, one chain: one sampler step with `key` at step `t`, the info sums and
+    (with `track`) the non-finite record updated. Warmup, sampling and joint training all step
+    with it. Samplers whose info never changes skip the per-step sums (~0.3 µs a step on CPU)."""
     sampler_state, info = sampler.step(key, state.sampler_state, problem, hyper)
-    first = _track_nonfinite(state.first_bad_step, sampler_state.position, t)
+    first = state.first_bad_step
+    if track:
+        first = _track_nonfinite(first, sampler_state.position, t)
     sums = sums if sampler.constant_info is not None else _add(sums, info)
     return LoopState(sampler_state, first), sums
 
@@ -171,17 +178,29 @@ def _make_chunk_fn(sampler: Sampler):
         def one_step(_, carry):
             state, t, sums = carry
             key = jax.random.fold_in(chain_key, t)
-            state, sums = advance(sampler, state, key, t, problem, hyper, sums)
+            state, sums = advance(sampler, state, key, t, problem, hyper, sums, track=False)
             return state, t + 1, sums
 
         def slot(carry, count):
             state, t = carry
             state, t, sums = jax.lax.fori_loop(0, count, one_step,
                                                (state, t, zero_sums(len(sampler.groups))))
+            first = _track_nonfinite(state.first_bad_step, state.sampler_state.position, t - 1)
+            state = state._replace(first_bad_step=first)
             sums = finish_sums(sampler, sums, hyper, count)
             return (state, t), (state.sampler_state.position, sums)
 
-        (state, _), outputs = jax.lax.scan(slot, (state, start_step), counts)
+        def fill(i, carry_and_outputs):  # slot i, its outputs written to row i
+            carry, outputs = carry_and_outputs
+            carry, out = slot(carry, counts[i])
+            return carry, jax.tree.map(lambda rows, o: rows.at[i].set(o), outputs, out)
+
+        template = (state.sampler_state.position,
+                    finish_sums(sampler, zero_sums(len(sampler.groups)), hyper, counts[0]))
+        outputs = jax.tree.map(lambda x: jnp.zeros(counts.shape + jnp.shape(x), jnp.result_type(x)),
+                               template)
+        active = jnp.sum(counts > 0)  # a chunk fills its leading slots; the rest stay zero
+        (state, _), outputs = jax.lax.fori_loop(0, active, fill, ((state, start_step), outputs))
         return state, outputs
 
     return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
@@ -272,33 +291,61 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
     resuming); yield (chunk, state, kept draws or None, info sums).
 
     Draws are numpy arrays with axes (chain, draw, *leaf_shape); info sums have axes
-    (chain, draw) for sampling chunks and (chain,) for warmup.
+    (chain, draw) for sampling chunks and (chain,) for warmup. A chunk that leaves a
+    non-finite value is the last: its state is the one at the first non-finite step, whose
+    `first_bad_step` names that step exactly (`first_nonfinite`).
     """
     step = start_step
     size = FIRST_CALL_STEPS  # then sized to take about target_seconds each
     while step < warmup:
         chunk = warmup_chunk(step, min(size, warmup - step), slots)
         start = time.perf_counter()
-        state, (_, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        before, (state, (_, sums)) = state, _call(compiled, state, chain_keys, problem, hyper,
+                                                  chunk)
         jax.block_until_ready(state)
         size = grow_chunk(int(chunk.counts[0]), time.perf_counter() - start, target_seconds)
         step += int(chunk.counts[0])
-        yield chunk, state, None, jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
+        sums = jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
+        if _has_nonfinite(state):
+            yield chunk, _replay(compiled, before, chain_keys, problem, hyper, chunk), None, sums
+            return
+        yield chunk, state, None, sums
     done = (step - warmup) // thin
     while done < keep:
         chunk = sampling_chunk(step, min(slots, keep - done, max(1, size // thin)), thin, slots)
         start = time.perf_counter()
-        state, (draws, sums) = _call(compiled, state, chain_keys, problem, hyper, chunk)
+        before, (state, (draws, sums)) = state, _call(compiled, state, chain_keys, problem,
+                                                      hyper, chunk)
         kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
         draws, sums = jax.tree.map(kept, draws), jax.tree.map(kept, sums)
         steps = chunk.num_draws * thin
         size = grow_chunk(steps, time.perf_counter() - start, target_seconds)
         step, done = step + steps, done + chunk.num_draws
+        if _has_nonfinite(state):
+            yield chunk, _replay(compiled, before, chain_keys, problem, hyper, chunk), draws, sums
+            return
         yield chunk, state, draws, sums
 
 
 def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk):
     return compiled(state, chain_keys, np.int32(chunk.start_step), chunk.counts, problem, hyper)
+
+
+def _has_nonfinite(state: LoopState) -> bool:
+    return any(bool((np.asarray(f) >= 0).any()) for f in jax.tree.leaves(state.first_bad_step))
+
+
+def _replay(compiled, state: LoopState, chain_keys, problem, hyper, chunk: Chunk) -> LoopState:
+    """`chunk` run again from `state` (the state before it) one step per slot, up to the
+    first step that leaves a non-finite value: the state there, its record exact. The steps
+    are the same (a step's key depends on its number only), so they fail at the same place."""
+    step, end = chunk.start_step, chunk.start_step + int(chunk.counts.sum())
+    slots = len(chunk.counts)
+    while step < end and not _has_nonfinite(state):
+        single = sampling_chunk(step, min(slots, end - step), 1, slots)
+        state, _ = _call(compiled, state, chain_keys, problem, hyper, single)
+        step += single.num_draws
+    return state
 
 
 def first_nonfinite(state: LoopState, names: dict) -> tuple[int, str, int] | None:
