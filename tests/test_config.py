@@ -104,6 +104,42 @@ def test_preflight_checks_every_swept_value():
     cli.preflight(["-m", "+experiment=sin_head", "seed=0,1", "sampler.keep=4,5"])
 
 
+@pytest.mark.parametrize("args,every_job", [
+    (["+experiment=sin_head", "seed=3"], True),
+    (["-m", "+experiment=sin_head", "seed=0,1", "sampler.step_size=1e-4,1e-3"], True),
+    (["-m", "+experiment=sin_head", "seed=range(0,3)"], True),
+    (["-m", "+experiment=sin_head", "sampler=sgld,sghmc"], False),  # a group: Hydra composes
+    (["-m", "+experiment=sin_head,sin_head_nuts"], False),
+    (["-m", "+experiment=sin_head", "sampler.step_size=interval(0.1,0.2)"], False),
+    (["-m", "+experiment=sin_head", "seed=0,1", "hydra.sweep.subdir=a,b"], False),
+])
+def test_preflight_says_whether_it_checked_every_job(args, every_job):
+    assert cli.preflight(args) is every_job
+
+
+def test_sweeper_composes_the_jobs_before_the_sweep_only_when_preflight_did_not(monkeypatch):
+    """Hydra's check of a batch composes every job; after a preflight that checked every job
+    it is skipped, so each job is composed once, when it runs."""
+    from types import SimpleNamespace
+
+    from hydra_plugins.headbayes_sweeper import CheckedSweeper
+
+    from headbayes.sweeper import PREFLIGHT
+
+    composed = []
+    sweeper = CheckedSweeper(max_batch_size=None)
+    loader = SimpleNamespace(load_sweep_config=lambda master_config, sweep_overrides:
+                             composed.append(sweep_overrides))
+    sweeper.hydra_context, sweeper.config = SimpleNamespace(config_loader=loader), {}
+    batch = [("seed=0",), ("seed=1",)]
+    monkeypatch.setitem(PREFLIGHT, "checked_every_job", True)
+    sweeper.validate_batch_is_legal(batch)
+    assert composed == []
+    monkeypatch.setitem(PREFLIGHT, "checked_every_job", False)
+    sweeper.validate_batch_is_legal(batch)
+    assert composed == [["seed=0"], ["seed=1"]]
+
+
 @pytest.mark.parametrize("group", ["data", "model", "likelihood", "sampler"])
 def test_every_option_file_lists_exactly_its_schema_keys(group):
     import yaml

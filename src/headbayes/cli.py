@@ -41,8 +41,9 @@ exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run dir
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 
 
-def preflight(args: list[str]) -> None:
-    """Check a `run` command line before Hydra starts: keys, types and ranges.
+def preflight(args: list[str]) -> bool:
+    """Check a `run` command line before Hydra starts: keys, types and ranges. True when
+    that checked every job of the sweep (`headbayes.sweeper`): only plain keys are swept.
 
     In a sweep every value of every swept key is checked (with the other swept keys at
     their first value); glob and interval sweeps are left to the jobs, which validate again.
@@ -53,16 +54,17 @@ def preflight(args: list[str]) -> None:
 
     from headbayes.config import CONFIG_GROUPS
 
-    fixed, swept = [], []
+    fixed, swept, every_job = [], [], True
     for override in composition.parse_overrides(args):
         if composition.is_hydra_key(override.key_or_group):
+            every_job = every_job and not override.is_sweep_override()
             continue
         if not override.is_sweep_override():
             fixed.append(override.input_line)
         elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
             swept.append(override)
         else:
-            return
+            return False
     lines = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in swept]
     firsts = [values[0] for values in lines]
     base = composition.compose_dict(fixed + firsts)
@@ -71,18 +73,22 @@ def preflight(args: list[str]) -> None:
         key = override.key_or_group
         plain = (key not in CONFIG_GROUPS and "/" not in key and not override.is_add()
                  and not override.is_force_add())
+        every_job = every_job and plain
         for value, line in list(zip(override.sweep_iterator(), lines[i]))[1:]:
             if plain:
                 composition.checked(composition.with_value(base, key, value))
             else:
                 composition.compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
+    return every_job
 
 
 def _run(args: list[str]) -> int:
     profile = "--profile" in args
     args = [a for a in args if a != "--profile"]
-    if not any(a in ("-h", "--help", "--hydra-help") for a in args):
-        preflight(args)
+    from headbayes.sweeper import PREFLIGHT
+
+    help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
+    PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
     from headbayes import app
 
     app.PROFILE = profile
