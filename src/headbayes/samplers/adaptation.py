@@ -29,16 +29,19 @@ def schedule(num_steps: int) -> np.ndarray:
     return np.asarray(build_schedule(num_steps), np.int32).reshape(num_steps, 2)
 
 
-def window_adaptation(is_mass_matrix_diagonal: bool,
-                      target_acceptance_rate: float) -> tuple[Callable, Callable, Callable]:
+def window_adaptation(is_mass_matrix_diagonal: bool, target_acceptance_rate: float,
+                      shrinkage: float = 0.0) -> tuple[Callable, Callable, Callable]:
     """(init(position, step_size, inverse_mass_matrix=None: the identity),
     update(state, (stage, window_end), position,
-    acceptance_rate), final(state) -> (step_size, inverse_mass_matrix))."""
+    acceptance_rate), final(state) -> (step_size, inverse_mass_matrix)).
+    `shrinkage`: pseudo-draws at the previous estimate that each slow window's estimate
+    counts besides its own draws (blackjax's `imm_shrinkage_to_previous`; 0 is Stan's)."""
     from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
     from blackjax.adaptation.step_size import dual_averaging_adaptation
     from jax.flatten_util import ravel_pytree
 
-    mm_init, mm_update, mm_final = mass_matrix_adaptation(is_mass_matrix_diagonal)
+    mm_init, mm_update, mm_final = mass_matrix_adaptation(
+        is_mass_matrix_diagonal, imm_shrinkage_to_previous=shrinkage)
     da_init, da_update, da_final = dual_averaging_adaptation(target_acceptance_rate)
 
     def init(position, step_size, inverse_mass_matrix=None) -> WindowState:
