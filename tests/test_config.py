@@ -122,9 +122,7 @@ def test_sweeper_composes_the_jobs_before_the_sweep_only_when_preflight_did_not(
     it is skipped, so each job is composed once, when it runs."""
     from types import SimpleNamespace
 
-    from hydra_plugins.headbayes_sweeper import CheckedSweeper
-
-    from headbayes.sweeper import PREFLIGHT
+    from hydra_plugins.headbayes_sweeper import PREFLIGHT, CheckedSweeper
 
     composed = []
     sweeper = CheckedSweeper(max_batch_size=None)

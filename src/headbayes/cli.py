@@ -43,7 +43,8 @@ PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 
 def preflight(args: list[str]) -> bool:
     """Check a `run` command line before Hydra starts: keys, types and ranges. True when
-    that checked every job of the sweep (`headbayes.sweeper`): only plain keys are swept.
+    that checked every job of the sweep, when only plain keys are swept: Hydra's sweeper then
+    need not compose every job before the sweep (`hydra_plugins.headbayes_sweeper`).
 
     In a sweep every value of every swept key is checked (with the other swept keys at
     their first value); glob and interval sweeps are left to the jobs, which validate again.
@@ -85,7 +86,7 @@ def preflight(args: list[str]) -> bool:
 def _run(args: list[str]) -> int:
     profile = "--profile" in args
     args = [a for a in args if a != "--profile"]
-    from headbayes.sweeper import PREFLIGHT
+    from hydra_plugins.headbayes_sweeper import PREFLIGHT
 
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
     PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
