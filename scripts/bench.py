@@ -225,7 +225,8 @@ Targets (issue 15): cache off ≤ 1.0x the minimal script, warm cache ≤ 0.7x; 
 warm-up call; the fastest of {STEP_REPEATS}, the two alternating (a shared machine only ever
 adds time to such a loop). headbayes runs its chunked loop
 as `headbayes run` does (warmup chunks growing to about 0.5 s, one chunk of 400 kept draws,
-finiteness tracked every step, draws copied to the host); the baseline is one `lax.scan`
+finiteness checked after every kept draw and warmup call, draws copied to the host); the
+baseline is one `lax.scan`
 over the same number of steps.
 
 | loop | µs per step |

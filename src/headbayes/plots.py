@@ -1,5 +1,9 @@
 """The report's figures (matplotlib, Agg backend): predictive band, calibration, traces; for
-classifiers the reliability diagram and, with 2-D inputs, the probability and entropy maps."""
+classifiers the reliability diagram and, with 2-D inputs, the probability and entropy maps.
+
+The predictive and trace figures are kept for the next report in this process (the jobs of a
+sweep): a kept figure redraws only what the data change, the same pixels in half the time
+(`tests/test_plots.py`)."""
 
 from pathlib import Path
 
@@ -27,6 +31,19 @@ def _save(fig, path: Path) -> None:
         fig.savefig(f, dpi=80, format="png", pil_kwargs={"compress_level": 1})
 
 
+_KEPT: dict = {}  # figure key -> (figure, axes[, lines]), reused by later reports in this process
+MAX_KEPT = 8
+
+
+def _kept(key: tuple, make):
+    """The figure kept under `key`, or `make()` kept there (the latest MAX_KEPT)."""
+    if key not in _KEPT:
+        while len(_KEPT) >= MAX_KEPT:
+            _KEPT.pop(next(iter(_KEPT)))
+        _KEPT[key] = make()
+    return _KEPT[key]
+
+
 MAX_POINTS = 2000  # data points drawn per plot; more are thinned evenly (any data size plots)
 
 
@@ -37,11 +54,11 @@ def _thinned(n: int) -> np.ndarray:
 
 def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
     """Data, noiseless truth, posterior mean and 90% band on the eval grid (1-D inputs); with
-    an exact reference, its mean and band as dotted lines."""
-    plt = _pyplot()
+    an exact reference, its mean and band as dotted lines. The axes are kept for the next
+    report in this process (`_emptied`)."""
     x = data.x_eval[:, 0]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.12)
+    fig, ax = _kept(("predictive",), _predictive_axes)
+    _emptied(ax)
     ax.fill_between(x, summary["lo"][:, 0], summary["hi"][:, 0], alpha=0.3, label="90% band")
     if data.f_eval is not None:
         ax.plot(x, data.f_eval[:, 0], "k--", label="truth")
@@ -57,11 +74,36 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
         ax.plot(x, mean + half, "C3:", lw=0.8)
     shown = _thinned(len(data.x_train))
     ax.plot(data.x_train[shown, 0], data.y_train[shown, 0], "o", ms=3, label="data")
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
     ax.legend()
     _save(fig, path)
-    plt.close(fig)
+
+
+def _predictive_axes() -> tuple:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.12)
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    return fig, ax
+
+
+def _emptied(ax) -> None:
+    """`ax` without its data, legend, data limits or place in the colour cycle, as new; its
+    axis objects and their ticks stay, which are most of the cost of a fresh axes."""
+    from matplotlib.transforms import Bbox
+
+    for artist in [*ax.lines, *ax.collections, *ax.patches]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.set_prop_cycle(None)
+    ax.dataLim.set(Bbox.null())
+    ax.ignore_existing_data_limits = True
+    ax.autoscale(True)
 
 
 def plot_observed(path: Path, data, f_test) -> None:
@@ -149,26 +191,42 @@ def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
 
 def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int = 8) -> None:
     """Traces of the first sampled numbers of each sampled leaf, one line for each of the first
-    `max_chains` chains, at most MAX_POINTS evenly spaced draws each."""
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
+    `max_chains` chains, at most MAX_POINTS evenly spaced draws each. The figure is kept for
+    the next report in this process with as many panels and lines (a sweep's jobs): only the
+    lines' data, the labels and the limits change, which halves its cost (the same pixels)."""
     series = []
     for leaf, draws in chain.items():
         flat = draws.reshape(draws.shape[:2] + (-1,))
         for i in range(min(flat.shape[2], max(1, max_numbers // len(chain)))):
             series.append((f"{leaf}[{i}]", flat[:, :, i]))
     series = series[:max_numbers]
-    fig, axes = plt.subplots(len(series), 1, figsize=(6, 1.4 * len(series)), squeeze=False)
-    fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
+    lines_per_panel = tuple(min(len(values), max_chains) for _, values in series)
+    fig, axes, lines = _kept(("traces", lines_per_panel), lambda: _trace_figure(lines_per_panel))
     shown = _thinned(series[0][1].shape[1])  # at most MAX_POINTS draws: a fixed cost
-    for ax, (name, values) in zip(axes[:, 0], series):
-        for chain_values in values[:max_chains]:
-            ax.plot(shown, chain_values[shown], lw=0.7)
+    for ax, panel, (name, values) in zip(axes, lines, series):
+        for line, chain_values in zip(panel, values):
+            line.set_data(shown, chain_values[shown])
         ax.set_ylabel(name, fontsize=7)
-        ax.yaxis.set_major_locator(MaxNLocator(3))  # readable on a short axis; fewer ticks to draw
-    for ax in axes[:-1, 0]:  # the same draws on every panel: x is read off the bottom one
-        ax.xaxis.set_visible(False)  # no ticks, and not drawn at all (a tenth of the figure)
-    axes[-1, 0].set_xlabel("kept draw")
+        ax.relim()
+        ax.autoscale_view()
     _save(fig, path)
-    plt.close(fig)
+
+
+def _trace_figure(lines_per_panel: tuple) -> tuple:
+    """(figure, its axes, their lines without data): one panel per entry of `lines_per_panel`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6, 1.4 * len(lines_per_panel)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(lines_per_panel), 1, squeeze=False)[:, 0]
+    fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
+    lines = [[ax.plot([], [], lw=0.7)[0] for _ in range(count)]
+             for ax, count in zip(axes, lines_per_panel)]
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(3))  # readable on a short axis; fewer ticks to draw
+    for ax in axes[:-1]:  # the same draws on every panel: x is read off the bottom one
+        ax.xaxis.set_visible(False)  # no ticks, and not drawn at all (a tenth of the figure)
+    axes[-1].set_xlabel("kept draw")
+    return fig, axes, lines

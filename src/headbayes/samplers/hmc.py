@@ -33,7 +33,7 @@ __all__ = ["make_hmc", "make_nuts", "AdaptiveState", "NUTSOptions", "HMCOptions"
 
 MASS_MATRICES = ("diagonal", "dense")
 MASS_INITS = ("identity", "hessian")
-HESSIAN_DRAWS = 25.0  # the Hessian start's weight in each window: Stan's first slow window
+HESSIAN_DRAWS = 25.0  # pseudo-draws at the previous estimate per slow window (Stan's first: 25)
 
 
 @dataclass
