@@ -227,6 +227,6 @@ def _trace_figure(lines_per_panel: tuple) -> tuple:
     for ax in axes:
         ax.yaxis.set_major_locator(MaxNLocator(3))  # readable on a short axis; fewer ticks to draw
     for ax in axes[:-1]:  # the same draws on every panel: x is read off the bottom one
-        ax.xaxis.set_visible(False)  # no ticks, and not drawn at all (a tenth of the figure)
+        ax.xaxis.set_visible(False)  # no ticks, and the axis is not drawn at all
     axes[-1].set_xlabel("kept draw")
     return fig, axes, lines
