@@ -35,6 +35,16 @@ _KEPT: dict = {}  # figure key -> (figure, axes[, lines]), reused by later repor
 MAX_KEPT = 8
 
 
+def _agg_figure(figsize: tuple):
+    """A figure on its own Agg canvas, outside pyplot's registry (nothing to close)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _kept(key: tuple, make):
     """The figure kept under `key`, or `make()` kept there (the latest MAX_KEPT)."""
     if key not in _KEPT:
@@ -79,11 +89,7 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
 
 
 def _predictive_axes() -> tuple:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
+    fig = _agg_figure((6, 4))
     ax = fig.subplots()
     fig.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.12)
     ax.set_xlabel("x")
@@ -214,12 +220,9 @@ def plot_traces(path: Path, chain: dict, max_numbers: int = 6, max_chains: int =
 
 def _trace_figure(lines_per_panel: tuple) -> tuple:
     """(figure, its axes, their lines without data): one panel per entry of `lines_per_panel`."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(6, 1.4 * len(lines_per_panel)))
-    FigureCanvasAgg(fig)
+    fig = _agg_figure((6, 1.4 * len(lines_per_panel)))
     axes = fig.subplots(len(lines_per_panel), 1, squeeze=False)[:, 0]
     fig.subplots_adjust(left=0.2, right=0.97, top=0.98, bottom=0.1, hspace=0.15)
     lines = [[ax.plot([], [], lw=0.7)[0] for _ in range(count)]
