@@ -177,7 +177,7 @@ def compile_early(cfg: RunConfig, data) -> threading.Thread | None:
     def compile_it():
         try:
             loop, slots = abstract_loop(cfg, data)
-            runner.compile_loop(*loop, slots, reuse=key)
+            runner.compile_loop(*loop, slots, reuse=key, stored=_stored_program(cfg, data))
         except Exception:  # noqa: BLE001 (the caller compiles again and reports it)
             if os.environ.get("HEADBAYES_DEBUG"):
                 import traceback
@@ -187,6 +187,16 @@ def compile_early(cfg: RunConfig, data) -> threading.Thread | None:
     thread = threading.Thread(target=compile_it, name="compile-early")
     thread.start()
     return thread
+
+
+def _stored_program(cfg: RunConfig, data) -> Path | None:
+    """Where the run's chunk program is kept on disk (`headbayes.exported`); None when the
+    compilation cache is off or the run traces code from outside headbayes."""
+    from headbayes.exported import only_own_code, program_path
+
+    if not only_own_code(cfg):
+        return None
+    return program_path(compile_cache_dir(), program_key(cfg), data)
 
 
 def _prior(cfg: RunConfig, params, sampled: list):
@@ -342,7 +352,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     from headbayes.mask import assign_groups, leaf_table, named_leaves
 
     enable_compile_cache()
-    _preload_libraries()
     stages.lap("config")
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
@@ -371,6 +380,9 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         from headbayes.datasets import describe
 
         files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
+    stored = _stored_program(cfg, data)
+    if stored is None or not stored.is_file():  # else tracing, and blackjax, may be spared
+        _preload_libraries()
     stages.lap("data")
     early = compile_early(cfg, data)
     background.extend([early] if early else [])
@@ -418,7 +430,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     if early is not None:  # its program, if it made one, is found below
         early.join()
-    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg))
+    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg),
+                                              stored=_stored_program(cfg, data))
     stages.lap("compile")
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:
@@ -454,6 +467,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         "resumed_from_step": start_step if checkpoint else None,
         "device": f"{device.platform}:{device.device_kind}",
         "chain_devices": 1 if mesh is None else mesh.size,
+        "chunk_program": getattr(compiled, "source", "traced"),  # or "loaded" (exported.py)
         "timings": {"compile_s": compile_s, "features_s": features_s,
                     "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }

@@ -218,13 +218,20 @@ def chain_mesh(num_chains: int):
     return None if count == 1 else jax.sharding.Mesh(np.array(devices[:count]), ("chains",))
 
 
-def _compile(fn, args: tuple, num_chained: int):
+def _compile(fn, args: tuple, num_chained: int, out_structure=None, stored=None):
     """Compile `fn(*args)` ahead of time. Its first `num_chained` arguments and all its outputs
     carry a leading chain axis; over several devices the chains are split across them and the
-    returned callable places its arguments there (a no-op once they are)."""
+    returned callable places its arguments there (a no-op once they are). On one device,
+    given its outputs' `out_structure`, it is compiled from its exported module, loaded from
+    (or stored at) `stored` (`headbayes.exported`)."""
     mesh = chain_mesh(jax.tree.leaves(args[1])[0].shape[0])
     if mesh is None:
-        return xla.jit(fn).lower(*args).compile()
+        program = None
+        if out_structure is not None:
+            from headbayes.exported import compile_program
+
+            program = compile_program(fn, args, out_structure, stored)
+        return program or xla.jit(fn).lower(*args).compile()
     spec = jax.sharding.PartitionSpec
     specs = tuple(spec("chains") if i < num_chained else spec() for i in range(len(args)))
     sharded = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=spec("chains"),
@@ -243,19 +250,22 @@ MAX_PROGRAMS = 8
 
 
 def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int,
-                 reuse: str | None = None):
+                 reuse: str | None = None, stored=None):
     """Trace and compile the chunk program ahead of time; returns (compiled, seconds).
 
     With `reuse` (a string naming everything the program depends on beyond its arguments:
     `pipeline.program_key`), a program compiled earlier in this process for the same `reuse`
     and the same argument structure, shapes and dtypes is returned without tracing again:
     the jobs of a sweep in one process compile once (as does a job whose program
-    `pipeline.compile_early` made)."""
+    `pipeline.compile_early` made). `stored`: the path of the program on disk
+    (`exported.program_path`), loaded instead of traced when it is there."""
     start = time.perf_counter()
     args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
+    out_structure = jax.tree.structure(
+        (state, (state.sampler_state.position, zero_sums(len(sampler.groups)))))
 
     def make():
-        return _compile(_make_chunk_fn(sampler), args, 2)
+        return _compile(_make_chunk_fn(sampler), args, 2, out_structure, stored)
 
     if reuse is None:
         return make(), time.perf_counter() - start

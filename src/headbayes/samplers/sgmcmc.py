@@ -64,9 +64,11 @@ def make_sgld(logdensity_fn: Callable, cfg) -> Sampler:
 
     This is not Welling & Teh's ε/2 form.
     """
-    import blackjax  # imported when a sampler is built, not for its config
 
-    kernel_step = with_minibatch(blackjax.sgld(jax.grad(logdensity_fn)).step, cfg.batch_size)
+    def kernel():  # blackjax is imported when the step is traced (a stored program is not)
+        import blackjax
+
+        return blackjax.sgld(jax.grad(logdensity_fn))
 
     def init(position, problem, hyper):
         return PositionState(position)
@@ -75,6 +77,7 @@ def make_sgld(logdensity_fn: Callable, cfg) -> Sampler:
         return make_info(step_size=hyper["step_size"])
 
     def step(key, state, problem, hyper):
+        kernel_step = with_minibatch(kernel().step, cfg.batch_size)
         position = kernel_step(key, state.position, problem, hyper["step_size"],
                                hyper["temperature"])
         return PositionState(position), info(hyper)
@@ -88,10 +91,11 @@ def make_sghmc(logdensity_fn: Callable, cfg) -> Sampler:
     """SGHMC (blackjax): momentum refreshed each step, `num_integration_steps` Euler steps of
     the friction-`friction` diffusion; full-batch gradient, or one minibatch per step (shared
     by its integration steps) with `batch_size` > 0."""
-    import blackjax  # imported when a sampler is built, not for its config
 
-    kernel = blackjax.sghmc(jax.grad(logdensity_fn), cfg.num_integration_steps, cfg.friction)
-    kernel_step = with_minibatch(kernel.step, cfg.batch_size)
+    def kernel():  # blackjax is imported when the step is traced (a stored program is not)
+        import blackjax
+
+        return blackjax.sghmc(jax.grad(logdensity_fn), cfg.num_integration_steps, cfg.friction)
 
     def init(position, problem, hyper):
         return PositionState(position)
@@ -100,6 +104,7 @@ def make_sghmc(logdensity_fn: Callable, cfg) -> Sampler:
         return make_info(num_grad_evals=cfg.num_integration_steps, step_size=hyper["step_size"])
 
     def step(key, state, problem, hyper):
+        kernel_step = with_minibatch(kernel().step, cfg.batch_size)
         position = kernel_step(key, state.position, problem, hyper["step_size"],
                                hyper["temperature"])
         return PositionState(position), info(hyper)

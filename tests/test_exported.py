@@ -1,0 +1,134 @@
+"""The chunk program stored on disk (`headbayes.exported`): loaded only when it is the same
+program, and running the same bits as the program traced."""
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from headbayes import exported, runner
+
+
+def _pair(a, b):
+    return {"sum": a + b, "product": a * b}
+
+
+def _args(n: int = 3):
+    return (jnp.arange(n, dtype=jnp.float32), jnp.full((n,), 2.0, jnp.float32))
+
+
+def test_a_program_is_stored_then_loaded_and_computes_the_same(tmp_path):
+    args = _args()
+    structure = jax.tree.structure(_pair(*args))
+    path = tmp_path / "p.bin"
+    traced = exported.compile_program(_pair, args, structure, path)
+    loaded = exported.compile_program(_pair, args, structure, path)
+    assert (traced.source, loaded.source) == ("traced", "loaded")
+    for name in ("sum", "product"):
+        np.testing.assert_array_equal(loaded(*args)[name], traced(*args)[name])
+    np.testing.assert_array_equal(loaded(*args)["product"], [0.0, 2.0, 4.0])
+
+
+def test_a_damaged_or_mismatched_stored_program_is_traced_again(tmp_path):
+    """A flipped byte (the digest no longer holds), a cut file, or arguments of another
+    shape: traced again, and stored anew (the next load succeeds)."""
+    args = _args()
+    structure = jax.tree.structure(_pair(*args))
+    path = tmp_path / "p.bin"
+    exported.compile_program(_pair, args, structure, path)
+    content = path.read_bytes()
+    damaged = bytearray(content)
+    damaged[-10] ^= 1
+    for bad in (bytes(damaged), content[: len(content) // 2], b""):
+        path.write_bytes(bad)
+        assert exported.compile_program(_pair, args, structure, path).source == "traced"
+        assert exported.compile_program(_pair, args, structure, path).source == "loaded"
+    longer = _args(4)
+    program = exported.compile_program(_pair, longer, jax.tree.structure(_pair(*longer)), path)
+    assert program.source == "traced"
+    np.testing.assert_array_equal(program(*longer)["sum"], [2.0, 3.0, 4.0, 5.0])
+
+
+def test_outputs_of_another_structure_than_announced_are_compiled_directly(tmp_path):
+    args = _args()
+    wrong = jax.tree.structure((args[0], args[1]))
+    assert exported.compile_program(_pair, args, wrong, tmp_path / "p.bin") is None
+    assert not (tmp_path / "p.bin").exists()
+
+
+def test_the_stored_program_is_found_by_config_and_training_data(tmp_path):
+    """Another program key, other training values (same shapes) or another cache: another
+    file; the compilation cache off: none."""
+    x = np.linspace(0, 1, 8, dtype=np.float32)[:, None]
+    data = SimpleNamespace(x_train=x, y_train=np.sin(x))
+    path = exported.program_path(tmp_path, "config A", data)
+    assert path.parent == tmp_path / "headbayes"
+    assert exported.program_path(tmp_path, "config A", data) == path
+    assert exported.program_path(tmp_path, "config B", data) != path
+    moved = SimpleNamespace(x_train=x, y_train=np.sin(x) + np.float32(1e-7))
+    assert exported.program_path(tmp_path, "config A", moved) != path
+    assert exported.program_path(tmp_path / "other", "config A", data).name == path.name
+    assert exported.program_path(None, "config A", data) is None
+
+
+def test_a_run_loads_its_stored_program_and_samples_the_same_chain(run_in_process,
+                                                                  monkeypatch, tmp_path):
+    """The second run of a config loads the first one's program (meta.json `chunk_program`)
+    and samples the same bits; so does a run with the compilation cache off, which traces."""
+    import headbayes
+
+    monkeypatch.setenv("HEADBAYES_COMPILE_CACHE", str(tmp_path / "cache"))
+    base = ["+experiment=sin_head_nuts", "sampler.warmup=30", "sampler.keep=20"]
+    runs = {}
+    for name, cache in (("first", str(tmp_path / "cache")), ("second", str(tmp_path / "cache")),
+                        ("off", "")):
+        monkeypatch.setenv("HEADBAYES_COMPILE_CACHE", cache)
+        monkeypatch.setattr(runner, "_PROGRAMS", {})  # as a new process
+        _, _, runs[name] = run_in_process(*base, name=name)
+    sources = {name: json.loads((d / "meta.json").read_text())["chunk_program"]
+               for name, d in runs.items()}
+    assert sources == {"first": "traced", "second": "loaded", "off": "traced"}
+    assert len(list((tmp_path / "cache" / "headbayes").glob("*.bin"))) == 1
+    for leaf in ("output_layer.weight", "output_layer.bias"):
+        first = headbayes.load_run(runs["first"]).draws(leaf)
+        for name in ("second", "off"):
+            np.testing.assert_array_equal(headbayes.load_run(runs[name]).draws(leaf), first)
+
+
+def test_an_sgld_run_with_a_stored_program_does_not_import_blackjax(tmp_path):
+    """Loading the program spares its tracing, and with it blackjax's import (SGLD's start
+    needs no computation); the run that stored it imported it."""
+    script = (
+        "import sys, pathlib\n"
+        "import headbayes\n"
+        "from headbayes.pipeline import run_job\n"
+        "cfg = headbayes.compose(['+experiment=sin_head', 'sampler.warmup=10',\n"
+        "                         'sampler.keep=5', 'report.plots=false'])\n"
+        "meta = run_job(cfg, pathlib.Path(sys.argv[1]), progress=lambda *a: None)\n"
+        "print(meta['chunk_program'], 'blackjax' in sys.modules)\n")
+    env = {"HEADBAYES_COMPILE_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    printed = [subprocess.run([sys.executable, "-c", script, str(tmp_path / name)],
+                              capture_output=True, text=True, env=env, check=True).stdout.split()
+               for name in ("first", "second")]
+    assert printed == [["traced", "True"], ["loaded", "False"]]
+
+
+def test_no_program_is_stored_for_code_from_outside_headbayes(monkeypatch):
+    """A user's `model._target_` factory, or any option a user's code registered: the digest
+    does not cover their source, so such runs are never stored."""
+    import dataclasses
+
+    from headbayes import compose
+    from headbayes.likelihoods import LIKELIHOODS
+    from headbayes.models import TargetModel
+
+    cfg = compose(["+experiment=sin_head"])
+    assert exported.only_own_code(cfg)
+    assert not exported.only_own_code(dataclasses.replace(cfg, model=TargetModel("m.f")))
+    monkeypatch.setattr(LIKELIHOODS, "_entries", dict(LIKELIHOODS._entries))
+    LIKELIHOODS.register("users_own", dataclasses.make_dataclass("Users", []))(lambda o: None)
+    assert not exported.only_own_code(cfg)
