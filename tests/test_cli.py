@@ -3,6 +3,8 @@
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -269,3 +271,13 @@ def test_debug_shows_the_traceback(headbayes, tmp_path, monkeypatch):
     result = headbayes("run", "+experiment=broken", cwd=tmp_path / "project")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "yaml" in result.stderr
+
+
+def test_the_cli_and_a_job_import_neither_hydra_nor_blackjax_nor_matplotlib():
+    """Start-up: `headbayes.cli` and `headbayes.job` (what `resume` and `headbayes.run` run)
+    leave Hydra, blackjax and matplotlib to the code that needs them."""
+    code = ("import sys, headbayes.cli, headbayes.job\n"
+            "print([m for m in ('hydra', 'blackjax', 'matplotlib') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

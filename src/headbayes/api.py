@@ -89,7 +89,7 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
     status.json records them. A `run_dir` holding committed chunks of the same config resumes
     from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
-    from headbayes.app import holds_this_run
+    from headbayes.job import holds_this_run
     from headbayes.config import validate
     from headbayes.errors import HeadbayesError
     from headbayes.pipeline import run_job

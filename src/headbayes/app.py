@@ -15,10 +15,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from headbayes import console
-from headbayes.config import RunConfig, register_schema
+from headbayes.config import register_schema
 from headbayes.composition import to_run_config
 from headbayes.errors import (HeadbayesError, Interrupted, OtherRunInDir, SignalStop,
                               raise_if_signalled)
+from headbayes.job import holds_this_run, run_and_report
 from headbayes.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
@@ -27,24 +28,6 @@ register_schema()
 
 # Set by the task; read by cli.py (same process) to tell config errors from job failures.
 JOB_STATE = {"started": False, "failed": []}
-PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
-
-
-def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
-    """True when `run_dir` already holds committed chunks of this same config: a job that SLURM
-    requeued after a preemption, or one started again with the same run directory. It then
-    resumes. Committed chunks of a different config are never overwritten: OtherRunInDir."""
-    from headbayes.config import differences
-
-    files = RunFiles(run_dir)
-    if not files.holds_chunks():
-        return False
-    saved = files.load_config(own_data=False)
-    changed = differences(saved, run_config)
-    if changed:
-        raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
-                            f"{'; '.join(changed)}. Choose another hydra.run.dir")
-    return True
 
 
 def _run(cfg: DictConfig, run_dir: Path) -> None:
@@ -78,48 +61,6 @@ def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
              files.HYDRA_OVERRIDES: OmegaConf.to_yaml(hydra_cfg.overrides.task)}
     for name, text in texts.items():
         store.write_bytes(files.path(name), text.encode())
-
-
-def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
-                   sweep_dir: Path | None = None) -> None:
-    """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
-    log the run (a job of the sweep in `sweep_dir`, if one)."""
-    from headbayes.pipeline import FINISHED_BEFORE, run_job
-    from headbayes.timing import Stages, job_seconds
-
-    with console.sampling_progress() as progress:
-        meta = run_job(run_config, run_dir, progress, resume=resume)
-    from headbayes.report import write_report  # after the job: its libraries load meanwhile
-    stages = Stages(meta["timings"].get("stages"))
-    figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages)
-    console.print_report(figures, notes)
-    stages.lap("report")
-    timings = meta["timings"]
-    if not meta.get(FINISHED_BEFORE):  # a finished run's meta.json stays as it was
-        timings.update(stages=stages.seconds, wall_s=job_seconds())
-        RunFiles(run_dir).write_json(RunFiles.META, meta)
-    if PROFILE and "stages" in timings:
-        console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))
-    console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
-                         f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
-    pointer = console.exact_pointer(figures)
-    if pointer:
-        console.stdout.print(pointer)
-    if run_config.tracking.backend == "mlflow":
-        _track(run_config, run_dir, figures, sweep_dir)
-
-
-def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path | None) -> None:
-    """Log to MLflow; a tracking server that fails is a warning: the run itself is done."""
-    from headbayes.tracking import log_run, tracking_uri
-
-    try:
-        run_id = log_run(run_config, run_dir, figures, sweep_dir)
-    except Exception as e:  # noqa: BLE001 (any client or server error)
-        console.error(f"warning: the run is complete but logging it to MLflow at "
-                      f"{tracking_uri(run_config.tracking)} failed: {type(e).__name__}: {e}")
-        return
-    console.stdout.print(f"logged to MLflow ({tracking_uri(run_config.tracking)}): run {run_id}")
 
 
 class SweepStatus(Callback):

@@ -90,9 +90,9 @@ def _run(args: list[str]) -> int:
 
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
     PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
-    from headbayes import app
+    from headbayes import app, job
 
-    app.PROFILE = profile
+    job.PROFILE = profile
 
     if os.environ.get("HEADBAYES_DEBUG"):
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors with their traceback too
@@ -159,8 +159,8 @@ def _resume(args: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ns = parser.parse_args(args)
-    from headbayes.app import run_and_report
     from headbayes.config import TrackingConfig, differences, validate
+    from headbayes.job import run_and_report
     from headbayes.rundir import RunFiles
 
     # a run directory's own tracking settings are not followed (it may come from someone
@@ -190,6 +190,8 @@ def _with_overrides(cfg, overrides: list[str]):
     """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
     from omegaconf import OmegaConf
 
+    if not overrides:  # nothing to parse: Hydra's parser (0.1 s to import) is not needed
+        return cfg
     malformed = [item for item in overrides if "=" not in item]
     if malformed:
         raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
