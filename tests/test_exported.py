@@ -82,7 +82,7 @@ def test_a_run_loads_its_stored_program_and_samples_the_same_chain(run_in_proces
     import headbayes
 
     monkeypatch.setenv("HEADBAYES_COMPILE_CACHE", str(tmp_path / "cache"))
-    base = ["+experiment=sin_head_nuts", "sampler.warmup=30", "sampler.keep=20"]
+    base = ["+experiment=sin_head", "sampler.warmup=30", "sampler.keep=20"]
     runs = {}
     for name, cache in (("first", str(tmp_path / "cache")), ("second", str(tmp_path / "cache")),
                         ("off", "")):
