@@ -266,17 +266,36 @@ def _info_per_draw(sums, groups: tuple = ()) -> dict:
     return info
 
 
-def _load_params(files: RunFiles, params):
-    """`params` with every leaf replaced by the run's params.npz (the values it sampled with)."""
+def _saved_position(cfg: RunConfig, files: RunFiles):
+    """`build_position` with the run's params.npz (the values it sampled with) in place of
+    computed values: the model's structure (`models.model_structure`) filled from the file.
+    A model with arrays that are not parameters (integer buffers) is built as usual first."""
+    import equinox as eqx
     import jax
 
-    from headbayes.mask import leaf_path
+    from headbayes.mask import build_mask, leaf_path
+    from headbayes.models import is_inexact_shape, model_structure
 
+    structure = model_structure(cfg)
+    if all(is_inexact_shape(leaf) for leaf in jax.tree.leaves(structure)
+           if isinstance(leaf, jax.ShapeDtypeStruct)):
+        params, static = eqx.partition(structure, is_inexact_shape)
+    else:
+        params, static, _ = build_position(cfg)
     saved = files.read_params()
-    try:
-        return jax.tree_util.tree_map_with_path(lambda p, _: saved[leaf_path(p)], params)
-    except KeyError as e:
-        raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
+
+    def value(path, leaf):
+        name = leaf_path(path)
+        if name not in saved:
+            raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf '{name}'")
+        if saved[name].shape != leaf.shape or saved[name].dtype != leaf.dtype:
+            raise RunDirError(f"{files.path(files.PARAMS)}: leaf '{name}' is "
+                              f"{saved[name].dtype}{list(saved[name].shape)}, the model's "
+                              f"{leaf.dtype}{list(leaf.shape)}")
+        return saved[name]
+
+    params = jax.tree_util.tree_map_with_path(value, params)
+    return params, static, build_mask(params, cfg.mask.include, cfg.mask.exclude)
 
 
 @contextlib.contextmanager
@@ -307,10 +326,15 @@ def _stop_requests():
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
     """See `_run_job`; holds the run directory's lock while it writes."""
+    from headbayes.errors import SignalStop
+
     background: list[threading.Thread] = []
     with RunFiles(run_dir).lock():
         try:
             return _run_job(cfg, Path(run_dir), progress, resume, background)
+        except SignalStop:  # raised wherever the main thread was, an import's lock held
+            background.clear()  # perhaps, that a thread waits on: the CLI exits (os._exit)
+            raise  # without waiting for them
         finally:  # never leave a compiling thread behind (exiting under it aborts)
             for thread in background:
                 thread.join()
@@ -386,11 +410,12 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     stages.lap("data")
     early = compile_early(cfg, data)
     background.extend([early] if early else [])
-    params, static, mask = build_position(cfg)
-    if checkpoint:
-        params = _load_params(files, params)
-    elif cfg.body.mode != "frozen":  # the report compares the learned body with this one
-        files.write_params(named_leaves(params), initial=True)
+    if checkpoint:  # the saved values on the model's structure: nothing to compute
+        params, static, mask = _saved_position(cfg, files)
+    else:
+        params, static, mask = build_position(cfg)
+        if cfg.body.mode != "frozen":  # the report compares the learned body with this one
+            files.write_params(named_leaves(params), initial=True)
     stages.lap("model")
     pretraining = {}
     if cfg.body.mode == "pretrained" and not checkpoint:
