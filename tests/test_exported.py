@@ -132,3 +132,28 @@ def test_no_program_is_stored_for_code_from_outside_headbayes(monkeypatch):
     monkeypatch.setattr(LIKELIHOODS, "_entries", dict(LIKELIHOODS._entries))
     LIKELIHOODS.register("users_own", dataclasses.make_dataclass("Users", []))(lambda o: None)
     assert not exported.only_own_code(cfg)
+
+
+def test_model_arrays_are_kept_then_read_and_a_damaged_file_is_computed_again(tmp_path):
+    structure = {"w": jax.ShapeDtypeStruct((2, 3), jnp.float32),
+                 "b": jax.ShapeDtypeStruct((3,), jnp.float32)}
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3) / 7,
+                "b": jnp.full((3,), 0.1, jnp.float32)}
+
+    first = exported.kept_model_arrays(tmp_path, "mlp 16", structure, compute)
+    again = exported.kept_model_arrays(tmp_path, "mlp 16", structure, compute)
+    assert len(calls) == 1
+    for name in ("w", "b"):
+        np.testing.assert_array_equal(again[name], first[name])
+    exported.kept_model_arrays(tmp_path, "mlp 32", structure, compute)
+    assert len(calls) == 2  # other options: another file
+    for kept in (tmp_path / "headbayes").glob("model-*.npz"):
+        kept.write_bytes(b"not an npz")
+    exported.kept_model_arrays(tmp_path, "mlp 16", structure, compute)
+    assert len(calls) == 3
+    exported.kept_model_arrays(None, "mlp 16", structure, compute)
+    assert len(calls) == 4

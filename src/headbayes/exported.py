@@ -13,6 +13,9 @@ data's bytes. A file whose digest, format or argument shapes do not match is ign
 program is traced again and stored anew); a file that cannot be written costs only speed.
 Code outside headbayes has no digest here: a run with a user's model (`model._target_`) or
 with any model, likelihood or sampler registered outside headbayes is never stored.
+
+The model's initial arrays are kept the same way (`kept_model_arrays`): a later run of the
+same model options reads them instead of tracing and lowering the model's initialisation.
 """
 
 import functools
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["program_path", "compile_program"]
+__all__ = ["program_path", "compile_program", "only_own_code", "kept_model_arrays"]
 
 FORMAT = b"headbayes exported program 1\n"
 TRACED_LIBRARIES = ("jax", "jaxlib", "blackjax", "equinox", "optax", "numpy")
@@ -41,6 +44,41 @@ def program_path(cache_dir: Path | None, program_key: str, data) -> Path | None:
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(memoryview(array).cast("B"))
     return Path(cache_dir) / "headbayes" / f"{digest.hexdigest()}.bin"
+
+
+def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute):
+    """The model's arrays, as `compute()` returns them (a pytree of the array leaves of
+    `structure`, whose leaves are `jax.ShapeDtypeStruct`s), read from
+    `cache_dir/headbayes/model-DIGEST.npz` when kept there, else computed and kept there.
+    `model_key` names everything they depend on but code and JAX (`models._key`)."""
+    import jax
+    import jax.numpy as jnp
+
+    leaves, treedef = jax.tree.flatten(structure)
+    if cache_dir is None or any(jax.dtypes.issubdtype(s.dtype, jax.dtypes.extended)
+                                for s in leaves):  # PRNG keys: not kept in an .npz
+        return compute()
+    digest = hashlib.sha256(FORMAT)
+    for part in ("model", model_key, _code_versions(), _jax_settings()):
+        digest.update(part.encode() + b"\0")
+    path = Path(cache_dir) / "headbayes" / f"model-{digest.hexdigest()}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            values = [saved[f"a{i}"] for i in range(len(leaves))]
+        if all((v.shape, v.dtype) == (s.shape, s.dtype) for v, s in zip(values, leaves)):
+            return jax.tree.unflatten(treedef, [jnp.asarray(v) for v in values])
+    except Exception:  # noqa: BLE001 (not kept yet, or damaged: computed again)
+        pass
+    arrays = compute()
+    from headbayes import store
+    from headbayes.errors import RunDirError
+
+    try:
+        store.write_npz(path, {f"a{i}": np.asarray(a) for i, a in
+                               enumerate(jax.tree.leaves(arrays))})
+    except RunDirError:
+        pass
+    return arrays
 
 
 def only_own_code(cfg) -> bool:

@@ -181,12 +181,27 @@ def build_model(cfg):
 
     cache_key = ("model", *_key(cfg))
     if cache_key not in _BUILT:
-        arrays = xla.jit_once(lambda: eqx.filter(_build(cfg), eqx.is_array))()
+        arrays = _kept_arrays(cfg, xla.jit_once(lambda: eqx.filter(_build(cfg), eqx.is_array)))
         rest = eqx.filter(model_structure(cfg), _is_shape, inverse=True)
         if len(_BUILT) >= 16:
             _BUILT.pop(next(iter(_BUILT)))
         _BUILT[cache_key] = eqx.combine(arrays, rest)
     return _BUILT[cache_key]
+
+
+def _kept_arrays(cfg, compute):
+    """`compute()`, or the arrays a run of the same model options kept on disk beside JAX's
+    compilation cache, when this process uses one (`exported.kept_model_arrays`; not for a
+    user's `_target_` model or options registered outside headbayes: their code has no
+    digest there)."""
+    import equinox as eqx
+    import jax
+
+    from headbayes.exported import kept_model_arrays, only_own_code
+
+    cache_dir = jax.config.jax_compilation_cache_dir if only_own_code(cfg) else None
+    return kept_model_arrays(cache_dir, repr(_key(cfg)),
+                             eqx.filter(model_structure(cfg), _is_shape), compute)
 
 
 def _is_shape(leaf) -> bool:
