@@ -272,6 +272,7 @@ def _saved_position(cfg: RunConfig, files: RunFiles):
     A model with arrays that are not parameters (integer buffers) is built as usual first."""
     import equinox as eqx
     import jax
+    import jax.numpy as jnp
 
     from headbayes.mask import build_mask, leaf_path
     from headbayes.models import is_inexact_shape, model_structure
@@ -292,7 +293,7 @@ def _saved_position(cfg: RunConfig, files: RunFiles):
             raise RunDirError(f"{files.path(files.PARAMS)}: leaf '{name}' is "
                               f"{saved[name].dtype}{list(saved[name].shape)}, the model's "
                               f"{leaf.dtype}{list(leaf.shape)}")
-        return saved[name]
+        return jnp.asarray(saved[name])  # on the device once, not with every chunk's call
 
     params = jax.tree_util.tree_map_with_path(value, params)
     return params, static, build_mask(params, cfg.mask.include, cfg.mask.exclude)
