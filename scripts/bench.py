@@ -208,7 +208,9 @@ The minimal script is the seed experiment by hand in plain JAX + blackjax: same 
 headbayes also composes the Hydra config, writes the run directory, recomputes the report from
 disk and draws two PNGs. The compilation cache is off in the first row, so headbayes compiles in
 every run as the script does; the second row runs with the persistent cache filled by an earlier
-run (headbayes' default). Median of {args.repeats} runs each, alternating; memory is peak RSS.
+run (headbayes' default), which also holds the loop's exported program and the model's initial
+arrays (`headbayes.exported`): the warm run neither traces the sampler nor imports blackjax.
+Median of {args.repeats} runs each, alternating; memory is peak RSS.
 
 | command | wall (s) | peak memory (MB) | wall / minimal script |
 |---|---:|---:|---:|
