@@ -333,9 +333,12 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> di
     with RunFiles(run_dir).lock():
         try:
             return _run_job(cfg, Path(run_dir), progress, resume, background)
-        except SignalStop:  # raised wherever the main thread was, an import's lock held
-            background.clear()  # perhaps, that a thread waits on: the CLI exits (os._exit)
-            raise  # without waiting for them
+        except SignalStop:
+            # raised wherever the main thread was, perhaps inside an import whose lock it then
+            # never releases and a thread waits on: joining could wait forever. The CLI exits
+            # without waiting for threads (os._exit), so they are left.
+            background.clear()
+            raise
         finally:  # never leave a compiling thread behind (exiting under it aborts)
             for thread in background:
                 thread.join()
