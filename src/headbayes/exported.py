@@ -36,9 +36,7 @@ def program_path(cache_dir: Path | None, program_key: str, data) -> Path | None:
     None). Call it only where `only_own_code(cfg)`."""
     if cache_dir is None:
         return None
-    digest = hashlib.sha256(FORMAT)
-    for part in (program_key, _code_versions(), _jax_settings()):
-        digest.update(part.encode() + b"\0")
+    digest = _digest(program_key)
     for array in (data.x_train, data.y_train):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
@@ -58,10 +56,7 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
     if cache_dir is None or any(jax.dtypes.issubdtype(s.dtype, jax.dtypes.extended)
                                 for s in leaves):  # PRNG keys: not kept in an .npz
         return compute()
-    digest = hashlib.sha256(FORMAT)
-    for part in ("model", model_key, _code_versions(), _jax_settings()):
-        digest.update(part.encode() + b"\0")
-    path = Path(cache_dir) / "headbayes" / f"model-{digest.hexdigest()}.npz"
+    path = Path(cache_dir) / "headbayes" / f"model-{_digest('model', model_key).hexdigest()}.npz"
     try:
         with np.load(path, allow_pickle=False) as saved:
             values = [saved[f"a{i}"] for i in range(len(leaves))]
@@ -93,6 +88,15 @@ def only_own_code(cfg) -> bool:
                 for name in registry.names()]
     return (not isinstance(cfg.model, TargetModel)
             and all(build.__module__.startswith("headbayes.") for build in builders))
+
+
+def _digest(*parts: str):
+    """A sha256 of the format, `parts`, headbayes' source and the libraries' versions, and
+    JAX's settings: what every kept file's name starts from."""
+    digest = hashlib.sha256(FORMAT)
+    for part in (*parts, _code_versions(), _jax_settings()):
+        digest.update(part.encode() + b"\0")
+    return digest
 
 
 @functools.cache

@@ -157,14 +157,15 @@ def abstract_loop(cfg: RunConfig, data) -> tuple[Loop, int]:
     return loop._replace(sampler=built["sampler"]), slots
 
 
-def compile_early(cfg: RunConfig, data) -> threading.Thread | None:
+def compile_early(cfg: RunConfig, data, stored: Path | None = None) -> threading.Thread | None:
     """Start compiling the chunk program from the model's structure (`abstract_loop`) in a
     thread, or None where that cannot serve: a scale learned from the run's values changes
     the config first, or this process already holds the program. Meanwhile the caller builds
     the model and the loop's values (mostly in XLA, which releases the GIL: two cores work);
     it joins the thread before `runner.compile_loop`, which then finds the program. Any error
     here is left to the caller's own compile, which reports it. `HEADBAYES_COMPILE_EARLY=0` turns
-    this off (the benchmarks' baseline)."""
+    this off (the benchmarks' baseline). `stored`: where the program is kept on disk
+    (`_stored_program`)."""
     from headbayes import runner
     from headbayes.hyperparameters import LEARNED
 
@@ -177,7 +178,7 @@ def compile_early(cfg: RunConfig, data) -> threading.Thread | None:
     def compile_it():
         try:
             loop, slots = abstract_loop(cfg, data)
-            runner.compile_loop(*loop, slots, reuse=key, stored=_stored_program(cfg, data))
+            runner.compile_loop(*loop, slots, reuse=key, stored=stored)
         except Exception:  # noqa: BLE001 (the caller compiles again and reports it)
             if os.environ.get("HEADBAYES_DEBUG"):
                 import traceback
@@ -408,11 +409,11 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         from headbayes.datasets import describe
 
         files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
-    stored = _stored_program(cfg, data)
+    stored, stored_key = _stored_program(cfg, data), program_key(cfg)
     if stored is None or not stored.is_file():  # else tracing, and blackjax, may be spared
         _preload_libraries()
     stages.lap("data")
-    early = compile_early(cfg, data)
+    early = compile_early(cfg, data, stored)
     background.extend([early] if early else [])
     if checkpoint:  # the saved values on the model's structure: nothing to compute
         params, static, mask = _saved_position(cfg, files)
@@ -459,8 +460,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     if early is not None:  # its program, if it made one, is found below
         early.join()
+    if program_key(cfg) != stored_key:  # a learned scale changed the program
+        stored = _stored_program(cfg, data)
     compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg),
-                                              stored=_stored_program(cfg, data))
+                                              stored=stored)
     stages.lap("compile")
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:

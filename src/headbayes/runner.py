@@ -261,10 +261,10 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     (`exported.program_path`), loaded instead of traced when it is there."""
     start = time.perf_counter()
     args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
-    out_structure = jax.tree.structure(
-        (state, (state.sampler_state.position, zero_sums(len(sampler.groups)))))
 
     def make():
+        out_structure = jax.tree.structure(
+            (state, (state.sampler_state.position, zero_sums(len(sampler.groups)))))
         return _compile(_make_chunk_fn(sampler), args, 2, out_structure, stored)
 
     if reuse is None:
