@@ -21,9 +21,10 @@ With several devices (GPUs, or CPU devices forced with
 as divide `num_chains` evenly (`shard_map` over a 1-D mesh); each chain computes exactly what it
 would on one device.
 
-Non-finite values: after every slot (each kept draw, and the end of a warmup call) the loop
-records, per sampled leaf and chain, the slot's last step if the leaf is not finite (-1 while
-finite; checking every step costs about 5% of a small model's step). A call that ends with such
+Non-finite values: at the end of a call the loop checks the position after every slot (each
+kept draw, and the end of a warmup call) and records, per sampled leaf and chain, the last step
+of the first slot that left the leaf non-finite (-1 while finite; checking every step costs
+about 5% of a small model's step, checking inside every slot about 0.5 µs a slot). A call that ends with such
 a record is run again from its start one step per slot, so the record names the exact first
 step at which each leaf became non-finite; `run_loop` then yields that state and stops.
 """
@@ -174,6 +175,8 @@ def finish_sums(sampler: Sampler, sums: InfoSums, hyper, count) -> InfoSums:
 
 
 def _make_chunk_fn(sampler: Sampler):
+    constant = sampler.constant_info is not None  # the sums follow from the counts alone
+
     def run_chain(state: LoopState, chain_key, start_step, counts, problem, hyper):
         def one_step(_, carry):
             state, t, sums = carry
@@ -181,29 +184,50 @@ def _make_chunk_fn(sampler: Sampler):
             state, sums = advance(sampler, state, key, t, problem, hyper, sums, track=False)
             return state, t + 1, sums
 
-        def slot(carry, count):
-            state, t = carry
-            state, t, sums = jax.lax.fori_loop(0, count, one_step,
-                                               (state, t, zero_sums(len(sampler.groups))))
-            first = _track_nonfinite(state.first_bad_step, state.sampler_state.position, t - 1)
-            state = state._replace(first_bad_step=first)
-            sums = finish_sums(sampler, sums, hyper, count)
-            return (state, t), (state.sampler_state.position, sums)
-
         def fill(i, carry_and_outputs):  # slot i, its outputs written to row i
-            carry, outputs = carry_and_outputs
-            carry, out = slot(carry, counts[i])
-            return carry, jax.tree.map(lambda rows, o: rows.at[i].set(o), outputs, out)
+            (state, t), outputs = carry_and_outputs
+            state, t, sums = jax.lax.fori_loop(0, counts[i], one_step,
+                                               (state, t, zero_sums(len(sampler.groups))))
+            out = state.sampler_state.position if constant else (state.sampler_state.position,
+                                                                   sums)
+            return (state, t), jax.tree.map(lambda rows, o: rows.at[i].set(o), outputs, out)
 
-        template = (state.sampler_state.position,
-                    finish_sums(sampler, zero_sums(len(sampler.groups)), hyper, counts[0]))
+        template = state.sampler_state.position
+        if not constant:
+            template = (template, zero_sums(len(sampler.groups)))
         outputs = jax.tree.map(lambda x: jnp.zeros(counts.shape + jnp.shape(x), jnp.result_type(x)),
                                template)
         active = jnp.sum(counts > 0)  # a chunk fills its leading slots; the rest stay zero
         (state, _), outputs = jax.lax.fori_loop(0, active, fill, ((state, start_step), outputs))
-        return state, outputs
+        if constant:
+            positions, sums = outputs, _constant_sums(sampler, hyper, counts)
+        else:
+            positions, sums = outputs
+        first = _first_bad_slot(state.first_bad_step, positions, start_step, counts)
+        return state._replace(first_bad_step=first), (positions, sums)
 
     return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
+
+
+def _constant_sums(sampler: Sampler, hyper, counts) -> InfoSums:
+    """Every slot's sums, for a sampler whose info never changes: rows of zeros past the
+    active slots, as the per-slot sums would leave them."""
+    rows = jax.vmap(lambda count: finish_sums(sampler, zero_sums(), hyper, count))(counts)
+    return jax.tree.map(lambda r: jnp.where(counts > 0, r, jnp.zeros_like(r)), rows)
+
+
+def _first_bad_slot(first_bad, positions, start_step, counts):
+    """The non-finite record after a chunk, from the position after each slot (`positions`,
+    rows per slot): a leaf still finite so far gets the last step of the first active slot
+    that left it non-finite (what checking after every slot would record)."""
+    last_steps = start_step + jnp.cumsum(counts) - 1
+    active = counts > 0
+
+    def record(f, rows):
+        bad = active & ~jnp.all(jnp.isfinite(rows), axis=tuple(range(1, rows.ndim)))
+        return jnp.where((f < 0) & jnp.any(bad), last_steps[jnp.argmax(bad)], f)
+
+    return jax.tree.map(record, first_bad, positions)
 
 
 def chain_device_count(num_chains: int, available: int) -> int:
