@@ -79,10 +79,27 @@ def make_stats_logdensity_fn(static, from_squares: Callable, head: str,
     def logdensity_fn(position, problem):
         stats = problem.x
         model = eqx.combine(position, problem.frozen, static)
-        delta = head_theta(model, head) - stats.theta0
-        squares = (stats.base - 2 * jnp.sum(delta * stats.cross)
-                   + jnp.sum(delta * (stats.gram @ delta)))
+        squares = _squares(stats)(head_theta(model, head) - stats.theta0)
         return (from_squares(squares, stats.count, problem.likelihood_sigma, problem.data_scale)
                 + log_prior_fn(position, problem))
 
     return logdensity_fn
+
+
+def _squares(stats: HeadStats) -> Callable:
+    """δ ↦ Σ(f − y)² at Θ = Θ₀ + δ, with the derivative 2(AᵀA δ − Aᵀr₀) written out: AᵀA is
+    symmetric, so one product with it serves the value and the gradient (automatic
+    differentiation would take two). Differentiable to any order in δ; the statistics are
+    constants (differentiating through them is an error)."""
+
+    @jax.custom_jvp
+    def squares(delta):
+        return stats.base + jnp.sum(delta * (stats.gram @ delta - 2 * stats.cross))
+
+    @squares.defjvp
+    def squares_jvp(primals, tangents):
+        (delta,), (delta_dot,) = primals, tangents
+        slope = stats.gram @ delta - stats.cross
+        return stats.base + jnp.sum(delta * (slope - stats.cross)), 2 * jnp.sum(delta_dot * slope)
+
+    return squares
