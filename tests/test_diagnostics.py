@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from headbayes.diagnostics import ess_bulk, ess_tail, rhat, verdict
+from headbayes.diagnostics import ess_bulk, ess_tail, normal_quantile, rhat, verdict
 
 
 @pytest.fixture
@@ -71,3 +71,21 @@ def test_average_ranks_match_scipy():
     assert np.array_equal(_average_ranks(ties), rankdata(ties))
     distinct = rng.normal(size=200)
     assert np.array_equal(_average_ranks(distinct), rankdata(distinct))
+
+
+def test_normal_quantile_matches_scipy_to_double_precision():
+    from scipy.special import ndtri
+
+    p = np.concatenate([np.logspace(-300, -1, 3000), np.linspace(0.001, 0.999, 10001),
+                        1 - np.logspace(-16, -1, 1000)])  # both tails and the centre
+    np.testing.assert_allclose(normal_quantile(p), ndtri(p), rtol=1e-14, atol=1e-300)
+
+
+def test_the_report_imports_no_scipy():
+    import subprocess
+    import sys
+
+    code = ("import sys, headbayes.report, headbayes.pipeline, headbayes.plots; "
+            "print(any(m.split('.')[0] == 'scipy' for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

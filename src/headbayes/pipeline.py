@@ -524,10 +524,9 @@ def _preload_libraries() -> None:
 
 
 def _import_report_libraries() -> None:
-    """scipy.special (the diagnostics) and matplotlib with its Agg backend (the plots): other
-    packages' modules only (imported in a thread while the chains sample)."""
+    """matplotlib with its Agg backend (the plots): another package's modules only (imported in
+    a thread while the chains sample)."""
     import matplotlib
-    import scipy.special  # noqa: F401
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
