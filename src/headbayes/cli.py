@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from headbayes import composition, console
+from headbayes import composition, console, plotworker
 from headbayes.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunInUse, SignalStop,
                               raise_if_signalled)
 
@@ -86,6 +86,9 @@ def preflight(args: list[str]) -> bool:
 def _run(args: list[str]) -> int:
     profile = "--profile" in args
     args = [a for a in args if a != "--profile"]
+    no_job = ("-h", "--help", "--hydra-help", "--cfg", "-c", "--info")
+    if not any(a in no_job or a in ("-m", "--multirun") for a in args):
+        plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
     from hydra_plugins.headbayes_sweeper import PREFLIGHT
 
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
@@ -159,6 +162,7 @@ def _resume(args: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     ns = parser.parse_args(args)
+    plotworker.launch()  # imports matplotlib in another process while this one works
     from headbayes.config import TrackingConfig, differences, validate
     from headbayes.job import run_and_report
     from headbayes.rundir import RunFiles

@@ -11,8 +11,8 @@ relative: numpy alone, so a report imports no scipy.
 
 import numpy as np
 
-__all__ = ["split_chains", "normal_quantile", "rank_normalize", "rhat", "ess_bulk", "ess_tail", "verdict",
-           "RHAT_MAX", "ESS_PER_CHAIN_MIN"]
+__all__ = ["split_chains", "normal_quantile", "rank_normalize", "rhat", "ess_bulk", "ess_tail",
+           "verdict", "RHAT_MAX", "ESS_PER_CHAIN_MIN"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100

@@ -35,14 +35,22 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
                    sweep_dir: Path | None = None) -> None:
     """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
     log the run (a job of the sweep in `sweep_dir`, if one)."""
+    from headbayes import plotworker
     from headbayes.pipeline import FINISHED_BEFORE, run_job
     from headbayes.timing import Stages, job_seconds
 
-    with console.sampling_progress() as progress:
-        meta = run_job(run_config, run_dir, progress, resume=resume)
-    from headbayes.report import write_report  # after the job: its libraries load meanwhile
-    stages = Stages(meta["timings"].get("stages"))
-    figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages)
+    worker = plotworker.take(run_config.report.plots)  # `headbayes run` launched it
+    try:
+        with console.sampling_progress() as progress:
+            meta = run_job(run_config, run_dir, progress, resume=resume,
+                           plots_here=worker is None)
+        from headbayes.report import write_report  # after the job: its libraries load meanwhile
+        stages = Stages(meta["timings"].get("stages"))
+        figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
+                                      worker=worker)
+    finally:
+        if worker is not None:
+            worker.close()
     console.print_report(figures, notes)
     stages.lap("report")
     timings = meta["timings"]

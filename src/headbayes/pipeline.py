@@ -326,14 +326,18 @@ def _stop_requests():
         raise SignalStop(received[0])
 
 
-def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False) -> dict:
-    """See `_run_job`; holds the run directory's lock while it writes."""
+def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
+            plots_here: bool = True) -> dict:
+    """See `_run_job`; holds the run directory's lock while it writes. `plots_here`: the
+    report's plots will be drawn in this process (else by `headbayes.plotworker`, or not at all
+    with `report.plots=false`), so matplotlib is imported while the chains sample."""
     from headbayes.errors import SignalStop
 
     background: list[threading.Thread] = []
     with RunFiles(run_dir).lock():
         try:
-            return _run_job(cfg, Path(run_dir), progress, resume, background)
+            return _run_job(cfg, Path(run_dir), progress, resume, background,
+                            plots_here and cfg.report.plots)
         except SignalStop:
             # raised wherever the main thread was, perhaps inside an import whose lock it then
             # never releases and a thread waits on: joining could wait forever. The CLI exits
@@ -359,7 +363,8 @@ def program_key(cfg: RunConfig) -> str:
     return repr(dataclasses.replace(cfg, seed=None, sampler=sampler))
 
 
-def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: list) -> dict:
+def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: list,
+             plots_here: bool = True) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
@@ -476,7 +481,8 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     if cfg.body.mode == "joint" and not checkpoint:  # the trained body every draw uses
         files.write_params(named_leaves(params))
         stages.lap("joint training")
-    threading.Thread(target=_import_report_libraries, daemon=True, name="report-imports").start()
+    if plots_here:
+        threading.Thread(target=_import_plotting, daemon=True, name="report-imports").start()
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
                              draws_done, counts, progress, stop, run_dir, stages)
@@ -514,7 +520,7 @@ def _preload_libraries() -> None:
     Another package's modules only (no headbayes module: no import cycle across threads); the
     main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
     GIL, and later finds it imported or waits for it. The report's libraries are imported
-    once sampling starts (`_import_report_libraries`), not to slow the tracing of the chunk
+    once sampling starts (`_import_plotting`), not to slow the tracing of the chunk
     program (`compile_early`): the sampling loop runs in XLA, which releases the GIL."""
 
     def load():
@@ -523,7 +529,7 @@ def _preload_libraries() -> None:
     threading.Thread(target=load, daemon=True, name="preload").start()
 
 
-def _import_report_libraries() -> None:
+def _import_plotting() -> None:
     """matplotlib with its Agg backend (the plots): another package's modules only (imported in
     a thread while the chains sample)."""
     import matplotlib

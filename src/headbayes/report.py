@@ -76,9 +76,11 @@ def _class_extras(ctx: ReportContext) -> dict:
     return extras
 
 
-def write_report(run_dir: Path, plot: bool = True, stages=None) -> tuple[dict, list]:
+def write_report(run_dir: Path, plot: bool = True, stages=None,
+                 worker=None) -> tuple[dict, list]:
     """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
-    `stages` (`headbayes.timing.Stages`), their time goes to the laps `report` and `plots`."""
+    `stages` (`headbayes.timing.Stages`), their time goes to the laps `report` and `plots`;
+    with a `headbayes.plotworker.PlotWorker`, it draws the plots if it can."""
     from headbayes.timing import Stages
 
     stages = Stages() if stages is None else stages
@@ -86,28 +88,36 @@ def write_report(run_dir: Path, plot: bool = True, stages=None) -> tuple[dict, l
     figures, extras = compute_report(run_dir)
     files.write_json(files.METRICS, figures)
     stages.lap("report")
-    _write_plots(files, extras, plot)
+    calls = _plot_calls(files, extras) if plot else []
+    if calls and (worker is None or not worker.draw(calls)):
+        for name, args in calls:
+            getattr(plots, name)(*args)
     stages.lap("plots")
     return figures, extras["notes"]
 
 
-def _write_plots(files: RunFiles, extras: dict, plot: bool) -> None:
-    """predictive.png (class maps), calibration.png (reliability) and trace.png."""
-    if plot and extras["classifier"]:
+def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
+    """(function of `headbayes.plots`, arguments) of the run's figures: predictive.png (class
+    maps), calibration.png (reliability) and trace.png."""
+    calls = []
+    if extras["classifier"]:
         if "maps" in extras:
-            plots.plot_class_maps(files.path(files.PREDICTIVE_PLOT), extras["data"],
-                                  *extras["maps"])
+            calls.append(("plot_class_maps", (files.path(files.PREDICTIVE_PLOT), extras["data"],
+                                              *extras["maps"])))
         if "reliability" in extras:
-            plots.plot_reliability(files.path(files.CALIBRATION_PLOT), extras["reliability"],
-                                   extras.get("map_reliability"))
-        plots.plot_traces(files.path(files.TRACE_PLOT), extras["chain"])
-    elif plot:
+            calls.append(("plot_reliability", (files.path(files.CALIBRATION_PLOT),
+                                               extras["reliability"],
+                                               extras.get("map_reliability"))))
+    else:
         data = extras["data"]
         if data.x_train.shape[1] == 1:
-            plots.plot_predictive(files.path(files.PREDICTIVE_PLOT), data, extras["summary"],
-                                  extras["exact"])
+            calls.append(("plot_predictive", (files.path(files.PREDICTIVE_PLOT), data,
+                                              extras["summary"], extras["exact"])))
         else:
-            plots.plot_observed(files.path(files.PREDICTIVE_PLOT), data, extras["f_test"])
+            calls.append(("plot_observed", (files.path(files.PREDICTIVE_PLOT), data,
+                                            extras["f_test"])))
         if extras["f_test"] is not None:
-            plots.plot_calibration(files.path(files.CALIBRATION_PLOT), extras["calibration"])
-        plots.plot_traces(files.path(files.TRACE_PLOT), extras["chain"])
+            calls.append(("plot_calibration", (files.path(files.CALIBRATION_PLOT),
+                                               extras["calibration"])))
+    calls.append(("plot_traces", (files.path(files.TRACE_PLOT), extras["chain"])))
+    return calls
