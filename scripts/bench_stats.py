@@ -36,6 +36,7 @@ def runner_for(n: int, sampler: list, use_stats: bool):
                              "likelihood.reduction=sum"])
     original = sufficient.worth_it
     sufficient.worth_it = original if use_stats else (lambda *args: False)
+    runner._PROGRAMS.clear()  # both modes share the config's program key, not its programs
     try:
         loop, _ = prepare_loop(cfg, *build_position(cfg))
     finally:
