@@ -120,17 +120,22 @@ def test_preflight_says_whether_it_checked_every_job(args, every_job):
 def test_sweeper_composes_the_jobs_before_the_sweep_only_when_preflight_did_not(monkeypatch):
     """Hydra's check of a batch composes every job; after a preflight that checked every job
     it is skipped, so each job is composed once, when it runs."""
+    import importlib.util
     from types import SimpleNamespace
 
-    from hydra_plugins.headbayes_sweeper import PREFLIGHT, CheckedSweeper
+    import hydra_plugins.headbayes_sweeper as plugin
 
+    from headbayes.composition import PREFLIGHT
+
+    monkeypatch.setitem(PREFLIGHT, "checked_every_job", True)  # as `headbayes run` sets it
+    # then Hydra's plugin scan executes the plugin's module again
+    importlib.util.find_spec(plugin.__name__).loader.exec_module(plugin)
     composed = []
-    sweeper = CheckedSweeper(max_batch_size=None)
+    sweeper = plugin.CheckedSweeper(max_batch_size=None)
     loader = SimpleNamespace(load_sweep_config=lambda master_config, sweep_overrides:
                              composed.append(sweep_overrides))
     sweeper.hydra_context, sweeper.config = SimpleNamespace(config_loader=loader), {}
     batch = [("seed=0",), ("seed=1",)]
-    monkeypatch.setitem(PREFLIGHT, "checked_every_job", True)
     sweeper.validate_batch_is_legal(batch)
     assert composed == []
     monkeypatch.setitem(PREFLIGHT, "checked_every_job", False)

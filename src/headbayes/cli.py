@@ -89,10 +89,8 @@ def _run(args: list[str]) -> int:
     no_job = ("-h", "--help", "--hydra-help", "--cfg", "-c", "--info")
     if not any(a in no_job or a in ("-m", "--multirun") for a in args):
         plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
-    from hydra_plugins.headbayes_sweeper import PREFLIGHT
-
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
-    PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
+    composition.PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
     from headbayes import app, job
 
     job.PROFILE = profile

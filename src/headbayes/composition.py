@@ -8,7 +8,12 @@ from pathlib import Path
 from headbayes.errors import ConfigError
 
 __all__ = ["parse_overrides", "check_overrides", "compose_dict", "checked", "compose",
-           "with_value", "compact", "to_run_config", "is_hydra_key"]
+           "with_value", "compact", "to_run_config", "is_hydra_key", "PREFLIGHT"]
+
+# Set by `headbayes run` (`cli.preflight`), read by its sweeper (`hydra_plugins.
+# headbayes_sweeper`). Kept here: Hydra's plugin scan executes the plugin's module again, which
+# would reset a flag kept there.
+PREFLIGHT = {"checked_every_job": False}
 
 
 def _debug_cause(error: Exception) -> Exception | None:

@@ -11,12 +11,12 @@ basic sweeper unchanged.
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-__all__ = ["CheckedSweeper", "PREFLIGHT"]
-
-PREFLIGHT = {"checked_every_job": False}  # set by `headbayes run` in this process
+__all__ = ["CheckedSweeper"]
 
 
 class CheckedSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch) -> None:
+        from headbayes.composition import PREFLIGHT  # headbayes' own sweeper: headbayes is there
+
         if not PREFLIGHT["checked_every_job"]:
             super().validate_batch_is_legal(batch)
