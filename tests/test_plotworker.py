@@ -14,7 +14,7 @@ from test_plots import predictive_case, trace_case
 def new_worker() -> plotworker.PlotWorker:
     return plotworker.PlotWorker(subprocess.Popen(
         [sys.executable, "-c", plotworker.ENTRY], stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
 
 
 def test_the_worker_draws_what_this_process_draws(tmp_path, monkeypatch):
@@ -24,6 +24,7 @@ def test_the_worker_draws_what_this_process_draws(tmp_path, monkeypatch):
     worker = new_worker()
     assert worker.draw([("plot_predictive", (tmp_path / "w_predictive.png", data, summary, exact)),
                         ("plot_traces", (tmp_path / "w_trace.png", chain))])
+    worker.close()
     plots.plot_predictive(tmp_path / "predictive.png", data, summary, exact)
     plots.plot_traces(tmp_path / "trace.png", chain)
     for name in ("predictive.png", "trace.png"):
@@ -54,6 +55,7 @@ def test_what_the_worker_cannot_do_is_left_to_this_process(tmp_path):
     (tmp_path / "file").write_text("")
     failing = new_worker()  # a file where the directory should be: the worker's plot raises
     assert not failing.draw([("plot_traces", (tmp_path / "file" / "t.png", chain))])
+    failing.close()
     assert not (tmp_path / "t.png").exists()
 
 

@@ -33,6 +33,7 @@ __all__ = ["PlotWorker", "launch", "take", "serve"]
 
 MAX_BYTES = 64 * 2**20  # arrays sent to the worker per job; more are plotted in-process
 ENTRY = "from headbayes.plotworker import serve; serve()"
+DONE = b"done\n"  # the worker's one line on stdout, once every plot is saved
 
 
 class PlotWorker:
@@ -58,14 +59,17 @@ class PlotWorker:
             try:
                 self.process.stdin.write(request.encode())
                 self.process.stdin.close()
-                return self.process.wait() == 0
-            except OSError:  # the worker is gone
+                return self.process.stdout.readline() == DONE  # it leaves without waiting
+            except (OSError, ValueError):  # the worker is gone, or its pipes closed
                 return False
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 _WAITING: list = []  # the worker `launch` started, until a job takes it
@@ -78,7 +82,7 @@ def launch() -> None:
         return
     try:
         process = subprocess.Popen([sys.executable, "-c", ENTRY], stdin=subprocess.PIPE,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError:
         return
     _WAITING.append(PlotWorker(process))
@@ -113,6 +117,9 @@ def serve() -> None:
         arrays = {key: stored[key] for key in stored.files}
     for name, outline in request["calls"]:
         getattr(plots, name)(*_unpack(outline, arrays))
+    sys.stdout.buffer.write(DONE)  # every file is written and closed
+    sys.stdout.flush()
+    os._exit(0)  # the interpreter's teardown (matplotlib's too) would only keep the job waiting
 
 
 def _pack(value, arrays: dict):
