@@ -86,10 +86,9 @@ def preflight(args: list[str]) -> bool:
 def _run(args: list[str]) -> int:
     profile = "--profile" in args
     args = [a for a in args if a != "--profile"]
-    no_job = ("-h", "--help", "--hydra-help", "--cfg", "-c", "--info")
-    if not any(a in no_job or a in ("-m", "--multirun") for a in args):
-        plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
+    if not help_only and not any(a in ("--cfg", "-c", "--info", "-m", "--multirun") for a in args):
+        plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
     composition.PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
     from headbayes import app, job
 

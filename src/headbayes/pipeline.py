@@ -465,10 +465,10 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
     if early is not None:  # its program, if it made one, is found below
         early.join()
-    if program_key(cfg) != stored_key:  # a learned scale changed the program
+    key = program_key(cfg)
+    if key != stored_key:  # a learned scale changed the program
         stored = _stored_program(cfg, data)
-    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg),
-                                              stored=stored)
+    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=key, stored=stored)
     stages.lap("compile")
     sampling_start = time.perf_counter()
     if cfg.body.mode == "joint" and not checkpoint:

@@ -128,7 +128,7 @@ def _pack(value, arrays: dict):
         return {"v": value}
     if isinstance(value, Path):
         return {"p": str(value)}
-    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
+    if hasattr(value, "__array__"):  # numpy's (and JAX's) arrays and scalars
         array = np.asarray(value)
         if array.dtype == object:
             raise TypeError("object array")
