@@ -24,12 +24,13 @@ def start_run(run_dir, tmp_path, overrides=LONG):
                             stderr=subprocess.DEVNULL)
 
 
-def wait_for_checkpoint(run_dir, timeout=60):
+def wait_for_checkpoint(run_dir, timeout=60, after_step=-1):
     manifest = run_dir / store.MANIFEST
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if json.loads(manifest.read_text()).get("checkpoint"):
+            checkpoint = json.loads(manifest.read_text()).get("checkpoint")
+            if checkpoint and checkpoint["next_step"] > after_step:
                 return
         except (OSError, json.JSONDecodeError):
             pass
@@ -90,18 +91,27 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path):
+def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path, monkeypatch):
+    monkeypatch.setattr("headbayes.job.PROFILE", False)  # restored after `resume --profile`
     run_dir = tmp_path / "stopped"
-    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=600000",
+    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=1200000",
                                          "sampler.keep=100", "sampler.thin=100"])
-    wait_for_checkpoint(run_dir)
+    wait_for_checkpoint(run_dir, after_step=0)  # in the chunk loop: the signal waits for a commit
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     status = json.loads((run_dir / "status.json").read_text())
     assert status["exit_code"] == 143 and "headbayes resume" in status["message"]
     assert not (run_dir / ".lock").exists()
-    headbayes("resume", run_dir, check_code=0)
+    stopped = status["timings"]  # the stopped process's seconds, up to its last commit
+    assert stopped["earlier"] == [] and stopped["stages"]["warmup"] > 0
+    assert sum(stopped["stages"].values()) == pytest.approx(stopped["wall_s"], rel=0.05)
+    resumed = headbayes("resume", "--profile", run_dir, check_code=0)
     assert store.load_chain(run_dir)["output_layer.bias"].shape == (1, 100, 1)
+    assert (f"stopped processes before this one: 1, {stopped['wall_s']:.2f} s"
+            in resumed.stdout)
+    timings = json.loads((run_dir / "meta.json").read_text())["timings"]
+    assert timings["earlier"] == [{"stages": stopped["stages"], "wall_s": stopped["wall_s"]}]
+    assert "timings" not in json.loads((run_dir / "status.json").read_text())  # now "ok"
 
 
 def test_a_second_writer_is_refused(headbayes, tmp_path):

@@ -375,3 +375,23 @@ def test_a_signal_inside_a_finalizer_is_recorded_without_a_traceback(monkeypatch
         recorded = list(SIGNALS_RECEIVED)
     assert recorded == [signal.SIGINT]
     assert reached == []
+
+
+GOOD = {"stages": {"startup": 1.0, "warmup": 2.5}, "wall_s": 3.6}
+
+
+@pytest.mark.parametrize("timings", [
+    {**GOOD, "wall_s": float("nan")}, {**GOOD, "wall_s": -1.0}, {**GOOD, "wall_s": True},
+    {**GOOD, "wall_s": "3.6"}, {**GOOD, "wall_s": 1e300}, {**GOOD, "stages": []},
+    {**GOOD, "stages": {"warmup": None}}, {**GOOD, "stages": {"x" * 65: 1.0}},
+    {**GOOD, "stages": {f"s{i}": 1.0 for i in range(65)}}, {**GOOD, "earlier": {}},
+    {**GOOD, "earlier": [{**GOOD, "extra": 1}]}, {**GOOD, "earlier": [GOOD, 7]}, "timings",
+])
+def test_a_stopped_runs_timings_are_carried_only_when_well_formed(timings):
+    """status.json's timings of a stopped run reach the resumed run's meta.json
+    (`timings.earlier`) only as names and finite seconds: anything else is dropped."""
+    from headbayes.timing import earlier_processes
+
+    assert earlier_processes({"timings": timings}) == []
+    assert earlier_processes({"timings": {**GOOD, "earlier": [GOOD]}}) == [GOOD, GOOD]
+    assert earlier_processes({"status": "ok"}) == [] and earlier_processes([]) == []

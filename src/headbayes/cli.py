@@ -27,7 +27,8 @@ commands:
   run [-m] [--profile] [OVERRIDES...]
                             one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head;
                             --profile prints the seconds of every stage (meta.json keeps them)
-  resume RUN_DIR            finish an interrupted run from its last committed chunk
+  resume [--profile] RUN_DIR
+                            finish an interrupted run from its last committed chunk
   report RUN_DIR            recompute metrics and plots from a run directory's files alone
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
   inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
@@ -158,10 +159,16 @@ def _resume(args: list[str]) -> int:
                     "give tracking.backend=mlflow here to log the finished run.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the seconds of every stage, and of the stopped processes "
+                             "before this one (meta.json keeps them)")
     ns = parser.parse_args(args)
     plotworker.launch()  # imports matplotlib in another process while this one works
+    from headbayes import job
     from headbayes.config import TrackingConfig, differences, validate
     from headbayes.job import run_and_report
+
+    job.PROFILE = ns.profile
     from headbayes.rundir import RunFiles
 
     # a run directory's own tracking settings are not followed (it may come from someone

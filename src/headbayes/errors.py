@@ -39,11 +39,13 @@ class RunDirError(HeadbayesError):
 
 class Interrupted(HeadbayesError):
     """SIGTERM or SIGINT: the current chunk was committed; exit code 128 + signal number
-    (143 for SIGTERM, 130 for SIGINT), and `headbayes resume` continues the run."""
+    (143 for SIGTERM, 130 for SIGINT), and `headbayes resume` continues the run. `timings`:
+    the stopped process's (status.json keeps them; the resumed run's meta.json lists them)."""
 
-    def __init__(self, signum: int, message: str):
+    def __init__(self, signum: int, message: str, timings: dict | None = None):
         super().__init__(message)
         self.exit_code = 128 + signum
+        self.timings = timings
 
 
 SIGNALS_RECEIVED: list[int] = []  # every SIGTERM/SIGINT the CLI's handler saw, in order

@@ -59,6 +59,11 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
         RunFiles(run_dir).write_json(RunFiles.META, meta)
     if PROFILE and "stages" in timings:
         console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))
+        earlier = timings.get("earlier", [])
+        if earlier:
+            console.stdout.print(f"stopped processes before this one: {len(earlier)}, "
+                                 f"{sum(e['wall_s'] for e in earlier):.2f} s "
+                                 f"(meta.json timings.earlier)")
     console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
                          f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
     pointer = console.exact_pointer(figures)

@@ -374,7 +374,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
     run is left unchanged. Threads it starts go into `background` (run_job joins them).
     """
-    from headbayes.timing import Stages, job_seconds
+    from headbayes.timing import Stages, earlier_processes, job_seconds
 
     started, stages = time.perf_counter(), Stages({"startup": job_seconds()})
     validate(cfg)
@@ -396,6 +396,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     checkpoint = writer.checkpoint if writer else None
     if checkpoint and checkpoint["next_step"] >= total_steps:  # finished: nothing to do
         return {**files.read_json(files.META), FINISHED_BEFORE: True}
+    earlier = earlier_processes(_status(files)) if checkpoint else []
     if resume and files.has(files.DATA):  # the run's own copies of the user's files, checked
         from headbayes.datacopy import with_copies
 
@@ -485,7 +486,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
         threading.Thread(target=_import_plotting, daemon=True, name="report-imports").start()
     with _stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
-                             draws_done, counts, progress, stop, run_dir, stages)
+                             draws_done, counts, progress, stop, run_dir, stages, earlier)
     sampling_s = time.perf_counter() - sampling_start
     files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
                                        in named_leaves(loop.problem.frozen).items()})
@@ -510,9 +511,18 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
                     "sampling_s": sampling_s, "total_s": time.perf_counter() - started},
     }
     stages.lap("writing")
-    meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
+    meta["timings"].update(stages=stages.seconds, wall_s=job_seconds(),
+                           **({"earlier": earlier} if earlier else {}))
     files.write_json(files.META, meta)
     return meta
+
+
+def _status(files: RunFiles) -> dict:
+    """status.json of a run about to resume; {} when corrupt (only its timings are read)."""
+    try:
+        return files.status()
+    except RunDirError:
+        return {}
 
 
 def _preload_libraries() -> None:
@@ -599,15 +609,17 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
 
 
 def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
-            progress, stop, run_dir, stages) -> int:
+            progress, stop, run_dir, stages, earlier) -> int:
     """The chunk loop: check, commit, report progress; stop cleanly after a commit if a
-    signal arrived. Returns the number of draws kept per chain. Its time goes to the stages
+    signal arrived, with this process's timings (and the `earlier` processes') for
+    status.json. Returns the number of draws kept per chain. Its time goes to the stages
     `warmup`, `sampling` (the compiled calls and checks) and `writing` (the commits)."""
     import jax
 
     from headbayes import runner
     from headbayes.errors import Interrupted
     from headbayes.noise import named_position
+    from headbayes.timing import job_seconds
 
     s = cfg.sampler
     total_steps = s.warmup + s.keep * s.thin
@@ -628,6 +640,8 @@ def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
         draws_done += chunk.num_draws
         progress(phase, next_step, total_steps, draws_done)
         if stop:
+            timings = {"stages": stages.seconds, "wall_s": job_seconds(), "earlier": earlier}
             raise Interrupted(stop[0], f"stopped by signal {stop[0]} after committing step "
-                              f"{next_step}; continue with: headbayes resume {run_dir}")
+                              f"{next_step}; continue with: headbayes resume {run_dir}",
+                              timings)
     return draws_done

@@ -166,13 +166,16 @@ class RunFiles:
     # --- status -----------------------------------------------------------------------------
     def write_status(self, error=None) -> None:
         """{"status": "ok", "exit_code": 0}, or the failure's exit code and message (`error`:
-        an exception; HeadbayesError subclasses carry their exit code, others count as 1)."""
+        an exception; HeadbayesError subclasses carry their exit code, others count as 1),
+        and the timings of a process stopped between chunks (`errors.Interrupted`)."""
         if error is None:
             status = {"status": "ok", "exit_code": 0}
         else:
             known = hasattr(error, "exit_code")
             status = {"status": "failed", "exit_code": error.exit_code if known else 1,
                       "message": str(error) if known else f"{type(error).__name__}: {error}"}
+            if getattr(error, "timings", None):
+                status["timings"] = error.timings
         self.write_json(self.STATUS, status)
 
     def status(self) -> dict:

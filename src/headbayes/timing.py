@@ -2,12 +2,13 @@
 
 `meta.json` keeps them under `timings.stages` (seconds per stage) and `timings.wall_s` (the
 job's seconds to the end of its report, `job_seconds`); `headbayes run --profile` prints them.
+A resumed run's `timings.earlier` lists the processes stopped before it (`earlier_processes`).
 """
 
 import os
 import time
 
-__all__ = ["Stages", "process_seconds", "job_seconds", "end_job", "STARTED"]
+__all__ = ["Stages", "process_seconds", "job_seconds", "end_job", "earlier_processes", "STARTED"]
 
 STARTED = time.time()  # when headbayes was first imported: the fallback for process_seconds
 _previous_job_end: float | None = None  # time.time() when this process's last job ended
@@ -62,3 +63,32 @@ class Stages:
         now = time.perf_counter()
         self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
         self._last = now
+
+
+MAX_EARLIER = 10_000  # processes carried in timings.earlier; more are dropped (oldest first)
+
+
+def earlier_processes(status: dict) -> list[dict]:
+    """The timings of the processes that worked on a run before this one resumed it, oldest
+    first: from status.json's `timings` of a run stopped between chunks ({"stages", "wall_s",
+    "earlier"}), each as {"stages": {name: seconds}, "wall_s": seconds}. status.json may come
+    from someone else: anything but names and finite non-negative seconds gives []."""
+    timings = status.get("timings") if isinstance(status, dict) else None
+    if not isinstance(timings, dict):
+        return []
+    entries = timings.get("earlier", [])
+    if not isinstance(entries, list):
+        return []
+    entries = [*entries[-(MAX_EARLIER - 1):], {k: timings.get(k) for k in ("stages", "wall_s")}]
+    return entries if all(map(_is_process_timing, entries)) else []
+
+
+def _is_process_timing(entry) -> bool:
+    def seconds(x) -> bool:
+        return type(x) in (int, float) and 0 <= x <= 1e9
+
+    return (isinstance(entry, dict) and set(entry) == {"stages", "wall_s"}
+            and seconds(entry["wall_s"]) and isinstance(entry["stages"], dict)
+            and len(entry["stages"]) <= 64
+            and all(isinstance(k, str) and len(k) <= 64 and seconds(v)
+                    for k, v in entry["stages"].items()))
