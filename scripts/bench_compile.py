@@ -1,6 +1,5 @@
 """`make bench`: the sampling loop's program compiled with headbayes' CPU options
-(`headbayes.xla`: XLA's older fusion emitters, a sequential schedule) against XLA's defaults, in
-one process; and the
+(`headbayes.xla`: XLA's older fusion emitters) against XLA's defaults, in one process; and the
 program that computes a model's initial values (`xla.jit_once`) against XLA's defaults.
 
 For each config the chunk program is compiled both ways, alternating, each `--repeats` times
@@ -29,10 +28,6 @@ CONFIGS = {  # with mask=all, step sizes at which headbayes' chains stay finite
     "sin_head_nuts (NUTS, dense mass, 4 chains)": ["+experiment=sin_head_nuts"],
     "sin_head, every weight (SGLD, 321 numbers)": ["+experiment=sin_head", "mask=all",
                                                    "sampler.step_size=1e-4"],
-    "sin_head, MALA (65,500 steps)": ["+experiment=sin_head", "sampler=mala",
-                                      "sampler.thin=160"],
-    "sin_head, SGHMC (21,500 steps of 10 Euler steps)": ["+experiment=sin_head",
-                                                         "sampler=sghmc", "sampler.thin=50"],
     "width 256, depth 3, 10^4 points, batch 256, every weight (SGLD)": [
         "+experiment=sin_head", "model.width=256", "model.depth=3", "data.n_train=10000",
         "sampler.batch_size=256", "mask=all", "sampler.step_size=1e-8", "sampler.warmup=300",
@@ -133,9 +128,7 @@ def main() -> None:
              f"`python scripts/bench_compile.py --repeats {args.repeats}` (part of `make "
              f"bench`). Machine: {machine()}. The chunk program of each config compiled with XLA's "
              "defaults and with headbayes' CPU options (`headbayes.xla`: "
-             "`xla_cpu_use_fusion_emitters: False`, "
-             "`xla_cpu_enable_concurrency_optimized_scheduler: False`), alternating in one "
-             "process, median of "
+             "`xla_cpu_use_fusion_emitters: False`), alternating in one process, median of "
              f"{args.repeats}; \"loop\" is the run's whole sampling loop (warmup and kept draws). "
              "`HEADBAYES_XLA_DEFAULTS=1` gives XLA's defaults.", "",
              "| config | compile, XLA defaults (s) | compile, headbayes (s) | ratio | "

@@ -2,7 +2,6 @@
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -19,46 +18,14 @@ def fresh_options(monkeypatch):
     xla.compiler_options.cache_clear()
 
 
-SEQUENTIAL = {"xla_cpu_enable_concurrency_optimized_scheduler": False}
-
-
-def test_the_cpu_loop_uses_the_older_fusion_emitters_on_one_thread(fresh_options):
+def test_the_cpu_loop_uses_the_older_fusion_emitters(fresh_options):
     assert jax.default_backend() == "cpu"
-    assert xla.compiler_options() == {"xla_cpu_use_fusion_emitters": False, **SEQUENTIAL}
+    assert xla.compiler_options() == {"xla_cpu_use_fusion_emitters": False}
 
 
 def test_a_program_run_once_also_drops_llvm_to_optimisation_level_1(fresh_options):
     assert xla.compiler_options(once=True) == {"xla_cpu_use_fusion_emitters": False,
-                                               **SEQUENTIAL,
                                                "xla_backend_optimization_level": 1}
-
-
-def test_the_sequential_schedule_changes_no_value_of_a_mala_chain():
-    """MALA's step has independent branches (the two transition energies) that XLA's
-    concurrency-optimised schedule runs on two threads; scheduled one after another, every
-    draw is bit for bit the same."""
-    import blackjax
-
-    def logdensity(x):
-        return -0.5 * jnp.sum((x - 1.0) ** 2 / jnp.arange(1.0, 18.0))
-
-    kernel = blackjax.mala.build_kernel()
-
-    def chains(keys):
-        def chain(key):
-            def step(state, k):
-                state, _ = kernel(k, state, logdensity, 0.1)
-                return state, state.position
-            return jax.lax.scan(step, blackjax.mala.init(jnp.zeros(17), logdensity),
-                                jax.random.split(key, 300))[1]
-        return jax.vmap(chain)(keys)
-
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    draws = {flag: np.asarray(jax.jit(chains, compiler_options={
-        "xla_cpu_enable_concurrency_optimized_scheduler": flag}).lower(keys).compile()(keys))
-        for flag in (True, False)}
-    assert np.isfinite(draws[False]).all() and draws[False].std() > 0.1
-    np.testing.assert_array_equal(draws[False], draws[True])
 
 
 def test_headbayes_xla_defaults_restores_xla_s_own_options(fresh_options):

@@ -7,13 +7,6 @@ bit for bit (`docs/benchmarks.md`, "Compile options"). Elsewhere the two emitter
 fused expression differently in the last bit, which a chain can amplify: the draws are then as
 valid but not those of XLA's defaults.
 
-They are also scheduled for one thread (`xla_cpu_enable_concurrency_optimized_scheduler:
-False`). XLA's default schedule runs independent operations of a step on two threads (MALA's
-two transition energies, SGHMC's noise and gradient), and for a small model's step handing
-work between threads costs more than it saves: 513,500 MALA steps on `sin_head` took
-1.7–2.0 s (3.6–3.8 s in some processes) with two cores busy, against 1.2 s on one
-(`docs/benchmarks.md`, "Compile options"). The schedule changes no value (`tests/test_xla.py`).
-
 The model's initial values are computed once per run by a program that XLA compiles for longer
 than it runs: `jit_once` compiles it with the same emitters and LLVM's optimisation level 1
 (`ONCE_OPTIONS`), about 0.5 s → 0.25 s for the seed's MLP on a 2-core CPU, bit for bit the
@@ -34,8 +27,7 @@ import os
 
 __all__ = ["CPU_OPTIONS", "ONCE_OPTIONS", "compiler_options", "jit", "jit_once"]
 
-CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False,
-               "xla_cpu_enable_concurrency_optimized_scheduler": False}
+CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 ONCE_OPTIONS = {**CPU_OPTIONS, "xla_backend_optimization_level": 1}
 
 
