@@ -166,10 +166,9 @@ def _resume(args: list[str]) -> int:
     plotworker.launch()  # imports matplotlib in another process while this one works
     from headbayes import job
     from headbayes.config import TrackingConfig, differences, validate
-    from headbayes.job import run_and_report
+    from headbayes.rundir import RunFiles
 
     job.PROFILE = ns.profile
-    from headbayes.rundir import RunFiles
 
     # a run directory's own tracking settings are not followed (it may come from someone
     # else, its tracking.uri anyone's server): only the tracking.* keys typed here count
@@ -181,7 +180,7 @@ def _resume(args: list[str]) -> int:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
     try:
-        run_and_report(cfg, ns.run_dir, resume=True)
+        job.run_and_report(cfg, ns.run_dir, resume=True)
     except HeadbayesError as e:
         if not isinstance(e, RunInUse):  # a live run's status is its own to write
             RunFiles(ns.run_dir).write_status(e)
