@@ -1,9 +1,6 @@
 """The plot worker draws, to the byte, what this process draws; what it cannot do is left to this
 process, and a job without plots stops it."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -11,17 +8,11 @@ from headbayes import plots, plotworker
 from test_plots import predictive_case, trace_case
 
 
-def new_worker() -> plotworker.PlotWorker:
-    return plotworker.PlotWorker(subprocess.Popen(
-        [sys.executable, "-c", plotworker.ENTRY], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
-
-
 def test_the_worker_draws_what_this_process_draws(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_KEPT", {})
     data, summary, exact = predictive_case(2, True, True, True, 0)
     chain = trace_case(1, 4, 0)
-    worker = new_worker()
+    worker = plotworker.start()
     assert worker.draw([("plot_predictive", (tmp_path / "w_predictive.png", data, summary, exact)),
                         ("plot_traces", (tmp_path / "w_trace.png", chain))])
     worker.close()
@@ -46,25 +37,25 @@ def test_arguments_travel_as_arrays_and_outlines():
 
 def test_what_the_worker_cannot_do_is_left_to_this_process(tmp_path):
     chain = trace_case(1, 2, 0)
-    gone = new_worker()
+    gone = plotworker.start()
     gone.close()
     assert not gone.draw([("plot_traces", (tmp_path / "t.png", chain))])
-    unsendable = new_worker()
+    unsendable = plotworker.start()
     assert not unsendable.draw([("plot_traces", (tmp_path / "t.png", {"x": object()}))])
     unsendable.close()
     (tmp_path / "file").write_text("")
-    failing = new_worker()  # a file where the directory should be: the worker's plot raises
+    failing = plotworker.start()  # a file where the directory should be: the worker's plot raises
     assert not failing.draw([("plot_traces", (tmp_path / "file" / "t.png", chain))])
     failing.close()
     assert not (tmp_path / "t.png").exists()
 
 
 def test_a_job_without_plots_stops_the_launched_worker(monkeypatch):
-    worker = new_worker()
+    worker = plotworker.start()
     monkeypatch.setattr(plotworker, "_WAITING", [worker])
     assert plotworker.take(False) is None
     assert worker.process.poll() is not None and plotworker._WAITING == []
-    kept = new_worker()
+    kept = plotworker.start()
     monkeypatch.setattr(plotworker, "_WAITING", [kept])
     assert plotworker.take(True) is kept
     kept.close()

@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["PlotWorker", "launch", "take", "serve"]
+__all__ = ["PlotWorker", "launch", "start", "take", "serve"]
 
 MAX_BYTES = 64 * 2**20  # arrays sent to the worker per job; more are plotted in-process
 ENTRY = "from headbayes.plotworker import serve; serve()"
@@ -81,12 +81,16 @@ def launch() -> None:
             or os.environ.get("HEADBAYES_PLOT_WORKER") == "0"):
         return
     try:
-        process = subprocess.Popen([sys.executable, "-c", ENTRY], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        _WAITING.append(start())
     except OSError:
         return
-    _WAITING.append(PlotWorker(process))
     atexit.register(_stop_waiting)
+
+
+def start() -> PlotWorker:
+    """A new worker process (`serve`), waiting for its request."""
+    return PlotWorker(subprocess.Popen([sys.executable, "-c", ENTRY], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
 
 
 def take(plots: bool) -> PlotWorker | None:
