@@ -1,0 +1,34 @@
+"""Golden hashes (`scripts/golden.py`): short runs of the shipped experiments give, byte for
+byte, the chain parts, params.npz and metrics.json recorded in tests/golden.json. A
+behaviour-preserving change keeps them; a change that moves a chain records them anew
+(`python scripts/golden.py --write`) and says why in its commit."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+spec = importlib.util.spec_from_file_location("golden", ROOT / "scripts" / "golden.py")
+golden = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(golden)
+
+RECORDED = json.loads(golden.GOLDEN.read_text())
+QUICK = ("sin_head", "sampler_exact", "sin_lora_alpha8")
+
+
+def test_every_case_is_recorded():
+    assert set(RECORDED) == set(golden.CASES)
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_golden_quick(name, tmp_path):
+    assert golden.run_case(name, tmp_path) == RECORDED[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in golden.CASES if n not in QUICK])
+def test_golden(name, tmp_path):
+    assert golden.run_case(name, tmp_path) == RECORDED[name]
