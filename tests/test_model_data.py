@@ -118,7 +118,7 @@ def test_cnn_runs_and_reports_with_its_readout_exact(tmp_path, monkeypatch):
 def test_every_shipped_model_has_the_values_of_xla_default_compile():
     """`build_model` compiles with `xla.ONCE_OPTIONS`; the values must be those of XLA's
     defaults bit for bit (a run's chain starts from them)."""
-    from headbayes.models import _build, _key, build_model
+    from headbayes.models import _build, build_model, model_key
 
     shipped = Path(headbayes.__file__).parent / "configs" / "experiment"
     experiments = sorted(p.stem for p in shipped.glob("*.yaml"))
@@ -128,9 +128,9 @@ def test_every_shipped_model_has_the_values_of_xla_default_compile():
             cfg = headbayes.compose([f"+experiment={name}"])
         except ConfigError:  # an experiment that needs the user's file
             continue
-        if _key(cfg) in seen:
+        if model_key(cfg) in seen:
             continue
-        seen.add(_key(cfg))
+        seen.add(model_key(cfg))
         built = jax.tree.leaves(eqx.filter(build_model(cfg), eqx.is_array))
         default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: _build(cfg))(), eqx.is_array))
         assert len(built) == len(default), name

@@ -59,15 +59,13 @@ _PROGRAMS_LOCK = threading.Lock()
 
 def _program(cfg, sk: Skeleton, sampled: tuple):
     """The jitted `(sampled_batch, frozen, x) -> f` of this model and mask, and its lock."""
-    import dataclasses
-
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
-    from headbayes.models import features, model_sizes, run_from
+    from headbayes.models import features, model_key, run_from
 
-    key = (repr(dataclasses.asdict(cfg.model)), model_sizes(cfg), sampled)
+    key = (model_key(cfg), sampled)
     with _PROGRAMS_LOCK:
         if key in _PROGRAMS:
             return _PROGRAMS[key]

@@ -32,7 +32,7 @@ from headbayes.errors import ConfigError
 from headbayes.registry import Entry, Registry, discover
 
 __all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
-           "build_model", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
+           "build_model", "model_key", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
            "forward", "first_sampled_stage", "run_from", "features", "linear_head", "node_at",
            "SIZE_KEYS"]
 
@@ -179,7 +179,7 @@ def build_model(cfg):
 
     from headbayes import xla
 
-    cache_key = ("model", *_key(cfg))
+    cache_key = ("model", *model_key(cfg))
     if cache_key not in _BUILT:
         arrays = _kept_arrays(cfg, xla.jit_once(lambda: eqx.filter(_build(cfg), eqx.is_array)))
         rest = eqx.filter(model_structure(cfg), _is_shape, inverse=True)
@@ -200,7 +200,7 @@ def _kept_arrays(cfg, compute):
     from headbayes.exported import kept_model_arrays, only_own_code
 
     cache_dir = jax.config.jax_compilation_cache_dir if only_own_code(cfg) else None
-    return kept_model_arrays(cache_dir, repr(_key(cfg)),
+    return kept_model_arrays(cache_dir, repr(model_key(cfg)),
                              eqx.filter(model_structure(cfg), _is_shape), compute)
 
 
@@ -210,7 +210,8 @@ def _is_shape(leaf) -> bool:
     return isinstance(leaf, jax.ShapeDtypeStruct)
 
 
-def _key(cfg) -> tuple:
+def model_key(cfg) -> tuple:
+    """Everything the model of `cfg` depends on: its options, its sizes, its adapters."""
     return (repr(dataclasses.asdict(cfg.model)), model_sizes(cfg),
             repr(dataclasses.asdict(cfg.adapters)))
 
@@ -236,7 +237,7 @@ def model_structure(cfg):
     import equinox as eqx
     import jax
 
-    cache_key = ("structure", *_key(cfg))
+    cache_key = ("structure", *model_key(cfg))
     if cache_key not in _BUILT:
         _BUILT[cache_key] = eqx.filter_eval_shape(lambda: _build(cfg))
     return _BUILT[cache_key]
