@@ -97,8 +97,8 @@ def per_step(num_steps: int) -> dict:
     import jax
 
     import headbayes
-    from headbayes import runner
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.engine import runner
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head"])
     s = cfg.sampler
@@ -132,7 +132,7 @@ def ess_search(max_grads: int, keep: int = 1000) -> list[dict]:
     (thin doubling, `keep` draws per chain) whose smallest bulk ESS is >= 400, or the last one
     under `max_grads` gradient evaluations."""
     import headbayes
-    from headbayes.report import compute_report
+    from headbayes.report.write import compute_report
     from headbayes.samplers import SAMPLERS
 
     results = []
@@ -207,10 +207,10 @@ The minimal script is the seed experiment by hand in plain JAX + blackjax: same 
 2300 SGLD steps in one `lax.scan`, same predictive figures; no config, files, report or plots.
 headbayes also composes the Hydra config, writes the run directory, recomputes the report from
 disk and draws two PNGs (in a second process that it starts first thing and that imports
-matplotlib meanwhile, `headbayes.plotworker`). The compilation cache is off in the first row,
+matplotlib meanwhile, `headbayes.report.plotworker`). The compilation cache is off in the first row,
 so headbayes compiles in every run as the script does; the second row runs with the persistent
 cache filled by an earlier run (headbayes' default), which also holds the loop's exported
-program and the model's initial arrays (`headbayes.exported`): the warm run neither traces the
+program and the model's initial arrays (`headbayes.engine.exported`): the warm run neither traces the
 sampler nor imports blackjax. Median of {args.repeats} runs each, alternating; memory is peak
 RSS.
 

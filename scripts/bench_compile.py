@@ -1,5 +1,5 @@
 """`make bench`: the sampling loop's program compiled with headbayes' CPU options
-(`headbayes.xla`: XLA's older fusion emitters) against XLA's defaults, in one process; and the
+(`headbayes.core.xla`: XLA's older fusion emitters) against XLA's defaults, in one process; and the
 program that computes a model's initial values (`xla.jit_once`) against XLA's defaults.
 
 For each config the chunk program is compiled both ways, alternating, each `--repeats` times
@@ -37,9 +37,10 @@ CONFIGS = {  # with mask=all, step sizes at which headbayes' chains stay finite
 
 def measure(overrides: list[str], repeats: int) -> dict:
     import headbayes
-    from headbayes import runner, xla
+    from headbayes.engine import runner
+    from headbayes.core import xla
     from headbayes.datasets import make_dataset
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides)
     s = cfg.sampler
@@ -100,7 +101,7 @@ def measure_model(overrides: list[str], repeats: int) -> dict:
     import equinox as eqx
 
     import headbayes
-    from headbayes import xla
+    from headbayes.core import xla
     from headbayes.models import _build
 
     cfg = headbayes.compose(overrides)
@@ -127,7 +128,7 @@ def main() -> None:
     lines = ["## Compile options: the sampling loop's program", "",
              f"`python scripts/bench_compile.py --repeats {args.repeats}` (part of `make "
              f"bench`). Machine: {machine()}. The chunk program of each config compiled with XLA's "
-             "defaults and with headbayes' CPU options (`headbayes.xla`: "
+             "defaults and with headbayes' CPU options (`headbayes.core.xla`: "
              "`xla_cpu_use_fusion_emitters: False`), alternating in one process, median of "
              f"{args.repeats}; \"loop\" is the run's whole sampling loop (warmup and kept draws). "
              "`HEADBAYES_XLA_DEFAULTS=1` gives XLA's defaults.", "",

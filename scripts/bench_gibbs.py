@@ -56,9 +56,9 @@ def run(overrides: list[str], tmp: str) -> tuple[dict, dict]:
 def warmed_up(overrides: list[str]):
     """(compiled chunk program, loop state after the warmup, loop) of a config, in process."""
     import headbayes
-    from headbayes import runner
+    from headbayes.engine import runner
     from headbayes.datasets import make_dataset
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides)
     params, static, mask = build_position(cfg)

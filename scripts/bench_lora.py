@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from headbayes.adapters import is_adapter_leaf
+from headbayes.models.adapters import is_adapter_leaf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runs import headbayes_run  # noqa: E402

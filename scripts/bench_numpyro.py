@@ -176,7 +176,7 @@ def _stage_notes(meta: dict, identity: dict, busy: float) -> str:
             f"{per['sampling'][0]:,} ({per['sampling'][1]:.1f} per chain step): the adaptation "
             f"starts from the inverse Hessian of the log density (`sampler.mass_init: hessian`), "
             f"this linear Gaussian head's posterior covariance{start}. `plots` is the wait for "
-            f"the plot worker (`headbayes.plotworker`), a second process that `headbayes run` "
+            f"the plot worker (`headbayes.report.plotworker`), a second process that `headbayes run` "
             f"starts first thing and that imports matplotlib meanwhile. The process's exit "
             f"is not a stage: headbayes leaves without the "
             f"interpreter's teardown (`cli._leave`; freeing XLA's client and every module's "

@@ -1,5 +1,5 @@
 """`make bench`: the report's predictive on a 1024-chain `sin_head` run (409,600 draws), through
-the model in JAX (`headbayes.predictive`, what `report` and `predict` use) against the numpy
+the model in JAX (`headbayes.engine.predictive`, what `report` and `predict` use) against the numpy
 path the report used before (the baseline, written out below), both measured in the same
 run.
 
@@ -10,6 +10,7 @@ wall time and peak memory (max RSS), median of --repeats, the two alternating. T
 docs/benchmarks.md (use --output - to print only).
 """
 
+from headbayes.config.saved import load_config
 import argparse
 import statistics
 import sys
@@ -46,19 +47,19 @@ def numpy_summary(f_draws):
 def predictive(kind: str, run_dir: Path) -> None:
     """Load the run and compute the band of its function draws on the eval grid."""
     started = time.perf_counter()
-    from headbayes import metrics  # noqa: F401 (imported on both paths alike)
+    from headbayes.report import metrics  # noqa: F401 (imported on both paths alike)
     from headbayes.datasets import make_dataset
-    from headbayes.rundir import RunFiles
+    from headbayes.core.rundir import RunFiles
 
     files = RunFiles(run_dir)
-    cfg = files.load_config()
+    cfg = load_config(files)
     params, (chain, _) = files.read_params(), files.chain()
     data = make_dataset(cfg.data)
     if kind == "numpy":
         f = numpy_forward({**params, **chain}, data.x_eval, cfg.model.depth)
         summary = numpy_summary(f)
     else:
-        from headbayes.predictive import function_draws
+        from headbayes.engine.predictive import function_draws
 
         f = function_draws(cfg, params, chain, data.x_eval)
         summary = metrics.predictive_summary(f, data.f_eval)
@@ -103,7 +104,7 @@ baseline measured in the same run. Machine: {machine()}.
 
 A fresh process loads the run directory and computes the function at every draw on the eval
 grid (101 points) and the 5%/95% band over all draws, imports included. "JAX" is what `report`
-and `predict` do now (`headbayes.predictive`: the model itself, frozen stages once, batches of
+and `predict` do now (`headbayes.engine.predictive`: the model itself, frozen stages once, batches of
 draws under 256 MB; the band a block of points at a time, `metrics.predictive_summary`);
 "numpy" is the previous release's path, kept in `scripts/bench_report.py` as the baseline: the
 MLP-only numpy forward pass and the band over all draws converted to float64 at once. Median

@@ -66,8 +66,8 @@ def headbayes_runner(width, depth, n, chains, cached):
     import jax
 
     import headbayes
-    from headbayes import runner
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.engine import runner
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides(width, depth, n, chains, cached))
     loop, _ = prepare_loop(cfg, *build_position(cfg))
@@ -169,7 +169,7 @@ def storage(keep: int) -> dict:
     """Bytes of the chain/ files of a width-1024 depth-3 head-only run, against the same draws
     stored as full pytrees (every leaf, every draw: the seed's layout), both written here."""
     import headbayes
-    from headbayes.store import load_chain_and_info, read_npz
+    from headbayes.core.store import load_chain_and_info, read_npz
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"

@@ -1,5 +1,5 @@
 """`make bench`: the cost of a step of a linear Gaussian head against N, with and without the
-sufficient statistics (`headbayes.sufficient`).
+sufficient statistics (`headbayes.posterior.sufficient`).
 
 `sin` data with N = 10^3 and 10^5 points, the seed's 16-16 tanh body frozen and cached, the
 17-number head sampled full batch by MALA (one gradient per step) and by HMC with 10 leapfrog
@@ -29,8 +29,9 @@ def runner_for(n: int, sampler: list, use_stats: bool):
     import jax
 
     import headbayes
-    from headbayes import runner, sufficient
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.engine import runner
+    from headbayes.posterior import sufficient
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head", f"data.n_train={n}", *sampler,
                              "likelihood.reduction=sum"])

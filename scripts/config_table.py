@@ -211,7 +211,7 @@ def _option_default(group: str, field: str):
     """The value of `field` in the first option of `group` (registry order) that has it."""
     import dataclasses
 
-    from headbayes.config import registry
+    from headbayes.config.typed import registry
 
     found = registry(group)
     for name in found.names():
@@ -243,7 +243,7 @@ def _format(value) -> str:
 
 
 def default(key: str, cfg, choices: dict) -> str:
-    from headbayes.config import OPTION_GROUPS
+    from headbayes.config.typed import OPTION_GROUPS
 
     node = cfg
     for part in key.split("."):

@@ -1,6 +1,7 @@
 """Golden hashes: short versions of every shipped experiment (and every sampler on sin_head),
-each run as a user types it (`headbayes run ...` in a fresh process), and the SHA-256 of every
-chain part, of `params.npz` and of `metrics.json`.
+each run as a user types it (`headbayes run ...` in a fresh process), and the SHA-256 of the
+chain (every array of the chain parts, joined along the draws: where a chunk ends depends on
+the machine's speed, the draws do not), of `params.npz` and of `metrics.json`.
 
     python scripts/golden.py            # compare with tests/golden.json; exit 1 on a difference
     python scripts/golden.py --write    # record tests/golden.json anew
@@ -77,10 +78,25 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def chain_digest(chain_dir: Path) -> str:
+    """SHA-256 of every array of the chain parts, each joined over the parts in order (leaves
+    and statistics have axes (chain, draw, ...))."""
+    arrays = {}
+    for part in sorted(chain_dir.glob("part-*.npz")):
+        with np.load(part, allow_pickle=False) as saved:
+            for name in saved.files:
+                arrays.setdefault(name, []).append(saved[name])
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        joined = np.concatenate(arrays[name], axis=min(1, arrays[name][0].ndim - 1))
+        digest.update(f"{name}{joined.dtype.str}{joined.shape}".encode())
+        digest.update(np.ascontiguousarray(joined).tobytes())
+    return digest.hexdigest()
+
+
 def hashes(run_dir: Path) -> dict:
     out = {name: sha256(run_dir / name) for name in HASHED if (run_dir / name).exists()}
-    for part in sorted((run_dir / "chain").glob("part-*.npz")):
-        out[f"chain/{part.name}"] = sha256(part)
+    out["chain"] = chain_digest(run_dir / "chain")
     return out
 
 

@@ -47,7 +47,7 @@ def main() -> None:
     draws = np.concatenate([np.asarray(samples["w"]), np.asarray(samples["b"])[..., None]],
                            axis=2)
     wall = time.perf_counter() - START
-    from headbayes.diagnostics import ess_bulk
+    from headbayes.report.diagnostics import ess_bulk
 
     print(json.dumps({"ess_bulk_min": float(np.min(ess_bulk(draws))), "wall_s": wall}))
 

@@ -23,7 +23,7 @@ def shared_compile_cache(tmp_path_factory):
 def headbayes(tmp_path, monkeypatch):
     """Run the CLI (outputs under tmp_path); returns a CompletedProcess. `run` (Hydra, global
     state) goes to a subprocess, as a user types it; the other commands run in this process
-    (`headbayes.cli.run_cli`, the same code after the same dispatch, without a 2 s start-up),
+    (`headbayes.app.cli.run_cli`, the same code after the same dispatch, without a 2 s start-up),
     with its stdout and stderr captured."""
 
     def run(*args, cwd=None, check_code=None):
@@ -44,7 +44,7 @@ def headbayes(tmp_path, monkeypatch):
 
 
 def _in_process(args, cwd, output_dir, monkeypatch) -> subprocess.CompletedProcess:
-    from headbayes.cli import run_cli
+    from headbayes.app.cli import run_cli
 
     out, err = io.StringIO(), io.StringIO()
     with monkeypatch.context() as patch:
@@ -65,8 +65,8 @@ def run_in_process(tmp_path):
 
     import headbayes
 
-    from headbayes.pipeline import run_job
-    from headbayes.report import compute_report
+    from headbayes.job.pipeline import run_job
+    from headbayes.report.write import compute_report
 
     def run(*overrides, name="run"):
         cfg = headbayes.compose(list(overrides))

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from headbayes import store
-from headbayes.diagnostics import ess_bulk
+from headbayes.core import store
+from headbayes.report.diagnostics import ess_bulk
 
 
 def assert_at_exact_posterior(run_dir, figures: dict, extras: dict) -> None:

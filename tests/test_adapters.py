@@ -1,18 +1,19 @@
-"""LoRA adapters (`headbayes.adapters`): the adapted model, its leaves, what a run samples."""
+"""LoRA adapters (`headbayes.models.adapters`): the adapted model, its leaves, what a run samples."""
 
 import numpy as np
 import pytest
 
 import headbayes
-from headbayes import store
-from headbayes.diagnostics import ess_bulk
-from headbayes.errors import ConfigError
+from headbayes.config.saved import load_config
+from headbayes.core import store
+from headbayes.report.diagnostics import ess_bulk
+from headbayes.core.errors import ConfigError
 
 NUTS = ["sampler=nuts", "sampler.num_chains=4", "sampler.warmup=500", "sampler.keep=1000"]
 
 
 def _model(*overrides):
-    from headbayes.models import build_model
+    from headbayes.engine.programs import build_model
 
     return build_model(headbayes.compose(["+experiment=sin_head", *overrides]))
 
@@ -57,7 +58,7 @@ def test_a_lora_run_stores_only_the_sampled_factors_and_pretraining_leaves_them(
         name="lora")
     chain = store.load_chain(run_dir)
     assert sorted(chain) == ["hidden_layers.0.lora_b", "hidden_layers.1.lora_b"]
-    from headbayes.rundir import RunFiles
+    from headbayes.core.rundir import RunFiles
 
     files = RunFiles(run_dir)
     trained, initial = files.read_params(), files.read_params(initial=True)
@@ -79,11 +80,11 @@ def test_b_factors_of_an_output_adapter_reach_their_gaussian_posterior(run_in_pr
         "mask.include=[output_layer.lora_b]", "likelihood.sigma=0.1", "likelihood.reduction=sum",
         "prior.sigma=1", name="out")
     from headbayes.datasets import make_dataset
-    from headbayes.rundir import RunFiles
+    from headbayes.core.rundir import RunFiles
 
     files = RunFiles(run_dir)
     p = {k: v.astype(np.float64) for k, v in files.read_params().items()}
-    data = make_dataset(files.load_config().data)
+    data = make_dataset(load_config(files).data)
     h = data.x_train.astype(np.float64)
     for i in range(2):
         h = np.tanh(h @ p[f"hidden_layers.{i}.weight"].T + p[f"hidden_layers.{i}.bias"])

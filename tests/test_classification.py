@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes import classify
-from headbayes.config import validate
-from headbayes.errors import ConfigError
-from headbayes.likelihoods import FamilyOptions, make_likelihood
+from headbayes.report import classify
+from headbayes.config.typed import validate
+from headbayes.core.errors import ConfigError
+from headbayes.posterior.likelihoods import FamilyOptions, make_likelihood
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -97,8 +97,8 @@ def test_two_moons_ood_points_are_far_from_the_data():
 
 def test_laplace_on_a_logistic_head_matches_an_independent_newton_fit(run_in_process):
     from headbayes.datasets import make_dataset
-    from headbayes.exact import _features
-    from headbayes.rundir import RunFiles
+    from headbayes.analysis.exact import _features
+    from headbayes.core.rundir import RunFiles
 
     keep = 3000
     figures, _, run_dir = run_in_process(

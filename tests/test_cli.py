@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from headbayes import store
+from headbayes.core import store
 
 TINY = ["sampler.warmup=20", "sampler.keep=10", "sampler.thin=1"]
 RUN_FILES = [".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", "mask.json",
@@ -274,9 +274,9 @@ def test_debug_shows_the_traceback(headbayes, tmp_path, monkeypatch):
 
 
 def test_the_cli_and_a_job_import_neither_hydra_nor_blackjax_nor_matplotlib():
-    """Start-up: `headbayes.cli` and `headbayes.job` (what `resume` and `headbayes.run` run)
+    """Start-up: `headbayes.app.cli` and `headbayes.app.session` (what `resume` and `headbayes.run` run)
     leave Hydra, blackjax and matplotlib to the code that needs them."""
-    code = ("import sys, headbayes.cli, headbayes.job\n"
+    code = ("import sys, headbayes.app.cli, headbayes.app.session\n"
             "print([m for m in ('hydra', 'blackjax', 'matplotlib') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)

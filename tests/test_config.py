@@ -6,9 +6,9 @@ import pytest
 
 import headbayes
 from conftest import ROOT
-from headbayes import cli
-from headbayes.config import RunConfig, check_key, validate
-from headbayes.errors import ConfigError
+from headbayes.app import cli
+from headbayes.config.typed import RunConfig, check_key, validate
+from headbayes.core.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (Path(cli.PACKAGE_CONFIGS) / "experiment").glob("*.yaml"))
 
@@ -125,7 +125,7 @@ def test_sweeper_composes_the_jobs_before_the_sweep_only_when_preflight_did_not(
 
     import hydra_plugins.headbayes_sweeper as plugin
 
-    from headbayes.composition import PREFLIGHT
+    from headbayes.config.composition import PREFLIGHT
 
     monkeypatch.setitem(PREFLIGHT, "checked_every_job", True)  # as `headbayes run` sets it
     # then Hydra's plugin scan executes the plugin's module again
@@ -147,7 +147,7 @@ def test_sweeper_composes_the_jobs_before_the_sweep_only_when_preflight_did_not(
 def test_every_option_file_lists_exactly_its_schema_keys(group):
     import yaml
 
-    from headbayes.config import registry
+    from headbayes.config.typed import registry
 
     for path in (Path(cli.PACKAGE_CONFIGS) / group).glob("*.yaml"):
         values = yaml.safe_load(path.read_text())
@@ -159,7 +159,7 @@ def test_report_keys_are_not_settings_of_the_chain():
     import dataclasses
 
     import headbayes
-    from headbayes.config import differences
+    from headbayes.config.typed import differences
 
     cfg = headbayes.compose(["+experiment=sin_head"])
     no_plots = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, plots=False))

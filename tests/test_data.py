@@ -7,7 +7,7 @@ import headbayes
 from headbayes.datasets.files import FileOptions
 from headbayes.datasets.synthetic import CurveOptions, Friedman1Options, GapOptions
 from headbayes.datasets import make_dataset
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 
 def test_gap_has_no_training_points_in_the_hole():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from exact_check import assert_at_exact_posterior
-from headbayes.report import compute_report
-from headbayes.runner import chain_device_count
-from headbayes.store import load_chain_and_info
+from headbayes.report.write import compute_report
+from headbayes.engine.runner import chain_device_count
+from headbayes.core.store import load_chain_and_info
 
 FOUR_DEVICES = "--xla_force_host_platform_device_count=4"
 

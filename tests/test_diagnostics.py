@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from headbayes.diagnostics import ess_bulk, ess_tail, normal_quantile, rhat, verdict
+from headbayes.report.diagnostics import ess_bulk, ess_tail, normal_quantile, rhat, verdict
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_ess_of_an_autoregressive_chain():
 def test_average_ranks_match_scipy():
     from scipy.stats import rankdata
 
-    from headbayes.diagnostics import _average_ranks
+    from headbayes.report.diagnostics import _average_ranks
 
     rng = np.random.default_rng(3)
     ties = rng.integers(0, 5, size=200).astype(float)
@@ -85,7 +85,7 @@ def test_the_report_imports_no_scipy():
     import subprocess
     import sys
 
-    code = ("import sys, headbayes.report, headbayes.pipeline, headbayes.plots; "
+    code = ("import sys, headbayes.report.write, headbayes.job.pipeline, headbayes.report.plots; "
             "print(any(m.split('.')[0] == 'scipy' for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"

@@ -1,5 +1,5 @@
-"""Docs that cannot drift: the config table of docs/config.md is the schema's, and the README's
-examples work as printed."""
+"""Docs that cannot drift: the config table of docs/config.md is the schema's, the links between
+the README and the docs pages resolve, and the README's examples work as printed."""
 
 import importlib.util
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import headbayes
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -27,6 +27,37 @@ def test_the_config_table_is_generated_from_the_schema():
     assert table.with_table(CONFIG_DOC) == CONFIG_DOC, "run: python scripts/config_table.py"
     assert "| `body.optimizer`, `body.lr`, `body.steps` | adam, 0.01, 2000 |" in CONFIG_DOC
     assert "| `sampler.mass_matrix` | dense |" in CONFIG_DOC
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors of the markdown headings in `text`."""
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+def test_the_docs_links_resolve():
+    """Every relative link of the README and the docs pages names a file of the repository (and,
+    with #anchor, one of its headings), and every page a text names as NAME.md exists."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            found = (page.parent / path).resolve() if path else page
+            if not found.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and found.suffix == ".md" and anchor not in _anchors(found.read_text()):
+                broken.append(f"{page.name}: {target} (no such heading)")
+        for name in re.findall(r"[\w./-]*\w\.md\b", text):
+            if not ((page.parent / name).exists() or (ROOT / name).exists()):
+                broken.append(f"{page.name}: {name}")
+    assert not broken, broken
 
 
 def readme_experiment() -> tuple[str, str]:

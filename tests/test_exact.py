@@ -8,11 +8,11 @@ import pytest
 
 import headbayes
 from headbayes.datasets import make_dataset
-from headbayes.exact import exact_posterior, not_applicable_reason
-from headbayes.mask import named_leaves
-from headbayes.pipeline import build_position
-from headbayes.likelihoods import make_likelihood
-from headbayes.posterior import Problem, make_logdensity_fn
+from headbayes.analysis.exact import exact_posterior, not_applicable_reason
+from headbayes.models.mask import named_leaves
+from headbayes.job.pipeline import build_position
+from headbayes.posterior.likelihoods import make_likelihood
+from headbayes.posterior.density import Problem, make_logdensity_fn
 
 
 @pytest.mark.parametrize("overrides", [

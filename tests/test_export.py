@@ -6,9 +6,10 @@ import arviz as az  # the dev extra (installed by `make test`) includes headbaye
 import numpy as np
 import pytest
 
+from headbayes.config.saved import load_config
 from headbayes.datasets import make_dataset
-from headbayes.rundir import RunFiles
-from headbayes.store import load_chain_and_info
+from headbayes.core.rundir import RunFiles
+from headbayes.core.store import load_chain_and_info
 
 
 def test_export_round_trips_through_arviz(headbayes, run_in_process, tmp_path):
@@ -27,7 +28,7 @@ def test_export_round_trips_through_arviz(headbayes, run_in_process, tmp_path):
     np.testing.assert_allclose(stats["acceptance_rate"].values,
                                info["acceptance_sum"] / info["steps"])
     assert stats["diverging"].shape == (2, 50) and stats["diverging"].dtype == bool
-    data = make_dataset(RunFiles(run_dir).load_config().data)
+    data = make_dataset(load_config(RunFiles(run_dir)).data)
     np.testing.assert_array_equal(idata.observed_data["y"].values, data.y_train[:, 0])
     assert float(az.rhat(idata)["output_layer.bias"].max()) < 1.1
 
@@ -45,8 +46,8 @@ def test_export_refuses_a_damaged_chain(headbayes, run_in_process):
 
 
 def test_export_without_arviz_says_how_to_install(run_in_process, monkeypatch):
-    from headbayes.errors import ConfigError
-    from headbayes.export import export_netcdf
+    from headbayes.core.errors import ConfigError
+    from headbayes.report.export import export_netcdf
 
     _, _, run_dir = run_in_process("+experiment=sin_head", "sampler.warmup=10",
                                    "sampler.keep=20")

@@ -1,4 +1,4 @@
-"""The chunk program stored on disk (`headbayes.exported`): loaded only when it is the same
+"""The chunk program stored on disk (`headbayes.engine.exported`): loaded only when it is the same
 program, and running the same bits as the program traced."""
 
 import json
@@ -10,7 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from headbayes import exported, runner
+from headbayes.engine import exported
+
+from headbayes.engine import runner
 
 
 def _pair(a, b):
@@ -105,7 +107,7 @@ def test_an_sgld_run_with_a_stored_program_does_not_import_blackjax(tmp_path):
     script = (
         "import sys, pathlib\n"
         "import headbayes\n"
-        "from headbayes.pipeline import run_job\n"
+        "from headbayes.job.pipeline import run_job\n"
         "cfg = headbayes.compose(['+experiment=sin_head', 'sampler.warmup=10',\n"
         "                         'sampler.keep=5', 'report.plots=false'])\n"
         "meta = run_job(cfg, pathlib.Path(sys.argv[1]), progress=lambda *a: None)\n"
@@ -123,7 +125,7 @@ def test_no_program_is_stored_for_code_from_outside_headbayes(monkeypatch):
     import dataclasses
 
     from headbayes import compose
-    from headbayes.likelihoods import LIKELIHOODS
+    from headbayes.posterior.likelihoods import LIKELIHOODS
     from headbayes.models import TargetModel
 
     cfg = compose(["+experiment=sin_head"])

@@ -10,11 +10,11 @@ import pytest
 from conftest import make_mlp
 from headbayes.datasets import make_dataset
 from headbayes.datasets.synthetic import CurveOptions
-from headbayes.features import compute_features, first_sampled_stage
-from headbayes.likelihoods import GaussianOptions, make_likelihood
-from headbayes.mask import build_mask, named_leaves
-from headbayes.posterior import Problem, make_logdensity_fn
-from headbayes.store import load_chain_and_info
+from headbayes.models.prefix import compute_features, first_sampled_stage
+from headbayes.posterior.likelihoods import GaussianOptions, make_likelihood
+from headbayes.models.mask import build_mask, named_leaves
+from headbayes.posterior.density import Problem, make_logdensity_fn
+from headbayes.core.store import load_chain_and_info
 
 
 @pytest.mark.parametrize("include, expected", [
@@ -62,7 +62,7 @@ def test_cached_run_equals_uncached_run(run_in_process, mask):
     assert cached.keys() == full.keys()
     for path in full:  # same noise; only float rounding of the forward pass differs
         np.testing.assert_allclose(cached[path], full[path], rtol=1e-4, atol=1e-5)
-    from headbayes.store import read_json
+    from headbayes.core.store import read_json
 
     assert read_json(cached_dir / "meta.json")["timings"]["features_s"] > 0
     assert read_json(full_dir / "meta.json")["timings"]["features_s"] == 0

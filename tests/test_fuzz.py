@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headbayes import cli
+from headbayes.app import cli
 
 KEYS = ["seed", "data.n_train", "data.noise_std", "data.x_min", "data.x_max", "data.eval_step",
         "data.n_test", "data.name", "model.width", "model.depth", "model.activation",

@@ -7,9 +7,9 @@ import pytest
 
 import headbayes
 from exact_check import assert_at_exact_posterior
-from headbayes import store
-from headbayes.diagnostics import ess_bulk
-from headbayes.errors import ConfigError
+from headbayes.core import store
+from headbayes.report.diagnostics import ess_bulk
+from headbayes.core.errors import ConfigError
 
 
 def _schur_sd_ratio(cov: np.ndarray, i: int) -> float:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes import store
-from headbayes.metrics import band_gap_ratio, coverage, heldout
+from headbayes.core import store
+from headbayes.report.metrics import band_gap_ratio, coverage, heldout
 
 
 def test_coverage_of_the_true_predictive_is_nominal():
@@ -46,8 +46,8 @@ def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["pretraining"]["loss_final"] < 0.2 * meta["pretraining"]["loss_initial"]
     params = store.read_npz(run_dir / "params.npz")
-    from headbayes.mask import named_leaves
-    from headbayes.pipeline import build_position
+    from headbayes.models.mask import named_leaves
+    from headbayes.job.pipeline import build_position
 
     initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     assert not np.array_equal(params["hidden_layers.1.weight"], initial["hidden_layers.1.weight"])
@@ -71,8 +71,8 @@ def test_gap_head_band_widens_in_the_gap(run_in_process):
 
 
 def _body_change(run_dir) -> float:
-    from headbayes.mask import named_leaves
-    from headbayes.pipeline import build_position
+    from headbayes.models.mask import named_leaves
+    from headbayes.job.pipeline import build_position
 
     initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     params = store.read_npz(run_dir / "params.npz")

@@ -3,8 +3,8 @@ import jax
 import numpy as np
 import pytest
 
-from headbayes.errors import ConfigError
-from headbayes.mask import build_mask, leaf_table, named_leaves, selector_matches
+from headbayes.core.errors import ConfigError
+from headbayes.models.mask import build_mask, leaf_table, named_leaves, selector_matches
 from conftest import make_mlp
 
 

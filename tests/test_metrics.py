@@ -1,6 +1,6 @@
 import numpy as np
 
-from headbayes.metrics import leaf_variances, predictive_summary, var_along_chain
+from headbayes.report.metrics import leaf_variances, predictive_summary, var_along_chain
 
 
 def test_var_along_chain_is_draw_axis_variance_averaged():

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from headbayes.datasets.synthetic import CurveOptions
-from headbayes.likelihoods import GaussianOptions, make_likelihood
+from headbayes.posterior.likelihoods import GaussianOptions, make_likelihood
 from headbayes.datasets import make_dataset
-from headbayes.mask import build_mask
+from headbayes.models.mask import build_mask
 from conftest import make_mlp
-from headbayes.posterior import Problem, make_logdensity_fn, minibatch
-from headbayes.store import load_chain_and_info
+from headbayes.posterior.density import Problem, make_logdensity_fn, minibatch
+from headbayes.core.store import load_chain_and_info
 
 
 def _problem(n_train):

@@ -10,8 +10,8 @@ import headbayes
 from conftest import make_mlp
 from headbayes.datasets import make_dataset
 from headbayes.datasets.synthetic import CurveOptions, eval_grid
-from headbayes.errors import ConfigError
-from headbayes.mask import named_leaves
+from headbayes.core.errors import ConfigError
+from headbayes.models.mask import named_leaves
 from headbayes.models import features, first_sampled_stage, forward, leaf_shapes, linear_head
 
 
@@ -64,7 +64,7 @@ def test_mlp_batched_equals_one_example_at_a_time(activation):
 def test_leaf_shapes_match_the_built_model(depth, width):
     cfg = headbayes.compose(["+experiment=sin_head", f"model.depth={depth}",
                              f"model.width={width}"])
-    from headbayes.models import build_model
+    from headbayes.engine.programs import build_model
 
     params = named_leaves(eqx.filter(build_model(cfg), eqx.is_inexact_array))
     assert leaf_shapes(cfg) == {path: leaf.shape for path, leaf in params.items()}
@@ -74,7 +74,7 @@ def test_cnn_stages_compose_to_the_full_forward():
     pixels = ",".join(f"p{i}" for i in range(16))
     cfg = headbayes.compose(["+experiment=sin_head", "model=cnn", "data=npz", "data.path=x.npz",
                              f"data.inputs=[{pixels}]", "data.target=y"])
-    from headbayes.models import build_model
+    from headbayes.engine.programs import build_model
 
     model = build_model(cfg)
     assert model.stages == ("convs.0", "convs.1", "hidden", "output_layer")
@@ -90,7 +90,7 @@ def test_cnn_stages_compose_to_the_full_forward():
 
 
 def test_cnn_needs_a_square_number_of_pixels():
-    from headbayes.errors import ConfigError
+    from headbayes.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"`model.in_features` must be a square number"):
         headbayes.compose(["+experiment=sin_head", "model=cnn", "data=friedman1"])
@@ -118,7 +118,8 @@ def test_cnn_runs_and_reports_with_its_readout_exact(tmp_path, monkeypatch):
 def test_every_shipped_model_has_the_values_of_xla_default_compile():
     """`build_model` compiles with `xla.ONCE_OPTIONS`; the values must be those of XLA's
     defaults bit for bit (a run's chain starts from them)."""
-    from headbayes.models import _build, build_model, model_key
+    from headbayes.engine.programs import build_model
+    from headbayes.models import construct, model_key
 
     shipped = Path(headbayes.__file__).parent / "configs" / "experiment"
     experiments = sorted(p.stem for p in shipped.glob("*.yaml"))
@@ -132,7 +133,7 @@ def test_every_shipped_model_has_the_values_of_xla_default_compile():
             continue
         seen.add(model_key(cfg))
         built = jax.tree.leaves(eqx.filter(build_model(cfg), eqx.is_array))
-        default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: _build(cfg))(), eqx.is_array))
+        default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: construct(cfg))(), eqx.is_array))
         assert len(built) == len(default), name
         for a, b in zip(built, default):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_model"
 RUN = ["model=resnet", "model.width=8", "model.blocks=1", "data=csv", "data.path=table.csv",
@@ -59,8 +59,8 @@ def read_csv(path: Path) -> dict:
 
 
 def test_own_model_runs_reports_with_exact_reference_and_predicts(user_run, monkeypatch):
-    from headbayes.diagnostics import ess_bulk
-    from headbayes.report import compute_report
+    from headbayes.report.diagnostics import ess_bulk
+    from headbayes.report.write import compute_report
 
     root, run_dir, result, cli = user_run
     assert result.returncode == 0, result.stdout + result.stderr
@@ -152,7 +152,7 @@ def test_unknown_factory_key_and_missing_module_exit_2(tmp_path, monkeypatch):
 def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
     """Rows are predicted in blocks under a memory bound; the function's figures (no noise
     replicates) do not depend on the blocks."""
-    from headbayes.predict import predict_arrays
+    from headbayes.report.predict import predict_arrays
 
     root, run_dir, _, _ = user_run
     monkeypatch.chdir(root)
@@ -169,7 +169,7 @@ def test_python_api_never_overwrites_another_runs_chain(tmp_path):
     before = run.draws("output_layer.bias").copy()
     other = headbayes.compose(["+experiment=sin_head", "sampler.warmup=20", "sampler.keep=10",
                                "seed=1"])
-    from headbayes.errors import OtherRunInDir
+    from headbayes.core.errors import OtherRunInDir
 
     with pytest.raises(OtherRunInDir, match=r"seed \(saved 0, given 1\)"):
         headbayes.run(other, tmp_path / "run")

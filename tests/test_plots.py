@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from headbayes import plots
+from headbayes.report import plots
 
 
 def predictive_case(scale: float, truth: bool, gap: bool, exact: bool, seed: int):

@@ -4,7 +4,9 @@ process, and a job without plots stops it."""
 import numpy as np
 import pytest
 
-from headbayes import plots, plotworker
+from headbayes.report import plots
+
+from headbayes.report import plotworker
 from test_plots import predictive_case, trace_case
 
 

@@ -1,4 +1,4 @@
-"""Prior families, fan-in scales, centres and per-group priors (`headbayes.priors`)."""
+"""Prior families, fan-in scales, centres and per-group priors (`headbayes.posterior.priors`)."""
 
 import numpy as np
 import pytest
@@ -6,11 +6,12 @@ import scipy.stats
 
 import headbayes
 from exact_check import assert_at_exact_posterior
-from headbayes import store
-from headbayes.diagnostics import ess_bulk
-from headbayes.errors import ConfigError
-from headbayes.priors import LeafPrior, fan_in, leaf_priors, make_log_prior
-from headbayes.posterior import Problem
+from headbayes.config.saved import load_config
+from headbayes.core import store
+from headbayes.report.diagnostics import ess_bulk
+from headbayes.core.errors import ConfigError
+from headbayes.posterior.priors import LeafPrior, fan_in, leaf_priors, make_log_prior
+from headbayes.posterior.density import Problem
 
 NUTS = ["sampler=nuts", "sampler.num_chains=4", "sampler.warmup=500", "sampler.keep=1000"]
 
@@ -65,11 +66,11 @@ def test_fan_in_scales_and_initial_centre_keep_the_exact_reference(run_in_proces
     assert_at_exact_posterior(run_dir, figures, extras)
     # the closed form, written out here: centre = params.npz's head, sd = 1/√16 for all 17
     from headbayes.datasets import make_dataset
-    from headbayes.exact import design
-    from headbayes.rundir import RunFiles
+    from headbayes.analysis.exact import design
+    from headbayes.core.rundir import RunFiles
 
     files = RunFiles(run_dir)
-    cfg, params = files.load_config(learned=True), files.read_params()
+    cfg, params = load_config(files, learned=True), files.read_params()
     sampled = ["output_layer.weight", "output_layer.bias"]
     data = make_dataset(cfg.data)
     jac, offset = design(cfg, params, sampled, data.x_train)

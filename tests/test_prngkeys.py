@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from headbayes import prngkeys
+from headbayes.engine import prngkeys
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 123456, 2**31 - 1])

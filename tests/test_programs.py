@@ -5,9 +5,11 @@ import equinox as eqx
 import numpy as np
 
 import headbayes
-from headbayes.mask import named_leaves
-from headbayes.models import build_model, forward
-from headbayes.predictive import function_draws, model_with
+from headbayes.models.mask import named_leaves
+from headbayes.engine.programs import build_model
+from headbayes.models import forward
+from headbayes.engine.predictive import function_draws
+from headbayes.models.skeleton import model_with
 
 
 def test_function_draws_follow_the_adapter_scale_in_one_process():

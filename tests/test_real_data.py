@@ -8,9 +8,9 @@ import pytest
 
 import headbayes
 from conftest import ROOT
-from headbayes.config import validate
-from headbayes.errors import ConfigError
-from headbayes.hyperparameters import log_evidence, maximize_evidence, maximize_validation
+from headbayes.config.typed import validate
+from headbayes.core.errors import ConfigError
+from headbayes.analysis.evidence import log_evidence, maximize_evidence, maximize_validation
 
 YACHT = ROOT / "data" / "uci" / "yacht"
 
@@ -87,10 +87,10 @@ def test_learned_scales_and_exact_sampler_refused_where_they_do_not_apply(overri
 
 def _learn(*overrides):
     from headbayes.datasets import make_dataset
-    from headbayes.exact import sampled_paths
-    from headbayes.hyperparameters import learn
-    from headbayes.mask import named_leaves
-    from headbayes.pipeline import build_position
+    from headbayes.analysis.exact import sampled_paths
+    from headbayes.analysis.hyperparameters import learn
+    from headbayes.models.mask import named_leaves
+    from headbayes.job.pipeline import build_position
 
     cfg = headbayes.compose(["+experiment=sin_head", "likelihood.reduction=sum", *overrides])
     params = {p: np.asarray(v) for p, v in named_leaves(build_position(cfg)[0]).items()}
@@ -98,8 +98,8 @@ def _learn(*overrides):
 
 
 def test_linearised_evidence_beyond_the_head_learns_the_noise():
-    from headbayes.exact import design
-    from headbayes.linearised import linearised_design
+    from headbayes.analysis.exact import design
+    from headbayes.analysis.linearised import linearised_design
 
     found, cfg, params = _learn("mask=last_two", "data.n_train=1000",
                                 "likelihood.sigma=evidence", "prior.sigma=evidence")
@@ -216,8 +216,8 @@ def test_uci_experiment_reports_in_original_units(tmp_path):
 
 
 def test_verdict_skips_rhat_for_iid_draws_and_judges_the_fit():
-    from headbayes.diagnostics import verdict
-    from headbayes.figures import fit_warnings
+    from headbayes.report.diagnostics import verdict
+    from headbayes.report.figures import fit_warnings
 
     checks = {"all_finite": True, "rhat_max": 1.5, "ess_bulk_min": 1e4, "ess_tail_min": 1e4,
               "divergences": 0}
@@ -231,7 +231,7 @@ def test_verdict_skips_rhat_for_iid_draws_and_judges_the_fit():
 def test_noise_priors_are_the_stated_densities_of_log_sigma():
     from scipy import stats
 
-    from headbayes.noise import log_noise_prior
+    from headbayes.posterior.noise import log_noise_prior
 
     cfg = headbayes.compose(["likelihood.sigma_prior_scale=0.7", "likelihood.sigma_prior_shape=3"])
     u = np.array([-2.0, -0.5, 0.4])
@@ -252,15 +252,15 @@ SAMPLED = ["+experiment=sin_head", "likelihood.sigma=sampled", "likelihood.reduc
 
 def test_sampled_sigma_nuts_and_exact_draws_match_the_quadrature(run_in_process):
     from headbayes.datasets import make_dataset
-    from headbayes.exact import design, noise_mixture
-    from headbayes.noise import NOISE_LEAF
+    from headbayes.analysis.exact import design, noise_mixture
+    from headbayes.posterior.noise import NOISE_LEAF
 
     exact_figures, _, exact_dir = run_in_process(*SAMPLED, "sampler=exact", "sampler.keep=4000",
                                                  name="exact")
     nuts_figures, _, nuts_dir = run_in_process(*SAMPLED, "sampler=nuts", "sampler.num_chains=2",
                                                "sampler.warmup=300", "sampler.keep=500",
                                                "sampler.thin=1", name="nuts")
-    from headbayes.rundir import RunFiles
+    from headbayes.core.rundir import RunFiles
 
     cfg = headbayes.load_run(exact_dir).config
     data = make_dataset(cfg.data)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from headbayes import store
+from headbayes.core import store
 
 LONG = ["+experiment=sin_head", "sampler.warmup=2000000", "sampler.keep=1000",
         "sampler.thin=1000"]
@@ -92,7 +92,7 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
 
 
 def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path, monkeypatch):
-    monkeypatch.setattr("headbayes.job.PROFILE", False)  # restored after `resume --profile`
+    monkeypatch.setattr("headbayes.app.session.PROFILE", False)  # restored after `resume --profile`
     run_dir = tmp_path / "stopped"
     proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=1200000",
                                          "sampler.keep=100", "sampler.thin=100"])
@@ -134,7 +134,7 @@ def test_a_second_writer_is_refused(headbayes, tmp_path):
 def test_write_failure_names_the_path_and_keeps_the_old_file(tmp_path):
     import pytest
 
-    from headbayes.errors import RunDirError
+    from headbayes.core.errors import RunDirError
 
     target = tmp_path / "kept.json"
     store.write_json(target, {"a": 1})

@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from headbayes import runner
-from headbayes.mask import named_leaves
+from headbayes.engine import runner
+from headbayes.models.mask import named_leaves
 from headbayes.samplers.sgmcmc import SGLDOptions, make_sgld
 
 

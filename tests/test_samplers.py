@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from exact_check import assert_at_exact_posterior
-from headbayes import store
-from headbayes.errors import ConfigError
+from headbayes.core import store
+from headbayes.core.errors import ConfigError
 from headbayes.samplers import SAMPLERS
 
 TINY = ["sampler.warmup=60", "sampler.keep=20", "sampler.thin=1", "sampler.num_chains=2"]
@@ -14,7 +14,7 @@ TINY = ["sampler.warmup=60", "sampler.keep=20", "sampler.thin=1", "sampler.num_c
 def test_every_registered_sampler_has_a_config_file():
     from pathlib import Path
 
-    from headbayes.cli import PACKAGE_CONFIGS
+    from headbayes.app.cli import PACKAGE_CONFIGS
 
     files = {p.stem for p in (Path(PACKAGE_CONFIGS) / "sampler").glob("*.yaml")}
     assert set(SAMPLERS.names()) == files

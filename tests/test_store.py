@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from headbayes import store
-from headbayes.errors import RunDirError
+from headbayes.core import store
+from headbayes.core.errors import RunDirError
 
 
 def write_chain(run_dir, parts=2):

@@ -10,11 +10,11 @@ import headbayes
 from conftest import make_mlp
 from headbayes.datasets import make_dataset
 from headbayes.datasets.synthetic import CurveOptions
-from headbayes.features import compute_features
-from headbayes.likelihoods import GaussianOptions, make_likelihood
-from headbayes.mask import build_mask
-from headbayes.posterior import Problem, make_logdensity_fn
-from headbayes.sufficient import HeadStats, head_stats, make_stats_logdensity_fn
+from headbayes.models.prefix import compute_features
+from headbayes.posterior.likelihoods import GaussianOptions, make_likelihood
+from headbayes.models.mask import build_mask
+from headbayes.posterior.density import Problem, make_logdensity_fn
+from headbayes.posterior.sufficient import HeadStats, head_stats, make_stats_logdensity_fn
 
 
 @pytest.mark.parametrize("include", [["output_layer"], ["output_layer.weight"],
@@ -55,7 +55,7 @@ def test_statistics_give_the_data_paths_logdensity_and_gradient(include, reducti
     (["model.width=2000"], False),  # width + 1 > N: the data path is cheaper
 ])
 def test_runs_use_the_statistics_where_they_apply(overrides, uses_statistics):
-    from headbayes.pipeline import build_position, prepare_loop
+    from headbayes.job.pipeline import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head", "data.n_train=1000", *overrides])
     loop, _ = prepare_loop(cfg, *build_position(cfg))

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import headbayes
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 TINY = ["+experiment=sin_head", "sampler.warmup=50", "sampler.keep=20", "+tracking=mlflow"]
 
@@ -63,7 +63,7 @@ def test_without_the_client_tracking_exits_2(monkeypatch):
 
 
 def test_tracking_is_not_a_setting_of_the_chain():
-    from headbayes.config import differences
+    from headbayes.config.typed import differences
 
     plain = headbayes.compose(TINY[:-1])
     assert differences(plain, headbayes.compose(TINY)) == []
@@ -88,8 +88,8 @@ def test_resume_never_follows_a_run_directorys_own_tracking_settings(headbayes, 
 def test_the_sweep_lock_is_never_opened_through_a_link(tmp_path):
     """A sweep directory holding a planted `.mlflow_parent.lock` link: the parent run is not
     created through it, and the link's target is not created or touched."""
-    from headbayes.errors import HeadbayesError
-    from headbayes.tracking import _parent_run
+    from headbayes.core.errors import HeadbayesError
+    from headbayes.report.tracking import _parent_run
 
     target = tmp_path / "elsewhere.txt"
     sweep = tmp_path / "sweep"

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes import budget, store
-from headbayes.cli import run_cli
-from headbayes.errors import ConfigError
-from headbayes.pipeline import run_job
+from headbayes.config import budget
+from headbayes.core import store
+from headbayes.app.cli import run_cli
+from headbayes.core.errors import ConfigError
+from headbayes.job.pipeline import run_job
 
 SMALL = ["+experiment=sin_head", "sampler.warmup=100", "sampler.keep=50"]
 
@@ -264,7 +265,7 @@ def test_memory_estimate_counts_the_hessian_start_of_hmc_and_nuts():
 
 
 def test_plots_thin_any_number_of_points():
-    from headbayes.plots import MAX_POINTS, _thinned
+    from headbayes.report.plots import MAX_POINTS, _thinned
 
     assert list(_thinned(5)) == [0, 1, 2, 3, 4]
     shown = _thinned(3_000_000)
@@ -300,8 +301,8 @@ def test_an_error_in_a_copied_file_names_the_users_file(tmp_path, monkeypatch):
 def test_a_swallowed_signal_still_ends_the_command(finished, tmp_path, monkeypatch, capsys):
     """Python ignores exceptions raised in finalizers, so a SignalStop raised there is lost;
     the recorded signal still ends the command with its code (the issue saw exit 0 once)."""
-    import headbayes.cli as cli_module
-    from headbayes.errors import SIGNALS_RECEIVED
+    import headbayes.app.cli as cli_module
+    from headbayes.core.errors import SIGNALS_RECEIVED
 
     def report_then_swallowed_sigterm(args):
         SIGNALS_RECEIVED.append(signal.SIGTERM)  # what the handler records before raising
@@ -359,8 +360,8 @@ def test_a_signal_inside_a_finalizer_is_recorded_without_a_traceback(monkeypatch
     command then stops) and never reach that hook."""
     import gc
 
-    from headbayes.cli import _signals_stop
-    from headbayes.errors import SIGNALS_RECEIVED
+    from headbayes.app.cli import _signals_stop
+    from headbayes.core.errors import SIGNALS_RECEIVED
 
     reached = []
     monkeypatch.setattr(sys, "unraisablehook", lambda report: reached.append(report.exc_value))
@@ -390,7 +391,7 @@ GOOD = {"stages": {"startup": 1.0, "warmup": 2.5}, "wall_s": 3.6}
 def test_a_stopped_runs_timings_are_carried_only_when_well_formed(timings):
     """status.json's timings of a stopped run reach the resumed run's meta.json
     (`timings.earlier`) only as names and finite seconds: anything else is dropped."""
-    from headbayes.timing import earlier_processes
+    from headbayes.core.timing import earlier_processes
 
     assert earlier_processes({"timings": timings}) == []
     assert earlier_processes({"timings": {**GOOD, "earlier": [GOOD]}}) == [GOOD, GOOD]

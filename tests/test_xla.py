@@ -1,4 +1,4 @@
-"""The sampling loop's compile options (`headbayes.xla`)."""
+"""The sampling loop's compile options (`headbayes.core.xla`)."""
 
 import equinox as eqx
 import jax
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes import xla
+from headbayes.core import xla
 
 
 @pytest.fixture
@@ -72,9 +72,10 @@ def test_the_report_s_function_draws_are_those_of_xla_s_defaults(fresh_options, 
     """`predictive` compiles with `xla.ONCE_OPTIONS`: the same function draws as XLA's defaults,
     bit for bit through dense layers; a convolution's may round differently in float32's last
     bits (a figure of the report is a smooth function of them: no chain amplifies it)."""
-    from headbayes import predictive
-    from headbayes.mask import named_leaves
-    from headbayes.models import build_model, model_sizes
+    from headbayes.engine import predictive
+    from headbayes.models.mask import named_leaves
+    from headbayes.engine.programs import build_model
+    from headbayes.models import model_sizes
 
     cfg = headbayes.compose([f"+experiment={experiment}"])
     model = eqx.filter(build_model(cfg), eqx.is_array)

@@ -4,8 +4,8 @@ Public API: `compose(overrides) -> RunConfig`, `run(config, run_dir) -> RunDir`,
 `load_run(path) -> RunDir` (`.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`).
 """
 
-from headbayes import timing  # noqa: F401  (first: stamps the import time)
-from headbayes.api import RunDir, compose, load_run, run
+from headbayes.core import timing  # noqa: F401  (first: stamps the import time)
+from headbayes.app.api import RunDir, compose, load_run, run
 
 __all__ = ["compose", "run", "load_run", "RunDir", "__version__"]
 

@@ -1,3 +1,3 @@
-from headbayes.cli import main
+from headbayes.app.cli import main
 
 main()

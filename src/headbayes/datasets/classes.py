@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headbayes.checks import at_least, positive_float, require
-from headbayes.datasets import IDENTITY, DATASETS, Dataset
-from headbayes.errors import ConfigError
+from headbayes.core.checks import at_least, positive_float, require
+from headbayes.datasets.base import IDENTITY, DATASETS, Dataset
+from headbayes.core.errors import ConfigError
 
 __all__ = ["MoonsOptions", "DigitsOptions", "two_moons", "OOD_DISTANCE"]
 

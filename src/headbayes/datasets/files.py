@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes.checks import require
-from headbayes.datasets import DATASETS, Dataset
+from headbayes.core.checks import require
+from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 __all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table"]
 

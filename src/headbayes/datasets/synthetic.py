@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headbayes.checks import at_least, nonnegative_float, positive_float, require
-from headbayes.datasets import DATASETS, Dataset, Scaling, IDENTITY
+from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
+from headbayes.datasets.base import DATASETS, Dataset, Scaling, IDENTITY
 
 __all__ = ["CurveOptions", "GapOptions", "Friedman1Options", "eval_grid", "TARGETS",
            "standardized"]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes.checks import at_least, require
-from headbayes.datasets import DATASETS, Dataset
+from headbayes.core.checks import at_least, require
+from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
-from headbayes.errors import ConfigError
+from headbayes.core.errors import ConfigError
 
 __all__ = ["UCIOptions", "read_indices"]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import equinox as eqx
 import jax
 
-from headbayes.checks import at_least, require
-from headbayes.models import MODELS, _check_sizes, model_sizes
+from headbayes.core.checks import at_least, require
+from headbayes.models.base import MODELS, _check_sizes, model_sizes
 
 __all__ = ["CNN", "CNNOptions"]
 

@@ -11,47 +11,15 @@ from the run before the loop (they join `hyper`). Floats a sweep varies (the ent
 keys) reach the compiled loop as arrays, so one program serves the whole sweep.
 """
 
-from typing import Callable
+from headbayes.core.registry import discover
+from headbayes.samplers.base import (SAMPLERS, make_sampler, make_hyper, prepared_hyper,
+                                     failure_hint, Sampler, Info, make_info, tempered,
+                                     PositionState, with_minibatch, SamplerOptions, check_common,
+                                     step_size_hint, SHARED_KEYS)
 
-import jax.numpy as jnp
-
-from headbayes.registry import Registry, discover
-
-__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint"]
-
-SAMPLERS = Registry("sampler")
-
-
-def make_sampler(options, logdensity_fn: Callable, cfg=None):
-    """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`;
-    a `composite` one (Gibbs) also reads the run config `cfg` (its groups). What the factory
-    computes from constants is computed now, even inside a trace (`pipeline.abstract_loop`)."""
-    import jax
-
-    entry = SAMPLERS[options.name]
-    with jax.ensure_compile_time_eval():
-        if "composite" in entry.caps:
-            return entry.build(logdensity_fn, options, cfg)
-        return entry.build(logdensity_fn, options)
-
-
-def make_hyper(options) -> dict:
-    """{key: float32 array} of the option's sweepable floats."""
-    return {k: jnp.float32(getattr(options, k)) for k in SAMPLERS[options.name].extras["hyper"]}
-
-
-def prepared_hyper(options, cfg, params: dict, sampled: list, data) -> dict:
-    """`make_hyper(options)` plus the arrays the sampler computes from the run before the loop
-    (its entry's `prepare(cfg, params, sampled, data)`; the exact sampler's posterior)."""
-    hyper = make_hyper(options)
-    prepare = SAMPLERS[options.name].extras.get("prepare")
-    return {**hyper, **prepare(cfg, params, sampled, data)} if prepare else hyper
-
-
-def failure_hint(options) -> str:
-    """What to try when the sampler produced non-finite values."""
-    return SAMPLERS[options.name].extras["hint"](options)
-
+__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler",
+           "Info", "make_info", "tempered", "PositionState", "with_minibatch", "SamplerOptions",
+           "check_common", "step_size_hint", "SHARED_KEYS"]
 
 from headbayes.samplers import sgmcmc, hmc  # noqa: E402,F401  (listed first: the common ones)
 

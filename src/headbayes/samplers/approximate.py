@@ -12,11 +12,11 @@ checkpointed and resumed like sampling; then each step is an independent draw.
   log-density (one step is exact when the posterior is Gaussian), then the Gaussian with
   covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 - `exact`: i.i.d. draws from the closed-form Gaussian posterior of a linear head with a
-  conjugate likelihood (`headbayes.exact`, computed in float64 before the loop and handed to it
+  conjugate likelihood (`headbayes.analysis.exact`, computed in float64 before the loop and handed to it
   in `hyper`: its mean and the Cholesky factor of its covariance, T included); with σ sampled,
   from the quadrature mixture over log σ (a grid point drawn by its weight, u jittered
   uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep` kept.
-  Offered only where the exact reference applies (`headbayes.exact.not_applicable_reason`);
+  Offered only where the exact reference applies (`headbayes.analysis.exact.not_applicable_reason`);
   elsewhere exit 2 before anything compiles.
 """
 
@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from headbayes.checks import at_least, positive_float
-from headbayes.samplers import SAMPLERS
+from headbayes.core.checks import at_least, positive_float
+from headbayes.samplers.base import SAMPLERS
 from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
                                      make_info, tempered)
 
@@ -60,8 +60,8 @@ class ExactOptions(SamplerOptions):
 
 
 def _check_exact(options, cfg) -> None:
-    from headbayes.errors import ConfigError
-    from headbayes.exact import not_applicable_reason, sampled_paths
+    from headbayes.core.errors import ConfigError
+    from headbayes.analysis.exact import not_applicable_reason, sampled_paths
 
     check_common(options, cfg)
     reason = not_applicable_reason(cfg, sampled_paths(cfg))
@@ -245,12 +245,12 @@ def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
 def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:
     """The closed-form posterior for the loop's `hyper`, computed in float64 on the host (the
     float32 Hessian of a collinear head is too ill-conditioned to factor): {"mean", "scale"}
-    (its Cholesky factor); with σ sampled the mixture over log σ (`headbayes.exact`):
+    (its Cholesky factor); with σ sampled the mixture over log σ (`headbayes.analysis.exact`):
     {"log_weights", "log_sigma", "spacing", "means", "sds", "vectors"}."""
     import numpy as np
 
-    from headbayes.exact import design, noise_mixture, exact_posterior
-    from headbayes.noise import is_sampled
+    from headbayes.analysis.exact import design, noise_mixture, exact_posterior
+    from headbayes.posterior.noise import is_sampled
 
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     params = {p: np.asarray(v) for p, v in params.items()}
@@ -285,7 +285,7 @@ def _exact_draw(key, hyper: dict):
 @SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED | {"closed_form"},
                    hyper=("temperature",), hint=_laplace_hint, prepare=_exact_fit)
 def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
-    from headbayes.noise import WithNoise
+    from headbayes.posterior.noise import WithNoise
 
     def init(position, problem, hyper):
         return PositionState(position)

@@ -25,11 +25,15 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from headbayes.checks import at_least, nonnegative_float, positive_float, require
-from headbayes.posterior import minibatch
+from headbayes.core.registry import Registry
+from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
+from headbayes.posterior.density import minibatch
 
-__all__ = ["Sampler", "Info", "make_info", "tempered", "PositionState", "with_minibatch",
+__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler", "Info", "make_info", "tempered", "PositionState", "with_minibatch",
            "SamplerOptions", "check_common", "step_size_hint", "SHARED_KEYS"]
+
+
+SAMPLERS = Registry("sampler")
 
 
 class Sampler(NamedTuple):
@@ -112,8 +116,6 @@ def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
     at_least("sampler.num_chains", options.num_chains, 1)
     nonnegative_float("sampler.init_jitter", options.init_jitter)
     if cfg.body.mode == "joint":
-        from headbayes.samplers import SAMPLERS
-
         stepping = [n for n in SAMPLERS.names()
                     if not SAMPLERS[n].caps & {"fitted", "composite"}]
         require(options.name in stepping, "sampler.name", options.name,
@@ -122,3 +124,37 @@ def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
 
 def step_size_hint(options) -> str:
     return f"Try a smaller sampler.step_size (now {options.step_size:g})"
+
+
+
+
+
+def make_sampler(options, logdensity_fn: Callable, cfg=None):
+    """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`;
+    a `composite` one (Gibbs) also reads the run config `cfg` (its groups). What the factory
+    computes from constants is computed now, even inside a trace (`pipeline.abstract_loop`)."""
+    import jax
+
+    entry = SAMPLERS[options.name]
+    with jax.ensure_compile_time_eval():
+        if "composite" in entry.caps:
+            return entry.build(logdensity_fn, options, cfg)
+        return entry.build(logdensity_fn, options)
+
+
+def make_hyper(options) -> dict:
+    """{key: float32 array} of the option's sweepable floats."""
+    return {k: jnp.float32(getattr(options, k)) for k in SAMPLERS[options.name].extras["hyper"]}
+
+
+def prepared_hyper(options, cfg, params: dict, sampled: list, data) -> dict:
+    """`make_hyper(options)` plus the arrays the sampler computes from the run before the loop
+    (its entry's `prepare(cfg, params, sampled, data)`; the exact sampler's posterior)."""
+    hyper = make_hyper(options)
+    prepare = SAMPLERS[options.name].extras.get("prepare")
+    return {**hyper, **prepare(cfg, params, sampled, data)} if prepare else hyper
+
+
+def failure_hint(options) -> str:
+    """What to try when the sampler produced non-finite values."""
+    return SAMPLERS[options.name].extras["hint"](options)

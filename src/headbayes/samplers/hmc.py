@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from headbayes.checks import at_least, choice, require
-from headbayes.samplers import SAMPLERS
+from headbayes.core.checks import at_least, choice, require
+from headbayes.samplers.base import SAMPLERS
 from headbayes.samplers.base import Sampler, SamplerOptions, make_info, step_size_hint, tempered
 from headbayes.samplers.sgmcmc import check_step_size
 

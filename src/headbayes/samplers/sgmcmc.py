@@ -5,8 +5,8 @@ from typing import Callable
 
 import jax
 
-from headbayes.checks import at_least, positive_float, require
-from headbayes.samplers import SAMPLERS
+from headbayes.core.checks import at_least, positive_float, require
+from headbayes.samplers.base import SAMPLERS
 from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
                                      make_info, step_size_hint, tempered, with_minibatch)
 

@@ -1,0 +1,1 @@
+"""Layer 4: closed-form and linearised references, learned scales."""

@@ -1,0 +1,1 @@
+"""Layer 10: the command line, the Hydra task, the Python API, the console."""

@@ -1,0 +1,117 @@
+"""The Python API: compose a config, run it, load a run and predict with it.
+
+```python
+import headbayes
+
+cfg = headbayes.compose(["+experiment=sin_head", "seed=1"])
+run = headbayes.run(cfg, "outputs/my_run")   # samples, writes the run directory and its report
+run.metrics["rel_l2"]
+run.draws("output_layer.weight").shape        # (chain, draw, 1, 16)
+run.predict(x)                                # {"mean": ..., "sd": ..., "q05": ..., ...}
+same = headbayes.load_run("outputs/my_run")
+```
+"""
+
+import datetime
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from headbayes.core.rundir import RunFiles
+
+__all__ = ["compose", "run", "load_run", "RunDir"]
+
+
+def compose(overrides=()):
+    """The typed, range-checked `RunConfig` of Hydra `overrides` (as on the command line,
+    without -m); ConfigError (a ValueError) naming the key on bad input."""
+    from headbayes.config.composition import compose as compose_overrides
+
+    return compose_overrides(list(overrides))
+
+
+class RunDir:
+    """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`."""
+
+    def __init__(self, path):
+        self.path = RunFiles.existing(path).root
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @cached_property
+    def config(self):
+        from headbayes.config.saved import load_config
+
+        return load_config(RunFiles(self.path))
+
+    @property
+    def meta(self) -> dict:
+        """meta.json: versions, counts (gradient evaluations), timings, device."""
+        files = RunFiles(self.path)
+        return files.read_json(files.META)
+
+    @property
+    def metrics(self) -> dict:
+        files = RunFiles(self.path)
+        return files.read_json(files.METRICS)
+
+    def draws(self, leaf: str) -> np.ndarray:
+        """The draws of a sampled leaf, axes (chain, draw, *shape)."""
+        from headbayes.core.errors import ConfigError
+
+        chain, _ = RunFiles(self.path).chain()
+        if leaf not in chain:
+            raise ConfigError(f"leaf '{leaf}' was not sampled; sampled: {', '.join(chain)}")
+        return chain[leaf]
+
+    def predict(self, x) -> dict:
+        """Predictive summaries at `x` (n, inputs) in the data's original units, or a dict of
+        input columns by name; see `headbayes.report.predict`."""
+        from headbayes.report.predict import predict_arrays
+
+        if isinstance(x, dict):
+            from headbayes.report.predict import data_description
+
+            names = data_description(self.path, self.config)["inputs"]
+            x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
+        return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)))
+
+
+def _default_run_dir() -> Path:
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    return Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "runs" / f"{stamp}_api"
+
+
+def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
+    """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
+    outputs/runs/), write the report (metrics.json and plots) and status.json; return the
+    `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
+    status.json records them. A `run_dir` holding committed chunks of the same config resumes
+    from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
+    from headbayes.app.session import holds_this_run
+    from headbayes.config.typed import validate
+    from headbayes.core.errors import HeadbayesError
+    from headbayes.job.pipeline import run_job
+    from headbayes.report.write import write_report
+
+    run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
+    validate(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume = holds_this_run(config, run_dir)  # before anything is written
+    try:
+        run_job(config, run_dir, progress or (lambda *args: None), resume=resume)
+        if report:
+            write_report(run_dir)
+    except HeadbayesError as e:
+        RunFiles(run_dir).write_status(e)
+        raise
+    RunFiles(run_dir).write_status()
+    return RunDir(run_dir)
+
+
+def load_run(path) -> RunDir:
+    """The run directory at `path` (its files are read when first asked for)."""
+    return RunDir(path)

@@ -1,0 +1,410 @@
+"""The `headbayes` command: run, resume, report, summarize, inspect, export, predict.
+
+`run` hands its arguments to Hydra (`app.main`); the others are plain argparse and import JAX
+only if they must. Exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed,
+4 run directory missing files or corrupt.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from headbayes.app import console
+from headbayes.config import composition
+from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunInUse,
+                                   SignalStop, raise_if_signalled)
+from headbayes.report import plotworker
+
+__all__ = ["main", "run_cli"]
+
+USAGE = """\
+usage: headbayes <command> [args]
+
+commands:
+  run [-m] [--profile] [OVERRIDES...]
+                            one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head;
+                            --profile prints the seconds of every stage (meta.json keeps them)
+  resume [--profile] RUN_DIR
+                            finish an interrupted run from its last committed chunk
+  report RUN_DIR            recompute metrics and plots from a run directory's files alone
+  summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
+  inspect [OVERRIDES...]    leaf table: path, shape, size, sampled or frozen
+  export RUN_DIR            the chain as an ArviZ netCDF file (pip install 'headbayes[arviz]')
+  predict RUN_DIR --input FILE [--output FILE]
+                            posterior predictive of a finished run on new inputs (csv or npz)
+
+'headbayes <command> --help' shows each command's usage.
+exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
+
+PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+
+
+def preflight(args: list[str]) -> bool:
+    """Check a `run` command line before Hydra starts: keys, types and ranges. True when
+    that checked every job of the sweep, when only plain keys are swept: Hydra's sweeper then
+    need not compose every job before the sweep (`hydra_plugins.headbayes_sweeper`).
+
+    In a sweep every value of every swept key is checked (with the other swept keys at
+    their first value); glob and interval sweeps are left to the jobs, which validate again.
+    The config is composed once; a swept plain key is then set on a copy, a swept group or
+    added key composes again.
+    """
+    from hydra.core.override_parser.types import ValueType
+
+    from headbayes.config.typed import CONFIG_GROUPS
+
+    fixed, swept, every_job = [], [], True
+    for override in composition.parse_overrides(args):
+        if composition.is_hydra_key(override.key_or_group):
+            every_job = every_job and not override.is_sweep_override()
+            continue
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+        elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+            swept.append(override)
+        else:
+            return False
+    lines = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in swept]
+    firsts = [values[0] for values in lines]
+    base = composition.compose_dict(fixed + firsts)
+    composition.checked(base)
+    for i, override in enumerate(swept):
+        key = override.key_or_group
+        plain = (key not in CONFIG_GROUPS and "/" not in key and not override.is_add()
+                 and not override.is_force_add())
+        every_job = every_job and plain
+        for value, line in list(zip(override.sweep_iterator(), lines[i]))[1:]:
+            if plain:
+                composition.checked(composition.with_value(base, key, value))
+            else:
+                composition.compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
+    return every_job
+
+
+def _run(args: list[str]) -> int:
+    profile = "--profile" in args
+    args = [a for a in args if a != "--profile"]
+    help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
+    if not help_only and not any(a in ("--cfg", "-c", "--info", "-m", "--multirun") for a in args):
+        plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
+    composition.PREFLIGHT["checked_every_job"] = not help_only and preflight(args)
+    from headbayes.app import hydra_task as app
+    from headbayes.app import session as job
+
+    job.PROFILE = profile
+
+    if os.environ.get("HEADBAYES_DEBUG"):
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors with their traceback too
+    argv, sys.argv = sys.argv, ["headbayes run", *args]
+    try:
+        app.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == 1 and not app.JOB_STATE["started"]:
+            return 2  # Hydra could not compose the config; it printed why
+        return code
+    finally:
+        sys.argv = argv
+    return app.JOB_STATE["failed"][0][1] if app.JOB_STATE["failed"] else 0
+
+
+def _inspect(args: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print("usage: headbayes inspect [+experiment=NAME] [KEY=VALUE ...]\n\n"
+              "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
+              "the mask samples it or keeps it frozen (with mask.groups: by which group).\n"
+              "Nothing is compiled or written.")
+        return 0
+    from headbayes.models.mask import assign_groups, leaf_table, select
+    from headbayes.models import leaf_shapes
+
+    cfg = composition.compose(args)
+    shapes = leaf_shapes(cfg)
+    sampled = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
+    groups = assign_groups(list(shapes), sampled, cfg.mask.groups)
+    console.stdout.print(console.leaf_table_view(leaf_table(shapes, sampled, groups)))
+    if getattr(cfg.likelihood, "sigma", None) == "sampled":
+        from headbayes.posterior.noise import NOISE_LEAF
+
+        console.stdout.print(f"also sampled: {NOISE_LEAF} (likelihood.sigma=sampled), 1 number")
+    return 0
+
+
+def _report(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes report",
+        description="Recompute metrics.json, predictive.png and trace.png from a run directory.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
+    ns = parser.parse_args(args)
+    from headbayes.report.write import write_report
+    from headbayes.core.rundir import RunFiles
+
+    figures, notes = write_report(ns.run_dir, plot=not ns.no_plots)
+    console.print_report(figures, notes)
+    console.stdout.print(f"wrote {ns.run_dir / RunFiles.METRICS}")
+    return 0
+
+
+def _resume(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes resume",
+        description="Finish an interrupted run from its last committed chunk, with the run's "
+                    "saved config; the chain equals an uninterrupted run's. A finished run is "
+                    "left unchanged. KEY=VALUE overrides must equal the saved values: a "
+                    "changed setting is refused (exit 2) with the keys that differ. "
+                    "tracking.* keys are the exception: the saved ones are never followed; "
+                    "give tracking.backend=mlflow here to log the finished run.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the seconds of every stage, and of the stopped processes "
+                             "before this one (meta.json keeps them)")
+    ns = parser.parse_args(args)
+    plotworker.launch()  # imports matplotlib in another process while this one works
+    from headbayes.app import session as job
+    from headbayes.config.typed import TrackingConfig, differences, validate
+    from headbayes.core.rundir import RunFiles
+
+    job.PROFILE = ns.profile
+
+    # a run directory's own tracking settings are not followed (it may come from someone
+    # else, its tracking.uri anyone's server): only the tracking.* keys typed here count
+    from headbayes.config.saved import load_config
+
+    saved = dataclasses.replace(load_config(RunFiles.existing(ns.run_dir)),
+                                tracking=TrackingConfig())
+    cfg = validate(_with_overrides(saved, ns.overrides))
+    changed = differences(saved, cfg)
+    if changed:
+        raise ConfigError(f"resume continues the saved run and cannot change its settings; "
+                          f"these differ: {'; '.join(changed)}. Start a new run instead")
+    try:
+        job.run_and_report(cfg, ns.run_dir, resume=True)
+    except HeadbayesError as e:
+        if not isinstance(e, RunInUse):  # a live run's status is its own to write
+            RunFiles(ns.run_dir).write_status(e)
+        raise
+    except SignalStop as e:
+        stopped = e.in_run(ns.run_dir)
+        RunFiles(ns.run_dir).write_status(stopped)
+        raise stopped from None
+    RunFiles(ns.run_dir).write_status()
+    return 0
+
+
+def _with_overrides(cfg, overrides: list[str]):
+    """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
+    from omegaconf import OmegaConf
+
+    if not overrides:  # nothing to parse: Hydra's parser (0.1 s to import) is not needed
+        return cfg
+    malformed = [item for item in overrides if "=" not in item]
+    if malformed:
+        raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
+    parsed = composition.parse_overrides(overrides)
+    composition.check_overrides(parsed)
+    merged = OmegaConf.structured(cfg)
+    for override in parsed:
+        merged = composition.with_value(merged, override.key_or_group, override.value())
+    return composition.to_run_config(merged)
+
+
+def _export(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes export",
+        description="Write the run's chain as an ArviZ InferenceData netCDF file: groups "
+                    "posterior, sample_stats, observed_data, constant_data (dims chain, draw). "
+                    "Needs the optional extra: pip install 'headbayes[arviz]'.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--output", type=Path, help="default: RUN_DIR/inference_data.nc")
+    ns = parser.parse_args(args)
+    from headbayes.report.export import export_netcdf
+    from headbayes.core.rundir import RunFiles
+
+    RunFiles.existing(ns.run_dir)
+    console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output)}")
+    return 0
+
+
+def _summarize(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes summarize",
+        description="One row per job of a sweep (overrides, status, metrics, gradient "
+                    "evaluations, wall time); writes SWEEP_DIR/summary.csv with every metric.")
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table as markdown (for docs) instead of a rich table")
+    parser.add_argument("--plot", metavar="METRIC[,METRIC...]",
+                        help="also plot these metrics against the number of sampled parameters "
+                             "(SWEEP_DIR/<metrics>_vs_sampled.png)")
+    ns = parser.parse_args(args)
+    from rich.table import Table
+
+    from headbayes.report.summarize import (collect_jobs, markdown_table, table_cell, table_columns,
+                                     write_summary)
+
+
+    rows = collect_jobs(ns.sweep_dir)
+    path = write_summary(ns.sweep_dir, rows)
+    if ns.plot:
+        from headbayes.report.write import METRIC_KEYS
+        from headbayes.report.summarize import plot_against_sampled
+
+        metrics = [m.strip() for m in ns.plot.split(",") if m.strip()]
+        unknown = [m for m in metrics if m not in METRIC_KEYS or m == "verdict"]
+        if unknown or not metrics:
+            raise ConfigError(f"--plot: unknown metric(s) {unknown or ns.plot!r}; choose from "
+                              f"{', '.join(k for k in METRIC_KEYS if k != 'verdict')}")
+        console.stdout.print(f"wrote {plot_against_sampled(ns.sweep_dir, rows, metrics)}")
+    if ns.markdown:
+        print(markdown_table(rows, console.format_value))
+        return 0
+    table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
+    columns = table_columns(rows)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(table_cell(row, c, console.format_value) for c in columns))
+    console.print_wide(table)
+    console.stdout.print(f"wrote {path} (every metric)")
+    return 0
+
+
+def _predict(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="headbayes predict",
+        description="The posterior predictive of a finished run on new inputs, from the run "
+                    "directory alone. FILE (.csv with a header row, or .npz with one array per "
+                    "column) has the training input columns by name, in the data's original "
+                    "units. Output per target: mean, sd, q05, q50, q95 with observation noise, "
+                    "and the same of the noiseless function with the suffix _f, in original "
+                    "units (the input columns first).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--input", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="write a .csv (or .npz) instead of printing a table")
+    ns = parser.parse_args(args)
+    from headbayes.report.predict import predict_arrays, read_inputs, write_table
+    from headbayes.core.rundir import RunFiles
+
+    RunFiles.existing(ns.run_dir)
+    names, x = read_inputs(ns.run_dir, ns.input)
+    columns = {**{n: x[:, i] for i, n in enumerate(names)}, **predict_arrays(ns.run_dir, x)}
+    if ns.output:
+        write_table(ns.output, columns)
+        console.stdout.print(f"wrote {ns.output} ({len(x)} rows)")
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"posterior predictive of {ns.run_dir} at {len(x)} inputs")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for row in zip(*columns.values()):
+        table.add_row(*(f"{float(v):.4g}" for v in row))
+    console.stdout.print(table)
+    return 0
+
+
+COMMANDS = {"run": _run, "resume": _resume, "report": _report, "summarize": _summarize,
+            "inspect": _inspect, "export": _export, "predict": _predict}
+
+
+def run_cli(argv: list[str]) -> int:
+    """Dispatch `argv` (without the program name); return the exit code. SIGTERM and SIGINT
+    end any command with 128 + the signal's number and one line, never a traceback (during
+    sampling the chunk in flight is committed first: `headbayes.job.pipeline`)."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, args = argv[0], argv[1:]
+    if command not in COMMANDS:
+        console.error(f"unknown command '{command}'; expected one of {', '.join(COMMANDS)}")
+        print(USAGE, file=sys.stderr)
+        return 2
+    with _signals_stop():
+        try:
+            code = COMMANDS[command](args)
+            if code < 128:  # a signal not yet reported (swallowed on the way) ends it still
+                raise_if_signalled()
+            return code
+        except HeadbayesError as e:
+            console.error(str(e))
+            if os.environ.get("HEADBAYES_DEBUG"):
+                raise
+            return e.exit_code
+        except SignalStop as e:
+            console.error(f"{e}; what was committed is kept (a run continues with "
+                          f"`headbayes resume RUN_DIR`)")
+            return e.exit_code
+
+
+@contextlib.contextmanager
+def _signals_stop():
+    """SIGTERM/SIGINT raise SignalStop; a file-size limit makes a write fail (exit 4) instead
+    of killing the process (SIGXFSZ ignored). A SignalStop raised inside a finalizer or a gc
+    callback (JAX has one), where Python can only ignore it, is not printed as a traceback: it
+    is recorded and ends the command all the same. The previous handlers come back afterwards."""
+    def stop(signum, _frame):
+        SIGNALS_RECEIVED.append(signum)  # kept, should the exception be swallowed
+        raise SignalStop(signum)
+
+    def unraisable(report):
+        if not isinstance(report.exc_value, SignalStop):
+            default_unraisable(report)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    SIGNALS_RECEIVED.clear()
+    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    default_unraisable, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = default_unraisable
+        SIGNALS_RECEIVED.clear()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run_cli(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        # stopped by a signal: everything committed is on disk (fsync'd); leave now rather
+        # than wait for threads a library started (matplotlib's font-cache timer, say)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit with `code` without the interpreter's teardown, which after a run takes about 0.5 s
+    on a CPU (freeing XLA's client and every module's objects) and has nothing left to do: the
+    atexit handlers run (logging's flush among them), the standard streams are flushed; every
+    file headbayes writes is already closed and synced. While a thread that is not a daemon is
+    alive (a launcher's worker pool, which shuts down in the interpreter's own exit), the
+    interpreter exits as usual."""
+    import atexit
+
+    if any(thread is not threading.main_thread() and not thread.daemon
+           for thread in threading.enumerate()):
+        sys.exit(code)
+    getattr(atexit, "_run_exitfuncs", lambda: None)()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

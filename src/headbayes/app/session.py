@@ -1,0 +1,88 @@
+"""One job: sample (or resume) a run into its directory, then report. No Hydra here: `headbayes
+resume` and `headbayes.run` start without importing it; `headbayes.app.hydra_task` is the Hydra task over it.
+"""
+
+from pathlib import Path
+
+from headbayes.app import console
+from headbayes.config.typed import RunConfig
+from headbayes.core.errors import OtherRunInDir
+from headbayes.core.rundir import RunFiles
+
+__all__ = ["holds_this_run", "run_and_report"]
+
+PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
+
+
+def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
+    """True when `run_dir` already holds committed chunks of this same config: a job that SLURM
+    requeued after a preemption, or one started again with the same run directory. It then
+    resumes. Committed chunks of a different config are never overwritten: OtherRunInDir."""
+    from headbayes.config.typed import differences
+
+    files = RunFiles(run_dir)
+    if not files.holds_chunks():
+        return False
+    from headbayes.config.saved import load_config
+
+    saved = load_config(files, own_data=False)
+    changed = differences(saved, run_config)
+    if changed:
+        raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
+                            f"{'; '.join(changed)}. Choose another hydra.run.dir")
+    return True
+
+
+def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
+                   sweep_dir: Path | None = None) -> None:
+    """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
+    log the run (a job of the sweep in `sweep_dir`, if one)."""
+    from headbayes.report import plotworker
+    from headbayes.job.pipeline import FINISHED_BEFORE, run_job
+    from headbayes.core.timing import Stages, job_seconds
+
+    worker = plotworker.take(run_config.report.plots)  # `headbayes run` launched it
+    try:
+        with console.sampling_progress() as progress:
+            meta = run_job(run_config, run_dir, progress, resume=resume,
+                           plots_here=worker is None)
+        from headbayes.report.write import write_report  # after the job: its libraries load meanwhile
+        stages = Stages(meta["timings"].get("stages"))
+        figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
+                                      worker=worker)
+    finally:
+        if worker is not None:
+            worker.close()
+    console.print_report(figures, notes)
+    stages.lap("report")
+    timings = meta["timings"]
+    if not meta.get(FINISHED_BEFORE):  # a finished run's meta.json stays as it was
+        timings.update(stages=stages.seconds, wall_s=job_seconds())
+        RunFiles(run_dir).write_json(RunFiles.META, meta)
+    if PROFILE and "stages" in timings:
+        console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))
+        earlier = timings.get("earlier", [])
+        if earlier:
+            console.stdout.print(f"stopped processes before this one: {len(earlier)}, "
+                                 f"{sum(e['wall_s'] for e in earlier):.2f} s "
+                                 f"(meta.json timings.earlier)")
+    console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
+                         f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
+    pointer = console.exact_pointer(figures)
+    if pointer:
+        console.stdout.print(pointer)
+    if run_config.tracking.backend == "mlflow":
+        _track(run_config, run_dir, figures, sweep_dir)
+
+
+def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path | None) -> None:
+    """Log to MLflow; a tracking server that fails is a warning: the run itself is done."""
+    from headbayes.report.tracking import log_run, tracking_uri
+
+    try:
+        run_id = log_run(run_config, run_dir, figures, sweep_dir)
+    except Exception as e:  # noqa: BLE001 (any client or server error)
+        console.error(f"warning: the run is complete but logging it to MLflow at "
+                      f"{tracking_uri(run_config.tracking)} failed: {type(e).__name__}: {e}")
+        return
+    console.stdout.print(f"logged to MLflow ({tracking_uri(run_config.tracking)}): run {run_id}")

@@ -1,0 +1,1 @@
+"""Layer 6: composing, typing and validating a run's config."""

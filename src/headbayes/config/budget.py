@@ -1,0 +1,114 @@
+"""Limits checked before anything is built or compiled: seeds that fit in 32 bits, step counts
+that fit the loop's int32 counters, and a memory estimate against the memory available.
+
+The estimate (bytes) adds, for the float32 numbers a run holds at once: the kept draws as the
+report reads them (keep x chains x sampled numbers, float32 and a float64 copy), the model (4
+copies: values, gradients, two optimiser moments), the per-step draws of VI
+(num_mc_samples x sampled numbers, 3 copies, per chain), HMC's and NUTS' Hessian start
+(`mass_init: hessian`: sampled numbers², 3 copies, per chain) and the data (rows x columns,
+float64, 2 copies; a data file counts 4 times its size for parsing). It is a lower bound of what the
+run needs, so a run it refuses could not have finished; the message names the largest part.
+"""
+
+import dataclasses
+import math
+import os
+
+from headbayes.core.checks import require
+from headbayes.core.errors import ConfigError
+
+ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_chains), or "
+                        "sample fewer leaves (mask.include)",
+          "model": "use a smaller model (model.width, model.depth)",
+          "VI draws per step": "use fewer sampler.num_mc_samples",
+          "Hessian start": "start the mass matrix from the identity (sampler.mass_init="
+                           "identity) or sample fewer leaves (mask.include)",
+          "data": "use fewer rows (data.n_train, data.n_test) or a smaller file"}
+
+__all__ = ["check_seeds_and_counts", "check_memory", "memory_estimate", "available_memory"]
+
+INT32_MAX = 2**31 - 1
+SEED_LIMIT = 2**32
+
+
+def check_seeds_and_counts(cfg) -> None:
+    """Every `seed` key in [0, 2³²); the loop's step and draw counts below 2³¹."""
+    for key, value in _seeds(cfg):
+        require(isinstance(value, int) and 0 <= value < SEED_LIMIT, key, value,
+                "an integer in [0, 2**32) (a 32-bit seed)")
+    s = cfg.sampler
+    steps = s.warmup + s.keep * s.thin
+    require(steps <= INT32_MAX, "sampler.keep", s.keep,
+            f"such that warmup + keep x thin <= {INT32_MAX} steps (got {steps})")
+    for key in ("num_mc_samples", "num_integration_steps"):
+        value = getattr(s, key, None)
+        if value is not None:
+            require(value <= 2**20, f"sampler.{key}", value, "an integer <= 1048576")
+
+
+def _seeds(options, prefix: str = ""):
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        key = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _seeds(value, key + ".")
+        elif field.name == "seed" or field.name.endswith("_seed"):
+            yield key, value
+
+
+def memory_estimate(cfg, shapes: dict, sampled: list) -> dict:
+    """{part: bytes} of the estimate above, for leaf `shapes` and the `sampled` paths."""
+    from headbayes.datasets.datacopy import FILE_KEYS
+    from headbayes.datasets import data_sizes
+
+    s = cfg.sampler
+    sampled_size = sum(math.prod(shapes[p]) for p in sampled)
+    model_size = sum(math.prod(shape) for shape in shapes.values())
+    parts = {"kept draws": 12 * s.keep * s.num_chains * sampled_size,
+             "model": 16 * model_size,
+             "VI draws per step": 12 * getattr(s, "num_mc_samples", 0) * sampled_size
+             * s.num_chains,
+             "Hessian start": (12 * s.num_chains * sampled_size**2
+                               if getattr(s, "mass_init", "identity") == "hessian" else 0)}
+    rows = sum(getattr(cfg.data, key, 0) or 0 for key in ("n_train", "n_test", "n_ood"))
+    files = sum(_file_size(getattr(cfg.data, key, "")) for key in FILE_KEYS)
+    parts["data"] = 16 * rows * sum(data_sizes(cfg.data)) + 4 * files
+    return parts
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(os.path.expanduser(path)).st_size if path else 0
+    except OSError:
+        return 0
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (MemAvailable of /proc/meminfo, else the physical
+    memory); None when neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg, shapes: dict, sampled: list, available: int | None = None) -> None:
+    """ConfigError (exit 2) when the estimate exceeds the available memory."""
+    available = available_memory() if available is None else available
+    if available is None:
+        return
+    parts = memory_estimate(cfg, shapes, sampled)
+    total = sum(parts.values())
+    if total > available:
+        largest = max(parts, key=parts.get)
+        raise ConfigError(f"this run needs at least {total / 2**30:.1f} GiB of memory, more "
+                          f"than the {available / 2**30:.1f} GiB available; the largest part, "
+                          f"{parts[largest] / 2**30:.1f} GiB, is the {largest}: "
+                          f"{ADVICE[largest]}")

@@ -1,0 +1,59 @@
+"""The config a run directory was sampled with: typed, checked, with its own data copies and
+learned scales put in. A received directory's config never chooses code to run from inside it
+(`models.check_target_origin`)."""
+
+import io
+import os
+
+from headbayes.analysis.hyperparameters import checked_values, with_values
+from headbayes.config.typed import typed
+from headbayes.core import store
+from headbayes.core.errors import RunDirError
+from headbayes.core.rundir import RunFiles
+from headbayes.core.schema import RunConfig
+from headbayes.datasets.datacopy import with_copies
+from headbayes.models import TargetModel, check_target_origin
+
+__all__ = ["load_config", "with_own_data"]
+
+
+def load_config(files: RunFiles, learned: bool = False, own_data: bool = True):
+    """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
+    with `learned`, the scales of hyperparameters.json put in for learned ones; with
+    `own_data`, data files read from the run's checked copies (`headbayes.datasets.datacopy`)
+    rather than the paths as typed."""
+    cfg = _saved_config(files)
+    if own_data:
+        cfg = with_own_data(files, cfg)
+    if learned and files.has(files.HYPERPARAMETERS):
+        path = files.path(files.HYPERPARAMETERS)
+        cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), path))
+    return cfg
+
+
+def with_own_data(files: RunFiles, cfg):
+    """`cfg` reading the run's copies of its data files, when data.json lists any."""
+    records = files.read_json(files.DATA).get("files", {}) if files.has(files.DATA) else {}
+    return with_copies(files, cfg, records)
+
+
+def _saved_config(files: RunFiles):
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = files.path(files.CONFIG)
+    if not os.path.lexists(path):  # a link is not skipped: reading it is refused
+        path = files.path(files.HYDRA_CONFIG)
+    if not os.path.lexists(path):
+        raise RunDirError(f"missing file {path} (is {files.root} a headbayes run directory?)")
+    try:
+        saved = (store.read_json(path) if path.suffix == ".json"
+                 else OmegaConf.load(io.StringIO(store.read_bytes(path).decode())))
+        merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
+        cfg = typed(merged, strict=False)
+    except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+    if isinstance(cfg.model, TargetModel):
+        check_target_origin(cfg.model._target_, path, files.root)
+    return cfg

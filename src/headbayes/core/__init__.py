@@ -1,0 +1,1 @@
+"""Layer 0: errors, checks, registries, run-directory files, timing, XLA options."""

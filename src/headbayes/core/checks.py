@@ -1,0 +1,51 @@
+"""Range checks for config values: each raises ConfigError naming the key, the value and what
+is allowed (`` `sampler.step_size` must be a finite number > 0, got -1 ``)."""
+
+import math
+
+from headbayes.core.errors import ConfigError
+
+__all__ = ["require", "positive_float", "nonnegative_float", "choice", "at_least", "LEARNED",
+           "is_learned", "check_scale"]
+
+
+def require(ok: bool, key: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"`{key}` must be {allowed}, got {value!r}")
+
+
+def positive_float(key: str, value) -> None:
+    require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
+
+
+def nonnegative_float(key: str, value) -> None:
+    require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
+
+
+def choice(key: str, value, allowed) -> None:
+    require(value in allowed, key, value, "one of " + ", ".join(allowed))
+
+
+def at_least(key: str, value, low: int) -> None:
+    require(value >= low, key, value, f"an integer >= {low}")
+
+
+LEARNED = ("evidence", "validation")  # `validation`: likelihood.sigma only
+
+
+def is_learned(value) -> bool:
+    return isinstance(value, str)
+
+
+def check_scale(key: str, value, sampled_ok: bool = False) -> None:
+    """`value` is a finite number > 0 or one of LEARNED (or `sampled`, where `sampled_ok`)."""
+    allowed = LEARNED + (("sampled",) if sampled_ok else ())
+    if is_learned(value):
+        if value not in allowed:
+            raise ConfigError(f"`{key}` must be a number > 0 or one of {', '.join(allowed)}, "
+                              f"got {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"`{key}` must be a finite number > 0 or one of "
+                          f"{', '.join(allowed)}, got {value!r}")

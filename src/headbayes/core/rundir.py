@@ -1,0 +1,155 @@
+"""The run directory: the one place that knows its file names and reads and writes them.
+
+```
+.hydra/              config.yaml, overrides.yaml, hydra.yaml (CLI runs; written under the lock)
+run_config.json      the config the run samples with
+data.json            input and target names, standardisation constants (for predict), and
+                     the run's copies of the user's data files with their SHA-256
+inputs/              path.csv, test_path.csv (or .npz): those copies (headbayes.datasets.datacopy)
+hyperparameters.json likelihood_sigma, prior_sigma the run samples with (set or learned)
+mask.json            every leaf: path, shape, size, sampled; totals
+params.npz           the full parameters the run samples with (trained body included)
+params_initial.npz   the initial parameters, when a body is trained (pretrained, joint)
+frozen_end.npz       the frozen leaves as the sampling loop held them at its end (the report
+                     compares them with params.npz bit for bit: unmasked_var_max)
+chain/               manifest.json, part-NNNNN.npz, state-STEP.npz (see headbayes.core.store)
+meta.json            versions, counts, timings, device
+metrics.json         the report's figures;  predictive.png, calibration.png, trace.png
+status.json          {"status": "ok" | "failed", "exit_code", "message"}
+```
+Every write is atomic (temporary file, fsync, rename; headbayes.core.store); arrays are loaded with
+`allow_pickle=False`; a missing or corrupt file is a RunDirError (exit 4) naming it.
+"""
+
+import contextlib
+import dataclasses
+from pathlib import Path
+
+from headbayes.core import store
+from headbayes.core.errors import RunDirError
+
+__all__ = ["RunFiles"]
+
+
+class RunFiles:
+    """Reads and writes the files of the run directory `root`."""
+
+    CONFIG = "run_config.json"
+    DATA = "data.json"
+    HYPERPARAMETERS = "hyperparameters.json"
+    MASK = "mask.json"
+    PARAMS = "params.npz"
+    PARAMS_INITIAL = "params_initial.npz"
+    FROZEN_END = "frozen_end.npz"
+    META = "meta.json"
+    METRICS = "metrics.json"
+    STATUS = "status.json"
+    HYDRA_CONFIG = ".hydra/config.yaml"
+    HYDRA_OVERRIDES = ".hydra/overrides.yaml"
+    HYDRA_SETTINGS = ".hydra/hydra.yaml"
+    PREDICTIVE_PLOT = "predictive.png"
+    CALIBRATION_PLOT = "calibration.png"
+    TRACE_PLOT = "trace.png"
+    NETCDF = "inference_data.nc"
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    @classmethod
+    def existing(cls, root) -> "RunFiles":
+        """The files of `root`; ConfigError (exit 2) when no such directory exists."""
+        from headbayes.core.errors import ConfigError
+
+        if not Path(root).is_dir():
+            raise ConfigError(f"run directory {root} does not exist")
+        return cls(root)
+
+    def path(self, name: str) -> Path:
+        """ROOT/NAME for one of the names above (or a chain file the manifest names), checked
+        by `store.confined`: a plain name, no symbolic link on the way."""
+        return store.confined(self.root, name)
+
+    def has(self, name: str) -> bool:
+        path = self.path(name)
+        return path.is_file() and not path.is_symlink()
+
+    def read_json(self, name: str) -> dict:
+        return store.read_json(self.path(name))
+
+    def write_json(self, name: str, obj) -> None:
+        store.write_json(self.path(name), obj)
+
+    def write_npz(self, name: str, arrays: dict) -> None:
+        store.write_npz(self.path(name), arrays)
+
+    # --- the config -------------------------------------------------------------------------
+    def write_config(self, cfg) -> None:
+        self.write_json(self.CONFIG, dataclasses.asdict(cfg))
+
+    def hydra_overrides(self) -> dict:
+        """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
+        import yaml
+
+        path = self.path(self.HYDRA_OVERRIDES)
+        try:
+            items = yaml.safe_load(store.read_bytes(path).decode()) or []
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
+            raise RunDirError(f"cannot read {path}: {e}") from None
+        if not isinstance(items, list):
+            raise RunDirError(f"corrupt file {path}: expected a list of overrides")
+        return dict(item.split("=", 1) for item in items if isinstance(item, str) and "=" in item)
+
+    def is_job(self) -> bool:
+        """A job directory of a Hydra sweep (it holds .hydra/)."""
+        path = self.root / ".hydra"
+        return path.is_dir() and not path.is_symlink()
+
+    # --- parameters -------------------------------------------------------------------------
+    def write_params(self, named: dict, initial: bool = False) -> None:
+        store.write_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS), named)
+
+    def read_npz(self, name: str) -> dict:
+        return store.read_npz(self.path(name))
+
+    def read_params(self, initial: bool = False) -> dict:
+        return store.read_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS))
+
+    # --- status -----------------------------------------------------------------------------
+    def write_status(self, error=None) -> None:
+        """{"status": "ok", "exit_code": 0}, or the failure's exit code and message (`error`:
+        an exception; HeadbayesError subclasses carry their exit code, others count as 1),
+        and the timings of a process stopped between chunks (`errors.Interrupted`)."""
+        if error is None:
+            status = {"status": "ok", "exit_code": 0}
+        else:
+            known = hasattr(error, "exit_code")
+            status = {"status": "failed", "exit_code": error.exit_code if known else 1,
+                      "message": str(error) if known else f"{type(error).__name__}: {error}"}
+            if getattr(error, "timings", None):
+                status["timings"] = error.timings
+        self.write_json(self.STATUS, status)
+
+    def status(self) -> dict:
+        """status.json's content; {} when there is none (a run still going, or killed)."""
+        return self.read_json(self.STATUS) if self.has(self.STATUS) else {}
+
+    # --- the chain --------------------------------------------------------------------------
+    def holds_chunks(self) -> bool:
+        """True when committed chunks (a checkpoint) are on disk."""
+        return self.has(store.MANIFEST) and bool(store.read_manifest(self.root)["checkpoint"])
+
+    def chain_writer(self, resume: bool = False) -> store.ChainWriter:
+        return store.ChainWriter(self.root, resume=resume)
+
+    def chain(self) -> tuple[dict, dict]:
+        """(leaves, step information), checksums verified."""
+        return store.load_chain_and_info(self.root)
+
+    def verify_chain(self) -> None:
+        if self.has(store.MANIFEST):
+            store.verify_chain(self.root)
+
+    @contextlib.contextmanager
+    def lock(self):
+        with store.run_lock(self.root):
+            yield

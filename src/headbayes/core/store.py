@@ -1,0 +1,320 @@
+"""Files of a run directory at the lowest level: atomic writes, chunked chain files, loading
+back (`headbayes.core.rundir.RunFiles` owns the names of the others).
+
+Every file is written to a temporary name and renamed into place. Arrays go to `.npz` keyed by
+dotted leaf path; nothing is pickled, and everything is loaded with `allow_pickle=False`.
+The chain lives in `chain/part-NNNNN.npz` (sampled leaves only, axes (chain, draw, *shape));
+Beside the leaves, a part holds the step information summed per kept draw under `info/NAME`
+(axes (chain, draw)). `chain/manifest.json` lists committed parts with their draw counts and
+SHA-256, and is rewritten after each part, so a part counts only once the manifest names it.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from headbayes.core.errors import RunDirError, RunInUse
+
+__all__ = ["confined", "read_bytes", "temporary_beside", "write_bytes", "write_json",
+           "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter",
+           "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
+
+MANIFEST = "chain/manifest.json"
+INFO_PREFIX = "info/"
+
+
+NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")  # one component of a run-directory name
+PART_NAME = re.compile(r"chain/part-\d{5}\.npz")
+STATE_NAME = re.compile(r"chain/state-\d{9}\.npz")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def confined(root: Path, name: str) -> Path:
+    """ROOT/NAME after checking that NAME is a relative name of plain components (letters,
+    digits, `_.-`, no `..`) and that no existing directory on the way is a symbolic link; a
+    RunDirError (exit 4) otherwise. The final component is opened without following links
+    (`read_bytes`, `write_bytes`)."""
+    parts = name.split("/")
+    if not all(NAME.fullmatch(p) and p not in (".", "..") for p in parts):
+        raise RunDirError(f"refused file name {name!r} in {root}: not a plain name inside it")
+    directory = Path(root)
+    for part in parts[:-1]:
+        directory = directory / part
+        if directory.is_symlink():
+            raise RunDirError(f"refused {directory}: a symbolic link inside a run directory")
+    return Path(root) / name
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of `path`, refusing a symbolic link (RunDirError, exit 4)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise RunDirError(f"missing file {path}") from None
+    except OSError as e:
+        if Path(path).is_symlink():
+            raise RunDirError(f"refused {path}: a symbolic link inside a run directory") from None
+        raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise RunDirError(f"refused {path}: not a regular file")
+        return f.read()
+
+
+@contextlib.contextmanager
+def temporary_beside(path: Path):
+    """A new file (created exclusively, never through a link) beside `path`, yielded as
+    (open binary file, its path); renamed onto `path` when the block ends without error, else
+    removed. OSError (disk full, permissions, file-size limit) becomes RunDirError (exit 4)
+    naming `path`; `path` is untouched then."""
+    path = Path(path)
+    tmp = None
+    try:
+        if path.parent.is_symlink():
+            raise RunDirError(f"refused {path.parent}: a symbolic link inside a run directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary new file (mkstemp makes it 0600)
+        with os.fdopen(fd, "wb") as f:
+            yield f, tmp
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
+                          f"everything committed before is intact") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (`temporary_beside`, fsync, rename)."""
+    with temporary_beside(path) as (f, _):
+        f.write(data)
+
+
+def write_json(path: Path, obj) -> None:
+    write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buffer.getvalue()
+
+
+def write_npz(path: Path, arrays: dict) -> None:
+    write_bytes(path, _npz_bytes(arrays))
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path` (RunDirError, exit 4, when missing, a link, corrupt or not an
+    object)."""
+    try:
+        value = json.loads(read_bytes(path))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"corrupt file {path}: expected a JSON object")
+    return value
+
+
+def read_npz(path: Path, data: bytes | None = None) -> dict:
+    """All arrays of an npz file (or of its already-read bytes `data`); RunDirError if missing,
+    corrupt or holding objects."""
+    try:
+        raw = read_bytes(path) if data is None else data
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def _read_verified(path: Path, sha256: str, what: str) -> bytes:
+    """The bytes of `path` if their SHA-256 is `sha256`; RunDirError naming the file if not."""
+    if not path.is_file() and not path.is_symlink():
+        raise RunDirError(f"missing {what} file {path}")
+    data = read_bytes(path)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RunDirError(f"corrupt {what} file {path}: checksum mismatch")
+    return data
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold RUN_DIR/.lock (our pid) while writing; a second live writer is refused (RunInUse,
+    exit 2). A lock left by a process that no longer exists is taken over; one this process
+    already holds is held on (the lock is reentrant)."""
+    path = confined(run_dir, ".lock")
+    if _lock_owner(path) == os.getpid():
+        yield
+        return
+    for _ in range(2):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(read_bytes(path).strip() or 0)
+                os.kill(owner, 0)
+            except (ValueError, ProcessLookupError, FileNotFoundError, RunDirError):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except PermissionError:
+                pass  # alive, owned by someone else
+            raise RunInUse(f"{run_dir} is being written by process {owner} (lock {path}); "
+                           f"wait for it or stop it first; nothing was changed") from None
+        except OSError as e:  # a read-only directory, a full disk
+            raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
+                              f"nothing was changed") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise RunInUse(f"cannot take the lock {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(read_bytes(path).strip() or 0)
+    except (ValueError, RunDirError):
+        return None
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """chain/manifest.json, its shape checked: {"parts": [{"file", "draws", "sha256"}],
+    "checkpoint": None | {"next_step", "state", "sha256", "counts"}}, every file name one the
+    writer makes (PART_NAME, STATE_NAME); RunDirError (exit 4) otherwise."""
+    path = confined(run_dir, MANIFEST)
+    manifest = read_json(path)
+
+    def entry_ok(entry, field, pattern, keys):
+        """`entry[field]` a file name matching `pattern`, with its SHA-256 and `keys`."""
+        return (isinstance(entry, dict) and {field, "sha256", *keys} <= entry.keys()
+                and isinstance(entry[field], str) and pattern.fullmatch(entry[field])
+                and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"]))
+
+    parts, checkpoint = manifest.get("parts"), manifest.get("checkpoint")
+    ok = isinstance(parts, list) and all(
+        entry_ok(p, "file", PART_NAME, {"draws"}) and _count(p["draws"]) for p in parts)
+    if checkpoint is not None:
+        ok = ok and entry_ok(checkpoint, "state", STATE_NAME, {"next_step", "counts"})
+        ok = ok and _count(checkpoint["next_step"]) and isinstance(checkpoint["counts"], dict)
+        ok = ok and all(_count(v) for v in checkpoint["counts"].values())
+    if not ok:
+        raise RunDirError(f"corrupt file {path}: not a manifest headbayes writes (parts and "
+                          f"checkpoint must name chain/part-NNNNN.npz and chain/state-N.npz "
+                          f"files with their SHA-256)")
+    return {"parts": parts, "checkpoint": checkpoint}
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+class ChainWriter:
+    """Appends chunks of draws to `RUN_DIR/chain/` and commits each in the manifest.
+
+    With every commit goes a checkpoint: the loop state after the chunk
+    (`chain/state-STEP.npz`, arrays keyed by their index among the state's leaves), the next
+    step and the running counts. The manifest, rewritten last, is the commit point; files it
+    does not name are leftovers of an interrupted write and are replaced or removed.
+    """
+
+    def __init__(self, run_dir: Path, resume: bool = False):
+        self.run_dir = Path(run_dir)
+        if resume:
+            manifest = read_manifest(self.run_dir)
+            self.parts, self.checkpoint = manifest["parts"], manifest.get("checkpoint")
+        else:
+            self.parts, self.checkpoint = [], None
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        write_json(confined(self.run_dir, MANIFEST), {"parts": self.parts, "checkpoint": self.checkpoint})
+
+    def commit(self, next_step: int, state_leaves: list, counts: dict, draws: dict | None = None,
+               info: dict | None = None) -> None:
+        """Commit optional draws ({leaf path: (chain, draw, *shape)}, info {name: (chain,
+        draw)}) with the loop state reached at `next_step`."""
+        if draws is not None and next(iter(draws.values())).shape[1] > 0:
+            name = f"chain/part-{len(self.parts):05d}.npz"
+            data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
+            write_bytes(confined(self.run_dir, name), data)
+            self.parts.append({"file": name, "draws": int(next(iter(draws.values())).shape[1]),
+                               "sha256": hashlib.sha256(data).hexdigest()})
+        state_name = f"chain/state-{next_step:09d}.npz"
+        data = _npz_bytes({str(i): np.asarray(leaf) for i, leaf in enumerate(state_leaves)})
+        write_bytes(confined(self.run_dir, state_name), data)
+        previous = self.checkpoint
+        self.checkpoint = {"next_step": int(next_step), "state": state_name,
+                           "sha256": hashlib.sha256(data).hexdigest(), "counts": dict(counts)}
+        self._write_manifest()
+        if previous and previous["state"] != state_name:
+            confined(self.run_dir, previous["state"]).unlink(missing_ok=True)
+
+    def load_state(self) -> list:
+        """The committed state's leaves, checksum verified (RunDirError if missing/corrupt)."""
+        if not self.checkpoint:
+            raise RunDirError(f"{self.run_dir / MANIFEST} names no checkpoint to resume from")
+        path = confined(self.run_dir, self.checkpoint["state"])
+        arrays = read_npz(path, _read_verified(path, self.checkpoint["sha256"], "checkpoint"))
+        return [arrays[str(i)] for i in range(len(arrays))]
+
+
+def verify_chain(run_dir: Path) -> None:
+    """Check the SHA-256 of every committed part and the checkpoint (RunDirError naming the
+    file), without parsing them."""
+    manifest = read_manifest(run_dir)
+    entries = [(p["file"], p["sha256"]) for p in manifest.get("parts", [])]
+    if manifest.get("checkpoint"):
+        entries.append((manifest["checkpoint"]["state"], manifest["checkpoint"]["sha256"]))
+    for name, digest in entries:
+        _read_verified(confined(run_dir, name), digest, "chain")
+
+
+def load_chain(run_dir: Path) -> dict:
+    """{leaf path: array (chain, draw, *shape)} from the committed parts, checksums verified."""
+    return load_chain_and_info(run_dir)[0]
+
+
+def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
+    """(leaves, step information), each {name: array with axes (chain, draw, ...)}; every
+    part's and the checkpoint's SHA-256 verified."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    parts = manifest["parts"]
+    if manifest["checkpoint"]:  # small; a damaged one would fail a later resume
+        checkpoint = manifest["checkpoint"]
+        _read_verified(confined(run_dir, checkpoint["state"]), checkpoint["sha256"], "checkpoint")
+    if not parts:
+        raise RunDirError(f"no committed draws in {run_dir / 'chain'}")
+    pieces = []
+    for part in parts:
+        path = confined(run_dir, part["file"])
+        pieces.append(read_npz(path, _read_verified(path, part["sha256"], "chain")))
+    try:
+        arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
+    except (KeyError, ValueError) as e:
+        raise RunDirError(f"inconsistent chain files in {run_dir / 'chain'}: {e}") from None
+    chain = {k: v for k, v in arrays.items() if not k.startswith(INFO_PREFIX)}
+    info = {k[len(INFO_PREFIX):]: v for k, v in arrays.items() if k.startswith(INFO_PREFIX)}
+    return chain, info

@@ -1,0 +1,81 @@
+"""A run's own copy of the user's data files, so the run directory is self-contained.
+
+A run from `data.path` (and `data.test_path`) copies each file into `RUN_DIR/inputs/` when it
+starts, reading the file once: the copy is what the run samples with, and data.json records its
+name, SHA-256 and the source it came from. Every later command (report, resume, export,
+predict) reads the copy, from any working directory, after checking its SHA-256: a changed
+copy is a RunDirError (exit 4) naming it, never other numbers. run_config.json keeps the paths
+as typed.
+"""
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+from headbayes.core import store
+from headbayes.core.errors import ConfigError, RunDirError
+
+__all__ = ["FILE_KEYS", "copy_inputs", "with_copies"]
+
+FILE_KEYS = ("path", "test_path")  # data options that name a user's file
+DIRECTORY = "inputs"
+
+
+def copy_inputs(files, cfg) -> tuple[object, dict]:
+    """Copy the files `cfg.data` names into RUN_DIR/inputs/; return (`cfg` reading the copies,
+    {key: {"copy", "sha256", "source"}} for data.json). A config naming no file is returned
+    unchanged with {}."""
+    records = {}
+    for key in FILE_KEYS:
+        typed = getattr(cfg.data, key, "")
+        if not typed:
+            continue
+        source = Path(typed).expanduser().resolve()
+        try:
+            content = source.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"data.{key}: cannot read {typed!r}: {e.strerror or e} "
+                              f"(relative paths start at {Path.cwd()})") from None
+        name = f"{DIRECTORY}/{key}{_suffix(source)}"
+        store.write_bytes(files.path(name), content)
+        records[key] = {"copy": name, "sha256": hashlib.sha256(content).hexdigest(),
+                        "source": str(source)}
+    return _reading(files, cfg, records), records
+
+
+def with_copies(files, cfg, records: dict):
+    """`cfg` reading the run's copies listed in `records` (data.json's "files"), each checked
+    against its SHA-256 (RunDirError naming a missing or changed copy, or a data file the
+    config names that has no copy)."""
+    if not isinstance(records, dict):
+        raise RunDirError(f"corrupt file {files.path(files.DATA)}: 'files' is not a mapping")
+    uncopied = [key for key in FILE_KEYS if getattr(cfg.data, key, "") and key not in records]
+    if uncopied:  # a path from the directory's own files is never followed outside it
+        raise RunDirError(f"the run's config names data.{uncopied[0]} "
+                          f"{getattr(cfg.data, uncopied[0])!r} and {files.root} holds no copy of "
+                          f"it (inputs/, data.json); refusing to read a file outside the run "
+                          f"directory")
+    for key, record in records.items():
+        if key not in FILE_KEYS or not isinstance(record, dict):
+            raise RunDirError(f"corrupt file {files.path(files.DATA)}: bad entry {key!r}")
+        path = files.path(str(record.get("copy", "")))
+        if not (path.name.startswith(key) and path.parent.name == DIRECTORY):
+            raise RunDirError(f"corrupt file {files.path(files.DATA)}: bad copy name {path}")
+        if hashlib.sha256(store.read_bytes(path)).hexdigest() != record.get("sha256"):
+            raise RunDirError(f"the run's copy of its data {path} has changed since the run "
+                              f"(SHA-256 differs from data.json); refusing to use other data")
+    return _reading(files, cfg, records)
+
+
+def _reading(files, cfg, records: dict):
+    if not records:
+        return cfg
+    paths = {key: str(files.path(record["copy"]).resolve()) for key, record in records.items()}
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **paths))
+
+
+def _suffix(source: Path) -> str:
+    """The source's suffix when it is a plain one (.csv, .npz, ...), else none."""
+    suffix = source.suffix.lower()
+    return suffix if store.NAME.fullmatch(suffix) and len(suffix) <= 8 else ""
+

@@ -1,0 +1,1 @@
+"""Layer 7: the compiled sampling loop, its programs and function draws."""

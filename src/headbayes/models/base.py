@@ -1,0 +1,280 @@
+"""Model registry and the model protocol.
+
+A model is an `equinox.Module` whose `__call__(x)` maps ONE example `x` of shape
+(in_features,) to its output of shape (out_features,); headbayes `vmap`s it over a batch, as
+equinox layers expect. Leaves are named by their equinox paths (`blocks.0.linear.weight`).
+
+Built-in models (`model.name`): `mlp`, `cnn`. A user's model: a config with
+`_target_: module.factory` (the module is imported from the working directory); headbayes calls
+`factory(**other_keys, key=PRNGKey(model.seed), in_features=..., out_features=...)`. Input and
+output sizes come from the data unless `model.in_features` / `model.out_features` set them.
+
+Optional stages (feature caching and the exact reference): a model may define
+`stages` (a tuple of leaf-path prefixes, one per stage, in forward order; every leaf belongs
+to one) and `run_stages(h, start, stop)` (stages start .. stop − 1 on one example, stop None
+for the end), with `run_stages(x, 0, None) == model(x)`. When every leaf of the stages before
+stage k is frozen, their output on the data is computed once and the sampler runs the model
+from stage k on. When the last stage is an `equinox.nn.Linear` and only its leaves are sampled,
+the exact Gaussian posterior is the report's reference. Models without stages run the full
+forward pass every step. A model whose `__call__` and `run_stages` also take a batch (n, ...)
+directly may set the class attribute `batched = True`; headbayes then calls it on the batch
+instead of through `vmap` (the built-in MLP does, which keeps its float rounding).
+"""
+
+import dataclasses
+import importlib
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headbayes.core.errors import ConfigError
+from headbayes.core.registry import Entry, Registry, registry_of
+from headbayes.models.mask import node_at
+
+__all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
+           "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
+           "forward", "first_sampled_stage", "run_from", "features", "linear_head",
+           "SIZE_KEYS"]
+
+MODELS = Registry("model")
+SIZE_KEYS = ("in_features", "out_features")
+
+
+@dataclass
+class TargetModel:
+    """A user's model: `_target_` names the factory, `kwargs` its own keys."""
+
+    _target_: str = ""
+    seed: int = 0  # key=PRNGKey(seed) is passed to the factory
+    in_features: int | None = None  # None: from the data
+    out_features: int | None = None
+    cache_features: bool = True
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self._target_
+
+
+def _import_target(target: str):
+    module_name, _, attr = target.rpartition(".")
+    if not module_name or not all(p.isidentifier() for p in target.split(".")):
+        raise ConfigError(f"`model._target_` must be 'module.factory', got {target!r}")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # the user's module next to their configs
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"`model._target_`: cannot import module '{module_name}' "
+                          f"(looked in {cwd} and the installed packages: run headbayes from "
+                          f"the directory that holds it, or add that to PYTHONPATH): {e}") \
+            from None
+    if not callable(getattr(module, attr, None)):
+        raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
+    return getattr(module, attr)
+
+
+def check_target_origin(target: str, where: Path, run_dir: Path) -> None:
+    """For a config read from `where` in `run_dir` (untrusted): its `model._target_` may only
+    name a module found in the working directory or a PYTHONPATH entry, the places a user puts
+    their own model, and not inside the run directory: never an installed or standard module,
+    nor one the directory brings, whose import or call a run directory could otherwise choose.
+    RunDirError (exit 4) otherwise; nothing is imported (only the top-level name is looked
+    up)."""
+    import importlib.machinery
+    import os
+
+    from headbayes.core.errors import RunDirError
+
+    top = target.split(".", 1)[0]
+    allowed = [str(Path.cwd()), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                  if p)]
+    found = top.isidentifier() and importlib.machinery.PathFinder.find_spec(top, allowed)
+    inside = found and found.origin and Path(found.origin).resolve().is_relative_to(
+        Path(run_dir).resolve())
+    if not found or inside:
+        raise RunDirError(f"{where} names model._target_ {target!r}, which is not a module of "
+                          f"the working directory or PYTHONPATH; refusing to import it from a "
+                          f"run directory's config. Run the command from the directory that "
+                          f"holds your model's module")
+
+
+def _check_target(options: TargetModel, cfg) -> None:
+    for key, kind in (("seed", int), ("cache_features", bool)):
+        value = getattr(options, key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            allowed = "an integer" if kind is int else "true or false"
+            raise ConfigError(f"`model.{key}` must be {allowed}, got {value!r}")
+    factory = _import_target(options._target_)
+    parameters = inspect.signature(factory).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        own = [n for n in parameters if n not in ("key", *SIZE_KEYS)]
+        unknown = [k for k in options.kwargs if k not in own]
+        if unknown:
+            raise ConfigError(f"model '{options._target_}' has no key "
+                              f"{', '.join('model.' + k for k in unknown)}; its keys: "
+                              f"{', '.join(own + ['seed', 'cache_features', *SIZE_KEYS])}")
+    _check_sizes(options, cfg)
+
+
+def _build_target(options: TargetModel, key, in_features: int, out_features: int):
+    factory = _import_target(options._target_)
+    try:
+        return factory(**options.kwargs, key=key, in_features=in_features,
+                       out_features=out_features)
+    except Exception as e:  # the user's code: name it and its error
+        raise ConfigError(f"model factory {options._target_} failed: "
+                          f"{type(e).__name__}: {e}") from e
+
+
+TARGET_ENTRY = Entry("_target_", TargetModel, _build_target, _check_target)
+
+
+def model_options(values, strict: bool = True):
+    """Typed model options: a registry schema, or `TargetModel` for a `_target_` config."""
+    if dataclasses.is_dataclass(values):
+        values = dataclasses.asdict(values)
+    if "_target_" not in values:
+        return MODELS.typed(values, strict)
+    own = {f.name for f in dataclasses.fields(TargetModel)} - {"kwargs"}
+    kwargs = {**values.get("kwargs", {}), **{k: v for k, v in values.items()
+                                             if k not in own and k != "kwargs"}}
+    return TargetModel(**{k: v for k, v in values.items() if k in own}, kwargs=kwargs)
+
+
+def model_entry(options) -> Entry:
+    return TARGET_ENTRY if isinstance(options, TargetModel) else MODELS[options.name]
+
+
+def _sizes_from_data(cfg) -> tuple[int, int]:
+    """(inputs, network outputs): the data's inputs, and the outputs its targets (or classes)
+    need under the run's likelihood (its entry's `model_outputs`)."""
+    from headbayes.datasets import data_sizes
+
+    inputs, outputs = data_sizes(cfg.data)
+    rule = registry_of("likelihood")[cfg.likelihood.name].extras["model_outputs"]
+    return inputs, rule(outputs)
+
+
+def model_sizes(cfg) -> tuple[int, int]:
+    """(in_features, out_features): the config's, else the data's."""
+    from_data = _sizes_from_data(cfg)
+    return tuple(getattr(cfg.model, k) or n for k, n in zip(SIZE_KEYS, from_data))
+
+
+def _check_sizes(options, cfg) -> None:
+    for key, wanted in zip(SIZE_KEYS, _sizes_from_data(cfg)):
+        value = getattr(options, key)
+        if value is not None and value != wanted:
+            raise ConfigError(f"`model.{key}` must be {wanted} (the data '{cfg.data.name}' has "
+                              f"{wanted}) or null (taken from the data), got {value!r}")
+
+
+def is_shape(leaf) -> bool:
+    import jax
+
+    return isinstance(leaf, jax.ShapeDtypeStruct)
+
+
+def model_key(cfg) -> tuple:
+    """Everything the model of `cfg` depends on: its options, its sizes, its adapters."""
+    return (repr(dataclasses.asdict(cfg.model)), model_sizes(cfg),
+            repr(dataclasses.asdict(cfg.adapters)))
+
+
+def construct(cfg):
+    """The model's factory, then its LoRA adapters (`headbayes.models.adapters`)."""
+    import jax
+
+    from headbayes.models.adapters import add_adapters
+
+    options = cfg.model
+    model = model_entry(options).build(options, jax.random.PRNGKey(options.seed),
+                                       *model_sizes(cfg))
+    return add_adapters(model, cfg.adapters)
+
+
+_STRUCTURES: dict = {}  # model structures by model_key (a sweep shares them)
+
+
+def model_structure(cfg):
+    """The model of `cfg` with `jax.ShapeDtypeStruct` leaves in place of its arrays: its
+    structure, static parts and stages, without computing (or compiling) its values."""
+    import equinox as eqx
+
+    cache_key = ("structure", *model_key(cfg))
+    if cache_key not in _STRUCTURES:
+        _STRUCTURES[cache_key] = eqx.filter_eval_shape(lambda: construct(cfg))
+    return _STRUCTURES[cache_key]
+
+
+def is_inexact_shape(leaf) -> bool:
+    """The `eqx.is_inexact_array` of a `model_structure` leaf."""
+    import jax
+
+    return (isinstance(leaf, jax.ShapeDtypeStruct)
+            and jax.numpy.issubdtype(leaf.dtype, jax.numpy.inexact))
+
+
+def leaf_shapes(cfg) -> dict:
+    """{dotted path: shape} of every array leaf, without computing the model's values."""
+    import equinox as eqx
+
+    from headbayes.models.mask import named_leaves
+
+    shaped = eqx.filter(model_structure(cfg), is_inexact_shape)
+    return {p: tuple(leaf.shape) for p, leaf in named_leaves(shaped).items()}
+
+
+def forward(model, x):
+    """The model on a batch `x` (n, in_features) -> (n, out_features)."""
+    import jax
+
+    return model(x) if getattr(model, "batched", False) else jax.vmap(model)(x)
+
+
+def first_sampled_stage(model, sampled: dict) -> int:
+    """The first stage with a sampled leaf (0 when the model has no stages); `sampled` maps
+    dotted leaf paths to bools."""
+    stages = getattr(model, "stages", None)
+    if not stages:
+        return 0
+    for i, prefix in enumerate(stages):
+        if any(flag and (path == prefix or path.startswith(prefix + "."))
+               for path, flag in sampled.items()):
+            return i
+    return 0
+
+
+def run_from(model, h, start: int):
+    """The model from stage `start` on, on a batch `h` of that stage's inputs."""
+    import jax
+
+    if start == 0:
+        return forward(model, h)
+    if getattr(model, "batched", False):
+        return model.run_stages(h, start, None)
+    return jax.vmap(lambda e: model.run_stages(e, start, None))(h)
+
+
+def features(model, x, stop: int):
+    """Output of stages 0 .. stop − 1 on a batch `x`."""
+    import jax
+
+    if getattr(model, "batched", False):
+        return model.run_stages(x, 0, stop)
+    return jax.vmap(lambda e: model.run_stages(e, 0, stop))(x)
+
+
+def linear_head(model) -> str | None:
+    """The path of the last stage when it is an `equinox.nn.Linear` with a bias, else None."""
+    import equinox as eqx
+
+    stages = getattr(model, "stages", None)
+    if not stages:
+        return None
+    node = node_at(model, stages[-1])
+    ok = isinstance(node, eqx.nn.Linear) and node.bias is not None
+    return stages[-1] if ok else None

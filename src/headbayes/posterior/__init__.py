@@ -1,0 +1,1 @@
+"""Layer 3: likelihoods, priors, sampled noise and the log density."""

@@ -1,0 +1,1 @@
+"""Layer 9: metrics, diagnostics, plots, predict, summarize, export, tracking."""

@@ -1,0 +1,142 @@
+"""Pure metrics from arrays (numpy only); conventions in DESIGN.md §3.
+
+- variance-along-chain of a leaf: variance over the draw axis, averaged over the leaf's
+  elements and chains, computed in float64;
+- rel-L2: ||posterior mean - truth||_2 / ||truth||_2 on the eval grid;
+- band: width of the 5%-95% quantiles of the function draws (no observation noise), pooled
+  over chains and draws, on the eval grid;
+- held-out figures use the posterior predictive with observation noise: the mixture over
+  draws s of N(f_s(x), likelihood.sigma²). Its central intervals come from one noisy replicate
+  per draw, y_s = f_s(x) + sigma·ε_s with ε from numpy.random.default_rng(0).
+"""
+
+import numpy as np
+
+__all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "heldout",
+           "coverage", "truth_coverage", "mean_rmse", "band_gap_ratio", "point_heldout", "LEVELS",
+           "CALIBRATION_LEVELS", "Z_95"]
+
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+from headbayes.analysis.exact import Z_95  # noqa: E402  (the 90% band's half width in sd)
+CALIBRATION_LEVELS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
+
+
+def var_along_chain(draws: np.ndarray) -> float:
+    """Mean over chains and elements of the variance over the draw axis (axis 1)."""
+    return float(np.mean(np.var(np.asarray(draws, np.float64), axis=1)))
+
+
+def leaf_variances(params: dict, chain: dict, frozen_end: dict | None) -> dict:
+    """`masked_var_min`: the smallest variance-along-chain over the sampled leaves (`chain`).
+    `unmasked_var_max`: over the frozen leaves, the largest variance between their saved values
+    (`params`, params.npz) and the values the sampling loop held at its end (`frozen_end`,
+    frozen_end.npz): 0.0 exactly when every frozen leaf is unchanged bit for bit; None when
+    the run kept no end values; NaN when a frozen leaf is missing from them."""
+    unmasked = None
+    if frozen_end is not None:
+        unmasked = 0.0
+        for path in (p for p in params if p not in chain):
+            if path not in frozen_end or frozen_end[path].shape != params[path].shape:
+                return {"unmasked_var_max": float("nan"), **_masked_min(chain)}
+            pair = np.stack([params[path], frozen_end[path]]).astype(np.float64)
+            if pair.size:
+                unmasked = max(unmasked, float(pair.var(axis=0).max()))
+    return {"unmasked_var_max": unmasked, **_masked_min(chain)}
+
+
+def _masked_min(chain: dict) -> dict:
+    return {"masked_var_min": min(var_along_chain(draws) for draws in chain.values())}
+
+
+def predictive_summary(f_draws: np.ndarray, truth: np.ndarray,
+                       max_bytes: int = 64 * 2**20) -> dict:
+    """Mean, 5%/95% band and their figures from function draws (chain, draw, n, out);
+    rel_l2 is None when the truth is unknown. Computed in float64, a block of points at a
+    time (each block's draws under `max_bytes`)."""
+    pooled = f_draws.reshape((-1,) + f_draws.shape[2:])
+    block = max(1, max_bytes // (8 * pooled.shape[0] * int(np.prod(pooled.shape[2:]))))
+    mean, lo, hi = (np.empty(pooled.shape[1:]) for _ in range(3))
+    for start in range(0, pooled.shape[1], block):
+        part = np.asarray(pooled[:, start:start + block], np.float64)
+        mean[start:start + block] = part.mean(axis=0)
+        lo[start:start + block], hi[start:start + block] = np.quantile(part, [0.05, 0.95],
+                                                                       axis=0)
+    width = hi - lo
+    return {
+        "mean": mean, "lo": lo, "hi": hi,
+        "rel_l2": (None if truth is None
+                   else float(np.linalg.norm(mean - truth) / np.linalg.norm(truth))),
+        "band_median": float(np.median(width)),
+        "band_max": float(np.max(width)),
+    }
+
+
+def _pooled(f_draws: np.ndarray) -> np.ndarray:
+    """(chain, draw, n, 1) -> (draws, n) in float64."""
+    return np.asarray(f_draws, np.float64).reshape((-1,) + f_draws.shape[2:])[..., 0]
+
+
+def coverage(f_draws: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
+    """{level: fraction of y inside the central `level` predictive interval}."""
+    return _coverage(_pooled(f_draws), y, sigma, levels)
+
+
+def _coverage(pooled: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
+    replicates = pooled + sigma * np.random.default_rng(0).normal(size=pooled.shape)
+    y = np.asarray(y, np.float64)[:, 0]
+    result = {}
+    for level in levels:
+        lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        result[float(level)] = float(np.mean((y >= lo) & (y <= hi)))
+    return result
+
+
+def _gaussian_log_density(residual: np.ndarray, sigma: float) -> np.ndarray:
+    """log N(residual; 0, sigma²), elementwise."""
+    return -0.5 * (residual / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
+def heldout(f_draws: np.ndarray, y: np.ndarray, sigma) -> tuple[dict, dict]:
+    """(figures, calibration curve): test_rmse (posterior mean), test_nll (mean negative log
+    predictive density), coverage at LEVELS; and coverage at every CALIBRATION_LEVELS level,
+    all from one set of predictive replicates. `sigma`: the noise sd, a number or one per draw
+    (draws pooled over chains, 1)."""
+    pooled = _pooled(f_draws)
+    calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS)  # LEVELS are among them
+    y = np.asarray(y, np.float64)[:, 0]
+    logp = _gaussian_log_density(y - pooled, sigma)
+    peak = logp.max(axis=0)
+    log_mean = peak + np.log(np.mean(np.exp(logp - peak), axis=0))
+    figures = {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
+               "test_nll": float(-np.mean(log_mean)),
+               "test_coverage_90": calibration[0.9],
+               **{f"coverage_{round(level * 100)}": calibration[level] for level in LEVELS}}
+    return figures, calibration
+
+
+def point_heldout(f: np.ndarray, y: np.ndarray, sigma: float) -> dict:
+    """Held-out figures of one network (no posterior): predictive N(f(x), sigma²) at every
+    test point; RMSE, mean negative log density, and the share of y in the central 90%
+    interval f ± 1.6449 sigma. `f` and `y` have shape (n, 1)."""
+    residual = np.asarray(y, np.float64)[:, 0] - np.asarray(f, np.float64)[:, 0]
+    nll = -_gaussian_log_density(residual, sigma)
+    return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
+            "test_coverage_90": float(np.mean(np.abs(residual) <= Z_95 * sigma))}
+
+
+def mean_rmse(f_draws: np.ndarray, y: np.ndarray) -> float:
+    """RMSE of the posterior mean function (draws (chain, draw, n, 1)) against `y` (n, 1)."""
+    mean = _pooled(f_draws).mean(axis=0)
+    return float(np.sqrt(np.mean((mean - np.asarray(y, np.float64)[:, 0]) ** 2)))
+
+
+def truth_coverage(summary: dict, truth: np.ndarray) -> float:
+    """Fraction of eval points whose noiseless truth lies inside the 90% function band."""
+    return float(np.mean((truth >= summary["lo"]) & (truth <= summary["hi"])))
+
+
+def band_gap_ratio(summary: dict, x_eval: np.ndarray, gap: tuple) -> float:
+    """Median band width inside the gap / median band width outside it (1-D inputs)."""
+    width = (summary["hi"] - summary["lo"])[:, 0]
+    inside = (x_eval[:, 0] > gap[0]) & (x_eval[:, 0] < gap[1])
+    return float(np.median(width[inside]) / np.median(width[~inside]))

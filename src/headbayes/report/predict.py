@@ -1,0 +1,164 @@
+"""`headbayes predict`: the posterior predictive of a finished run on new inputs.
+
+Uses only the run directory: its config, params.npz, the chain and data.json (input column
+names and standardisation constants). Inputs are given in the data's original units and the
+outputs come back in them. Per output: `mean`, `sd`, `q05`, `q50`, `q95` of the posterior
+predictive with observation noise (the noise's replicates drawn with
+numpy.random.default_rng(0); `mean`/`sd` exact from the draws and the noise variance), and the
+same of the noiseless function with the suffix `_f`. With several outputs each name starts
+with the output's index (`0_mean`). A heteroscedastic run's noise is each draw's at each input.
+A classifier gives `p_<class>` per class (the posterior mean probability), `predicted` (the
+most probable class's name), `entropy` of the predictive and `mutual_information` (the part of
+the entropy due to the posterior; `headbayes.report.classify`).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from headbayes.config.saved import load_config
+from headbayes.core import store
+from headbayes.core.errors import ConfigError
+from headbayes.core.rundir import RunFiles
+
+__all__ = ["predict_arrays", "read_inputs", "write_table", "data_description", "STATISTICS"]
+
+STATISTICS = ("mean", "sd", "q05", "q50", "q95")
+
+
+def _require_finished(run_dir: Path) -> None:
+    status = RunFiles(run_dir).status()
+    if status.get("status") != "ok":
+        raise ConfigError(f"{run_dir} holds no finished run (status.json: "
+                          f"{status.get('status', 'missing')}); finish it with "
+                          f"`headbayes resume {run_dir}` first")
+
+
+def data_description(run_dir: Path, cfg) -> dict:
+    """data.json: input and target names, standardisation constants (rebuilt from the
+    config for a run written before data.json existed)."""
+    files = RunFiles(run_dir)
+    if files.has(files.DATA):
+        return files.read_json(files.DATA)
+    from headbayes.datasets import describe, make_dataset  # a run from an older release
+
+    return describe(make_dataset(cfg.data))
+
+
+def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -> dict:
+    """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
+    the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
+    from headbayes.datasets import scaling_from
+    from headbayes.posterior.likelihoods import is_classifier
+    from headbayes.models import model_sizes
+    from headbayes.posterior.noise import model_draws
+    from headbayes.engine.predictive import function_draws
+
+    run_dir = Path(run_dir)
+    files = RunFiles(run_dir)
+    _require_finished(run_dir)
+    cfg = load_config(files, learned=True)
+    description = data_description(run_dir, cfg)
+    scaling = scaling_from(description)
+    params = files.read_params()
+    chain, _ = files.chain()
+    draws = int(np.prod(next(iter(chain.values())).shape[:2]))
+    outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale
+    rows = max(1, max_bytes // (16 * draws * outputs))
+    rng = np.random.default_rng(0)
+    blocks = []
+    for first in range(0, len(x), rows):
+        f = function_draws(cfg, params, model_draws(chain),
+                           scaling.x_to_model(x[first:first + rows]))
+        if is_classifier(cfg.likelihood):
+            blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
+            continue
+        f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
+        f, noise = _mean_and_noise(cfg, f, chain)
+        f, noise = scaling.y_to_original(f), noise * scaling.y_scale
+        blocks.append(_summaries(f, f + noise * rng.normal(size=f.shape), noise))
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
+def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
+    """(function draws, noise sd) (draws, n, out) in model units: the noise is the likelihood's
+    σ, each draw's σ when sampled, or each draw's and point's when the network predicts it."""
+    from headbayes.posterior.likelihoods import make_likelihood, output_split
+    from headbayes.posterior.noise import noise_draws
+
+    split = output_split(cfg.likelihood.name)
+    if split is not None:
+        return split(f)
+    sampled = noise_draws(chain)
+    if sampled is not None:
+        return f, np.broadcast_to(sampled.reshape(-1, 1, 1), f.shape)
+    return f, np.full(f.shape, make_likelihood(cfg.likelihood).noise_sd)
+
+
+def _class_columns(f: np.ndarray, family: str, classes: list) -> dict:
+    """`p_<class>` per class, `predicted` (the most probable class), `entropy` and
+    `mutual_information` of the predictive (`headbayes.report.classify`)."""
+    from headbayes.report import classify
+
+    p_mean, draw_entropy = classify.predictive(np.asarray(f), family)
+    total = classify.entropy(p_mean)
+    return {**{f"p_{name}": p_mean[:, k] for k, name in enumerate(classes)},
+            "predicted": np.asarray(classes)[p_mean.argmax(axis=1)],
+            "entropy": total, "mutual_information": total - draw_entropy}
+
+
+def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray) -> dict:
+    """The columns of `predict` from function draws and noisy replicates (draws, n, out);
+    `noise`: the noise sd of each draw (and point), broadcastable to (draws, n, out)."""
+    columns = {}
+    for o in range(f.shape[2]):
+        prefix = "" if f.shape[2] == 1 else f"{o}_"
+        noise_var = np.mean(np.broadcast_to(noise, f.shape)[:, :, o] ** 2, axis=0)
+        for suffix, values, var in (("", replicates[:, :, o], noise_var),
+                                    ("_f", f[:, :, o], 0.0)):
+            q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
+            columns[f"{prefix}mean{suffix}"] = f[:, :, o].mean(axis=0)
+            columns[f"{prefix}sd{suffix}"] = np.sqrt(f[:, :, o].var(axis=0) + var)
+            columns.update({f"{prefix}q05{suffix}": q05, f"{prefix}q50{suffix}": q50,
+                            f"{prefix}q95{suffix}": q95})
+    return columns
+
+
+def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
+    """(input column names, x) from a csv or npz file holding exactly the run's input columns
+    by name; ConfigError naming missing or extra columns or a non-numeric cell."""
+    from headbayes.datasets.files import read_table
+
+    path = Path(path)
+    if path.suffix not in (".csv", ".npz"):
+        raise ConfigError(f"--input: {path} must be a .csv or .npz file")
+    if not path.is_file():
+        raise ConfigError(f"--input: file {path} not found")
+    names = data_description(Path(run_dir), load_config(RunFiles(run_dir)))["inputs"]
+    columns = read_table(path, path.suffix[1:], "--input")
+    missing = [c for c in names if c not in columns]
+    extra = [c for c in columns if c not in names]
+    if missing or extra:
+        raise ConfigError(f"--input: {path} must have exactly the training input columns "
+                          f"{', '.join(names)}; missing: {', '.join(missing) or 'none'}; "
+                          f"extra: {', '.join(extra) or 'none'}")
+    lengths = {len(columns[c]) for c in names}
+    if len(lengths) != 1 or not lengths.pop():
+        raise ConfigError(f"--input: the columns of {path} must be non-empty and equally long")
+    x = np.stack([columns[c] for c in names], axis=1)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"--input: {path} holds non-finite values")
+    return names, x
+
+
+def write_table(path: Path, columns: dict) -> None:
+    """csv, or npz when the name ends in .npz (one array per column); written atomically."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        store.write_npz(path, {k: np.asarray(v) for k, v in columns.items()})
+        return
+    names = list(columns)
+    rows = zip(*(columns[n] for n in names))
+    lines = [",".join(names)] + [",".join(v if isinstance(v, str) else f"{float(v):.8g}"
+                                          for v in row) for row in rows]
+    store.write_bytes(path, ("\n".join(lines) + "\n").encode())

@@ -1,0 +1,131 @@
+"""`headbayes summarize SWEEP_DIR`: one row per job (its overrides and metrics) and summary.csv."""
+
+import csv
+import io
+from pathlib import Path
+
+from headbayes.core import store
+from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.report.figures import METRIC_KEYS, flat_figures
+from headbayes.core.rundir import RunFiles
+
+__all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
+           "plot_against_sampled", "TABLE_KEYS"]
+
+# The columns of the terminal and markdown tables (summary.csv has every metric).
+TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bulk_min",
+              "divergences", "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals",
+              "wall_s", "verdict")
+
+
+def _sampled_size(files: RunFiles) -> int | None:
+    return files.read_json(files.MASK).get("sampled_size") if files.has(files.MASK) else None
+
+
+def _costs(files: RunFiles) -> dict:
+    """Gradient evaluations (joint training, warmup and sampling) and wall time of a job, from
+    meta.json."""
+    if not files.has(files.META):
+        return {"grad_evals": None, "wall_s": None}
+    meta = files.read_json(files.META)
+    counts = meta.get("counts", {})
+    return {"grad_evals": sum(v for k, v in counts.items() if k.startswith("grad_evals")),
+            "wall_s": meta.get("timings", {}).get("total_s")}
+
+
+def _status(files: RunFiles) -> tuple[str, dict]:
+    """('ok' | 'failed' | 'incomplete', metrics)."""
+    status = files.status()
+    if status.get("status") == "failed":
+        return f"failed (exit {status.get('exit_code')})", {}
+    if files.has(files.METRICS):
+        return "ok", files.read_json(files.METRICS)
+    return "incomplete", {}
+
+
+def collect_jobs(sweep_dir: Path) -> list[dict]:
+    """Rows for every job directory (one holding `.hydra/`; a symbolic link is not followed),
+    sorted by job number; every job's chain checksums are verified first (RunDirError, exit 4,
+    on a damaged file)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ConfigError(f"sweep directory {sweep_dir} does not exist")
+    job_dirs = [d for d in sweep_dir.iterdir() if not d.is_symlink() and RunFiles(d).is_job()]
+    if not job_dirs:
+        raise RunDirError(f"no job directories (with .hydra/) in {sweep_dir}")
+    job_dirs.sort(key=lambda d: (0, int(d.name)) if d.name.isdigit() else (1, d.name))
+    rows = []
+    for job_dir in job_dirs:
+        files = RunFiles(job_dir)
+        files.verify_chain()  # never summarise figures of a damaged chain
+        status, figures = _status(files)
+        rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
+                     "sampled": _sampled_size(files),
+                     **flat_figures(figures, METRIC_KEYS), **_costs(files)})
+    return rows
+
+
+def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(sweep_dir) / "summary.csv"
+    store.write_bytes(path, buffer.getvalue().encode())
+    return path
+
+
+def table_columns(rows: list[dict]) -> list[str]:
+    """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
+    overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
+                 if k not in METRIC_KEYS and not k.startswith("groups.")
+                 and k not in ("job", "status", "sampled", "grad_evals", "wall_s")]
+    varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
+    present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]
+    return ["job", *varying, *present]
+
+
+def table_cell(row: dict, column: str, format_value) -> str:
+    """A cell of the terminal/markdown table: the verdict shortened to ok / WARN."""
+    value = row.get(column)
+    if column == "verdict" and value is not None:
+        return "ok" if value == "ok" else "WARN"
+    return format_value(value)
+
+
+def markdown_table(rows: list[dict], format_value) -> str:
+    columns = table_columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(table_cell(row, c, format_value) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def plot_against_sampled(sweep_dir: Path, rows: list[dict], metrics: list[str]) -> Path:
+    """One panel per metric: its value against the number of sampled parameters, per job."""
+    from headbayes.report.plots import _pyplot, _save
+
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    done = [r for r in rows if r["status"] == "ok" and r.get("sampled")]
+    labels = table_columns(rows)[1:2]  # the first override that varies names each point
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6),
+                             layout="constrained", squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        points = [(r["sampled"], r[metric], r.get(labels[0], r["job"]) if labels else r["job"])
+                  for r in done if r.get(metric) is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o")
+        for x, y, label in points:
+            ax.annotate(str(label), (x, y), fontsize=7, textcoords="offset points",
+                        xytext=(3, 3))
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("sampled parameters")
+        ax.set_ylabel(metric)
+    path = Path(sweep_dir) / f"{'_'.join(metrics)}_vs_sampled.png"
+    _save(fig, path)
+    plt.close(fig)
+    return path

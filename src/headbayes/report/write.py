@@ -1,0 +1,124 @@
+"""The report stage: rebuild everything from a run directory alone -> metrics.json and plots.
+
+The predictive runs through the model itself (`headbayes.engine.predictive`, JAX): frozen stages
+before the first sampled one once, the rest for batches of draws.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from headbayes.config.saved import load_config
+from headbayes.report import plots
+from headbayes.datasets import make_dataset
+from headbayes.core.errors import RunDirError
+from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
+from headbayes.posterior.noise import model_draws
+from headbayes.core.rundir import RunFiles
+
+__all__ = ["compute_report", "write_report", "METRIC_KEYS"]
+
+
+def compute_report(run_dir: Path) -> tuple[dict, dict]:
+    """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
+    from headbayes.job.pipeline import enable_compile_cache
+
+    enable_compile_cache()  # the report's programs, too, load from disk the second time
+    files = RunFiles(run_dir)
+    cfg = load_config(files, learned=True)
+    params = files.read_params()
+    chain, info = files.chain()
+    unknown = set(model_draws(chain)) - set(params)
+    if unknown:
+        raise RunDirError(f"chain leaves {sorted(unknown)} are not in "
+                          f"{files.path(files.PARAMS)}")
+    for path, draws in model_draws(chain).items():
+        if draws.shape[2:] != params[path].shape:
+            raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
+                              f"params.npz says {params[path].shape}")
+    initial = files.read_params(initial=True) if files.has(files.PARAMS_INITIAL) else None
+    frozen_end = files.read_npz(files.FROZEN_END) if files.has(files.FROZEN_END) else None
+    ctx = ReportContext(cfg, make_dataset(cfg.data), params, chain, info, initial, frozen_end)
+    if ctx.data.ignored:
+        ctx.notes.append(f"columns holding text, not used as inputs: "
+                         f"{', '.join(ctx.data.ignored)}")
+    try:
+        figures = compute_figures(ctx)
+    except KeyError as e:
+        raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
+    extras = {"data": ctx.data, "chain": chain, "exact": ctx.exact, "notes": ctx.notes,
+              "f_test": ctx.f_test, "classifier": ctx.classifier,
+              "calibration": None if ctx.heldout is None else ctx.heldout[1]}
+    if ctx.classifier:
+        extras.update(_class_extras(ctx))
+    else:
+        extras["summary"] = ctx.summary
+    return figures, extras
+
+
+def _class_extras(ctx: ReportContext) -> dict:
+    """What the classifier plots need: reliability tables and, for 2-D inputs, the maps."""
+    from headbayes.report import classify
+
+    extras = {}
+    if "test" in ctx.class_predictive:
+        labels = ctx.data.y_test[:, 0].astype(int)
+        extras["reliability"] = classify.reliability(ctx.class_predictive["test"][0], labels)
+        if ctx.cfg.body.mode == "pretrained":
+            p_map = classify.probabilities(ctx.map_test, ctx.family)
+            extras["map_reliability"] = classify.reliability(p_map, labels)
+    if ctx.data.x_train.shape[1] == 2:
+        from headbayes.engine.predictive import function_draws
+
+        grid = plots.plane_grid(np.concatenate([ctx.data.x_train, ctx.data.x_test]))
+        logits = function_draws(ctx.cfg, ctx.params, ctx.model_chain, grid)
+        p_grid, _ = classify.predictive(logits, ctx.family)
+        extras["maps"] = (grid, p_grid, classify.entropy(p_grid))
+    return extras
+
+
+def write_report(run_dir: Path, plot: bool = True, stages=None,
+                 worker=None) -> tuple[dict, list]:
+    """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
+    `stages` (`headbayes.core.timing.Stages`), their time goes to the laps `report` and `plots`;
+    with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can."""
+    from headbayes.core.timing import Stages
+
+    stages = Stages() if stages is None else stages
+    files = RunFiles.existing(run_dir)
+    figures, extras = compute_report(run_dir)
+    files.write_json(files.METRICS, figures)
+    stages.lap("report")
+    calls = _plot_calls(files, extras) if plot else []
+    if calls and (worker is None or not worker.draw(calls)):
+        for name, args in calls:
+            getattr(plots, name)(*args)
+    stages.lap("plots")
+    return figures, extras["notes"]
+
+
+def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
+    """(function of `headbayes.report.plots`, arguments) of the run's figures: predictive.png (class
+    maps), calibration.png (reliability) and trace.png."""
+    calls = []
+    if extras["classifier"]:
+        if "maps" in extras:
+            calls.append(("plot_class_maps", (files.path(files.PREDICTIVE_PLOT), extras["data"],
+                                              *extras["maps"])))
+        if "reliability" in extras:
+            calls.append(("plot_reliability", (files.path(files.CALIBRATION_PLOT),
+                                               extras["reliability"],
+                                               extras.get("map_reliability"))))
+    else:
+        data = extras["data"]
+        if data.x_train.shape[1] == 1:
+            calls.append(("plot_predictive", (files.path(files.PREDICTIVE_PLOT), data,
+                                              extras["summary"], extras["exact"])))
+        else:
+            calls.append(("plot_observed", (files.path(files.PREDICTIVE_PLOT), data,
+                                            extras["f_test"])))
+        if extras["f_test"] is not None:
+            calls.append(("plot_calibration", (files.path(files.CALIBRATION_PLOT),
+                                               extras["calibration"])))
+    calls.append(("plot_traces", (files.path(files.TRACE_PLOT), extras["chain"])))
+    return calls
