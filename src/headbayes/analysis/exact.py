@@ -4,7 +4,7 @@ It applies when the likelihood is conjugate with a linear head (capability `line
 the model's last stage is an `equinox.nn.Linear` (see `headbayes.models`) and only its leaves
 are sampled. With the body frozen, f(x) = W φ(x) + b is linear in the sampled numbers θ:
 f = J θ + offset, where J holds the features φ (for weights) and ones (for biases) and
-`offset` is the frozen part. With the Gaussian likelihood and prior of DESIGN.md §3 the
+`offset` is the frozen part. With the Gaussian likelihood and prior of docs/config.md (Numerical conventions) the
 (tempered) posterior is Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
   precision Λ = a JᵀJ / σ² + diag(1 / s²),   mean μ = Λ⁻¹ (a Jᵀ(y − offset) / σ² + c / s²),
   covariance Σ = T Λ⁻¹ (T = sampler.temperature),

@@ -13,13 +13,13 @@ same = headbayes.load_run("outputs/my_run")
 """
 
 import datetime
-import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from headbayes.core.rundir import RunFiles
+from headbayes.core.settings import settings
 
 __all__ = ["compose", "run", "load_run", "RunDir"]
 
@@ -82,7 +82,7 @@ class RunDir:
 
 def _default_run_dir() -> Path:
     stamp = datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
-    return Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "runs" / f"{stamp}_api"
+    return settings().output_dir / "runs" / f"{stamp}_api"
 
 
 def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:

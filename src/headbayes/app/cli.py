@@ -19,6 +19,7 @@ from headbayes.config import composition
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunInUse,
                                    SignalStop, raise_if_signalled)
 from headbayes.report import plotworker
+from headbayes.core.settings import settings
 
 __all__ = ["main", "run_cli"]
 
@@ -98,7 +99,7 @@ def _run(args: list[str]) -> int:
 
     job.PROFILE = profile
 
-    if os.environ.get("HEADBAYES_DEBUG"):
+    if settings().debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors with their traceback too
     argv, sys.argv = sys.argv, ["headbayes run", *args]
     try:
@@ -335,7 +336,7 @@ def run_cli(argv: list[str]) -> int:
             return code
         except HeadbayesError as e:
             console.error(str(e))
-            if os.environ.get("HEADBAYES_DEBUG"):
+            if settings().debug:
                 raise
             return e.exit_code
         except SignalStop as e:

@@ -4,7 +4,6 @@ Every path, value and message is printed as text: the consoles parse no markup a
 codes (a run directory named `m[red]y` prints as `m[red]y`); colour is given by `style=`.
 """
 
-import os
 import sys
 import time
 
@@ -12,13 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from headbayes.core.settings import settings
 
 __all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "groups_table",
            "print_report", "leaf_table_view", "format_value", "error"]
 
 LITERAL = {"markup": False, "emoji": False, "highlight": False}
 stdout = Console(**LITERAL)
-if not stdout.is_terminal and "COLUMNS" not in os.environ:
+if not stdout.is_terminal and not settings().columns_set:
     stdout = Console(width=160, **LITERAL)  # logs and pipes: wide tables stay readable
 stderr = Console(stderr=True, **LITERAL)
 

@@ -1,11 +1,11 @@
 """Composition: Hydra overrides -> a typed, range-checked `RunConfig` whose mask selects
 existing leaves. Errors are ConfigError (exit 2) with one line naming the key."""
 
-import os
 import re
 from pathlib import Path
 
 from headbayes.core.errors import ConfigError
+from headbayes.core.settings import settings
 
 __all__ = ["parse_overrides", "check_overrides", "compose_dict", "checked", "compose",
            "with_value", "compact", "to_run_config", "is_hydra_key", "PREFLIGHT"]
@@ -18,7 +18,7 @@ PREFLIGHT = {"checked_every_job": False}
 
 def _debug_cause(error: Exception) -> Exception | None:
     """The original error when HEADBAYES_DEBUG is set (its traceback is then shown)."""
-    return error if os.environ.get("HEADBAYES_DEBUG") else None
+    return error if settings().debug else None
 
 
 def to_run_config(cfg, strict: bool = True):

@@ -1,4 +1,4 @@
-"""Error types that map to the command's exit codes (see DESIGN.md §2)."""
+"""Error types that map to the command's exit codes (the README's exit code table)."""
 
 __all__ = ["HeadbayesError", "ConfigError", "OtherRunInDir", "RunInUse", "SamplingError",
            "RunDirError", "Interrupted", "SignalStop", "SIGNALS_RECEIVED", "raise_if_signalled"]

@@ -23,7 +23,7 @@ compilation cache's key; a run and its resume compile alike.
 """
 
 import functools
-import os
+from headbayes.core.settings import settings
 
 __all__ = ["CPU_OPTIONS", "ONCE_OPTIONS", "compiler_options", "jit", "jit_once"]
 
@@ -37,7 +37,7 @@ def compiler_options(once: bool = False) -> dict:
     its XLA knows them, else {} (XLA's defaults); looked up once per process."""
     import jax
 
-    if os.environ.get("HEADBAYES_XLA_DEFAULTS") == "1" or jax.default_backend() != "cpu":
+    if settings().xla_defaults or jax.default_backend() != "cpu":
         return {}
     options = dict(ONCE_OPTIONS if once else CPU_OPTIONS)
     try:  # an XLA without an option refuses it by name; then its defaults serve

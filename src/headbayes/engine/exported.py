@@ -18,7 +18,6 @@ The model's initial arrays are kept the same way (`kept_model_arrays`): a later 
 same model options reads them instead of tracing and lowering the model's initialisation.
 """
 
-import contextlib
 import functools
 import hashlib
 from pathlib import Path
@@ -148,32 +147,13 @@ def compile_program(fn, args: tuple, out_structure, path: Path | None):
         if path is not None:
             _store(path, blob)
         exported = jax.export.deserialize(blob)  # as a later run loads it: the same module
-    with _lapack_only_if_called(exported):
-        compiled = xla.jit(exported.call).lower(*leaves).compile()
+    compiled = xla.jit(exported.call).lower(*leaves).compile()
 
     def call(*args):
         return jax.tree.unflatten(out_structure, compiled(*jax.tree.leaves(args)))
 
     call.source = source
     return call
-
-
-@contextlib.contextmanager
-def _lapack_only_if_called(exported):
-    """While lowering a call of `exported`: JAX readies its CPU LAPACK handlers for every
-    exported module, which imports scipy.linalg (about 0.13 s of a warm start); skip that for a
-    module that calls no LAPACK routine. Nothing changes where JAX's internals have moved."""
-    from jax._src.export import _export as internals
-
-    ready = getattr(internals, "_ensure_backends_initialized", None)
-    if ready is None or b"lapack_" in exported.mlir_module_serialized:
-        yield
-        return
-    internals._ensure_backends_initialized = lambda platforms: None
-    try:
-        yield
-    finally:
-        internals._ensure_backends_initialized = ready
 
 
 def _export(fn, leaves: list, in_tree, out_structure) -> bytearray | None:

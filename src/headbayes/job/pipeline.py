@@ -17,6 +17,7 @@ from headbayes.core.rundir import RunFiles
 from headbayes.config.typed import RunConfig, validate
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError,
                               SignalStop)
+from headbayes.core.settings import settings
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
            "compile_cache_dir", "program_key", "FINISHED_BEFORE"]
@@ -26,11 +27,8 @@ FINISHED_BEFORE = "finished_before"  # in run_job's answer (not in meta.json): n
 
 def compile_cache_dir() -> Path | None:
     """$HEADBAYES_COMPILE_CACHE, else $HEADBAYES_OUTPUT_DIR/jax_cache (default outputs/jax_cache);
-    the empty string turns the cache off."""
-    configured = os.environ.get("HEADBAYES_COMPILE_CACHE")
-    if configured is not None:
-        return Path(configured) if configured else None
-    return Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "jax_cache"
+    the empty string turns the cache off (`core.settings`)."""
+    return settings().compile_cache
 
 
 def enable_compile_cache() -> None:
@@ -171,7 +169,7 @@ def compile_early(cfg: RunConfig, data, stored: Path | None = None) -> threading
 
     scales = (getattr(cfg.likelihood, "sigma", None), cfg.prior.sigma)
     key = program_key(cfg)
-    if (os.environ.get("HEADBAYES_COMPILE_EARLY") == "0" or any(v in LEARNED for v in scales)
+    if (not settings().compile_early or any(v in LEARNED for v in scales)
             or runner.has_chunk_program(key)):
         return None
 
@@ -180,7 +178,7 @@ def compile_early(cfg: RunConfig, data, stored: Path | None = None) -> threading
             loop, slots = abstract_loop(cfg, data)
             runner.compile_loop(*loop, slots, reuse=key, stored=stored)
         except Exception:  # noqa: BLE001 (the caller compiles again and reports it)
-            if os.environ.get("HEADBAYES_DEBUG"):
+            if settings().debug:
                 import traceback
 
                 traceback.print_exc()

@@ -31,6 +31,7 @@ from pathlib import Path
 from headbayes.core.errors import ConfigError
 from headbayes.core.registry import Entry, Registry, registry_of
 from headbayes.models.mask import node_at
+from headbayes.core.settings import settings
 
 __all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
@@ -84,13 +85,11 @@ def check_target_origin(target: str, where: Path, run_dir: Path) -> None:
     RunDirError (exit 4) otherwise; nothing is imported (only the top-level name is looked
     up)."""
     import importlib.machinery
-    import os
 
     from headbayes.core.errors import RunDirError
 
     top = target.split(".", 1)[0]
-    allowed = [str(Path.cwd()), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                  if p)]
+    allowed = [str(Path.cwd()), *settings().pythonpath]
     found = top.isidentifier() and importlib.machinery.PathFinder.find_spec(top, allowed)
     inside = found and found.origin and Path(found.origin).resolve().is_relative_to(
         Path(run_dir).resolve())

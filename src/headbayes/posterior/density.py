@@ -1,7 +1,7 @@
 """Log-density over the sampled leaves only; frozen leaves enter as constants.
 
 The log-likelihood is the run's likelihood entry (`headbayes.posterior.likelihoods`); the prior is
--||theta||^2 / (2 prior.sigma^2) over the sampled leaves (DESIGN.md §3), or the families,
+-||theta||^2 / (2 prior.sigma^2) over the sampled leaves (docs/config.md, Numerical conventions), or the families,
 scales and centres of `headbayes.posterior.priors`.
 
 A minibatch of n of the N points (`minibatch`) estimates the log-likelihood without bias

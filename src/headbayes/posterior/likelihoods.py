@@ -7,7 +7,7 @@ log-likelihood per point up to constants, for `body.weight_decay` pretraining), 
 family whose network predicts the noise registers `split(outputs) -> (mean, noise sd)` (numpy),
 a classifier `probabilities(logits) -> (..., K)` (numpy, `headbayes.report.classify`).
 
-- `gaussian` (DESIGN.md §3): residual r = (f(x) − y) / sigma; `reduction: mean` gives −mean(r²)
+- `gaussian` (docs/config.md, Numerical conventions): residual r = (f(x) − y) / sigma; `reduction: mean` gives −mean(r²)
   (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
   likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear
   head (capability `linear_gaussian`: the exact reference applies) and its predictive adds

@@ -1,4 +1,4 @@
-"""Pure metrics from arrays (numpy only); conventions in DESIGN.md §3.
+"""Pure metrics from arrays (numpy only); conventions in docs/config.md (Numerical conventions).
 
 - variance-along-chain of a leaf: variance over the draw axis, averaged over the leaf's
   elements and chains, computed in float64;

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from headbayes.core.settings import settings
 
 __all__ = ["PlotWorker", "launch", "start", "take", "serve"]
 
@@ -78,7 +79,7 @@ _WAITING: list = []  # the worker `launch` started, until a job takes it
 def launch() -> None:
     """Start a worker for this process's first job that plots (see the module docstring)."""
     if (_WAITING or "matplotlib" in sys.modules
-            or os.environ.get("HEADBAYES_PLOT_WORKER") == "0"):
+            or not settings().plot_worker):
         return
     try:
         _WAITING.append(start())

@@ -16,6 +16,7 @@ without it `+tracking=mlflow` exits 2 before anything runs. Tracking never shape
 import json
 import os
 from pathlib import Path
+from headbayes.core.settings import settings
 
 
 __all__ = ["tracking_uri", "log_run", "PARENT_FILE"]
@@ -25,11 +26,11 @@ ARTIFACTS = ("metrics.json", "meta.json", "predictive.png", "calibration.png", "
 
 
 def tracking_uri(tracking) -> str:
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+    if settings().mlflow_uri:
+        return settings().mlflow_uri
     if tracking.uri:
         return tracking.uri
-    root = Path(os.environ.get("HEADBAYES_OUTPUT_DIR", "outputs")) / "mlruns"
+    root = settings().output_dir / "mlruns"
     return root.resolve().as_uri()
 
 

@@ -1,0 +1,42 @@
+"""Every environment variable headbayes reads, in one place (docs/performance.md lists them).
+
+`settings()` reads them afresh on each call (cheap; a test or a notebook may change them
+between runs); no other module reads `os.environ`.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings", "settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    output_dir: Path  # HEADBAYES_OUTPUT_DIR (default outputs): runs, sweeps, caches, mlruns
+    compile_cache: Path | None  # HEADBAYES_COMPILE_CACHE; "" turns it off; default output_dir/jax_cache
+    compile_early: bool  # HEADBAYES_COMPILE_EARLY=0 turns the early compile off
+    plot_worker: bool  # HEADBAYES_PLOT_WORKER=0 draws plots in-process
+    xla_defaults: bool  # HEADBAYES_XLA_DEFAULTS=1: XLA's own compile options everywhere
+    debug: bool  # HEADBAYES_DEBUG (any non-empty value): tracebacks instead of one line
+    mlflow_uri: str  # MLFLOW_TRACKING_URI ("" when unset)
+    pythonpath: tuple[str, ...]  # PYTHONPATH entries: where a user's model may be imported from
+    columns_set: bool  # COLUMNS set: the console keeps the width it gives
+
+
+def settings() -> Settings:
+    env = os.environ
+    output_dir = Path(env.get("HEADBAYES_OUTPUT_DIR", "outputs"))
+    cache = env.get("HEADBAYES_COMPILE_CACHE")
+    compile_cache = output_dir / "jax_cache" if cache is None else (Path(cache) if cache else None)
+    return Settings(
+        output_dir=output_dir,
+        compile_cache=compile_cache,
+        compile_early=env.get("HEADBAYES_COMPILE_EARLY") != "0",
+        plot_worker=env.get("HEADBAYES_PLOT_WORKER") != "0",
+        xla_defaults=env.get("HEADBAYES_XLA_DEFAULTS") == "1",
+        debug=bool(env.get("HEADBAYES_DEBUG")),
+        mlflow_uri=env.get("MLFLOW_TRACKING_URI", ""),
+        pythonpath=tuple(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p),
+        columns_set="COLUMNS" in env,
+    )
