@@ -29,7 +29,7 @@ def runner_for(n: int, sampler: list, use_stats: bool):
     import jax
 
     import headbayes
-    from headbayes.engine import runner
+    from headbayes.engine import programs, runner
     from headbayes.posterior import sufficient
     from headbayes.job.pipeline import build_position, prepare_loop
 
@@ -37,7 +37,7 @@ def runner_for(n: int, sampler: list, use_stats: bool):
                              "likelihood.reduction=sum"])
     original = sufficient.worth_it
     sufficient.worth_it = original if use_stats else (lambda *args: False)
-    runner._PROGRAMS.clear()  # both modes share the config's program key, not its programs
+    programs.forget()  # both modes share the config's program key, not its programs
     try:
         loop, _ = prepare_loop(cfg, *build_position(cfg))
     finally:

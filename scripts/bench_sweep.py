@@ -183,7 +183,7 @@ def render(info: str, sweep: dict, jobs: dict, resume: dict) -> str:
         f"Warm / cold: {warm / cold:.2f} (target ≤ 0.5); warm / cache off: {warm / off:.2f};",
         f"local_parallel / basic (both warm): {parallel / warm:.2f} (target ≤ 0.7). In one",
         "process the first job compiles for the other eleven (they differ in seed and step size,",
-        "which reach the program as arguments: `pipeline.program_key`), so cold and warm differ",
+        "which reach the program as arguments: `programs.program_key`), so cold and warm differ",
         "by one compilation; the rest of each job is start-up, the report and its plots.", "",
         "Each later job's seconds beyond its warmup and sampling (median over the jobs after the",
         "first of every repeat; `startup` is Hydra launching the job; target ≤ 0.3 s):", "",

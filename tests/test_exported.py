@@ -12,7 +12,7 @@ import numpy as np
 
 from headbayes.engine import exported
 
-from headbayes.engine import runner
+from headbayes.engine import programs
 
 
 def _pair(a, b):
@@ -89,7 +89,7 @@ def test_a_run_loads_its_stored_program_and_samples_the_same_chain(run_in_proces
     for name, cache in (("first", str(tmp_path / "cache")), ("second", str(tmp_path / "cache")),
                         ("off", "")):
         monkeypatch.setenv("HEADBAYES_COMPILE_CACHE", cache)
-        monkeypatch.setattr(runner, "_PROGRAMS", {})  # as a new process
+        programs.forget()  # as a new process
         _, _, runs[name] = run_in_process(*base, name=name)
     sources = {name: json.loads((d / "meta.json").read_text())["chunk_program"]
                for name, d in runs.items()}

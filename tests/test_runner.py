@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from headbayes.engine import runner
+from headbayes.engine import programs, runner
 from headbayes.models.mask import named_leaves
 from headbayes.samplers.sgmcmc import SGLDOptions, make_sgld
 
@@ -118,7 +118,7 @@ def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, mon
     compiled = []
     original = runner._compile
     monkeypatch.setattr(runner, "_compile", lambda *a: compiled.append(1) or original(*a))
-    monkeypatch.setattr(runner, "_PROGRAMS", {})
+    programs.forget()
     base = ["+experiment=sin_head_nuts", "sampler.warmup=30", "sampler.keep=20"]
     run_in_process(*base, name="first")
     other = [*base, "seed=3", "sampler.step_size=0.02"]
@@ -126,7 +126,7 @@ def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, mon
     assert len(compiled) == 1
     run_in_process(*base, "likelihood.sigma=0.1", name="third")
     assert len(compiled) == 2
-    monkeypatch.setattr(runner, "_PROGRAMS", {})
+    programs.forget()
     _, _, alone = run_in_process(*other, name="alone")
     assert len(compiled) == 3
     for leaf in ("output_layer.weight", "output_layer.bias"):
@@ -134,34 +134,3 @@ def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, mon
                                       headbayes.load_run(alone).draws(leaf))
 
 
-def test_a_job_compiles_its_chunk_program_from_the_structure_while_building_the_model(
-        run_in_process, monkeypatch):
-    """The chunk program is compiled once, in the `compile-early` thread from the model's
-    structure (`pipeline.abstract_loop`), and samples exactly what the program the main thread
-    compiles from the built model (`HEADBAYES_COMPILE_EARLY=0`) samples; with SGLD (a start
-    without a compiled program) too. The exact sampler needs the parameters' values to set up
-    its loop: the main thread compiles it."""
-    import threading
-
-    import headbayes
-
-    compiled_by = []
-    original = runner._compile
-    monkeypatch.setattr(runner, "_compile", lambda *a: compiled_by.append(
-        threading.current_thread().name) or original(*a))
-    for experiment in ("sin_head_nuts", "sin_head"):
-        runs = {}
-        for early in ("1", "0"):
-            monkeypatch.setattr(runner, "_PROGRAMS", {})
-            monkeypatch.setenv("HEADBAYES_COMPILE_EARLY", early)
-            compiled_by.clear()
-            _, _, runs[early] = run_in_process(f"+experiment={experiment}", "sampler.warmup=30",
-                                               "sampler.keep=20", name=f"{experiment}-{early}")
-            assert compiled_by == ["compile-early" if early == "1" else "MainThread"]
-        for leaf in ("output_layer.weight", "output_layer.bias"):
-            np.testing.assert_array_equal(headbayes.load_run(runs["1"]).draws(leaf),
-                                          headbayes.load_run(runs["0"]).draws(leaf))
-    monkeypatch.setenv("HEADBAYES_COMPILE_EARLY", "1")
-    compiled_by.clear()
-    run_in_process("+experiment=sin_head", "sampler=exact", "sampler.keep=20", name="exact")
-    assert compiled_by == ["MainThread"]

@@ -72,7 +72,7 @@ def test_the_report_s_function_draws_are_those_of_xla_s_defaults(fresh_options, 
     """`predictive` compiles with `xla.ONCE_OPTIONS`: the same function draws as XLA's defaults,
     bit for bit through dense layers; a convolution's may round differently in float32's last
     bits (a figure of the report is a smooth function of them: no chain amplifies it)."""
-    from headbayes.engine import predictive
+    from headbayes.engine import predictive, programs
     from headbayes.models.mask import named_leaves
     from headbayes.engine.programs import build_model
     from headbayes.models import model_sizes
@@ -89,9 +89,9 @@ def test_the_report_s_function_draws_are_those_of_xla_s_defaults(fresh_options, 
     for options in (None, {}):  # headbayes' options, then XLA's defaults
         if options is not None:
             fresh_options.setattr(xla, "compiler_options", lambda once=False: options)
-        predictive._PROGRAMS.clear()
+        programs.forget("draws")
         draws.append(predictive.function_draws(cfg, params, chain, x))
-    predictive._PROGRAMS.clear()
+    programs.forget("draws")
     assert draws[0].shape[:3] == (2, 3, 7)
     if cfg.model.name == "cnn":
         np.testing.assert_allclose(draws[0], draws[1], rtol=1e-5, atol=1e-6)

@@ -23,7 +23,6 @@ the mixture's function sd.
 """
 
 import functools
-import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -33,7 +32,7 @@ from headbayes.core.schema import RunConfig
 Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
-           "conditional_sd_ratio", "warm_up", "Z_95", "design", "sampled_paths", "NoiseMixture",
+           "conditional_sd_ratio", "Z_95", "design", "sampled_paths", "NoiseMixture",
            "noise_mixture", "GRID"]
 
 GRID = 401  # quadrature points over log σ when σ is sampled
@@ -92,9 +91,6 @@ def _leaf_priors(cfg: RunConfig, sampled: list[str]) -> dict:
     return leaf_priors(cfg, leaf_shapes(cfg), sampled)
 
 
-_PHI_LOCK = threading.Lock()  # a warm-up compiling φ finishes before the report calls it
-
-
 @functools.cache
 def _phi_program():
     """The jitted φ(x) (kept, so a second report does not compile it again)."""
@@ -111,18 +107,10 @@ def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
 
     from headbayes.models.skeleton import model_with
 
-    with jax.enable_x64(True), _PHI_LOCK:  # x64 is thread-local in JAX
+    with jax.enable_x64(True):
         model = model_with(cfg, params, np.float64)
         return np.asarray(_phi_program()(model, np.asarray(x, np.float64),
                                          len(model.stages) - 1))
-
-
-def warm_up(cfg: RunConfig, shapes: dict, sampled: list, data) -> None:
-    """Compile the φ program `exact_posterior` runs on this data, on zero parameters, when the
-    exact reference applies (nothing otherwise)."""
-    if not_applicable_reason(cfg, sampled) is None:
-        params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
-        _features(cfg, params, np.concatenate([data.x_train, data.x_eval]))
 
 
 def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):

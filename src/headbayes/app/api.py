@@ -91,24 +91,19 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
     status.json records them. A `run_dir` holding committed chunks of the same config resumes
     from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
-    from headbayes.app.session import holds_this_run
+    from headbayes.app.session import holds_this_run, owned
     from headbayes.config.typed import validate
-    from headbayes.core.errors import HeadbayesError
     from headbayes.job.pipeline import run_job
     from headbayes.report.write import write_report
 
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
     validate(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    resume = holds_this_run(config, run_dir)  # before anything is written
-    try:
+    with owned(run_dir):
+        resume = holds_this_run(config, run_dir)  # before anything is written
         run_job(config, run_dir, progress or (lambda *args: None), resume=resume)
         if report:
             write_report(run_dir)
-    except HeadbayesError as e:
-        RunFiles(run_dir).write_status(e)
-        raise
-    RunFiles(run_dir).write_status()
     return RunDir(run_dir)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from headbayes.app import console
 from headbayes.config import composition
-from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunInUse,
-                                   SignalStop, raise_if_signalled)
+from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, SignalStop,
+                                   raise_if_signalled)
 from headbayes.report import plotworker
 from headbayes.core.settings import settings
 
@@ -185,17 +185,8 @@ def _resume(args: list[str]) -> int:
     if changed:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
-    try:
+    with job.owned(ns.run_dir):
         job.run_and_report(cfg, ns.run_dir, resume=True)
-    except HeadbayesError as e:
-        if not isinstance(e, RunInUse):  # a live run's status is its own to write
-            RunFiles(ns.run_dir).write_status(e)
-        raise
-    except SignalStop as e:
-        stopped = e.in_run(ns.run_dir)
-        RunFiles(ns.run_dir).write_status(stopped)
-        raise stopped from None
-    RunFiles(ns.run_dir).write_status()
     return 0
 
 

@@ -17,9 +17,8 @@ from omegaconf import DictConfig
 from headbayes.app import console
 from headbayes.config.typed import register_schema
 from headbayes.config.composition import to_run_config
-from headbayes.core.errors import (HeadbayesError, Interrupted, OtherRunInDir, SignalStop,
-                              raise_if_signalled)
-from headbayes.app.session import holds_this_run, run_and_report
+from headbayes.core.errors import HeadbayesError, Interrupted, SignalStop
+from headbayes.app.session import holds_this_run, owned, run_and_report
 from headbayes.core.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]
@@ -35,9 +34,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> None:
     .hydra/ files (Hydra's own writing is off: `hydra.output_subdir: null`), sample, report."""
     from headbayes.core.timing import end_job
 
-    files = RunFiles(run_dir)
     try:
-        with files.lock():
+        with owned(run_dir) as files:
             if not files.holds_chunks():
                 _write_hydra_files(files, cfg)
             run_config = to_run_config(cfg)
@@ -91,20 +89,14 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        _run(cfg, run_dir)
-        raise_if_signalled()  # never record "ok" for a run a signal stopped
-        RunFiles(run_dir).write_status()
-    except SignalStop as e:  # recorded, then the whole command (a sweep too) stops
-        stopped = e.in_run(run_dir)
-        RunFiles(run_dir).write_status(stopped)
-        console.error(str(stopped))
-        raise SystemExit(stopped.exit_code) from None
-    except Exception as e:  # every failure is recorded before it is reported
+        _run(cfg, run_dir)  # status.json is written by `session.owned`
+    except SignalStop as e:  # a stop outside the run's life: the whole command stops
+        console.error(str(e))
+        raise SystemExit(e.exit_code) from None
+    except Exception as e:
         known = isinstance(e, HeadbayesError)
         code = e.exit_code if known else 1
         message = str(e) if known else f"{type(e).__name__}: {e}"
-        if not isinstance(e, OtherRunInDir):  # never touch another run's (or a live run's) files
-            RunFiles(run_dir).write_status(e)
         if not known:
             traceback.print_exc()
         console.error(message)

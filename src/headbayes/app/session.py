@@ -1,17 +1,43 @@
-"""One job: sample (or resume) a run into its directory, then report. No Hydra here: `headbayes
-resume` and `headbayes.run` start without importing it; `headbayes.app.hydra_task` is the Hydra task over it.
+"""A run's life in its directory, owned in one place: the lock (taken once), status.json (the one
+error policy of the CLI, the Hydra task, `resume` and the Python API), sampling or resuming,
+the report, meta.json's timings. No Hydra here: `headbayes resume` and `headbayes.run` start
+without importing it; `headbayes.app.hydra_task` is the Hydra task over it.
 """
 
+import contextlib
 from pathlib import Path
 
 from headbayes.app import console
 from headbayes.config.typed import RunConfig
-from headbayes.core.errors import OtherRunInDir
+from headbayes.core.errors import OtherRunInDir, SignalStop, raise_if_signalled
 from headbayes.core.rundir import RunFiles
 
-__all__ = ["holds_this_run", "run_and_report"]
+__all__ = ["owned", "holds_this_run", "run_and_report"]
 
 PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
+
+
+@contextlib.contextmanager
+def owned(run_dir: Path):
+    """Hold the run directory's lock for the run's life (yields its RunFiles), then write
+    status.json: ok, or the failure with its exit code and message (a bug counts as 1). A
+    signal's stop is re-raised as the `Interrupted` that says how to continue the run. Another
+    run's directory (OtherRunInDir) or a live one (RunInUse) is never written to."""
+    files = RunFiles(run_dir)
+    try:
+        with files.lock():
+            yield files
+        raise_if_signalled()  # never record "ok" for a run a signal stopped
+    except SignalStop as e:
+        stopped = e.in_run(run_dir)
+        files.write_status(stopped)
+        raise stopped from None
+    except OtherRunInDir:
+        raise
+    except Exception as e:  # every failure is recorded before it is reported
+        files.write_status(e)
+        raise
+    files.write_status()
 
 
 def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:

@@ -15,7 +15,6 @@ __all__ = ["Settings", "settings"]
 class Settings:
     output_dir: Path  # HEADBAYES_OUTPUT_DIR (default outputs): runs, sweeps, caches, mlruns
     compile_cache: Path | None  # HEADBAYES_COMPILE_CACHE; "" turns it off; default output_dir/jax_cache
-    compile_early: bool  # HEADBAYES_COMPILE_EARLY=0 turns the early compile off
     plot_worker: bool  # HEADBAYES_PLOT_WORKER=0 draws plots in-process
     xla_defaults: bool  # HEADBAYES_XLA_DEFAULTS=1: XLA's own compile options everywhere
     debug: bool  # HEADBAYES_DEBUG (any non-empty value): tracebacks instead of one line
@@ -32,7 +31,6 @@ def settings() -> Settings:
     return Settings(
         output_dir=output_dir,
         compile_cache=compile_cache,
-        compile_early=env.get("HEADBAYES_COMPILE_EARLY") != "0",
         plot_worker=env.get("HEADBAYES_PLOT_WORKER") != "0",
         xla_defaults=env.get("HEADBAYES_XLA_DEFAULTS") == "1",
         debug=bool(env.get("HEADBAYES_DEBUG")),

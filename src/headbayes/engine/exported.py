@@ -7,7 +7,7 @@ compiled from its exported module, so a run that loads it runs the same executab
 bit, as the run that traced it.
 
 A stored program is found by a digest of all it depends on beyond its arguments'
-values: the config (`pipeline.program_key`), headbayes' own source, the versions of the
+values: the config (`programs.program_key`), headbayes' own source, the versions of the
 libraries it traces, JAX's settings, the device and the compiler options, and the training
 data's bytes. A file whose digest, format or argument shapes do not match is ignored (the
 program is traced again and stored anew); a file that cannot be written costs only speed.
@@ -31,7 +31,7 @@ TRACED_LIBRARIES = ("jax", "jaxlib", "blackjax", "equinox", "optax", "numpy")
 
 
 def program_path(cache_dir: Path | None, program_key: str, data) -> Path | None:
-    """Where the chunk program of a run (its `pipeline.program_key` and dataset) is stored:
+    """Where the chunk program of a run (its `programs.program_key` and dataset) is stored:
     `cache_dir/headbayes/DIGEST.bin`; None when the compilation cache is off (`cache_dir`
     None). Call it only where `only_own_code(cfg)`."""
     if cache_dir is None:

@@ -4,39 +4,31 @@ The run's model is rebuilt from its config; every draw of the chain replaces the
 the frozen leaves come from params.npz. Stages before the first sampled one (see
 `headbayes.models`) run once per batch of draws on the inputs; the rest runs for batches of
 draws (`vmap`), each batch's work under `max_bytes`, the last batch padded so one compiled
-program serves all. Programs are kept per model and mask, compiled with `xla.jit_once` (they
-run once per job); `warm_up` compiles one ahead (a run does so in a thread while its sampler
-compiles), so the report does not wait for it.
+program serves all. Programs are compiled with `xla.jit_once` (they run once per job) and kept
+by `engine.programs` under the model's key and the sampled leaves.
 """
 
-import threading
 import numpy as np
 
+from headbayes.core import xla
+from headbayes.engine.programs import kept
+from headbayes.models import features, model_key, run_from
 from headbayes.models.skeleton import Skeleton, combine, skeleton
 
-__all__ = ["function_draws", "warm_up", "MAX_BYTES"]
+__all__ = ["function_draws", "MAX_BYTES"]
 
 MAX_BYTES = 256 * 2**20  # the work of one batch of draws
 
 
-_PROGRAMS: dict = {}  # (model, mask) -> (jitted program, lock held while it first compiles)
-_PROGRAMS_LOCK = threading.Lock()
-
-
 def _program(cfg, sk: Skeleton, sampled: tuple):
-    """The jitted `(sampled_batch, frozen, x) -> f` of this model and mask, and its lock."""
+    """The jitted `(sampled_batch, frozen, x) -> f` of this model and mask."""
+    return kept(("draws", model_key(cfg), sampled), lambda: _compiled(sk))
+
+
+def _compiled(sk: Skeleton):
     import equinox as eqx
     import jax
     import jax.numpy as jnp
-
-    from headbayes.models import features, model_key, run_from
-
-    key = (model_key(cfg), sampled)
-    with _PROGRAMS_LOCK:
-        if key in _PROGRAMS:
-            return _PROGRAMS[key]
-
-    from headbayes.core import xla
 
     @xla.jit_once  # compiled once per job, run on a few batches: XLA's -O1 compiles it faster
     def run(sampled_batch, frozen, x):
@@ -51,8 +43,7 @@ def _program(cfg, sk: Skeleton, sampled: tuple):
 
         return jax.vmap(one)(sampled_batch)
 
-    with _PROGRAMS_LOCK:
-        return _PROGRAMS.setdefault(key, (run, threading.Lock()))
+    return run
 
 
 def _batch_size(sk: Skeleton, pooled: dict, n_points: int, max_bytes: int) -> int:
@@ -76,7 +67,7 @@ def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
     total = lead[0] * lead[1]
     pooled = {p: np.asarray(v).reshape((total,) + v.shape[2:]) for p, v in chain.items()}
     batch = _batch_size(sk, pooled, x.shape[0], max_bytes)
-    run, lock = _program(cfg, sk, tuple(sorted(chain)))
+    run = _program(cfg, sk, tuple(sorted(chain)))
     frozen = [None if v is None else jnp.asarray(v) for v in sk.frozen]
     x = jnp.asarray(x)
     out = None  # filled batch by batch (no list of batches to concatenate)
@@ -86,20 +77,8 @@ def function_draws(cfg, params: dict, chain: dict, x: np.ndarray,
         if size < batch:  # pad: the same compiled program for the last batch
             part = {p: np.concatenate([v, np.repeat(v[-1:], batch - size, axis=0)])
                     for p, v in part.items()}
-        with lock:  # a warm-up compiling this program finishes first
-            values = np.asarray(run(part, frozen, x))
+        values = np.asarray(run(part, frozen, x))
         if out is None:
             out = np.empty((total,) + values.shape[1:], values.dtype)
         out[first:first + size] = values[:size]
     return out.reshape(lead + out.shape[1:])
-
-
-def warm_up(cfg, shapes: dict, sampled: list, num_draws: int, x: np.ndarray) -> None:
-    """Compile the program `function_draws` will run for a chain of `num_draws` draws of the
-    `sampled` leaves on `x` (`shapes`: {path: shape} of every leaf), on zeros; a later
-    `function_draws` of the same shapes finds it compiled."""
-    params = {p: np.zeros(s, np.float32) for p, s in shapes.items()}
-    all_draws = {p: np.broadcast_to(params[p], (num_draws,) + params[p].shape) for p in sampled}
-    batch = _batch_size(skeleton(cfg, params, set(sampled)), all_draws, x.shape[0], MAX_BYTES)
-    # a chain of exactly one batch of draws: the same program, called once
-    function_draws(cfg, params, {p: v[None, :batch] for p, v in all_draws.items()}, x)

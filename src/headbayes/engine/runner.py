@@ -39,12 +39,13 @@ import numpy as np
 
 from headbayes.core import xla
 from headbayes.engine.prngkeys import run_keys
+from headbayes.engine.programs import kept
 from headbayes.samplers.base import Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
            "warmup_chunk", "sampling_chunk", "FIRST_CALL_STEPS",
            "choose_slots", "init_loop", "compile_loop", "run_loop",
-           "first_nonfinite", "chain_mesh", "chain_device_count", "has_chunk_program"]
+           "first_nonfinite", "chain_mesh", "chain_device_count"]
 
 
 class Chunk(NamedTuple):
@@ -134,16 +135,13 @@ def init_loop(sampler: Sampler, position, problem, hyper, *, seed: int, num_chai
 
         return init
 
-    init = make_init() if reuse is None else _reused(("init", reuse, num_chains), make_init)
+    init = make_init() if reuse is None else kept(("init", reuse, num_chains), make_init)
     states = init(position, problem, hyper, jitter_key, np.float32(init_jitter))
     return LoopState(states, first_bad), chain_keys
 
 
 def _broadcast(x, num_chains: int):
-    """`x` repeated along a new leading chain axis: a numpy view of a concrete array (nothing
-    to compile), a traced broadcast of an abstract one (`pipeline.abstract_loop`)."""
-    if isinstance(x, jax.core.Tracer):
-        return jnp.broadcast_to(x, (num_chains,) + x.shape)
+    """`x` repeated along a new leading chain axis: a numpy view (nothing to compile)."""
     return np.broadcast_to(x, (num_chains,) + x.shape)
 
 
@@ -270,19 +268,14 @@ def _compile(fn, args: tuple, num_chained: int, out_structure=None, stored=None)
     return call
 
 
-_PROGRAMS: dict = {}  # reuse key -> chunk or start program, the latest MAX_PROGRAMS
-MAX_PROGRAMS = 8
-
-
 def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int,
                  reuse: str | None = None, stored=None):
     """Trace and compile the chunk program ahead of time; returns (compiled, seconds).
 
     With `reuse` (a string naming everything the program depends on beyond its arguments:
-    `pipeline.program_key`), a program compiled earlier in this process for the same `reuse`
+    `programs.program_key`), a program compiled earlier in this process for the same `reuse`
     and the same argument structure, shapes and dtypes is returned without tracing again:
-    the jobs of a sweep in one process compile once (as does a job whose program
-    `pipeline.compile_early` made). `stored`: the path of the program on disk
+    the jobs of a sweep in one process compile once. `stored`: the path of the program on disk
     (`exported.program_path`), loaded instead of traced when it is there."""
     start = time.perf_counter()
     args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
@@ -299,24 +292,7 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
                        bool(getattr(x, "weak_type", False))) for x in leaves)
     key = ("chunk", reuse, str(treedef), signature, len(jax.devices()),
            tuple(sorted(xla.compiler_options().items())))
-    return _reused(key, make), time.perf_counter() - start
-
-
-def has_chunk_program(reuse: str) -> bool:
-    """Whether a chunk program for `reuse` is kept in this process."""
-    return any(key[:2] == ("chunk", reuse) for key in list(_PROGRAMS))
-
-
-def _reused(key: tuple, make):
-    """The program kept under `key`, or `make()` kept there (the latest MAX_PROGRAMS)."""
-    if key in _PROGRAMS:
-        _PROGRAMS[key] = _PROGRAMS.pop(key)  # the most recently used goes last
-        return _PROGRAMS[key]
-    program = make()
-    while len(_PROGRAMS) >= MAX_PROGRAMS:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    _PROGRAMS[key] = program
-    return program
+    return kept(key, make), time.perf_counter() - start
 
 
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,

@@ -18,9 +18,10 @@ from headbayes.config.typed import RunConfig, validate
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, RunDirError, SamplingError,
                               SignalStop)
 from headbayes.core.settings import settings
+from headbayes.engine.programs import program_key
 
 __all__ = ["run_job", "build_position", "prepare_loop", "Loop", "enable_compile_cache",
-           "compile_cache_dir", "program_key", "FINISHED_BEFORE"]
+           "compile_cache_dir", "FINISHED_BEFORE"]
 
 FINISHED_BEFORE = "finished_before"  # in run_job's answer (not in meta.json): nothing was run
 
@@ -127,67 +128,6 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     return Loop(sampler, state, chain_keys, problem, hyper), features_s
 
 
-def abstract_loop(cfg: RunConfig, data) -> tuple[Loop, int]:
-    """(`prepare_loop`'s loop with `jax.ShapeDtypeStruct`s for its arrays, the chunk's draw
-    slots), from the model's structure alone: nothing is computed or compiled. Raises where
-    the loop needs the parameters' values to be set up (the exact sampler's posterior), or
-    would hold a value derived from them (an escaped tracer, when its program is traced)."""
-    import equinox as eqx
-    import jax
-
-    from headbayes.engine import runner
-    from headbayes.models.mask import build_mask, leaf_table, named_leaves
-    from headbayes.models import is_inexact_shape, model_structure
-
-    params, static = eqx.partition(model_structure(cfg), is_inexact_shape)
-    mask = build_mask(params, cfg.mask.include, cfg.mask.exclude)
-    built = {}
-
-    def arrays(params):
-        loop, _ = prepare_loop(cfg, params, static, mask, data)
-        built["sampler"] = loop.sampler
-        return loop._replace(sampler=None)
-
-    loop = jax.eval_shape(arrays, params)
-    shapes = {path: leaf.shape for path, leaf in named_leaves(params).items()}
-    table = leaf_table(shapes, named_leaves(mask))  # as the job's mask.json counts them
-    slots = runner.choose_slots(cfg.sampler.keep, cfg.sampler.num_chains, table["sampled_size"])
-    return loop._replace(sampler=built["sampler"]), slots
-
-
-def compile_early(cfg: RunConfig, data, stored: Path | None = None) -> threading.Thread | None:
-    """Start compiling the chunk program from the model's structure (`abstract_loop`) in a
-    thread, or None where that cannot serve: a scale learned from the run's values changes
-    the config first, or this process already holds the program. Meanwhile the caller builds
-    the model and the loop's values (mostly in XLA, which releases the GIL: two cores work);
-    it joins the thread before `runner.compile_loop`, which then finds the program. Any error
-    here is left to the caller's own compile, which reports it. `HEADBAYES_COMPILE_EARLY=0` turns
-    this off (the benchmarks' baseline). `stored`: where the program is kept on disk
-    (`_stored_program`)."""
-    from headbayes.engine import runner
-    from headbayes.core.checks import LEARNED
-
-    scales = (getattr(cfg.likelihood, "sigma", None), cfg.prior.sigma)
-    key = program_key(cfg)
-    if (not settings().compile_early or any(v in LEARNED for v in scales)
-            or runner.has_chunk_program(key)):
-        return None
-
-    def compile_it():
-        try:
-            loop, slots = abstract_loop(cfg, data)
-            runner.compile_loop(*loop, slots, reuse=key, stored=stored)
-        except Exception:  # noqa: BLE001 (the caller compiles again and reports it)
-            if settings().debug:
-                import traceback
-
-                traceback.print_exc()
-
-    thread = threading.Thread(target=compile_it, name="compile-early")
-    thread.start()
-    return thread
-
-
 def _stored_program(cfg: RunConfig, data) -> Path | None:
     """Where the run's chunk program is kept on disk (`headbayes.engine.exported`); None when the
     compilation cache is off or the run traces code from outside headbayes."""
@@ -235,25 +175,6 @@ def _stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int,
         return None
     total_steps = s.warmup + s.keep * s.thin
     return head if worth_it(features.shape[1], features.shape[0], total_steps) else None
-
-
-def _warm_up_report(cfg: RunConfig, shapes: dict, table: dict, data) -> threading.Thread:
-    """Compile the report's programs (predictive, exact features) in a thread while the
-    sampler compiles, so the report after sampling finds them ready; returns the thread."""
-    from headbayes.analysis import exact
-    from headbayes.engine import predictive
-    from headbayes.datasets import report_points
-
-    sampled = [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]]
-
-    def compile_them():
-        predictive.warm_up(cfg, shapes, sampled, cfg.sampler.num_chains * cfg.sampler.keep,
-                           report_points(data))
-        exact.warm_up(cfg, shapes, sampled, data)
-
-    thread = threading.Thread(target=compile_them, name="report-warm-up")
-    thread.start()
-    return thread
 
 
 def _info_per_draw(sums, groups: tuple = ()) -> dict:
@@ -327,42 +248,14 @@ def _stop_requests():
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
             plots_here: bool = True) -> dict:
-    """See `_run_job`; holds the run directory's lock while it writes. `plots_here`: the
-    report's plots will be drawn in this process (else by `headbayes.report.plotworker`, or not at all
-    with `report.plots=false`), so matplotlib is imported while the chains sample."""
-    from headbayes.core.errors import SignalStop
-
-    background: list[threading.Thread] = []
-    with RunFiles(run_dir).lock():
-        try:
-            return _run_job(cfg, Path(run_dir), progress, resume, background,
-                            plots_here and cfg.report.plots)
-        except SignalStop:
-            # raised wherever the main thread was, perhaps inside an import whose lock it then
-            # never releases and a thread waits on: joining could wait forever. The CLI exits
-            # without waiting for threads (os._exit), so they are left.
-            background.clear()
-            raise
-        finally:  # never leave a compiling thread behind (exiting under it aborts)
-            for thread in background:
-                thread.join()
+    """See `_run_job`; the caller holds the run directory's lock (`app.session.owned`).
+    `plots_here`: the report's plots will be drawn in this process (else by
+    `headbayes.report.plotworker`, or not at all with `report.plots=false`), so matplotlib is
+    imported while the chains sample."""
+    return _run_job(cfg, Path(run_dir), progress, resume, plots_here and cfg.report.plots)
 
 
-def program_key(cfg: RunConfig) -> str:
-    """What the chunk program depends on beyond its arguments (`runner.compile_loop`'s
-    `reuse`): the whole config but `seed` (it only makes the chain keys and the starts) and the
-    sampler's `hyper` floats (step size, temperature: they reach the program as arrays), so the
-    jobs of a sweep over those share one program."""
-    import dataclasses
-
-    from headbayes.samplers import SAMPLERS
-
-    hyper = SAMPLERS[cfg.sampler.name].extras["hyper"]
-    sampler = dataclasses.replace(cfg.sampler, **{k: None for k in hyper})
-    return repr(dataclasses.replace(cfg, seed=None, sampler=sampler))
-
-
-def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: list,
+def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool,
              plots_here: bool = True) -> dict:
     """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content.
 
@@ -371,7 +264,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     committed stay on disk). With `resume`, continue from the last committed checkpoint: the
     parameters come from params.npz, the loop state from the checkpoint, and since step t of a
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
-    run is left unchanged. Threads it starts go into `background` (run_job joins them).
+    run is left unchanged.
     """
     from headbayes.core.timing import Stages, earlier_processes, job_seconds
 
@@ -418,8 +311,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     if stored is None or not stored.is_file():  # else tracing, and blackjax, may be spared
         _preload_libraries()
     stages.lap("data")
-    early = compile_early(cfg, data, stored)
-    background.extend([early] if early else [])
     if checkpoint:  # the saved values on the model's structure: nothing to compute
         params, static, mask = _saved_position(cfg, files)
     else:
@@ -461,10 +352,7 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
             files.write_params(named_leaves(params))
             writer.commit(0, jax.tree.leaves(loop.state), counts)
     stages.lap("prepare")
-    background.append(_warm_up_report(cfg, shapes, table, data))
     slots = runner.choose_slots(s.keep, s.num_chains, table["sampled_size"])
-    if early is not None:  # its program, if it made one, is found below
-        early.join()
     key = program_key(cfg)
     if key != stored_key:  # a learned scale changed the program
         stored = _stored_program(cfg, data)
@@ -490,9 +378,6 @@ def _run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool, background: 
     files.write_npz(files.FROZEN_END, {path: np.asarray(leaf) for path, leaf
                                        in named_leaves(loop.problem.frozen).items()})
     stages.lap("writing")
-    for thread in background:  # the report's programs, compiling since the loop's compile
-        thread.join()
-    stages.lap("report")
     device, mesh = jax.devices()[0], runner.chain_mesh(s.num_chains)
     meta = {
         "versions": _versions(),
@@ -530,7 +415,7 @@ def _preload_libraries() -> None:
     main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
     GIL, and later finds it imported or waits for it. The report's libraries are imported
     once sampling starts (`_import_plotting`), not to slow the tracing of the chunk
-    program (`compile_early`): the sampling loop runs in XLA, which releases the GIL."""
+    program: the sampling loop runs in XLA, which releases the GIL."""
 
     def load():
         import blackjax  # noqa: F401

@@ -131,15 +131,11 @@ def step_size_hint(options) -> str:
 
 def make_sampler(options, logdensity_fn: Callable, cfg=None):
     """The `Sampler` of the typed sampler options over `logdensity_fn(position, problem)`;
-    a `composite` one (Gibbs) also reads the run config `cfg` (its groups). What the factory
-    computes from constants is computed now, even inside a trace (`pipeline.abstract_loop`)."""
-    import jax
-
+    a `composite` one (Gibbs) also reads the run config `cfg` (its groups)."""
     entry = SAMPLERS[options.name]
-    with jax.ensure_compile_time_eval():
-        if "composite" in entry.caps:
-            return entry.build(logdensity_fn, options, cfg)
-        return entry.build(logdensity_fn, options)
+    if "composite" in entry.caps:
+        return entry.build(logdensity_fn, options, cfg)
+    return entry.build(logdensity_fn, options)
 
 
 def make_hyper(options) -> dict:
