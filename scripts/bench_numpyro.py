@@ -5,8 +5,7 @@ where every second of a job goes.
     `scripts/numpyro_nuts.py` (the same 17 head numbers on the same frozen body, dense-mass NUTS,
     4 chains × 1000 draws after 500 warmup steps), alternating, median of --repeats wall times of
     the whole process, with each side's smallest bulk ESS; headbayes also with
-    `report.plots=false`, with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`) and with
-    the chunk program compiled after the model is built (`HEADBAYES_COMPILE_EARLY=0`), and with
+    `report.plots=false`, with XLA's own compile options (`HEADBAYES_XLA_DEFAULTS=1`), and with
     the mass matrix adapted from the identity (`sampler.mass_init=identity`, NumPyro's start;
     the experiment starts from the inverse Hessian).
 (q) The per-stage table (meta.json `timings.stages`, median per stage over the runs) of
@@ -36,8 +35,6 @@ VARIANTS = {  # label (after "headbayes"): (overrides, environment)
     "headbayes": ([], {}),
     "headbayes `report.plots=false`": (["report.plots=false"], {}),
     IDENTITY: (["sampler.mass_init=identity"], {}),
-    "headbayes with `HEADBAYES_COMPILE_EARLY=0` (the chunk program compiled after the model "
-    "is built)": ([], {"HEADBAYES_COMPILE_EARLY": "0"}),
     "headbayes with `HEADBAYES_XLA_DEFAULTS=1` (XLA's compile options)":
         ([], {"HEADBAYES_XLA_DEFAULTS": "1"}),
 }
@@ -164,13 +161,9 @@ def _stage_notes(meta: dict, identity: dict, busy: float) -> str:
                  f"{from_identity[0]:,}, {from_identity[1]:.0f} per chain step, as NUTS builds "
                  f"its deepest trees on this ill-conditioned posterior until the first slow "
                  f"window ends; NumPyro's warmup starts there too)")
-    return (f"`compile` is the main thread's wait for the chunk program: a thread started "
-            f"compiling it from the model's shapes when the job began (`pipeline.compile_early`),"
-            f" while the main thread built the model and the chains' start (`model`, `prepare`: "
-            f"their own small programs); the row with `HEADBAYES_COMPILE_EARLY=0` above is the "
-            f"same job compiling it after the model is built. The overlap pays where a core is "
-            f"idle; here XLA's compiles already keep both cores busy (the process used "
-            f"{busy:.2f} CPU seconds per second, median), so it buys little. `warmup` takes "
+    return (f"`compile` is the chunk program's compile, once the model and the chains' start "
+            f"are built (`model`, `prepare`: their own small programs); the process used "
+            f"{busy:.2f} CPU seconds per second (median). `warmup` takes "
             f"{per['warmup'][0]:,} gradient "
             f"evaluations ({per['warmup'][1]:.1f} per chain step) against sampling's "
             f"{per['sampling'][0]:,} ({per['sampling'][1]:.1f} per chain step): the adaptation "

@@ -159,3 +159,16 @@ def test_model_arrays_are_kept_then_read_and_a_damaged_file_is_computed_again(tm
     assert len(calls) == 3
     exported.kept_model_arrays(None, "mlp 16", structure, compute)
     assert len(calls) == 4
+
+
+def test_the_kept_programs_digest_covers_every_module_of_headbayes():
+    """A change to any module, in any layer, makes a kept program's digest differ (the source
+    once covered only the modules beside exported.py)."""
+    from pathlib import Path
+
+    import headbayes
+    from headbayes.engine.exported import source_files
+
+    package = Path(headbayes.__file__).resolve().parent
+    assert set(source_files()) == set(package.rglob("*.py"))
+    assert {p.parent.name for p in source_files()} >= {"core", "models", "samplers", "job"}

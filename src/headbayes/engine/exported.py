@@ -99,14 +99,22 @@ def _digest(*parts: str):
     return digest
 
 
+PACKAGE = Path(__file__).resolve().parents[1]  # src/headbayes
+
+
+def source_files() -> list[Path]:
+    """Every module of headbayes, in every layer: the source a kept program's digest covers."""
+    return sorted(PACKAGE.rglob("*.py"))
+
+
 @functools.cache
 def _code_versions() -> str:
     """headbayes' source files (their bytes) and the traced libraries' versions."""
     from importlib import metadata
 
-    package = Path(__file__).parent
+    package = PACKAGE
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in source_files():
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     versions = []
     for name in TRACED_LIBRARIES:
