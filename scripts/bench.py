@@ -98,7 +98,7 @@ def per_step(num_steps: int) -> dict:
 
     import headbayes
     from headbayes.engine import runner
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head"])
     s = cfg.sampler

@@ -40,7 +40,7 @@ def measure(overrides: list[str], repeats: int) -> dict:
     from headbayes.engine import runner
     from headbayes.core import xla
     from headbayes.datasets import make_dataset
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides)
     s = cfg.sampler

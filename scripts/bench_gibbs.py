@@ -58,7 +58,7 @@ def warmed_up(overrides: list[str]):
     import headbayes
     from headbayes.engine import runner
     from headbayes.datasets import make_dataset
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides)
     params, static, mask = build_position(cfg)

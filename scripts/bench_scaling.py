@@ -67,7 +67,7 @@ def headbayes_runner(width, depth, n, chains, cached):
 
     import headbayes
     from headbayes.engine import runner
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(overrides(width, depth, n, chains, cached))
     loop, _ = prepare_loop(cfg, *build_position(cfg))

@@ -31,7 +31,7 @@ def runner_for(n: int, sampler: list, use_stats: bool):
     import headbayes
     from headbayes.engine import programs, runner
     from headbayes.posterior import sufficient
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head", f"data.n_train={n}", *sampler,
                              "likelihood.reduction=sum"])

@@ -10,7 +10,7 @@ import headbayes
 from headbayes.datasets import make_dataset
 from headbayes.analysis.exact import exact_posterior, not_applicable_reason
 from headbayes.models.mask import named_leaves
-from headbayes.job.pipeline import build_position
+from headbayes.job.plan import build_position
 from headbayes.posterior.likelihoods import make_likelihood
 from headbayes.posterior.density import Problem, make_logdensity_fn
 

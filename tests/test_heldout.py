@@ -47,7 +47,7 @@ def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process
     assert meta["pretraining"]["loss_final"] < 0.2 * meta["pretraining"]["loss_initial"]
     params = store.read_npz(run_dir / "params.npz")
     from headbayes.models.mask import named_leaves
-    from headbayes.job.pipeline import build_position
+    from headbayes.job.plan import build_position
 
     initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     assert not np.array_equal(params["hidden_layers.1.weight"], initial["hidden_layers.1.weight"])
@@ -72,7 +72,7 @@ def test_gap_head_band_widens_in_the_gap(run_in_process):
 
 def _body_change(run_dir) -> float:
     from headbayes.models.mask import named_leaves
-    from headbayes.job.pipeline import build_position
+    from headbayes.job.plan import build_position
 
     initial = named_leaves(build_position(headbayes.compose(["+experiment=sin_head"]))[0])
     params = store.read_npz(run_dir / "params.npz")

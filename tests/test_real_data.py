@@ -90,7 +90,7 @@ def _learn(*overrides):
     from headbayes.analysis.exact import sampled_paths
     from headbayes.analysis.hyperparameters import learn
     from headbayes.models.mask import named_leaves
-    from headbayes.job.pipeline import build_position
+    from headbayes.job.plan import build_position
 
     cfg = headbayes.compose(["+experiment=sin_head", "likelihood.reduction=sum", *overrides])
     params = {p: np.asarray(v) for p, v in named_leaves(build_position(cfg)[0]).items()}

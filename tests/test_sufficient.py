@@ -55,7 +55,7 @@ def test_statistics_give_the_data_paths_logdensity_and_gradient(include, reducti
     (["model.width=2000"], False),  # width + 1 > N: the data path is cheaper
 ])
 def test_runs_use_the_statistics_where_they_apply(overrides, uses_statistics):
-    from headbayes.job.pipeline import build_position, prepare_loop
+    from headbayes.job.plan import build_position, prepare_loop
 
     cfg = headbayes.compose(["+experiment=sin_head", "data.n_train=1000", *overrides])
     loop, _ = prepare_loop(cfg, *build_position(cfg))

@@ -1,9 +1,5 @@
-"""Dataset registry: each option builds a `Dataset` of float32 arrays; pure given its config and
-the files it names.
-
-A dataset entry carries its schema, its checks and `sizes(options) -> (inputs, outputs)`, so
-models take their input and output sizes from the data. Each module of this package registers
-its datasets when imported; a new dataset is a module here plus `configs/data/NAME.yaml`.
+"""Datasets: the registry (`datasets.base`) and one module per kind of dataset; importing the
+package registers them all (`core.registry.discover`).
 """
 
 from headbayes.core.registry import discover

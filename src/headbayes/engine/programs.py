@@ -12,15 +12,18 @@ the model's arrays (`engine.exported.kept_model_arrays`).
 """
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 from headbayes.core import xla
 from headbayes.core.schema import RunConfig
+from headbayes.core.settings import settings
 from headbayes.engine.exported import kept_model_arrays, only_own_code
 from headbayes.models import construct, is_shape, model_key, model_structure
 from headbayes.samplers import SAMPLERS
 
-__all__ = ["kept", "forget", "program_key", "build_model", "MAX_KEPT"]
+__all__ = ["kept", "forget", "program_key", "build_model", "MAX_KEPT", "compile_cache_dir",
+           "enable_compile_cache"]
 
 MAX_KEPT = 32
 _KEPT: dict = {}  # key -> value, least recently used first
@@ -72,3 +75,21 @@ def _build(cfg):
     arrays = kept_model_arrays(cache_dir, repr(model_key(cfg)), eqx.filter(structure, is_shape),
                                xla.jit_once(lambda: eqx.filter(construct(cfg), eqx.is_array)))
     return eqx.combine(arrays, eqx.filter(structure, is_shape, inverse=True))
+
+
+def compile_cache_dir() -> Path | None:
+    """$HEADBAYES_COMPILE_CACHE, else $HEADBAYES_OUTPUT_DIR/jax_cache (default outputs/jax_cache);
+    the empty string turns the cache off (`core.settings`)."""
+    return settings().compile_cache
+
+
+def enable_compile_cache() -> None:
+    """Use JAX's persistent compilation cache, so a program compiled once (any run, any job of a
+    sweep with the same structure) loads from disk instead of compiling again."""
+    import jax
+
+    directory = compile_cache_dir()
+    if directory is None:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(directory.resolve()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

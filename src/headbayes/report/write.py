@@ -21,7 +21,7 @@ __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
     """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
-    from headbayes.job.pipeline import enable_compile_cache
+    from headbayes.engine.programs import enable_compile_cache
 
     enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
