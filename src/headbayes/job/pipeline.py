@@ -25,9 +25,8 @@ from headbayes.engine import runner
 from headbayes.engine.exported import only_own_code, program_path
 from headbayes.engine.programs import (compile_cache_dir, enable_compile_cache,
                                        program_key)
-from headbayes.job.joint import train_jointly
+from headbayes.job.bodies import body_entry
 from headbayes.job.plan import build_position, prepare_loop, saved_position
-from headbayes.job.pretrain import pretrain
 from headbayes.job.signals import stop_requests
 from headbayes.models import leaf_shapes
 from headbayes.models.mask import assign_groups, leaf_table, named_leaves, select
@@ -109,13 +108,14 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
                                               stored=stored)
     stages.lap("compile")
     sampling_start = time.perf_counter()
-    if cfg.body.mode == "joint" and not checkpoint:
-        loop, params, joint_compile_s = train_jointly(
+    during = body_entry(cfg).extras.get("during_sampling")
+    if during is not None and not checkpoint:
+        loop, params, body_compile_s = during(
             cfg, loop, static, params, mask, slots,
             lambda state: _check_finite(state, cfg, files.root, 0), counts, progress)
-        compile_s += joint_compile_s
+        compile_s += body_compile_s
         files.write_params(named_leaves(params))  # the trained body every draw uses
-        stages.lap("joint training")
+        stages.lap(f"{cfg.body.mode} training")
     if plots_here and cfg.report.plots:
         threading.Thread(target=_import_plotting, daemon=True, name="report-imports").start()
     with stop_requests() as stop:
@@ -178,15 +178,13 @@ def _model(cfg: RunConfig, files: RunFiles, data, checkpoint, stages: Stages) ->
         params, static, mask = saved_position(cfg, files)
     else:
         params, static, mask = build_position(cfg)
-        if cfg.body.mode != "frozen":  # the report compares the learned body with this one
+        if "learned" in body_entry(cfg).caps:  # the report compares the body with this one
             files.write_params(named_leaves(params), initial=True)
     stages.lap("model")
     pretraining = {}
-    if cfg.body.mode == "pretrained" and not checkpoint:
-        start = time.perf_counter()
-        task = make_dataset(cfg.body.data) if cfg.body.data else data  # another task, or ours
-        params, pretraining = pretrain(cfg, params, static, task)
-        pretraining["seconds"] = time.perf_counter() - start
+    before = body_entry(cfg).extras.get("before_sampling")
+    if before is not None and not checkpoint:
+        params, pretraining = before(cfg, params, static, data)
         stages.lap("pretraining")
     return params, static, mask, pretraining
 
@@ -208,7 +206,7 @@ def _start(cfg: RunConfig, files: RunFiles, loop, params, writer, checkpoint) ->
     counts = {"grad_evals_warmup": 0, "grad_evals_sampling": 0, "divergences_warmup": 0}
     if not checkpoint:
         writer = files.chain_writer()
-        if cfg.body.mode != "joint":
+        if "moves" not in body_entry(cfg).caps:
             files.write_params(named_leaves(params))
             writer.commit(0, jax.tree.leaves(loop.state), counts)
         return loop, writer, 0, counts, 0

@@ -17,6 +17,7 @@ from headbayes.core.schema import RunConfig
 from headbayes.datasets import make_dataset
 from headbayes.engine import runner
 from headbayes.engine.programs import build_model, program_key
+from headbayes.job.bodies import body_entry
 from headbayes.models import is_inexact_shape, linear_head, model_structure
 from headbayes.models.mask import build_mask, leaf_path, named_leaves
 from headbayes.models.prefix import compute_features, first_sampled_stage
@@ -55,7 +56,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler
     x, start_stage, features_s = jnp.asarray(data.x_train), 0, 0.0
-    if cfg.model.cache_features and cfg.body.mode != "joint":  # joint training moves the body
+    if cfg.model.cache_features and "moves" not in body_entry(cfg).caps:
         start_stage = first_sampled_stage(eqx.combine(params, static), named_leaves(mask))
     if start_stage > 0:
         started = time.perf_counter()

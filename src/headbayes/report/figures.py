@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from headbayes.analysis import exact
+from headbayes.job.bodies import body_entry
 from headbayes.datasets import report_parts, report_points
 from headbayes.posterior import noise
 from headbayes.report import diagnostics, metrics
@@ -279,9 +280,9 @@ def _validation(ctx: ReportContext):
 @metric("map_test_rmse", "map_test_nll", "map_test_coverage_90")
 def _map_heldout(ctx: ReportContext):
     """The same held-out figures (original units) for the MAP network alone
-    (body.mode=pretrained: params.npz holds the whole trained network), with the likelihood's
+    (a body with capability `map`: params.npz holds the whole trained network), with the likelihood's
     noise: what the Bayesian part adds over it."""
-    if ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None or ctx.classifier:
+    if "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None or ctx.classifier:
         return None
     f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean
     if ctx.split is not None:
@@ -325,10 +326,10 @@ def _classes(ctx: ReportContext):
 
 @metric("map_accuracy", "map_test_nll", "map_brier", "map_ece", "map_ood_entropy")
 def _map_classes(ctx: ReportContext):
-    """The same for the MAP network alone (body.mode=pretrained)."""
+    """The same for the MAP network alone (a body with capability `map`)."""
     from headbayes.report import classify
 
-    if not ctx.classifier or ctx.cfg.body.mode != "pretrained" or ctx.data.x_test is None:
+    if not ctx.classifier or "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None:
         return None
     p_map = classify.probabilities(ctx.map_test, ctx.family)
     figures = classify.class_figures(p_map, ctx.data.y_test)

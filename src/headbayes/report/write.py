@@ -13,6 +13,7 @@ from headbayes.report import plots
 from headbayes.datasets import make_dataset
 from headbayes.core.errors import RunDirError
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
+from headbayes.job.bodies import body_entry
 from headbayes.posterior.noise import model_draws
 from headbayes.core.rundir import RunFiles
 
@@ -64,7 +65,7 @@ def _class_extras(ctx: ReportContext) -> dict:
     if "test" in ctx.class_predictive:
         labels = ctx.data.y_test[:, 0].astype(int)
         extras["reliability"] = classify.reliability(ctx.class_predictive["test"][0], labels)
-        if ctx.cfg.body.mode == "pretrained":
+        if "map" in body_entry(ctx.cfg).caps:
             p_map = classify.probabilities(ctx.map_test, ctx.family)
             extras["map_reliability"] = classify.reliability(p_map, labels)
     if ctx.data.x_train.shape[1] == 2:
