@@ -36,8 +36,9 @@ from headbayes.core.registry import Registry
 
 __all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "FamilyOptions", "make_likelihood",
            "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS", "is_classifier",
-           "split_heteroscedastic", "data_classes", "output_split",
-           "bernoulli_probabilities", "softmax_probabilities"]
+           "split_heteroscedastic", "data_classes", "output_split", "NoisePredictive",
+           "GAUSSIAN_NOISE", "noise_predictive", "Z_95", "bernoulli_probabilities",
+           "softmax_probabilities"]
 
 LIKELIHOODS = Registry("likelihood")
 REDUCTIONS = ("mean", "sum")
@@ -53,6 +54,49 @@ class Likelihood(NamedTuple):
     log_likelihood: Callable
     noise_sd: float | None  # None: no constant noise (heteroscedastic, classifiers)
     from_squares: Callable | None = None
+
+
+class NoisePredictive(NamedTuple):
+    """A regression family's observation noise in the predictive: y = f + noise·ε, with
+    `noise` the family's scale (the sd for Gaussian noise; a location-scale family, so in
+    other units it is noise × the units' scale). Numpy, elementwise, broadcasting; the
+    report passes float64.
+
+    logpdf(f, y, noise): log p(y | f, noise), the constant included;
+    replicate(rng, f, noise): one y per element of f, ε drawn from the numpy Generator `rng`;
+    variance(noise): Var(y | f);
+    covers_90(f, y, noise): whether y lies in the central 90% interval of p(y | f)."""
+
+    logpdf: Callable
+    replicate: Callable
+    variance: Callable
+    covers_90: Callable
+
+
+Z_95 = 1.6448536269514722  # standard normal 95% quantile (= analysis.exact.Z_95, a layer up)
+
+
+def _gaussian_logpdf(f, y, sigma):
+    """log N(y; f, sigma²), elementwise."""
+    residual = y - f
+    return -0.5 * (residual / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
+def _gaussian_replicate(rng, f, sigma):
+    return f + sigma * rng.normal(size=f.shape)
+
+
+def _gaussian_variance(sigma):
+    return sigma**2
+
+
+def _gaussian_covers_90(f, y, sigma):
+    """|y − f| ≤ Z_95 · sigma."""
+    return np.abs(y - f) <= Z_95 * sigma
+
+
+GAUSSIAN_NOISE = NoisePredictive(_gaussian_logpdf, _gaussian_replicate, _gaussian_variance,
+                                 _gaussian_covers_90)
 
 
 @dataclass
@@ -104,7 +148,7 @@ def _mse(prediction, y):
 
 @LIKELIHOODS.register("gaussian", GaussianOptions, check=_check_gaussian,
                       caps={"linear_gaussian"}, kind="regression", model_outputs=lambda n: n,
-                      loss=_mse)
+                      loss=_mse, predictive=GAUSSIAN_NOISE)
 def make_gaussian(options: GaussianOptions) -> Likelihood:
     def log_likelihood(prediction, y, sigma, data_scale=1.0):
         return gaussian_log_likelihood(prediction, y, sigma, options.reduction, data_scale)
@@ -177,16 +221,26 @@ def split_heteroscedastic(prediction):
 
 def _mean_and_sd(outputs):
     """(μ, e^s) of heteroscedastic outputs, numpy float64."""
-    import numpy as np
-
     mean, log_scale = split_heteroscedastic(np.asarray(outputs, np.float64))
     return mean, np.exp(log_scale)
 
 
 def output_split(name: str) -> Callable | None:
-    """`split(outputs) -> (mean, noise sd)` of a family whose network predicts its noise
+    """`split(outputs) -> (mean, noise scale)` of a family whose network predicts its noise
     (`heteroscedastic`), else None (the noise, if any, is the likelihood's)."""
     return LIKELIHOODS[name].extras.get("split")
+
+
+def noise_predictive(name: str) -> NoisePredictive | None:
+    """The `predictive` of family `name` (None for a classifier); a regression family
+    without one is an error naming what to register."""
+    entry = LIKELIHOODS[name]
+    if entry.extras["kind"] == "classification":
+        return None
+    if "predictive" not in entry.extras:
+        raise KeyError(f"likelihood '{name}' (regression) registers no `predictive` "
+                       f"(a NoisePredictive: logpdf, replicate, variance, covers_90)")
+    return entry.extras["predictive"]
 
 
 def _heteroscedastic_points(prediction, y):
@@ -223,7 +277,7 @@ def _family(points: Callable) -> Callable:
 
 for _name, _points, _kind, _outputs, _own in (
         ("heteroscedastic", _heteroscedastic_points, "regression", lambda n: 2 * n,
-         {"split": _mean_and_sd}),
+         {"split": _mean_and_sd, "predictive": GAUSSIAN_NOISE}),
         ("bernoulli", _bernoulli_points, "classification", lambda n: 1,
          {"probabilities": bernoulli_probabilities}),
         ("categorical", _categorical_points, "classification", lambda n: n,

@@ -76,6 +76,13 @@ class ReportContext:
 
         return output_split(self.family)
 
+    @cached_property
+    def noise_predictive(self):
+        """The family's `NoisePredictive` (its observation noise), None for a classifier."""
+        from headbayes.posterior.likelihoods import noise_predictive
+
+        return noise_predictive(self.family)
+
     def mean_draws(self, part: str) -> np.ndarray | None:
         """The function draws of a part: the network's output, or the mean part of it when
         the network predicts its noise."""
@@ -83,7 +90,7 @@ class ReportContext:
         return f if f is None or self.split is None else self.split(f)[0]
 
     def noise_for(self, part: str):
-        """The noise sd of the predictive on a part (model units): a number, one per draw
+        """The noise scale of the predictive on a part (model units): a number, one per draw
         (draws, 1) with σ sampled, or one per draw and point (draws, n) when the network
         predicts it."""
         if self.split is not None:
@@ -141,7 +148,8 @@ class ReportContext:
         """(figures, calibration curve) on the test split, or None without one."""
         if self.f_test is None or self.classifier:
             return None
-        return metrics.heldout(self.f_test, self.data.y_test, self.noise_for("test"))
+        return metrics.heldout(self.f_test, self.data.y_test, self.noise_for("test"),
+                               self.noise_predictive)
 
     @cached_property
     def class_predictive(self) -> dict:
@@ -273,7 +281,8 @@ def _validation(ctx: ReportContext):
     f_val = ctx.mean_draws("val")
     if f_val is None or ctx.classifier:
         return None
-    figures, _ = metrics.heldout(f_val, ctx.data.y_val, ctx.noise_for("val"))
+    figures, _ = metrics.heldout(f_val, ctx.data.y_val, ctx.noise_for("val"),
+                                 ctx.noise_predictive)
     return {"val_nll": figures["test_nll"] + float(np.log(ctx.y_scale))}
 
 
@@ -288,7 +297,7 @@ def _map_heldout(ctx: ReportContext):
     if ctx.split is not None:
         f_map, scale = ctx.split(f_map)
         noise_sd = scale[:, 0]
-    figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd)
+    figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd, ctx.noise_predictive)
     return {**_in_original_units(figures, ctx.y_scale, "map_"),
             "map_test_coverage_90": figures["test_coverage_90"]}
 

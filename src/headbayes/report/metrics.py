@@ -6,11 +6,14 @@
 - band: width of the 5%-95% quantiles of the function draws (no observation noise), pooled
   over chains and draws, on the eval grid;
 - held-out figures use the posterior predictive with observation noise: the mixture over
-  draws s of N(f_s(x), likelihood.sigma²). Its central intervals come from one noisy replicate
-  per draw, y_s = f_s(x) + sigma·ε_s with ε from numpy.random.default_rng(0).
+  draws s of p(y | f_s(x), noise), the likelihood's `NoisePredictive` (default Gaussian:
+  N(f_s(x), likelihood.sigma²)). Its central intervals come from one noisy replicate per
+  draw, the family's `replicate` with numpy.random.default_rng(0).
 """
 
 import numpy as np
+
+from headbayes.posterior.likelihoods import GAUSSIAN_NOISE, NoisePredictive
 
 __all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "heldout",
            "coverage", "truth_coverage", "mean_rmse", "band_gap_ratio", "point_heldout", "LEVELS",
@@ -76,13 +79,14 @@ def _pooled(f_draws: np.ndarray) -> np.ndarray:
     return np.asarray(f_draws, np.float64).reshape((-1,) + f_draws.shape[2:])[..., 0]
 
 
-def coverage(f_draws: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
+def coverage(f_draws: np.ndarray, y: np.ndarray, sigma: float, levels,
+             noise: NoisePredictive = GAUSSIAN_NOISE) -> dict:
     """{level: fraction of y inside the central `level` predictive interval}."""
-    return _coverage(_pooled(f_draws), y, sigma, levels)
+    return _coverage(_pooled(f_draws), y, sigma, levels, noise)
 
 
-def _coverage(pooled: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
-    replicates = pooled + sigma * np.random.default_rng(0).normal(size=pooled.shape)
+def _coverage(pooled: np.ndarray, y: np.ndarray, sigma, levels, noise: NoisePredictive) -> dict:
+    replicates = noise.replicate(np.random.default_rng(0), pooled, sigma)
     y = np.asarray(y, np.float64)[:, 0]
     result = {}
     for level in levels:
@@ -91,20 +95,17 @@ def _coverage(pooled: np.ndarray, y: np.ndarray, sigma: float, levels) -> dict:
     return result
 
 
-def _gaussian_log_density(residual: np.ndarray, sigma: float) -> np.ndarray:
-    """log N(residual; 0, sigma²), elementwise."""
-    return -0.5 * (residual / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
-
-
-def heldout(f_draws: np.ndarray, y: np.ndarray, sigma) -> tuple[dict, dict]:
+def heldout(f_draws: np.ndarray, y: np.ndarray, sigma,
+            noise: NoisePredictive = GAUSSIAN_NOISE) -> tuple[dict, dict]:
     """(figures, calibration curve): test_rmse (posterior mean), test_nll (mean negative log
     predictive density), coverage at LEVELS; and coverage at every CALIBRATION_LEVELS level,
-    all from one set of predictive replicates. `sigma`: the noise sd, a number or one per draw
-    (draws pooled over chains, 1)."""
+    all from one set of predictive replicates. `sigma`: the noise scale of `noise` (the
+    likelihood's `NoisePredictive`), a number, one per draw (draws pooled over chains, 1) or
+    one per draw and point (draws, n)."""
     pooled = _pooled(f_draws)
-    calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS)  # LEVELS are among them
+    calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS, noise)  # LEVELS among them
     y = np.asarray(y, np.float64)[:, 0]
-    logp = _gaussian_log_density(y - pooled, sigma)
+    logp = noise.logpdf(pooled, y, sigma)
     peak = logp.max(axis=0)
     log_mean = peak + np.log(np.mean(np.exp(logp - peak), axis=0))
     figures = {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
@@ -114,14 +115,17 @@ def heldout(f_draws: np.ndarray, y: np.ndarray, sigma) -> tuple[dict, dict]:
     return figures, calibration
 
 
-def point_heldout(f: np.ndarray, y: np.ndarray, sigma: float) -> dict:
-    """Held-out figures of one network (no posterior): predictive N(f(x), sigma²) at every
-    test point; RMSE, mean negative log density, and the share of y in the central 90%
-    interval f ± 1.6449 sigma. `f` and `y` have shape (n, 1)."""
-    residual = np.asarray(y, np.float64)[:, 0] - np.asarray(f, np.float64)[:, 0]
-    nll = -_gaussian_log_density(residual, sigma)
+def point_heldout(f: np.ndarray, y: np.ndarray, sigma,
+                  noise: NoisePredictive = GAUSSIAN_NOISE) -> dict:
+    """Held-out figures of one network (no posterior): predictive p(y | f(x), sigma) of
+    `noise` (default N(f(x), sigma²)) at every test point; RMSE, mean negative log density,
+    and the share of y in the central 90% interval (Gaussian: f ± 1.6449 sigma). `f` and `y`
+    have shape (n, 1); `sigma` a number or one per point (n,)."""
+    y, f = np.asarray(y, np.float64)[:, 0], np.asarray(f, np.float64)[:, 0]
+    residual = y - f
+    nll = -noise.logpdf(f, y, sigma)
     return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
-            "test_coverage_90": float(np.mean(np.abs(residual) <= Z_95 * sigma))}
+            "test_coverage_90": float(np.mean(noise.covers_90(f, y, sigma)))}
 
 
 def mean_rmse(f_draws: np.ndarray, y: np.ndarray) -> float:

@@ -3,8 +3,8 @@
 Uses only the run directory: its config, params.npz, the chain and data.json (input column
 names and standardisation constants). Inputs are given in the data's original units and the
 outputs come back in them. Per output: `mean`, `sd`, `q05`, `q50`, `q95` of the posterior
-predictive with observation noise (the noise's replicates drawn with
-numpy.random.default_rng(0); `mean`/`sd` exact from the draws and the noise variance), and the
+predictive with observation noise (the likelihood's `NoisePredictive`: its replicates drawn with
+numpy.random.default_rng(0); `mean`/`sd` exact from the draws and its variance), and the
 same of the noiseless function with the suffix `_f`. With several outputs each name starts
 with the output's index (`0_mean`). A heteroscedastic run's noise is each draw's at each input.
 A classifier gives `p_<class>` per class (the posterior mean probability), `predicted` (the
@@ -49,7 +49,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
     the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
     from headbayes.datasets import scaling_from
-    from headbayes.posterior.likelihoods import is_classifier
+    from headbayes.posterior.likelihoods import noise_predictive
     from headbayes.models import model_sizes
     from headbayes.posterior.noise import model_draws
     from headbayes.engine.predictive import function_draws
@@ -65,23 +65,25 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
     outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale
     rows = max(1, max_bytes // (16 * draws * outputs))
+    noise_model = noise_predictive(cfg.likelihood.name)  # None: a classifier
     rng = np.random.default_rng(0)
     blocks = []
     for first in range(0, len(x), rows):
         f = function_draws(cfg, params, model_draws(chain),
                            scaling.x_to_model(x[first:first + rows]))
-        if is_classifier(cfg.likelihood):
+        if noise_model is None:
             blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
             continue
         f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
         f, noise = _mean_and_noise(cfg, f, chain)
         f, noise = scaling.y_to_original(f), noise * scaling.y_scale
-        blocks.append(_summaries(f, f + noise * rng.normal(size=f.shape), noise))
+        blocks.append(_summaries(f, noise_model.replicate(rng, f, noise), noise,
+                                 noise_model.variance))
     return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
 def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
-    """(function draws, noise sd) (draws, n, out) in model units: the noise is the likelihood's
+    """(function draws, noise scale) (draws, n, out) in model units: the noise is the likelihood's
     σ, each draw's σ when sampled, or each draw's and point's when the network predicts it."""
     from headbayes.posterior.likelihoods import make_likelihood, output_split
     from headbayes.posterior.noise import noise_draws
@@ -107,13 +109,14 @@ def _class_columns(f: np.ndarray, family: str, classes: list) -> dict:
             "entropy": total, "mutual_information": total - draw_entropy}
 
 
-def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray) -> dict:
+def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray, variance) -> dict:
     """The columns of `predict` from function draws and noisy replicates (draws, n, out);
-    `noise`: the noise sd of each draw (and point), broadcastable to (draws, n, out)."""
+    `noise`: the noise scale of each draw (and point), broadcastable to (draws, n, out);
+    `variance(noise)`: the noise's variance (the likelihood's `NoisePredictive.variance`)."""
     columns = {}
     for o in range(f.shape[2]):
         prefix = "" if f.shape[2] == 1 else f"{o}_"
-        noise_var = np.mean(np.broadcast_to(noise, f.shape)[:, :, o] ** 2, axis=0)
+        noise_var = np.mean(variance(np.broadcast_to(noise, f.shape)[:, :, o]), axis=0)
         for suffix, values, var in (("", replicates[:, :, o], noise_var),
                                     ("_f", f[:, :, o], 0.0)):
             q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95], axis=0)
