@@ -29,7 +29,7 @@ import numpy as np
 
 from headbayes.posterior.priors import is_plain, leaf_priors, prior_arrays
 from headbayes.core.schema import RunConfig
-Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
+from headbayes.posterior.likelihoods import Z_95  # the 90% band's half width in sd
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
            "conditional_sd_ratio", "Z_95", "design", "sampled_paths", "NoiseMixture",

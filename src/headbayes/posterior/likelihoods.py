@@ -73,7 +73,7 @@ class NoisePredictive(NamedTuple):
     covers_90: Callable
 
 
-Z_95 = 1.6448536269514722  # standard normal 95% quantile (= analysis.exact.Z_95, a layer up)
+Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
 
 
 def _gaussian_logpdf(f, y, sigma):
