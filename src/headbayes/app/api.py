@@ -94,6 +94,7 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     from headbayes.app.session import holds_this_run, owned
     from headbayes.config.typed import validate
     from headbayes.job.pipeline import run_job
+    from headbayes.report import plots
     from headbayes.report.write import write_report
 
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
@@ -101,7 +102,8 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     run_dir.mkdir(parents=True, exist_ok=True)
     with owned(run_dir):
         resume = holds_this_run(config, run_dir)  # before anything is written
-        run_job(config, run_dir, progress or (lambda *args: None), resume=resume)
+        run_job(config, run_dir, progress or (lambda *args: None), resume=resume,
+                on_sampling=plots.prefetch if report and config.report.plots else None)
         if report:
             write_report(run_dir)
     return RunDir(run_dir)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from headbayes.app import console
 from headbayes.config.typed import register_schema
-from headbayes.config.composition import to_run_config
+from headbayes.config.composition import checked
 from headbayes.core.errors import HeadbayesError, Interrupted, SignalStop
 from headbayes.app.session import holds_this_run, owned, run_and_report
 from headbayes.core.rundir import RunFiles
@@ -38,7 +38,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> None:
         with owned(run_dir) as files:
             if not files.holds_chunks():
                 _write_hydra_files(files, cfg)
-            run_config = to_run_config(cfg)
+            run_config = checked(cfg)  # typed and validated, once
             sweep_dir = (Path(HydraConfig.get().sweep.dir)
                          if HydraConfig.get().mode == RunMode.MULTIRUN else None)
             run_and_report(run_config, run_dir, resume=holds_this_run(run_config, run_dir),

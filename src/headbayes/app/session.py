@@ -71,7 +71,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
     try:
         with console.sampling_progress() as progress:
             meta = run_job(run_config, run_dir, progress, resume=resume,
-                           plots_here=worker is None)
+                           on_sampling=_plots_here(run_config, worker))
         from headbayes.report.write import write_report  # after the job: its libraries load meanwhile
         stages = Stages(meta["timings"].get("stages"))
         figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
@@ -112,3 +112,12 @@ def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path 
                       f"{tracking_uri(run_config.tracking)} failed: {type(e).__name__}: {e}")
         return
     console.stdout.print(f"logged to MLflow ({tracking_uri(run_config.tracking)}): run {run_id}")
+
+
+def _plots_here(run_config: RunConfig, worker):
+    """What to start once sampling does: the plots' imports, where this process draws them."""
+    if worker is not None or not run_config.report.plots:
+        return None
+    from headbayes.report import plots
+
+    return plots.prefetch

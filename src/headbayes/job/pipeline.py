@@ -8,13 +8,14 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 import jax
 import numpy as np
 
 from headbayes.analysis.hyperparameters import checked_values, learn, with_values
 from headbayes.config.budget import check_memory
-from headbayes.config.typed import RunConfig, validate
+from headbayes.config.typed import RunConfig
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, Interrupted, RunDirError, SamplingError
 from headbayes.core.rundir import RunFiles
@@ -63,9 +64,10 @@ def _info_per_draw(sums, groups: tuple = ()) -> dict:
 
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
-            plots_here: bool = True) -> dict:
-    """Sample the masked posterior of `cfg` into `run_dir`; return meta.json's content. The
-    caller holds the run directory's lock (`app.session.owned`).
+            on_sampling: Callable[[], None] | None = None) -> dict:
+    """Sample the masked posterior of `cfg` (typed and validated: `headbayes.compose`,
+    `config.typed.validate`) into `run_dir`; return meta.json's content. The caller holds the
+    run directory's lock (`app.session.owned`).
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
     Raises ConfigError before compiling, SamplingError on non-finite values (chunks already
@@ -73,11 +75,10 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     parameters come from params.npz, the loop state from the checkpoint, and since step t of a
     chain always uses fold_in(chain_key, t) the chain equals an uninterrupted one. A finished
     run is left unchanged. Each stage's seconds are a lap of `stages` (meta.json).
-    `plots_here`: the report's plots will be drawn in this process (not by
-    `report.plotworker`), so matplotlib is imported while the chains sample.
+    `on_sampling()` is called once the chains start sampling (the session starts the report's
+    imports there: the sampling loop runs in XLA, which releases the GIL).
     """
     started, stages = time.perf_counter(), Stages({"startup": job_seconds()})
-    validate(cfg)
     _check_memory(cfg)
     enable_compile_cache()
     stages.lap("config")
@@ -116,8 +117,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
         compile_s += body_compile_s
         files.write_params(named_leaves(params))  # the trained body every draw uses
         stages.lap(f"{cfg.body.mode} training")
-    if plots_here and cfg.report.plots:
-        threading.Thread(target=_import_plotting, daemon=True, name="report-imports").start()
+    if on_sampling is not None:
+        on_sampling()
     with stop_requests() as stop:
         draws_done = _sample(cfg, loop, compiled, writer, slots, start_step,
                              draws_done, counts, progress, stop, files.root, stages, earlier)
@@ -231,22 +232,11 @@ def _preload_libraries() -> None:
     """Start importing blackjax (the sampler, about 0.4 s on a CPU) in a background thread.
     Another package's modules only (no headbayes module: no import cycle across threads); the
     main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
-    GIL, and later finds it imported or waits for it. The report's libraries are imported
-    once sampling starts (`_import_plotting`), not to slow the tracing of the chunk
-    program: the sampling loop runs in XLA, which releases the GIL."""
+    GIL, and later finds it imported or waits for it."""
     def load():
         import blackjax  # noqa: F401
 
     threading.Thread(target=load, daemon=True, name="preload").start()
-
-
-def _import_plotting() -> None:
-    """matplotlib with its Agg backend (the plots): another package's modules only (imported in
-    a thread while the chains sample)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
 
 
 def _dataset(cfg: RunConfig, copies: dict):

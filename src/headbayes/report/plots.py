@@ -5,12 +5,19 @@ The predictive and trace figures are kept for the next report in this process (t
 sweep): a kept figure redraws only what the data change, the same pixels in half the time
 (`tests/test_plots.py`)."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
-           "plot_reliability", "plot_class_maps", "plane_grid"]
+           "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
+
+
+def prefetch() -> None:
+    """Start importing matplotlib with its Agg backend in a thread (another package's modules
+    only: no import cycle across threads), so the plots drawn in this process later find it."""
+    threading.Thread(target=_pyplot, daemon=True, name="report-imports").start()
 
 
 def _pyplot():
