@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from headbayes.posterior.priors import is_plain, leaf_priors, prior_arrays
+from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
 from headbayes.core.schema import RunConfig
 Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
 
@@ -77,7 +77,7 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
         return (f"no exact reference: sampled leaves outside {head} ({', '.join(outside)}) "
                 f"make the posterior non-Gaussian")
     leaves = _leaf_priors(cfg, sampled)
-    families = sorted({p.family for p in leaves.values()} - {"gaussian"})
+    families = sorted({p.options.family for p in leaves.values() if not is_gaussian(p.options)})
     if families:
         return f"no exact reference: the prior is {' and '.join(families)}, not Gaussian"
     if cfg.likelihood.sigma == "sampled" and not is_plain(leaves):
