@@ -42,7 +42,7 @@ commands:
 'headbayes <command> --help' shows each command's usage.
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
 
-PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+PACKAGE_CONFIGS = Path(__file__).parents[1] / "configs"  # headbayes/configs
 
 
 def preflight(args: list[str]) -> bool:
