@@ -126,6 +126,7 @@ def test_no_program_is_stored_for_code_from_outside_headbayes(monkeypatch):
 
     from headbayes import compose
     from headbayes.posterior.likelihoods import LIKELIHOODS
+    from headbayes.posterior.priors import PRIORS, PriorOptions
     from headbayes.models import TargetModel
 
     cfg = compose(["+experiment=sin_head"])
@@ -133,6 +134,11 @@ def test_no_program_is_stored_for_code_from_outside_headbayes(monkeypatch):
     assert not exported.only_own_code(dataclasses.replace(cfg, model=TargetModel("m.f")))
     monkeypatch.setattr(LIKELIHOODS, "_entries", dict(LIKELIHOODS._entries))
     LIKELIHOODS.register("users_own", dataclasses.make_dataclass("Users", []))(lambda o: None)
+    assert not exported.only_own_code(cfg)
+    monkeypatch.undo()
+    assert exported.only_own_code(cfg)
+    monkeypatch.setattr(PRIORS, "_entries", dict(PRIORS._entries))
+    PRIORS.register("users_own", PriorOptions)(lambda o: None)  # a prior family's density
     assert not exported.only_own_code(cfg)
 
 

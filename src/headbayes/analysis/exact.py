@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from headbayes.posterior.priors import is_plain, leaf_priors, prior_arrays
+from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
 from headbayes.core.schema import RunConfig
 from headbayes.posterior.likelihoods import Z_95  # the 90% band's half width in sd
 
@@ -76,7 +76,7 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
         return (f"no exact reference: sampled leaves outside {head} ({', '.join(outside)}) "
                 f"make the posterior non-Gaussian")
     leaves = _leaf_priors(cfg, sampled)
-    families = sorted({p.family for p in leaves.values()} - {"gaussian"})
+    families = sorted({p.options.family for p in leaves.values() if not is_gaussian(p.options)})
     if families:
         return f"no exact reference: the prior is {' and '.join(families)}, not Gaussian"
     if cfg.likelihood.sigma == "sampled" and not is_plain(leaves):

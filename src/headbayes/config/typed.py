@@ -1,10 +1,10 @@
 """The run's config: a typed schema for Hydra, and its conversion to each option's own schema.
 
 Hydra composes `RunConfig` (registered as `base_config`); the groups whose keys depend on the
-chosen option (`data`, `model`, `likelihood`, `sampler`) are open dicts there. `typed` turns each
-into the schema of its registry entry, so a key the chosen option does not have is refused
-(`sampler 'sgld' has no key sampler.friction; its keys: ...`). Only `cli.py`/`app.py`/`api.py`
-see Hydra objects; everything else takes a typed `RunConfig`.
+chosen option (`data`, `model`, `likelihood`, `prior`, `sampler`) are open dicts there. `typed`
+turns each into the schema of its registry entry, so a key the chosen option does not have is
+refused (`sampler 'sgld' has no key sampler.friction; its keys: ...`). Only
+`cli.py`/`app.py`/`api.py` see Hydra objects; everything else takes a typed `RunConfig`.
 """
 
 import dataclasses
@@ -16,17 +16,17 @@ from headbayes.core.checks import (at_least, check_scale, choice, nonnegative_fl
                                    positive_float, require)
 from headbayes.core.errors import ConfigError
 from headbayes.core.schema import (AdapterConfig, BodyConfig, GroupConfig, MaskConfig,
-                                   PriorConfig, ReportConfig, RunConfig, TrackingConfig)
+                                   ReportConfig, RunConfig, TrackingConfig)
 from headbayes.config.budget import check_seeds_and_counts
 from headbayes.analysis.hyperparameters import check_learnable
 
-__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig", "PriorConfig",
+__all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig",
            "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS", "OPTION_GROUPS",
            "registry", "typed", "validate", "check_key", "register_schema", "flat_values",
            "differences", "BODY_MODES"]
 
 
-OPTION_GROUPS = ("data", "model", "likelihood", "sampler")
+OPTION_GROUPS = ("data", "model", "likelihood", "prior", "sampler")
 CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "prior", "sampler", "experiment",
                  "sweep", "launcher", "tracking")
 BODY_MODES = ("frozen", "pretrained", "joint")
@@ -41,6 +41,8 @@ def registry(group: str):
         from headbayes.models import MODELS as found
     elif group == "likelihood":
         from headbayes.posterior.likelihoods import LIKELIHOODS as found
+    elif group == "prior":
+        from headbayes.posterior.priors import PRIORS as found
     else:
         from headbayes.samplers import SAMPLERS as found
     return found
@@ -56,10 +58,12 @@ def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
         values = getattr(cfg, group)
         if not strict and group == "likelihood" and "name" not in values:
             values = {"name": "gaussian", **values}  # saved before likelihoods had names
+        if not strict and group == "prior" and "family" not in values:
+            values = {"family": "gaussian", **values}  # saved before priors had families
         groups[group] = (model_options(values, strict) if group == "model"
                          else registry(group).typed(values, strict))
     mask = dataclasses.replace(cfg.mask, groups=_typed_groups(cfg.mask.groups, groups["sampler"],
-                                                              cfg.prior, strict))
+                                                              groups["prior"], strict))
     body = cfg.body
     if body.data:
         try:
@@ -108,7 +112,7 @@ def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
         options = dataclasses.replace(options, **{k: getattr(shared, k) for k in SHARED_KEYS})
         typed_groups[str(name)] = GroupConfig(
             list(group.get("include") or []), list(group.get("exclude") or []), options,
-            group_prior(prior, group.get("prior") or {}, f"{where}.prior"))
+            group_prior(prior, group.get("prior") or {}, f"{where}.prior", strict))
     return typed_groups
 
 
@@ -190,6 +194,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     is allowed. Each option checks its own keys (its entry's `check`)."""
     from headbayes.models import model_entry
 
+    for group in OPTION_GROUPS:
+        if not dataclasses.is_dataclass(getattr(cfg, group)):
+            raise ConfigError(f"`{group}` is not typed; call headbayes.config.typed.typed first")
     choice("body.mode", cfg.body.mode, BODY_MODES)
     choice("body.optimizer", cfg.body.optimizer, BODY_OPTIMIZERS)
     positive_float("body.lr", cfg.body.lr)
@@ -200,18 +207,18 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.body.data:
         _check_pretraining_data(cfg)
     check_scale("prior.sigma", cfg.prior.sigma)
-    from headbayes.posterior.priors import check_prior
-
-    check_prior(cfg.prior)
+    prior = registry("prior").entry(cfg.prior)
+    if prior.check is not None:  # here, before the other groups' checks, as when it was fixed
+        prior.check(cfg.prior)
     at_least("adapters.rank", cfg.adapters.rank, 1)
     positive_float("adapters.alpha", cfg.adapters.alpha)
     require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),
             "a non-empty list of selectors")
     for group in OPTION_GROUPS:
+        if group == "prior":
+            continue  # checked above, with its scale
         options = getattr(cfg, group)
-        if not dataclasses.is_dataclass(options):
-            raise ConfigError(f"`{group}` is not typed; call headbayes.config.typed.typed first")
-        entry = model_entry(options) if group == "model" else registry(group)[options.name]
+        entry = model_entry(options) if group == "model" else registry(group).entry(options)
         if entry.check is not None:
             entry.check(options, cfg)
     if cfg.mask.groups and "composite" not in registry("sampler")[cfg.sampler.name].caps:

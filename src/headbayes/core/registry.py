@@ -1,6 +1,7 @@
 """Name registries: one entry per option of a config group, owning its schema and checks.
 
-An entry carries the option's config schema (a dataclass of exactly its keys, `name` first),
+An entry carries the option's config schema (a dataclass of exactly its keys, the key naming
+the option first: `name`, or the prior's `family`),
 its builder, a `check(options, run_config)` that raises ConfigError for values the option does
 not allow, and a set of capabilities (`"minibatch"`, `"fitted"`, `"linear_gaussian"`, ...) that
 the rest of the code asks about instead of comparing names. Name lists are `Registry.names()`,
@@ -36,10 +37,12 @@ class Entry:
 
 
 class Registry:
-    """Options of the config group `kind` (e.g. "sampler"), by name, in registration order."""
+    """Options of the config group `kind` (e.g. "sampler"), by name, in registration order;
+    `key` is the config key naming the option (`name`; the prior's is `family`)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, key: str = "name"):
         self.kind = kind
+        self.key = key
         self._entries: dict[str, Entry] = {}
         _BY_KIND[kind] = self
 
@@ -62,16 +65,21 @@ class Registry:
         if not isinstance(name, str) or name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"`{self.kind}.name` must be one of {', '.join(self._entries)}, "
-                              f"got {name!r}{hint}")
+            raise ConfigError(f"`{self.kind}.{self.key}` must be one of "
+                              f"{', '.join(self._entries)}, got {name!r}{hint}")
         return self._entries[name]
+
+    def entry(self, options) -> Entry:
+        """The entry of typed `options` (the one its `key` names)."""
+        return self[getattr(options, self.key)]
 
     def all_keys(self) -> list[str]:
         """Every key some option has (for the unknown-key check before composition)."""
         return list(dict.fromkeys(k for e in self._entries.values() for k in e.keys()))
 
     def typed(self, values: dict, strict: bool = True):
-        """`values` ({key: value}, with `name`) as the chosen option's schema, types checked.
+        """`values` ({key: value}, with the `key` naming the option) as the chosen option's
+        schema, types checked.
 
         strict: a key the option does not have is a ConfigError naming the option and its keys;
         otherwise (loading a saved run written by an older release) such keys are dropped."""
@@ -80,7 +88,7 @@ class Registry:
 
         if dataclasses.is_dataclass(values):
             values = dataclasses.asdict(values)
-        entry = self[values.get("name")]
+        entry = self[values.get(self.key)]
         keys = entry.keys()
         extra = [k for k in values if k not in keys]
         if extra and strict:

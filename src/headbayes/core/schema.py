@@ -1,15 +1,15 @@
 """The run config's fixed sections as dataclasses (no logic): what every layer may name.
 
 Hydra composes `RunConfig` (registered as `base_config` by `headbayes.config.composition`); the
-groups whose keys depend on the chosen option (`data`, `model`, `likelihood`, `sampler`) are
-open dicts there, and the option's own schema (a dataclass of its registry entry) after
-`headbayes.config.typed.typed`.
+groups whose keys depend on the chosen option (`data`, `model`, `likelihood`, `prior`,
+`sampler`) are open dicts there, and the option's own schema (a dataclass of its registry
+entry) after `headbayes.config.typed.typed`.
 """
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-__all__ = ["GroupConfig", "MaskConfig", "PriorConfig", "BodyConfig", "ReportConfig", "TrackingConfig", "AdapterConfig", "RunConfig"]
+__all__ = ["GroupConfig", "MaskConfig", "BodyConfig", "ReportConfig", "TrackingConfig", "AdapterConfig", "RunConfig"]
 
 
 @dataclass
@@ -29,17 +29,6 @@ class MaskConfig:
     include: list[str] = field(default_factory=lambda: ["output_layer"])
     exclude: list[str] = field(default_factory=list)
     groups: dict[str, Any] = field(default_factory=dict)  # name -> GroupConfig (Gibbs)
-
-
-@dataclass
-class PriorConfig:
-    """The prior over the sampled leaves (`headbayes.posterior.priors`)."""
-
-    family: str = "gaussian"  # gaussian | laplace | student_t
-    sigma: Any = 10.0  # the scale: a number > 0, or `evidence` (headbayes.analysis.hyperparameters)
-    scale: str = "fixed"  # fixed: sigma for every leaf; fan_in: sigma / sqrt(fan-in)
-    center: str = "zero"  # zero | initial (the leaf's values in params.npz)
-    df: float = 3.0  # student_t: degrees of freedom ν
 
 
 @dataclass
@@ -80,8 +69,8 @@ class AdapterConfig:
 
 @dataclass
 class RunConfig:
-    """`data`, `model`, `likelihood` and `sampler` hold a dict while Hydra composes and the
-    option's schema (a dataclass) after `typed`."""
+    """`data`, `model`, `likelihood`, `prior` and `sampler` hold a dict while Hydra composes
+    and the option's schema (a dataclass) after `typed`."""
 
     seed: int = 0
     data: Any = field(default_factory=dict)
@@ -90,7 +79,7 @@ class RunConfig:
     mask: MaskConfig = field(default_factory=MaskConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     likelihood: Any = field(default_factory=dict)
-    prior: PriorConfig = field(default_factory=PriorConfig)
+    prior: Any = field(default_factory=dict)  # a family's keys (headbayes.posterior.priors)
     sampler: Any = field(default_factory=dict)
     report: ReportConfig = field(default_factory=ReportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -78,13 +78,14 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
 
 def only_own_code(cfg) -> bool:
     """True when the run traces headbayes' code only: its model is not a user's
-    `model._target_` factory, and every registered model, likelihood and sampler is built by
-    a headbayes module (none was registered by a user's code)."""
+    `model._target_` factory, and every registered model, likelihood, prior family and sampler
+    is built by a headbayes module (none was registered by a user's code)."""
     from headbayes.posterior.likelihoods import LIKELIHOODS
+    from headbayes.posterior.priors import PRIORS
     from headbayes.models import MODELS, TargetModel
     from headbayes.samplers import SAMPLERS
 
-    builders = [registry[name].build for registry in (MODELS, LIKELIHOODS, SAMPLERS)
+    builders = [registry[name].build for registry in (MODELS, LIKELIHOODS, PRIORS, SAMPLERS)
                 for name in registry.names()]
     return (not isinstance(cfg.model, TargetModel)
             and all(build.__module__.startswith("headbayes.") for build in builders))
