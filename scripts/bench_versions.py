@@ -8,6 +8,8 @@ measured under the same machine load. The other commit is checked out in a tempo
 worktree and run with PYTHONPATH pointing at its `src`.
 
     python scripts/bench_versions.py --old c432a03 --repeats 5
+
+Writes the `versions` section of docs/benchmarks.md (use --output - to print only).
 """
 
 import argparse
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_sections import emit  # noqa: E402
 SIN = ["run", "+experiment=sin_head"]
 NUTS = ["run", "+experiment=sin_head_nuts"]
 SWEEP = ["run", "-m", "+experiment=sin_head", "sampler.step_size=3e-4,1e-3", "seed=0,1",
@@ -57,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="the commit to compare with")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -88,17 +93,22 @@ def main() -> int:
             subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "old")],
                            cwd=ROOT, capture_output=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"| measure | {args.old} (s) | this tree (s) | new / old |")
-    print("|---|---:|---:|---:|")
+    lines = [f"## A refactor's guard: {args.old} against this tree", "",
+             f"`python scripts/bench_versions.py --old {args.old} --repeats {args.repeats}`: "
+             f"whole processes, the two trees alternating, median of {args.repeats} each; "
+             f"beside them this run's baselines.", "",
+             f"| measure | {args.old} (s) | this tree (s) | new / old |", "|---|---:|---:|---:|"]
     for key in sides["old"]:
-        print(f"| {key} | {med[('old', key)]:.2f} | {med[('new', key)]:.2f} | "
-              f"{med[('new', key)] / med[('old', key)]:.3f} |")
+        lines.append(f"| {key} | {med[('old', key)]:.2f} | {med[('new', key)]:.2f} | "
+                     f"{med[('new', key)] / med[('old', key)]:.3f} |")
     for key in baselines:
-        print(f"| baseline: {key} | {med[('base', key)]:.2f} | | |")
+        lines.append(f"| baseline: {key} | {med[('base', key)]:.2f} | | |")
+    lines += ["", "| ratio to its baseline | old | new |", "|---|---:|---:|"]
     for key, base in (("sin_head cold", "minimal script"), ("sin_head warm", "minimal script"),
                       ("sin_head_nuts cold", "NumPyro NUTS")):
-        print(f"\n{key} / {base}: old {med[('old', key)] / med[('base', base)]:.3f}, "
-              f"new {med[('new', key)] / med[('base', base)]:.3f}")
+        lines.append(f"| {key} / {base} | {med[('old', key)] / med[('base', base)]:.3f} | "
+                     f"{med[('new', key)] / med[('base', base)]:.3f} |")
+    emit("\n".join(lines), args.output, "versions")
     return 0
 
 
