@@ -1,6 +1,7 @@
 """The layers of `src/headbayes` (docs/architecture.md): every import of a headbayes module,
-at module level or inside a function, points to the same layer or one below, and no modules
-import each other in a circle."""
+at module level or inside a function, points to the same layer or one below, no modules import
+each other in a circle, and only the top layer (`app`, whose start-up must stay light) imports
+headbayes modules inside functions."""
 
 import ast
 from pathlib import Path
@@ -54,6 +55,26 @@ def layer(name: str) -> int:
     """The layer of a module; `headbayes` itself and `headbayes.__main__` are above all."""
     parts = name.split(".")
     return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else len(LAYERS)
+
+
+def in_function(path: Path) -> list[int]:
+    """Line numbers of imports of headbayes modules inside functions of the file."""
+    lines = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                names = ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                         else [a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [])
+                if any(n.split(".")[0] == "headbayes" for n in names):
+                    lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_only_the_top_layer_imports_headbayes_inside_functions():
+    found = {name: in_function(path) for name, path in MODULES.items()
+             if layer(name) < LAYERS.index("app")}
+    assert {name: lines for name, lines in found.items() if lines} == {}
 
 
 def test_every_module_sits_in_a_layer():

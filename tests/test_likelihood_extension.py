@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes.posterior.likelihoods import LIKELIHOODS, Likelihood, NoisePredictive, Z_95
+from headbayes.core.normal import Z_95
+from headbayes.posterior.likelihoods import LIKELIHOODS, Likelihood, NoisePredictive
 
 B = 0.2  # the Laplace scale b: Var = 2 b², central 90% interval f ± b ln 10
 

@@ -27,9 +27,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
+from headbayes.analysis.evidence import eigenbasis, fixed_point, log_evidence
 from headbayes.core.schema import RunConfig
-from headbayes.posterior.likelihoods import Z_95  # the 90% band's half width in sd
+from headbayes.models import features, leaf_shapes, linear_head, model_structure
+from headbayes.models.mask import select
+from headbayes.models.skeleton import model_with
+from headbayes.core.normal import Z_95
+from headbayes.posterior.likelihoods import LIKELIHOODS
+from headbayes.posterior.noise import log_noise_prior
+from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
            "conditional_sd_ratio", "Z_95", "design", "sampled_paths", "NoiseMixture",
@@ -47,24 +53,17 @@ class ExactPosterior(NamedTuple):
 
 
 def _head(cfg: RunConfig) -> str | None:
-    from headbayes.models import linear_head, model_structure
-
     return linear_head(model_structure(cfg))
 
 
 def sampled_paths(cfg: RunConfig) -> list[str]:
     """The leaves the mask of `cfg` samples, from the model's structure (nothing computed)."""
-    from headbayes.models.mask import select
-    from headbayes.models import leaf_shapes
-
     chosen = select(list(leaf_shapes(cfg)), cfg.mask.include, cfg.mask.exclude)
     return [path for path, sampled in chosen.items() if sampled]
 
 
 def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     """Why there is no closed form for this likelihood, model and mask, or None if there is."""
-    from headbayes.posterior.likelihoods import LIKELIHOODS
-
     if "linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps:
         return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
                 f"with a linear head")
@@ -86,8 +85,6 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
 
 
 def _leaf_priors(cfg: RunConfig, sampled: list[str]) -> dict:
-    from headbayes.models import leaf_shapes
-
     return leaf_priors(cfg, leaf_shapes(cfg), sampled)
 
 
@@ -96,16 +93,12 @@ def _phi_program():
     """The jitted φ(x) (kept, so a second report does not compile it again)."""
     import equinox as eqx
 
-    from headbayes.models import features
-
     return eqx.filter_jit(lambda model, x, stop: features(model, x, stop))
 
 
 def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
     """φ(x): the output of every stage before the head, in float64."""
     import jax
-
-    from headbayes.models.skeleton import model_with
 
     with jax.enable_x64(True):
         model = model_with(cfg, params, np.float64)
@@ -155,9 +148,6 @@ class NoiseMixture(NamedTuple):
 
 def noise_mixture(cfg: RunConfig, jac: np.ndarray, y: np.ndarray) -> NoiseMixture:
     """The grid of the module docstring for the design `jac` and targets `y` (offset removed)."""
-    from headbayes.analysis.evidence import eigenbasis, fixed_point, log_evidence
-    from headbayes.posterior.noise import log_noise_prior
-
     s = float(cfg.prior.sigma)
     yy, n = float(y @ y), y.size
     lam, c, vectors = eigenbasis(jac.T @ jac, jac.T @ y)

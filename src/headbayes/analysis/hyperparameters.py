@@ -30,9 +30,12 @@ import math
 
 import numpy as np
 
-from headbayes.core.checks import is_learned
-from headbayes.core.errors import ConfigError
 from headbayes.analysis.evidence import maximize_evidence, maximize_validation
+from headbayes.analysis.exact import design, not_applicable_reason
+from headbayes.analysis.linearised import linearised_design
+from headbayes.core.checks import is_learned
+from headbayes.core.errors import ConfigError, RunDirError, SamplingError
+from headbayes.posterior.priors import is_plain_config
 
 __all__ = ["learn", "with_values", "values_of", "checked_values", "check_learnable"]
 
@@ -50,7 +53,6 @@ def check_learnable(cfg) -> None:
     if learned.get("prior.sigma") == "validation":
         raise ConfigError("`prior.sigma` must be a number > 0 or evidence, got 'validation'")
     what = " and ".join(f"`{k}={v}`" for k, v in learned.items())
-    from headbayes.posterior.priors import is_plain_config
 
     prior = cfg.prior
     if not is_plain_config(cfg):
@@ -80,8 +82,6 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
              for k, v in (("sigma", cfg.likelihood.sigma), ("prior_sigma", cfg.prior.sigma))}
     if fixed["sigma"] is not None and fixed["prior_sigma"] is not None:
         return {"likelihood_sigma": fixed["sigma"], "prior_sigma": fixed["prior_sigma"]}
-    from headbayes.analysis.exact import design, not_applicable_reason
-    from headbayes.analysis.linearised import linearised_design
 
     linear_head = not_applicable_reason(cfg, sampled) is None
     make_design = design if linear_head else linearised_design  # beyond a head: linearise
@@ -99,8 +99,6 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
         found = maximize_evidence(jac.T @ jac, jac.T @ y, float(y @ y), y.size, **fixed)
     if not all(math.isfinite(found[k]) and found[k] > 0
                for k in ("likelihood_sigma", "prior_sigma")):
-        from headbayes.core.errors import SamplingError
-
         raise SamplingError(f"learning the scales failed (found {found}); set "
                             f"likelihood.sigma and prior.sigma to numbers")
     return found
@@ -119,7 +117,6 @@ def with_values(cfg, values: dict):
 def checked_values(values, path) -> dict:
     """`values` read from `path` (hyperparameters.json), or RunDirError unless both scales are
     finite numbers > 0."""
-    from headbayes.core.errors import RunDirError
 
     def scale(value) -> bool:
         return (isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -11,6 +11,9 @@ in path order; the Jacobian must fit in `MAX_BYTES`.
 import numpy as np
 
 from headbayes.core.errors import ConfigError
+from headbayes.models import forward
+from headbayes.models.mask import build_mask
+from headbayes.models.skeleton import model_with
 
 __all__ = ["linearised_design", "MAX_BYTES"]
 
@@ -23,10 +26,6 @@ def linearised_design(cfg, params: dict, sampled: list, x: np.ndarray):
     import jax
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
-
-    from headbayes.models.mask import build_mask
-    from headbayes.models import forward
-    from headbayes.models.skeleton import model_with
 
     sizes = {p: int(np.prod(np.shape(params[p]))) for p in sampled}
     out = int(np.prod(forward_shape(cfg, params, x[:1])[1:]))
@@ -56,9 +55,6 @@ def forward_shape(cfg, params: dict, x: np.ndarray) -> tuple:
     """The shape of the model's output on `x`, without computing it."""
     import equinox as eqx
     import jax
-
-    from headbayes.models import forward
-    from headbayes.models.skeleton import model_with
 
     model = model_with(cfg, params)
     return eqx.filter_eval_shape(forward, model, jax.ShapeDtypeStruct(x.shape, np.float32)).shape

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 from headbayes.app import console
-from headbayes.config import composition
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, SignalStop,
                                    raise_if_signalled)
 from headbayes.report import plotworker
@@ -57,6 +56,7 @@ def preflight(args: list[str]) -> bool:
     """
     from hydra.core.override_parser.types import ValueType
 
+    from headbayes.config import composition  # Hydra and JAX: only when needed
     from headbayes.config.typed import CONFIG_GROUPS
 
     fixed, swept, every_job = [], [], True
@@ -88,6 +88,8 @@ def preflight(args: list[str]) -> bool:
 
 
 def _run(args: list[str]) -> int:
+    from headbayes.config import composition  # Hydra and JAX: only when needed
+
     profile = "--profile" in args
     args = [a for a in args if a != "--profile"]
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
@@ -115,6 +117,8 @@ def _run(args: list[str]) -> int:
 
 
 def _inspect(args: list[str]) -> int:
+    from headbayes.config import composition  # Hydra and JAX: only when needed
+
     if any(a in ("-h", "--help") for a in args):
         print("usage: headbayes inspect [+experiment=NAME] [KEY=VALUE ...]\n\n"
               "Print every parameter leaf of the configured model: path, shape, size, and whether\n"
@@ -193,6 +197,8 @@ def _resume(args: list[str]) -> int:
 def _with_overrides(cfg, overrides: list[str]):
     """`cfg` (a RunConfig) with KEY=VALUE overrides applied and type-checked."""
     from omegaconf import OmegaConf
+
+    from headbayes.config import composition  # Hydra and JAX: only when needed
 
     if not overrides:  # nothing to parse: Hydra's parser (0.1 s to import) is not needed
         return cfg

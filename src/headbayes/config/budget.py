@@ -16,6 +16,8 @@ import os
 
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
+from headbayes.datasets import data_sizes
+from headbayes.datasets.datacopy import FILE_KEYS
 
 ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_chains), or "
                         "sample fewer leaves (mask.include)",
@@ -58,9 +60,6 @@ def _seeds(options, prefix: str = ""):
 
 def memory_estimate(cfg, shapes: dict, sampled: list) -> dict:
     """{part: bytes} of the estimate above, for leaf `shapes` and the `sampled` paths."""
-    from headbayes.datasets.datacopy import FILE_KEYS
-    from headbayes.datasets import data_sizes
-
     s = cfg.sampler
     sampled_size = sum(math.prod(shapes[p]) for p in sampled)
     model_size = sum(math.prod(shape) for shape in shapes.values())

@@ -4,8 +4,12 @@ existing leaves. Errors are ConfigError (exit 2) with one line naming the key.""
 import re
 from pathlib import Path
 
+from headbayes.config.typed import (CONFIG_GROUPS, OPTION_GROUPS, check_key, register_schema,
+                                    registry, typed, validate)
 from headbayes.core.errors import ConfigError
 from headbayes.core.settings import settings
+from headbayes.models import leaf_shapes, model_entry, model_options
+from headbayes.models.mask import group_owners
 
 __all__ = ["parse_overrides", "check_overrides", "compose_dict", "checked", "compose",
            "with_value", "compact", "to_run_config", "is_hydra_key", "PREFLIGHT"]
@@ -25,8 +29,6 @@ def to_run_config(cfg, strict: bool = True):
     """A composed DictConfig -> RunConfig with each option group in its own schema."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
-
-    from headbayes.config.typed import typed
 
     try:
         plain = OmegaConf.to_object(cfg)
@@ -53,8 +55,6 @@ def is_hydra_key(key: str) -> bool:
 
 def check_overrides(parsed: list) -> None:
     """Reject unknown keys (naming the closest one) before Hydra composes anything."""
-    from headbayes.config.typed import CONFIG_GROUPS, check_key
-
     for override in parsed:
         key = override.key_or_group
         if not (is_hydra_key(key) or key in CONFIG_GROUPS or "/" in key):
@@ -75,8 +75,6 @@ def compose_dict(overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     import yaml
-
-    from headbayes.config.typed import register_schema
 
     register_schema()  # the typed `base_config` that config.yaml starts from
     check_overrides(parse_overrides(overrides))
@@ -124,9 +122,6 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
     mask group's sampler) has no KEY, raise the error that names the option and its keys."""
     from omegaconf import OmegaConf
 
-    from headbayes.config.typed import OPTION_GROUPS
-    from headbayes.models import model_entry, model_options
-
     for line in overrides:
         key, _, value = line.partition("=")
         group, _, name = key.partition(".")
@@ -147,7 +142,6 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
             if model_entry(options).check is not None:
                 model_entry(options).check(options, to_run_config(composed))
         else:
-            from headbayes.config.typed import registry
 
             registry(group).typed(values)
 
@@ -155,9 +149,6 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
 def checked(cfg):
     """A composed DictConfig -> range-checked RunConfig whose mask selects existing leaves
     (and whose mask groups, if any, split the sampled ones)."""
-    from headbayes.config.typed import validate
-    from headbayes.models.mask import group_owners
-    from headbayes.models import leaf_shapes
 
     run_config = validate(to_run_config(cfg))
     group_owners(run_config.mask, list(leaf_shapes(run_config)))

@@ -15,10 +15,20 @@ import re
 from headbayes.core.checks import (at_least, check_scale, choice, nonnegative_float,
                                    positive_float, require)
 from headbayes.core.errors import ConfigError
+from headbayes.datasets import DATASETS
+from headbayes.models import MODELS
+from headbayes.posterior.likelihoods import LIKELIHOODS
+from headbayes.posterior.priors import PRIORS
+from headbayes.samplers import SAMPLERS
 from headbayes.core.schema import (AdapterConfig, BodyConfig, GroupConfig, MaskConfig,
                                    ReportConfig, RunConfig, TrackingConfig)
-from headbayes.config.budget import check_seeds_and_counts
 from headbayes.analysis.hyperparameters import check_learnable
+from headbayes.config.budget import check_seeds_and_counts
+from headbayes.datasets import data_sizes
+from headbayes.datasets.datacopy import FILE_KEYS
+from headbayes.models import model_entry, model_options
+from headbayes.posterior.priors import group_prior
+from headbayes.samplers.base import SHARED_KEYS
 
 __all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig",
            "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS", "OPTION_GROUPS",
@@ -34,24 +44,14 @@ BODY_OPTIMIZERS = ("adam", "sgd")
 
 
 def registry(group: str):
-    """The Registry of an option group (imported on first use)."""
-    if group == "data":
-        from headbayes.datasets import DATASETS as found
-    elif group == "model":
-        from headbayes.models import MODELS as found
-    elif group == "likelihood":
-        from headbayes.posterior.likelihoods import LIKELIHOODS as found
-    elif group == "prior":
-        from headbayes.posterior.priors import PRIORS as found
-    else:
-        from headbayes.samplers import SAMPLERS as found
-    return found
+    """The Registry of an option group."""
+    return {"data": DATASETS, "model": MODELS, "likelihood": LIKELIHOODS, "prior": PRIORS,
+            "sampler": SAMPLERS}[group]
 
 
 def typed(cfg: RunConfig, strict: bool = True) -> RunConfig:
     """`cfg` with each option group converted to its entry's schema (see `Registry.typed`);
     a model config with `_target_` becomes a `models.TargetModel`."""
-    from headbayes.models import model_options
 
     groups = {}
     for group in OPTION_GROUPS:
@@ -78,8 +78,6 @@ def _typed_groups(groups: dict, shared, prior, strict: bool) -> dict:
     and the keys every sampler has (warmup, keep, thin, chains, start jitter, temperature)
     taken from the run's `sampler` (`shared`); a group setting one of them to another value
     is refused."""
-    from headbayes.posterior.priors import group_prior
-    from headbayes.samplers.base import SHARED_KEYS
 
     typed_groups = {}
     for name, group in (groups or {}).items():
@@ -170,8 +168,6 @@ def differences(saved: RunConfig, given: RunConfig) -> list[str]:
 def _check_pretraining_data(cfg: RunConfig) -> None:
     """`body.data`: only with body=pretrained, a generated dataset (files are the run's data
     only), with the inputs and targets of the run's data."""
-    from headbayes.datasets.datacopy import FILE_KEYS
-    from headbayes.datasets import data_sizes
 
     require(cfg.body.mode == "pretrained", "body.mode", cfg.body.mode,
             "pretrained when body.data is set")
@@ -192,7 +188,6 @@ def _check_pretraining_data(cfg: RunConfig) -> None:
 def validate(cfg: RunConfig) -> RunConfig:
     """Range-check every value of a typed config; raise ConfigError naming key, value and what
     is allowed. Each option checks its own keys (its entry's `check`)."""
-    from headbayes.models import model_entry
 
     for group in OPTION_GROUPS:
         if not dataclasses.is_dataclass(getattr(cfg, group)):

@@ -26,14 +26,13 @@ import dataclasses
 from pathlib import Path
 
 from headbayes.core import store
-from headbayes.core.errors import RunDirError
+from headbayes.core.errors import ConfigError, RunDirError
 
 __all__ = ["RunFiles"]
 
 
 class RunFiles:
     """Reads and writes the files of the run directory `root`."""
-
     CONFIG = "run_config.json"
     DATA = "data.json"
     HYPERPARAMETERS = "hyperparameters.json"
@@ -58,8 +57,6 @@ class RunFiles:
     @classmethod
     def existing(cls, root) -> "RunFiles":
         """The files of `root`; ConfigError (exit 2) when no such directory exists."""
-        from headbayes.core.errors import ConfigError
-
         if not Path(root).is_dir():
             raise ConfigError(f"run directory {root} does not exist")
         return cls(root)

@@ -23,6 +23,12 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from headbayes.core import store, xla
+from headbayes.core.errors import RunDirError
+from headbayes.models import MODELS, TargetModel
+from headbayes.posterior.likelihoods import LIKELIHOODS
+from headbayes.posterior.priors import PRIORS
+from headbayes.samplers import SAMPLERS
 
 __all__ = ["program_path", "compile_program", "only_own_code", "kept_model_arrays"]
 
@@ -65,8 +71,6 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
     except Exception:  # noqa: BLE001 (not kept yet, or damaged: computed again)
         pass
     arrays = compute()
-    from headbayes.core import store
-    from headbayes.core.errors import RunDirError
 
     try:
         store.write_npz(path, {f"a{i}": np.asarray(a) for i, a in
@@ -80,10 +84,6 @@ def only_own_code(cfg) -> bool:
     """True when the run traces headbayes' code only: its model is not a user's
     `model._target_` factory, and every registered model, likelihood, prior family and sampler
     is built by a headbayes module (none was registered by a user's code)."""
-    from headbayes.posterior.likelihoods import LIKELIHOODS
-    from headbayes.posterior.priors import PRIORS
-    from headbayes.models import MODELS, TargetModel
-    from headbayes.samplers import SAMPLERS
 
     builders = [registry[name].build for registry in (MODELS, LIKELIHOODS, PRIORS, SAMPLERS)
                 for name in registry.names()]
@@ -130,8 +130,6 @@ def _jax_settings() -> str:
     """JAX's configuration values, the devices and the compiler options."""
     import jax
 
-    from headbayes.core import xla
-
     device = jax.devices()[0]
     return repr((sorted(jax.config.values.items()), device.platform, device.device_kind,
                  len(jax.devices()), sorted(xla.compiler_options().items())))
@@ -143,8 +141,6 @@ def compile_program(fn, args: tuple, out_structure, path: Path | None):
     returning outputs of `out_structure`; its `source` is "loaded" or "traced". None when
     `fn` cannot be exported or its outputs are not of `out_structure` (compile it directly)."""
     import jax
-
-    from headbayes.core import xla
 
     leaves, in_tree = jax.tree.flatten(args)
     exported = _load(path, leaves) if path is not None else None
@@ -169,8 +165,6 @@ def _export(fn, leaves: list, in_tree, out_structure) -> bytearray | None:
     """The serialized export of `fn` over flat arguments and flat outputs; None when JAX
     cannot export it or its outputs are not of `out_structure`."""
     import jax
-
-    from headbayes.core import xla
 
     traced_structure = []
 
@@ -212,9 +206,6 @@ def _load(path: Path, leaves: list):
 
 def _store(path: Path, blob: bytearray) -> None:
     """Write the program with its digest, atomically; a failed write only costs speed."""
-    from headbayes.core import store
-    from headbayes.core.errors import RunDirError
-
     try:
         store.write_bytes(path, FORMAT + hashlib.sha256(blob).hexdigest().encode() + b"\n\n"
                           + bytes(blob))

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from headbayes.core import xla
+from headbayes.engine.exported import compile_program
 from headbayes.engine.prngkeys import run_keys
 from headbayes.engine.programs import kept
 from headbayes.samplers.base import Info, Sampler
@@ -61,7 +62,6 @@ class LoopState(NamedTuple):
 
 class InfoSums(NamedTuple):
     """Step information summed over the steps of one slot (one kept draw)."""
-
     acceptance: jax.Array  # sum of acceptance rates
     divergences: jax.Array
     grad_evals: jax.Array
@@ -251,7 +251,6 @@ def _compile(fn, args: tuple, num_chained: int, out_structure=None, stored=None)
     if mesh is None:
         program = None
         if out_structure is not None:
-            from headbayes.engine.exported import compile_program
 
             program = compile_program(fn, args, out_structure, stored)
         return program or xla.jit(fn).lower(*args).compile()
@@ -271,7 +270,6 @@ def _compile(fn, args: tuple, num_chained: int, out_structure=None, stored=None)
 def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper, slots: int,
                  reuse: str | None = None, stored=None):
     """Trace and compile the chunk program ahead of time; returns (compiled, seconds).
-
     With `reuse` (a string naming everything the program depends on beyond its arguments:
     `programs.program_key`), a program compiled earlier in this process for the same `reuse`
     and the same argument structure, shapes and dtypes is returned without tracing again:
@@ -361,7 +359,6 @@ def _replay(compiled, state: LoopState, chain_keys, problem, hyper, chunk: Chunk
 
 def first_nonfinite(state: LoopState, names: dict) -> tuple[int, str, int] | None:
     """(step, leaf path, chain) of the earliest non-finite value, or None if all finite.
-
     `names` maps leaf paths to the leaves of `state.first_bad_step` (see `mask.named_leaves`).
     """
     found = None

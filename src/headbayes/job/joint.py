@@ -21,14 +21,15 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from headbayes.core import xla
 from headbayes.config.typed import RunConfig
+from headbayes.core import xla
+from headbayes.job.pretrain import optimizer as body_optimizer
 from headbayes.posterior.density import log_prior
-from headbayes.job.pretrain import OPTIMIZERS
-from headbayes.engine.runner import (FIRST_CALL_STEPS, LoopState, advance, finish_sums, grow_chunk,
-                              zero_sums)
+from headbayes.engine.runner import (FIRST_CALL_STEPS, LoopState, advance, finish_sums,
+                                     grow_chunk, zero_sums)
+from headbayes.posterior.density import make_logdensity_fn
+from headbayes.posterior.likelihoods import make_likelihood
 
 __all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",
            "restart", "JOINT_STREAM"]
@@ -39,7 +40,9 @@ JOINT_STREAM = 2**32 - 1
 def make_joint_warmup(sampler, logdensity_fn: Callable, cfg: RunConfig):
     """A jitted `(state, chain_keys, body, opt_state, start, count, problem, hyper) ->
     (state, body, opt_state, sums)` running `count` joint warmup steps from step `start`."""
-    optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
+    import optax
+
+    optimizer = body_optimizer(cfg.body.optimizer, cfg.body.lr)
 
     def objective(body, positions, problem):
         at_body = problem._replace(frozen=body)
@@ -105,10 +108,6 @@ def train_jointly(cfg, loop, static, params, mask, slots, check, counts, progres
     frozen (sampler restarted at the heads reached), the parameters with that body (what
     params.npz holds), and the compile seconds."""
     import equinox as eqx
-
-    from headbayes.posterior.density import make_logdensity_fn
-
-    from headbayes.posterior.likelihoods import make_likelihood
 
     logdensity_fn = make_logdensity_fn(static, make_likelihood(cfg.likelihood).log_likelihood)
     compiled, opt_state, compile_s = compile_joint_warmup(loop, logdensity_fn, cfg)

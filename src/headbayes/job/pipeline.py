@@ -3,6 +3,7 @@ model (and pretraining), mask and scales, the loop's start, compile, joint train
 chunk by chunk into the run directory. The caller holds the directory's lock
 (`app.session.owned`)."""
 
+import importlib
 import platform
 import threading
 import time
@@ -91,8 +92,9 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     earlier = earlier_processes(_status(files)) if checkpoint else []
     cfg, data = _data(cfg, files, resume, checkpoint)
     stored, stored_key = _stored_program(cfg, data), program_key(cfg)
-    if stored is None or not stored.is_file():  # else tracing, and blackjax, may be spared
-        _preload_libraries()
+    # tracing needs blackjax; loading a stored program, JAX's CPU LAPACK handlers (scipy.linalg)
+    _preload_libraries(("blackjax",) if stored is None or not stored.is_file()
+                       else ("scipy.linalg",))
     stages.lap("data")
     params, static, mask, pretraining = _model(cfg, files, data, checkpoint, stages)
     cfg, table, scales = _mask_and_scales(cfg, files, params, mask, data, checkpoint)
@@ -228,13 +230,14 @@ def _status(files: RunFiles) -> dict:
         return {}
 
 
-def _preload_libraries() -> None:
-    """Start importing blackjax (the sampler, about 0.4 s on a CPU) in a background thread.
-    Another package's modules only (no headbayes module: no import cycle across threads); the
-    main thread builds the model meanwhile, mostly inside XLA's compile, which releases the
-    GIL, and later finds it imported or waits for it."""
+def _preload_libraries(names: tuple[str, ...]) -> None:
+    """Start importing other packages' modules (blackjax: about 0.4 s on a CPU; scipy.linalg:
+    0.12 s) in a background thread: no headbayes module, so no import cycle across threads.
+    The main thread builds the model meanwhile, mostly inside XLA's compile, which releases
+    the GIL, and later finds them imported or waits for them."""
     def load():
-        import blackjax  # noqa: F401
+        for name in names:
+            importlib.import_module(name)
 
     threading.Thread(target=load, daemon=True, name="preload").start()
 

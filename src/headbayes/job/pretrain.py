@@ -17,16 +17,24 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from headbayes.config.typed import RunConfig
-from headbayes.posterior.likelihoods import LIKELIHOODS, make_likelihood
+from headbayes.engine.runner import FIRST_CALL_STEPS, grow_chunk
 from headbayes.models import forward
+from headbayes.models.adapters import is_adapter_leaf
+from headbayes.models.mask import leaf_path
 from headbayes.posterior.density import log_prior
+from headbayes.posterior.likelihoods import LIKELIHOODS, make_likelihood
 
-__all__ = ["pretrain", "OPTIMIZERS"]
+__all__ = ["pretrain", "optimizer"]
 
-OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
+
+def optimizer(name: str, lr: float):
+    """The optax optimizer `body.optimizer` names (adam | sgd); optax is imported here, by the
+    runs that train a body."""
+    import optax
+
+    return {"adam": optax.adam, "sgd": optax.sgd}[name](lr)
 
 
 def _loss_fn(cfg: RunConfig, static):
@@ -56,8 +64,6 @@ def _loss_fn(cfg: RunConfig, static):
 def _without_adapters(grads):
     """`grads` with the LoRA adapter leaves' set to zero: pretraining never moves them (Adam
     and SGD then leave them as they are)."""
-    from headbayes.models.adapters import is_adapter_leaf
-    from headbayes.models.mask import leaf_path
 
     return jax.tree_util.tree_map_with_path(
         lambda p, g: jnp.zeros_like(g) if is_adapter_leaf(leaf_path(p)) else g, grads)
@@ -70,9 +76,9 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     the result does not depend on how the steps are cut."""
     import time
 
-    from headbayes.engine.runner import FIRST_CALL_STEPS, grow_chunk
+    import optax
 
-    optimizer = OPTIMIZERS[cfg.body.optimizer](cfg.body.lr)
+    opt = optimizer(cfg.body.optimizer, cfg.body.lr)
     loss = _loss_fn(cfg, static)
     steps, patience = cfg.body.steps, cfg.body.patience
     validate = data.x_val is not None
@@ -82,7 +88,7 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
 
     @jax.jit
     def start(params, x_val, y_val):
-        return (params, optimizer.init(params), params, val_loss(params, x_val, y_val),
+        return (params, opt.init(params), params, val_loss(params, x_val, y_val),
                 jnp.int32(0), jnp.int32(0))
 
     @jax.jit
@@ -90,7 +96,7 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
         def step(carry):
             params, opt_state, best, best_val, best_step, step = carry
             grads = _without_adapters(jax.grad(loss)(params, x, y))
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates, opt_state = opt.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             value = val_loss(params, x_val, y_val)
             better = value < best_val if validate else jnp.bool_(True)

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from headbayes.core.errors import ConfigError
+from headbayes.models.mask import leaf_path, node_at, selector_matches
 
 __all__ = ["LoRALinear", "effective_weight", "add_adapters", "is_adapter_leaf",
            "ADAPTER_LEAVES"]
@@ -50,8 +51,6 @@ def is_adapter_leaf(path: str) -> bool:
 
 def _linear_paths(model) -> list[str]:
     """The dotted module paths of every equinox.nn.Linear in `model`."""
-    from headbayes.models.mask import leaf_path
-
     flat, _ = jax.tree_util.tree_flatten_with_path(
         model, is_leaf=lambda node: isinstance(node, eqx.nn.Linear))
     return [leaf_path(path) for path, node in flat if isinstance(node, eqx.nn.Linear)]
@@ -60,8 +59,6 @@ def _linear_paths(model) -> list[str]:
 def add_adapters(model, adapters):
     """`model` with its target linear layers adapted (the model itself when there are none).
     ConfigError when a selector matches no linear layer (the message lists them)."""
-    from headbayes.models.mask import selector_matches
-    from headbayes.models.mask import node_at
 
     if not adapters.targets:
         return model

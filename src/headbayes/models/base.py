@@ -28,10 +28,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headbayes.core.errors import ConfigError
+from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.registry import Entry, Registry, registry_of
-from headbayes.models.mask import node_at
 from headbayes.core.settings import settings
+from headbayes.datasets import data_sizes
+from headbayes.models.adapters import add_adapters
+from headbayes.models.mask import named_leaves, node_at
 
 __all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
@@ -45,7 +47,6 @@ SIZE_KEYS = ("in_features", "out_features")
 @dataclass
 class TargetModel:
     """A user's model: `_target_` names the factory, `kwargs` its own keys."""
-
     _target_: str = ""
     seed: int = 0  # key=PRNGKey(seed) is passed to the factory
     in_features: int | None = None  # None: from the data
@@ -85,8 +86,6 @@ def check_target_origin(target: str, where: Path, run_dir: Path) -> None:
     RunDirError (exit 4) otherwise; nothing is imported (only the top-level name is looked
     up)."""
     import importlib.machinery
-
-    from headbayes.core.errors import RunDirError
 
     top = target.split(".", 1)[0]
     allowed = [str(Path.cwd()), *settings().pythonpath]
@@ -150,7 +149,6 @@ def model_entry(options) -> Entry:
 def _sizes_from_data(cfg) -> tuple[int, int]:
     """(inputs, network outputs): the data's inputs, and the outputs its targets (or classes)
     need under the run's likelihood (its entry's `model_outputs`)."""
-    from headbayes.datasets import data_sizes
 
     inputs, outputs = data_sizes(cfg.data)
     rule = registry_of("likelihood")[cfg.likelihood.name].extras["model_outputs"]
@@ -187,8 +185,6 @@ def construct(cfg):
     """The model's factory, then its LoRA adapters (`headbayes.models.adapters`)."""
     import jax
 
-    from headbayes.models.adapters import add_adapters
-
     options = cfg.model
     model = model_entry(options).build(options, jax.random.PRNGKey(options.seed),
                                        *model_sizes(cfg))
@@ -220,8 +216,6 @@ def is_inexact_shape(leaf) -> bool:
 def leaf_shapes(cfg) -> dict:
     """{dotted path: shape} of every array leaf, without computing the model's values."""
     import equinox as eqx
-
-    from headbayes.models.mask import named_leaves
 
     shaped = eqx.filter(model_structure(cfg), is_inexact_shape)
     return {p: tuple(leaf.shape) for p, leaf in named_leaves(shaped).items()}

@@ -32,12 +32,15 @@ import numpy as np
 
 from headbayes.core.checks import check_scale, choice
 from headbayes.core.errors import ConfigError
+from headbayes.core.normal import Z_95
 from headbayes.core.registry import Registry
+from headbayes.datasets import DATASETS
+from headbayes.posterior.noise import check_noise_prior
 
 __all__ = ["LIKELIHOODS", "Likelihood", "GaussianOptions", "FamilyOptions", "make_likelihood",
            "gaussian_log_likelihood", "gaussian_from_squares", "REDUCTIONS", "is_classifier",
            "split_heteroscedastic", "data_classes", "output_split", "NoisePredictive",
-           "GAUSSIAN_NOISE", "noise_predictive", "Z_95", "bernoulli_probabilities",
+           "GAUSSIAN_NOISE", "noise_predictive", "bernoulli_probabilities",
            "softmax_probabilities"]
 
 LIKELIHOODS = Registry("likelihood")
@@ -71,9 +74,6 @@ class NoisePredictive(NamedTuple):
     replicate: Callable
     variance: Callable
     covers_90: Callable
-
-
-Z_95 = 1.6448536269514722  # standard normal 95% quantile: the 90% central interval's half width
 
 
 def _gaussian_logpdf(f, y, sigma):
@@ -125,8 +125,6 @@ def gaussian_from_squares(sum_of_squares, count, sigma, reduction: str, data_sca
 
 
 def _check_gaussian(options, cfg) -> None:
-    from headbayes.posterior.noise import check_noise_prior
-
     check_scale("likelihood.sigma", options.sigma, sampled_ok=True)
     choice("likelihood.reduction", options.reduction, REDUCTIONS)
     check_noise_prior(options)
@@ -162,7 +160,6 @@ def make_gaussian(options: GaussianOptions) -> Likelihood:
 @dataclass
 class FamilyOptions:
     """The keys of `heteroscedastic`, `bernoulli` and `categorical`."""
-
     name: str = "categorical"
     reduction: str = "sum"
 
@@ -180,8 +177,6 @@ def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
 
 def data_classes(cfg) -> int | None:
     """The number of classes of the run's data (None for regression data)."""
-    from headbayes.datasets import DATASETS
-
     classes = DATASETS[cfg.data.name].extras.get("classes")
     return None if classes is None else classes(cfg.data)
 

@@ -13,6 +13,9 @@ Every MCMC sampler samples u with the model's leaves. The chain stores it like a
 from typing import Callable, NamedTuple
 
 import numpy as np
+from headbayes.core.checks import choice, positive_float
+from headbayes.models.mask import named_leaves
+from headbayes.posterior.sufficient import HeadStats
 
 __all__ = ["WithNoise", "NOISE_LEAF", "NOISE_PRIORS", "log_noise_prior", "with_sampled_noise",
            "named_position", "model_draws", "noise_draws", "is_sampled", "check_noise_prior"]
@@ -46,8 +49,6 @@ def with_sampled_noise(logdensity_fn: Callable, options) -> Callable:
     docstring); `logdensity_fn` is the model's, at `problem.likelihood_sigma`."""
     import jax.numpy as jnp
 
-    from headbayes.posterior.sufficient import HeadStats
-
     noise_prior = log_noise_prior(options)
 
     def fn(position: WithNoise, problem):
@@ -62,8 +63,6 @@ def with_sampled_noise(logdensity_fn: Callable, options) -> Callable:
 
 def named_position(tree) -> dict:
     """{dotted path: leaf} of a sampler position (or a tree shaped like one)."""
-    from headbayes.models.mask import named_leaves
-
     if isinstance(tree, WithNoise):
         return {**named_leaves(tree.model), NOISE_LEAF: tree.log_sigma}
     return named_leaves(tree)
@@ -82,8 +81,6 @@ def noise_draws(chain: dict) -> np.ndarray | None:
 
 
 def check_noise_prior(options) -> None:
-    from headbayes.core.checks import choice, positive_float
-
     choice("likelihood.sigma_prior", options.sigma_prior, NOISE_PRIORS)
     positive_float("likelihood.sigma_prior_scale", options.sigma_prior_scale)
     positive_float("likelihood.sigma_prior_shape", options.sigma_prior_shape)

@@ -28,6 +28,7 @@ from typing import Any, Callable, NamedTuple
 from headbayes.core.checks import check_scale, choice, positive_float
 from headbayes.core.errors import ConfigError
 from headbayes.core.registry import Registry
+from headbayes.models.mask import group_owners, leaf_path
 
 __all__ = ["PRIORS", "PriorOptions", "StudentTOptions", "SCALES", "CENTERS", "LeafPrior",
            "leaf_priors", "is_gaussian", "is_plain", "is_plain_config", "make_log_prior",
@@ -41,7 +42,6 @@ CENTERS = ("zero", "initial")
 @dataclass
 class PriorOptions:
     """The keys every family has (all of `gaussian`'s and `laplace`'s)."""
-
     family: str = "gaussian"
     sigma: Any = 10.0  # the scale: a number > 0, or `evidence` (headbayes.analysis.hyperparameters)
     scale: str = "fixed"  # fixed: sigma for every leaf; fan_in: sigma / sqrt(fan-in)
@@ -143,8 +143,6 @@ def fan_in(path: str, shapes: dict) -> int:
 
 def leaf_priors(cfg, shapes: dict, sampled: list) -> dict:
     """{sampled path: LeafPrior} of the run (its groups' own priors included)."""
-    from headbayes.models.mask import group_owners
-
     owner = group_owners(cfg.mask, list(shapes))
     result = {}
     for path in sampled:
@@ -193,8 +191,6 @@ def make_log_prior(leaves: dict) -> Callable:
     Gibbs group's conditional holds only its own) of their prior; scales are constants or
     `problem.prior_sigma`, centres `problem.prior_center` ({path: initial value})."""
     import jax
-
-    from headbayes.models.mask import leaf_path
 
     densities = {path: PRIORS.entry(prior.options).build(prior.options)
                  for path, prior in leaves.items()}

@@ -20,13 +20,13 @@ import jax
 import jax.numpy as jnp
 
 from headbayes.models.mask import node_at
+from headbayes.posterior.density import plain_log_prior
 
 __all__ = ["HeadStats", "head_stats", "head_theta", "make_stats_logdensity_fn", "worth_it"]
 
 
 class HeadStats(NamedTuple):
     """The statistics of the module docstring (float32 arrays; jit arguments)."""
-
     gram: jax.Array  # AᵀA, (width + 1, width + 1)
     cross: jax.Array  # Aᵀr₀, (width + 1, out)
     base: jax.Array  # r₀ᵀr₀
@@ -71,8 +71,6 @@ def make_stats_logdensity_fn(static, from_squares: Callable, head: str,
     `from_squares(Σ(f − y)², count, sigma, data_scale)` plus the log prior (`log_prior_fn
     (position, problem)`, by default the plain Gaussian one)."""
     import equinox as eqx
-
-    from headbayes.posterior.density import plain_log_prior
 
     log_prior_fn = log_prior_fn or plain_log_prior
 

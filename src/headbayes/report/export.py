@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.config.saved import load_config
-from headbayes.core.rundir import RunFiles
+from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.core.rundir import RunFiles
+from headbayes.datasets import make_dataset
 
 __all__ = ["export_netcdf", "inference_data"]
 
@@ -29,7 +31,6 @@ def _arviz():
 
 def inference_data(run_dir: Path):
     """The run's chain, step statistics and training data as `arviz.InferenceData`."""
-    from headbayes.datasets import make_dataset
     az = _arviz()
     files = RunFiles(run_dir)
     cfg = load_config(files)
@@ -53,8 +54,6 @@ def inference_data(run_dir: Path):
 
 def export_netcdf(run_dir: Path, output: Path | None = None) -> Path:
     """Write `inference_data(run_dir)` to `output` (default RUN_DIR/inference_data.nc)."""
-    from headbayes.core import store
-
     run_dir = Path(run_dir)
     output = Path(output) if output else RunFiles(run_dir).path(RunFiles.NETCDF)
     idata = inference_data(run_dir)

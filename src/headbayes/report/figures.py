@@ -13,10 +13,15 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from headbayes.analysis import exact
-from headbayes.job.bodies import body_entry
 from headbayes.datasets import report_parts, report_points
+from headbayes.engine.predictive import function_draws
+from headbayes.job.bodies import body_entry
 from headbayes.posterior import noise
-from headbayes.report import diagnostics, metrics
+from headbayes.posterior.likelihoods import (is_classifier, make_likelihood, noise_predictive,
+                                             output_split)
+from headbayes.report import classify, diagnostics, metrics
+from headbayes.samplers import SAMPLERS
+from headbayes.samplers.gibbs import group_paths
 
 __all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
            "flat_figures"]
@@ -52,8 +57,6 @@ class ReportContext:
     @cached_property
     def part_draws(self) -> dict:
         """Function draws (chain, draw, n, out) on each part of `report_parts`, in one pass."""
-        from headbayes.engine.predictive import function_draws
-
         parts = report_parts(self.data)
         f = function_draws(self.cfg, self.params, self.model_chain, report_points(self.data))
         ends = np.cumsum([len(x) for x in parts.values()])
@@ -65,22 +68,16 @@ class ReportContext:
 
     @cached_property
     def classifier(self) -> bool:
-        from headbayes.posterior.likelihoods import is_classifier
-
         return is_classifier(self.cfg.likelihood)
 
     @cached_property
     def split(self):
         """The family's `split(outputs) -> (mean, noise sd)`, or None (likelihoods.output_split)."""
-        from headbayes.posterior.likelihoods import output_split
-
         return output_split(self.family)
 
     @cached_property
     def noise_predictive(self):
         """The family's `NoisePredictive` (its observation noise), None for a classifier."""
-        from headbayes.posterior.likelihoods import noise_predictive
-
         return noise_predictive(self.family)
 
     def mean_draws(self, part: str) -> np.ndarray | None:
@@ -131,7 +128,6 @@ class ReportContext:
     def noise_sd(self):
         """The observation noise the likelihood's predictive adds (model units): a number, or
         with σ sampled one per draw, (draws, 1) pooled over chains."""
-        from headbayes.posterior.likelihoods import make_likelihood
 
         sigma = noise.noise_draws(self.chain)
         if sigma is not None:
@@ -154,8 +150,6 @@ class ReportContext:
     @cached_property
     def class_predictive(self) -> dict:
         """{part: (p̄, mean entropy of the draws)} of a classifier on test and ood points."""
-        from headbayes.report import classify
-
         return {part: classify.predictive(self.part_draws[part], self.family)
                 for part in ("test", "ood") if part in self.part_draws}
 
@@ -167,8 +161,6 @@ class ReportContext:
     @cached_property
     def iid(self) -> bool:
         """The sampler's draws are independent (it fits, then draws): no R-hat to judge."""
-        from headbayes.samplers import SAMPLERS
-
         return "fitted" in SAMPLERS[self.cfg.sampler.name].caps
 
     @cached_property
@@ -304,8 +296,6 @@ def _map_heldout(ctx: ReportContext):
 
 def map_outputs(ctx: ReportContext, x: np.ndarray) -> np.ndarray:
     """The MAP network's outputs (n, out) at `x` (params.npz: the whole trained network)."""
-    from headbayes.engine.predictive import function_draws
-
     at_map = {p: ctx.params[p][None, None] for p in ctx.model_chain}
     return function_draws(ctx.cfg, ctx.params, at_map, x)[0, 0]
 
@@ -315,7 +305,6 @@ def map_outputs(ctx: ReportContext, x: np.ndarray) -> np.ndarray:
 def _classes(ctx: ReportContext):
     """A classifier's held-out figures (`headbayes.report.classify`) and its entropy on the ood
     points, when the data have them."""
-    from headbayes.report import classify
 
     if not ctx.classifier or "test" not in ctx.class_predictive:
         return None
@@ -336,8 +325,6 @@ def _classes(ctx: ReportContext):
 @metric("map_accuracy", "map_test_nll", "map_brier", "map_ece", "map_ood_entropy")
 def _map_classes(ctx: ReportContext):
     """The same for the MAP network alone (a body with capability `map`)."""
-    from headbayes.report import classify
-
     if not ctx.classifier or "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None:
         return None
     p_map = classify.probabilities(ctx.map_test, ctx.family)
@@ -359,7 +346,6 @@ def _groups(ctx: ReportContext):
     """Per group of `mask.groups` (sampler=gibbs): its sampler, numbers, mean acceptance,
     divergences and gradient evaluations per sweep over the kept sweeps, its bulk ESS and,
     with an exact reference, `dependence`: `exact.conditional_sd_ratio` of the group."""
-    from headbayes.samplers.gibbs import group_paths
 
     if not ctx.cfg.mask.groups:
         return None

@@ -20,7 +20,7 @@ __all__ = ["var_along_chain", "leaf_variances", "predictive_summary", "heldout",
            "CALIBRATION_LEVELS", "Z_95"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
-from headbayes.analysis.exact import Z_95  # noqa: E402  (the 90% band's half width in sd)
+from headbayes.core.normal import Z_95  # noqa: E402
 CALIBRATION_LEVELS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
 
 

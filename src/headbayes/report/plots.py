@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from headbayes.core.normal import Z_95
+from headbayes.core import store
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
            "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
@@ -32,7 +34,6 @@ def _pyplot():
 def _save(fig, path: Path) -> None:
     """Save `fig` as PNG at `path` atomically (`store.temporary_beside`: a failed write is exit
     4 naming the path, and leaves no temporary file)."""
-    from headbayes.core import store
 
     with store.temporary_beside(path) as (f, _):  # zlib level 1: a fifth of the encoding time
         fig.savefig(f, dpi=80, format="png", pil_kwargs={"compress_level": 1})
@@ -83,7 +84,6 @@ def plot_predictive(path: Path, data, summary: dict, exact=None) -> None:
         ax.axvspan(*data.gap, color="0.9", label="gap (no data)")
     ax.plot(x, summary["mean"][:, 0], label="posterior mean")
     if exact is not None:
-        from headbayes.analysis.exact import Z_95
 
         mean, half = exact.f_mean[:, 0], Z_95 * exact.f_sd[:, 0]
         ax.plot(x, mean, "C3:", label="exact mean")

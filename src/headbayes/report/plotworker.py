@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from headbayes.core.settings import settings
+from headbayes.report import plots
 
 __all__ = ["PlotWorker", "launch", "start", "take", "serve"]
 
@@ -39,7 +40,6 @@ DONE = b"done\n"  # the worker's one line on stdout, once every plot is saved
 
 class PlotWorker:
     """The worker process of one job; `draw` at most once, `close` always."""
-
     def __init__(self, process: subprocess.Popen):
         self.process = process
 
@@ -111,8 +111,6 @@ def _stop_waiting() -> None:
 
 def serve() -> None:
     """The worker: import the plotting libraries, then run the one request on stdin."""
-    from headbayes.report import plots
-
     plots._pyplot()  # the Agg backend, and pyplot for the plots that use it
     line = sys.stdin.readline()
     if not line:  # the job ended without plots

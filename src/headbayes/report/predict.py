@@ -20,6 +20,13 @@ from headbayes.config.saved import load_config
 from headbayes.core import store
 from headbayes.core.errors import ConfigError
 from headbayes.core.rundir import RunFiles
+from headbayes.datasets import describe, make_dataset, scaling_from
+from headbayes.datasets.files import read_table
+from headbayes.engine.predictive import function_draws
+from headbayes.models import model_sizes
+from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
+from headbayes.posterior.noise import model_draws, noise_draws
+from headbayes.report import classify
 
 __all__ = ["predict_arrays", "read_inputs", "write_table", "data_description", "STATISTICS"]
 
@@ -40,7 +47,6 @@ def data_description(run_dir: Path, cfg) -> dict:
     files = RunFiles(run_dir)
     if files.has(files.DATA):
         return files.read_json(files.DATA)
-    from headbayes.datasets import describe, make_dataset  # a run from an older release
 
     return describe(make_dataset(cfg.data))
 
@@ -48,11 +54,6 @@ def data_description(run_dir: Path, cfg) -> dict:
 def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -> dict:
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
     the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
-    from headbayes.datasets import scaling_from
-    from headbayes.posterior.likelihoods import noise_predictive
-    from headbayes.models import model_sizes
-    from headbayes.posterior.noise import model_draws
-    from headbayes.engine.predictive import function_draws
 
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
@@ -85,8 +86,6 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -
 def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
     """(function draws, noise scale) (draws, n, out) in model units: the noise is the likelihood's
     σ, each draw's σ when sampled, or each draw's and point's when the network predicts it."""
-    from headbayes.posterior.likelihoods import make_likelihood, output_split
-    from headbayes.posterior.noise import noise_draws
 
     split = output_split(cfg.likelihood.name)
     if split is not None:
@@ -100,7 +99,6 @@ def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
 def _class_columns(f: np.ndarray, family: str, classes: list) -> dict:
     """`p_<class>` per class, `predicted` (the most probable class), `entropy` and
     `mutual_information` of the predictive (`headbayes.report.classify`)."""
-    from headbayes.report import classify
 
     p_mean, draw_entropy = classify.predictive(np.asarray(f), family)
     total = classify.entropy(p_mean)
@@ -130,7 +128,6 @@ def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray, varianc
 def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
     """(input column names, x) from a csv or npz file holding exactly the run's input columns
     by name; ConfigError naming missing or extra columns or a non-numeric cell."""
-    from headbayes.datasets.files import read_table
 
     path = Path(path)
     if path.suffix not in (".csv", ".npz"):

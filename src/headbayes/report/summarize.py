@@ -6,8 +6,9 @@ from pathlib import Path
 
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
-from headbayes.report.figures import METRIC_KEYS, flat_figures
 from headbayes.core.rundir import RunFiles
+from headbayes.report.figures import METRIC_KEYS, flat_figures
+from headbayes.report.plots import _pyplot, _save
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
            "plot_against_sampled", "TABLE_KEYS"]
@@ -104,8 +105,6 @@ def markdown_table(rows: list[dict], format_value) -> str:
 
 def plot_against_sampled(sweep_dir: Path, rows: list[dict], metrics: list[str]) -> Path:
     """One panel per metric: its value against the number of sampled parameters, per job."""
-    from headbayes.report.plots import _pyplot, _save
-
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 

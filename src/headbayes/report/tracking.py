@@ -16,7 +16,10 @@ without it `+tracking=mlflow` exits 2 before anything runs. Tracking never shape
 import json
 import os
 from pathlib import Path
+from headbayes.config.typed import flat_values
+from headbayes.core import store
 from headbayes.core.settings import settings
+from headbayes.report.figures import flat_figures
 
 
 __all__ = ["tracking_uri", "log_run", "PARENT_FILE"]
@@ -36,8 +39,6 @@ def tracking_uri(tracking) -> str:
 
 def _split_metrics(figures: dict) -> tuple[dict, dict]:
     """(numeric metrics, text ones), a Gibbs run's `groups` as `groups.NAME.KEY`."""
-    from headbayes.report.figures import flat_figures
-
     numbers, texts = {}, {}
     for key, value in flat_figures(figures).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -50,8 +51,6 @@ def _split_metrics(figures: dict) -> tuple[dict, dict]:
 def _parent_run(client, experiment_id: str, sweep_dir: Path) -> str:
     """The id of the sweep's parent run, created by the first job that asks (under a lock)."""
     import fcntl
-
-    from headbayes.core import store
 
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # never through a link
     with os.fdopen(os.open(sweep_dir / ".mlflow_parent.lock", flags, 0o644), "r+") as lock:
@@ -72,8 +71,6 @@ def log_run(run_config, run_dir: Path, figures: dict, sweep_dir: Path | None = N
     """Log the finished run (see the module docstring); returns the MLflow run id."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
-
-    from headbayes.config.typed import flat_values
 
     tracking = run_config.tracking
     uri = tracking_uri(tracking)

@@ -9,21 +9,22 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.config.saved import load_config
-from headbayes.report import plots
-from headbayes.datasets import make_dataset
 from headbayes.core.errors import RunDirError
-from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
+from headbayes.core.rundir import RunFiles
+from headbayes.core.timing import Stages
+from headbayes.datasets import make_dataset
+from headbayes.engine.predictive import function_draws
+from headbayes.engine.programs import enable_compile_cache
 from headbayes.job.bodies import body_entry
 from headbayes.posterior.noise import model_draws
-from headbayes.core.rundir import RunFiles
+from headbayes.report import classify, plots
+from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
 
 __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
 
 def compute_report(run_dir: Path) -> tuple[dict, dict]:
     """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
-    from headbayes.engine.programs import enable_compile_cache
-
     enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
     cfg = load_config(files, learned=True)
@@ -59,8 +60,6 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
 
 def _class_extras(ctx: ReportContext) -> dict:
     """What the classifier plots need: reliability tables and, for 2-D inputs, the maps."""
-    from headbayes.report import classify
-
     extras = {}
     if "test" in ctx.class_predictive:
         labels = ctx.data.y_test[:, 0].astype(int)
@@ -69,7 +68,6 @@ def _class_extras(ctx: ReportContext) -> dict:
             p_map = classify.probabilities(ctx.map_test, ctx.family)
             extras["map_reliability"] = classify.reliability(p_map, labels)
     if ctx.data.x_train.shape[1] == 2:
-        from headbayes.engine.predictive import function_draws
 
         grid = plots.plane_grid(np.concatenate([ctx.data.x_train, ctx.data.x_test]))
         logits = function_draws(ctx.cfg, ctx.params, ctx.model_chain, grid)
@@ -83,7 +81,6 @@ def write_report(run_dir: Path, plot: bool = True, stages=None,
     """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
     `stages` (`headbayes.core.timing.Stages`), their time goes to the laps `report` and `plots`;
     with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can."""
-    from headbayes.core.timing import Stages
 
     stages = Stages() if stages is None else stages
     files = RunFiles.existing(run_dir)

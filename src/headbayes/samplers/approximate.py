@@ -31,6 +31,10 @@ from headbayes.core.checks import at_least, positive_float
 from headbayes.samplers.base import SAMPLERS
 from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
                                      make_info, tempered)
+from headbayes.analysis.exact import (design, exact_posterior, noise_mixture,
+                                      not_applicable_reason, sampled_paths)
+from headbayes.core.errors import ConfigError
+from headbayes.posterior.noise import WithNoise, is_sampled
 
 __all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
            "REFIT_STEPS", "LaplaceOptions", "VIOptions", "ExactOptions"]
@@ -60,9 +64,6 @@ class ExactOptions(SamplerOptions):
 
 
 def _check_exact(options, cfg) -> None:
-    from headbayes.core.errors import ConfigError
-    from headbayes.analysis.exact import not_applicable_reason, sampled_paths
-
     check_common(options, cfg)
     reason = not_applicable_reason(cfg, sampled_paths(cfg))
     if reason is not None:
@@ -249,9 +250,6 @@ def _exact_fit(cfg, params: dict, sampled: list, data) -> dict:
     {"log_weights", "log_sigma", "spacing", "means", "sds", "vectors"}."""
     import numpy as np
 
-    from headbayes.analysis.exact import design, noise_mixture, exact_posterior
-    from headbayes.posterior.noise import is_sampled
-
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     params = {p: np.asarray(v) for p, v in params.items()}
     if is_sampled(cfg.likelihood):
@@ -285,8 +283,6 @@ def _exact_draw(key, hyper: dict):
 @SAMPLERS.register("exact", ExactOptions, check=_check_exact, caps=FITTED | {"closed_form"},
                    hyper=("temperature",), hint=_laplace_hint, prepare=_exact_fit)
 def make_exact(logdensity_fn: Callable, cfg) -> Sampler:
-    from headbayes.posterior.noise import WithNoise
-
     def init(position, problem, hyper):
         return PositionState(position)
 

@@ -32,8 +32,11 @@ import jax.numpy as jnp
 
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
-from headbayes.samplers.base import SAMPLERS
-from headbayes.samplers.base import Info, Sampler, SamplerOptions, check_common
+from headbayes.models.base import leaf_shapes
+from headbayes.models.mask import group_owners, leaf_path
+from headbayes.posterior.noise import is_sampled
+from headbayes.samplers.base import (SAMPLERS, Info, Sampler, SamplerOptions, check_common,
+                                     make_sampler, prepared_hyper)
 
 __all__ = ["GibbsOptions", "GibbsState", "make_gibbs", "group_paths", "pick"]
 
@@ -55,8 +58,6 @@ class GibbsState(NamedTuple):
 
 def pick(tree, paths) -> object:
     """`tree` with the leaves outside `paths` (dotted names) replaced by None."""
-    from headbayes.models.mask import leaf_path
-
     return jax.tree_util.tree_map_with_path(
         lambda path, x: x if leaf_path(path) in paths else None, tree)
 
@@ -64,8 +65,6 @@ def pick(tree, paths) -> object:
 def group_paths(cfg) -> dict:
     """{group name: set of its sampled leaf paths}, in config order (checked: disjoint, each
     sampled leaf in one group)."""
-    from headbayes.models.mask import group_owners
-    from headbayes.models.base import leaf_shapes
 
     owner = group_owners(cfg.mask, list(leaf_shapes(cfg)))
     return {name: {p for p, g in owner.items() if g == name} for name in cfg.mask.groups}
@@ -76,7 +75,6 @@ def _check(options, cfg) -> None:
     if not cfg.mask.groups:
         raise ConfigError("sampler=gibbs needs mask.groups: a name per group with its "
                           "selectors and its sampler (see docs/patterns.md)")
-    from headbayes.posterior.noise import is_sampled
 
     require(cfg.body.mode != "joint", "body.mode", cfg.body.mode,
             "frozen or pretrained with sampler=gibbs")
@@ -95,8 +93,6 @@ def _check(options, cfg) -> None:
 
 
 def _prepare(cfg, params: dict, sampled: list, data) -> dict:
-    from headbayes.samplers.base import prepared_hyper
-
     groups = group_paths(cfg)
     return {"groups": {name: prepared_hyper(group.sampler, cfg, params, sorted(groups[name]),
                                             data)
@@ -110,8 +106,6 @@ def make_gibbs(logdensity_fn: Callable, options, cfg) -> Sampler:
     """The Gibbs sampler over `cfg.mask.groups`, each group's sampler built on
     `logdensity_fn(position, problem)` restricted to its leaves."""
     import equinox as eqx
-
-    from headbayes.samplers.base import make_sampler
 
     paths = group_paths(cfg)
     names = tuple(cfg.mask.groups)

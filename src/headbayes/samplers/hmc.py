@@ -25,8 +25,9 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from headbayes.core.checks import at_least, choice, require
-from headbayes.samplers.base import SAMPLERS
-from headbayes.samplers.base import Sampler, SamplerOptions, make_info, step_size_hint, tempered
+from headbayes.samplers.adaptation import schedule as window_schedule, window_adaptation
+from headbayes.samplers.base import (SAMPLERS, Sampler, SamplerOptions, make_info, step_size_hint,
+                                     tempered)
 from headbayes.samplers.sgmcmc import check_step_size
 
 __all__ = ["make_hmc", "make_nuts", "AdaptiveState", "NUTSOptions", "HMCOptions"]
@@ -101,9 +102,6 @@ def inverse_curvature(logdensity: Callable, position, dense: bool) -> jax.Array:
 
 def _make(kernel_fn: Callable, cfg, logdensity_fn: Callable) -> Sampler:
     import blackjax  # imported when a sampler is built, not for its config
-
-    from headbayes.samplers.adaptation import schedule as window_schedule
-    from headbayes.samplers.adaptation import window_adaptation
 
     dense = cfg.mass_matrix == "dense"
     by_hessian = cfg.mass_init == "hessian"
