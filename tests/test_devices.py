@@ -47,6 +47,7 @@ def test_chains_use_the_most_devices_that_divide_them(num_chains, available, exp
     assert chain_device_count(num_chains, available) == expected
 
 
+@pytest.mark.slow
 def test_nuts_on_several_devices_matches_the_exact_posterior(tmp_path):
     """6 chains on 3 of the 4 devices (the most that divide 6). Same criterion as
     test_samplers: every |mean - exact| / MCSE < 4, variance ratios in [0.85, 1.15]."""

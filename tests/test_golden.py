@@ -16,7 +16,7 @@ golden = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(golden)
 
 RECORDED = json.loads(golden.GOLDEN.read_text())
-QUICK = ("sin_head", "sampler_exact", "sin_lora_alpha8")
+QUICK = ("sin_head", "sampler_exact")
 
 
 def test_every_case_is_recorded():

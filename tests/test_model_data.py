@@ -115,6 +115,7 @@ def test_cnn_runs_and_reports_with_its_readout_exact(tmp_path, monkeypatch):
     assert run.predict(images[:3])["mean"].shape == (3,)
 
 
+@pytest.mark.slow
 def test_every_shipped_model_has_the_values_of_xla_default_compile():
     """`build_model` compiles with `xla.ONCE_OPTIONS`; the values must be those of XLA's
     defaults bit for bit (a run's chain starts from them)."""

@@ -250,6 +250,7 @@ SAMPLED = ["+experiment=sin_head", "likelihood.sigma=sampled", "likelihood.reduc
            "prior.sigma=1.0", "data.n_train=64", "data.n_test=50"]
 
 
+@pytest.mark.slow
 def test_sampled_sigma_nuts_and_exact_draws_match_the_quadrature(run_in_process):
     from headbayes.datasets import make_dataset
     from headbayes.analysis.exact import design, noise_mixture

@@ -108,6 +108,7 @@ def test_sgld_stationary_variance_blackjax_convention():
     assert abs(w.mean() - 2.0) < 4 * np.sqrt(expected / n * (1 + rho) / (1 - rho))
 
 
+@pytest.mark.slow
 def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, monkeypatch):
     """A second job that differs in `seed` and the step size (arguments of the program) runs
     the first job's compiled chunk and start programs, and samples exactly what it samples

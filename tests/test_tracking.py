@@ -23,6 +23,7 @@ def _runs(client):
     return client.search_runs([experiment.experiment_id])
 
 
+@pytest.mark.slow
 def test_a_run_is_logged_with_config_metrics_verdict_and_artifacts(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     result = headbayes("run", *TINY, f"hydra.run.dir={run_dir}", check_code=0)

@@ -53,6 +53,7 @@ def test_jit_hands_the_options_to_xla(fresh_options):
     assert "multiply" in double.lower(np.float32(1)).compile().as_text()
 
 
+@pytest.mark.slow
 def test_the_seed_s_chains_are_bit_identical_under_both_options(run_in_process, monkeypatch):
     """The claim of the module docstring, on sin_head (SGLD) and a short jittered NUTS run."""
     for overrides in (["+experiment=sin_head", "sampler.keep=50", "sampler.warmup=100"],
