@@ -2,13 +2,13 @@
 
 In this process, `kept(key, make)` keeps the latest `MAX_KEPT` values: the sampling loop's
 chunk and start programs (`engine.runner`), the report's function-draw programs
-(`engine.predictive`), built models (`build_model`) and the report's figures
-(`report.plots`). Every key starts with its kind and then names everything the value closes
-over beyond its arguments, by one of two recipes: `program_key(cfg)` (the whole config but what
-reaches the program as arguments) or `models.model_key(cfg)` (the model's options, sizes and
-LoRA adapters); a kind adds the shapes, dtypes and options it depends on. On disk, beside JAX's
-compilation cache and by the same keys: the chunk program (`engine.exported.program_path`) and
-the model's arrays (`engine.exported.kept_model_arrays`).
+(`engine.predictive`) and built models (`build_model`). Every key starts with its kind and
+then names everything the value closes over beyond its arguments, by one of two recipes:
+`program_key(cfg)` (the whole config but what reaches the program as arguments) or
+`models.model_key(cfg)` (the model's options, sizes and LoRA adapters); a kind adds the
+shapes, dtypes and options it depends on. On disk, beside JAX's compilation cache and by the
+same keys: the chunk program (`engine.exported.program_path`) and the model's arrays
+(`engine.exported.kept_model_arrays`).
 """
 
 import dataclasses
