@@ -127,6 +127,7 @@ def test_laplace_on_a_logistic_head_matches_an_independent_newton_fit(run_in_pro
     assert 0.5 < figures["accuracy"] <= 1 and "mean_z_max" not in figures  # no exact reference
 
 
+@pytest.mark.slow
 def test_separable_bernoulli_head_stays_finite_and_predicts_named_classes(tmp_path):
     rng = np.random.default_rng(0)
     u = rng.uniform(-1, 1, size=(60, 2))

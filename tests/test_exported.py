@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from headbayes.engine import exported
 
@@ -101,6 +102,7 @@ def test_a_run_loads_its_stored_program_and_samples_the_same_chain(run_in_proces
             np.testing.assert_array_equal(headbayes.load_run(runs[name]).draws(leaf), first)
 
 
+@pytest.mark.slow
 def test_an_sgld_run_with_a_stored_program_does_not_import_blackjax(tmp_path):
     """Loading the program spares its tracing, and with it blackjax's import (SGLD's start
     needs no computation); the run that stored it imported it."""

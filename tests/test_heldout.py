@@ -54,6 +54,7 @@ def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process
     assert figures["unmasked_var_max"] == 0.0  # the trained body stays put while sampling
 
 
+@pytest.mark.slow
 def test_sin_head_pretrained_targets(run_in_process):
     figures, _, _ = run_in_process("+experiment=sin_head_pretrained")
     assert figures["rel_l2"] <= 0.05
@@ -65,6 +66,7 @@ def test_sin_head_pretrained_targets(run_in_process):
                                  f"[0.8, 0.97]"
 
 
+@pytest.mark.slow
 def test_gap_head_band_widens_in_the_gap(run_in_process):
     figures, _, _ = run_in_process("+experiment=gap_head", "sampler.keep=500")
     assert figures["band_gap_ratio"] > 1

@@ -58,7 +58,6 @@ def read_csv(path: Path) -> dict:
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
-@pytest.mark.slow
 def test_own_model_runs_reports_with_exact_reference_and_predicts(user_run, monkeypatch):
     from headbayes.report.diagnostics import ess_bulk
     from headbayes.report.write import compute_report

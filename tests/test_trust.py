@@ -186,6 +186,7 @@ def cli(args, tmp_path, limit_kib=None):
     return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_is_exit_4_naming_the_path_with_nothing_left(run_copy, tmp_path):
     result = cli(["report", run_copy], tmp_path, limit_kib=20)
     assert result.returncode == 4, result.stderr
@@ -197,6 +198,7 @@ def test_a_file_size_limit_is_exit_4_naming_the_path_with_nothing_left(run_copy,
     assert not list(run_copy.glob(".*.tmp")) and not (run_copy / "inference_data.nc").exists()
 
 
+@pytest.mark.slow
 def test_a_refused_writer_changes_nothing(finished, tmp_path):
     run_dir = tmp_path / "run"
     result = cli(["run", *SMALL, f"hydra.run.dir={run_dir}"], tmp_path)
