@@ -207,11 +207,11 @@ The minimal script is the seed experiment by hand in plain JAX + blackjax: same 
 2300 SGLD steps in one `lax.scan`, same predictive figures; no config, files, report or plots.
 headbayes also composes the Hydra config, writes the run directory, recomputes the report from
 disk and draws two PNGs (in a second process that it starts first thing and that imports
-matplotlib meanwhile, `headbayes.report.plotworker`). The compilation cache is off in the first row,
-so headbayes compiles in every run as the script does; the second row runs with the persistent
+matplotlib meanwhile, `headbayes.report.plotworker`). The compilation cache is off in the first
+row, so headbayes compiles in every run as the script does; the second row runs with the persistent
 cache filled by an earlier run (headbayes' default), which also holds the loop's exported
-program and the model's initial arrays (`headbayes.engine.exported`): the warm run neither traces the
-sampler nor imports blackjax. Median of {args.repeats} runs each, alternating; memory is peak
+program and the model's initial arrays (`headbayes.engine.exported`): the warm run neither traces
+the sampler nor imports blackjax. Median of {args.repeats} runs each, alternating; memory is peak
 RSS.
 
 | command | wall (s) | peak memory (MB) | wall / minimal script |

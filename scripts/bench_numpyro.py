@@ -169,9 +169,9 @@ def _stage_notes(meta: dict, identity: dict, busy: float) -> str:
             f"{per['sampling'][0]:,} ({per['sampling'][1]:.1f} per chain step): the adaptation "
             f"starts from the inverse Hessian of the log density (`sampler.mass_init: hessian`), "
             f"this linear Gaussian head's posterior covariance{start}. `plots` is the wait for "
-            f"the plot worker (`headbayes.report.plotworker`), a second process that `headbayes run` "
-            f"starts first thing and that imports matplotlib meanwhile. The process's exit "
-            f"is not a stage: headbayes leaves without the "
+            f"the plot worker (`headbayes.report.plotworker`), a second process that "
+            f"`headbayes run` starts first thing and that imports matplotlib meanwhile. The "
+            f"process's exit is not a stage: headbayes leaves without the "
             f"interpreter's teardown (`cli._leave`; freeing XLA's client and every module's "
             f"objects), so the process's wall time exceeds `wall_s` by little more than the "
             f"interpreter's start.")

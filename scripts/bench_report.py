@@ -104,11 +104,11 @@ baseline measured in the same run. Machine: {machine()}.
 
 A fresh process loads the run directory and computes the function at every draw on the eval
 grid (101 points) and the 5%/95% band over all draws, imports included. "JAX" is what `report`
-and `predict` do now (`headbayes.engine.predictive`: the model itself, frozen stages once, batches of
-draws under 256 MB; the band a block of points at a time, `metrics.predictive_summary`);
-"numpy" is the previous release's path, kept in `scripts/bench_report.py` as the baseline: the
-MLP-only numpy forward pass and the band over all draws converted to float64 at once. Median
-of {args.repeats}, alternating; memory is peak RSS.
+and `predict` do now (`headbayes.engine.predictive`: the model itself, frozen stages once, batches
+of draws under 256 MB; the band a block of points at a time, `metrics.predictive_summary`); "numpy"
+is the previous release's path, kept in `scripts/bench_report.py` as the baseline: the MLP-only
+numpy forward pass and the band over all draws converted to float64 at once. Median of
+{args.repeats}, alternating; memory is peak RSS.
 
 | predictive path | wall (s) | peak memory (MB) |
 |---|---:|---:|

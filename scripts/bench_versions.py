@@ -13,16 +13,15 @@ Writes the `versions` section of docs/benchmarks.md (use --output - to print onl
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from bench import measured  # noqa: E402
 from bench_sections import emit  # noqa: E402
 SIN = ["run", "+experiment=sin_head"]
 NUTS = ["run", "+experiment=sin_head_nuts"]
@@ -30,28 +29,24 @@ SWEEP = ["run", "-m", "+experiment=sin_head", "sampler.step_size=3e-4,1e-3", "se
          "report.plots=false"]
 
 
-def wall(cmd: list[str], env: dict, cwd: Path) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{cmd} failed: {result.stderr[-2000:]}")
-    return time.perf_counter() - start
+def wall(cmd: list[str], env: dict) -> float:
+    """Wall seconds of one process (`bench.measured`, run from the repository root)."""
+    return measured(cmd, env)[0]
 
 
 def side(src: Path, tmp: Path, name: str) -> dict:
     """The commands of one side, each a closure timing one process."""
-    base = {**os.environ, "PYTHONPATH": str(src), "HEADBAYES_OUTPUT_DIR": str(tmp / name)}
+    base = {"PYTHONPATH": str(src), "HEADBAYES_OUTPUT_DIR": str(tmp / name)}
     cold = {**base, "HEADBAYES_COMPILE_CACHE": ""}
     warm = {**base, "HEADBAYES_COMPILE_CACHE": str(tmp / name / "cache")}
     py = [sys.executable, "-m", "headbayes"]
     count = iter(range(10**6))
 
     def run(args, env):
-        return lambda: wall([*py, *args, f"hydra.run.dir={tmp / name / str(next(count))}"],
-                            env, ROOT)
+        return lambda: wall([*py, *args, f"hydra.run.dir={tmp / name / str(next(count))}"], env)
 
     def sweep():
-        return wall([*py, *SWEEP, f"hydra.sweep.dir={tmp / name / str(next(count))}"], warm, ROOT)
+        return wall([*py, *SWEEP, f"hydra.sweep.dir={tmp / name / str(next(count))}"], warm)
 
     return {"sin_head cold": run(SIN, cold), "sin_head warm": run(SIN, warm),
             "sin_head_nuts cold": run(NUTS, cold), "sweep of 4, warm": sweep}
@@ -70,12 +65,10 @@ def main() -> int:
         try:
             sides = {"old": side(tmp / "old" / "src", tmp, "old"),
                      "new": side(ROOT / "src", tmp, "new")}
-            env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            env = {"PYTHONPATH": str(ROOT / "src")}
             baselines = {
-                "minimal script": lambda: wall([sys.executable, "scripts/minimal_sgld.py"],
-                                               env, ROOT),
-                "NumPyro NUTS": lambda: wall([sys.executable, "scripts/numpyro_nuts.py"],
-                                             env, ROOT)}
+                "minimal script": lambda: wall([sys.executable, "scripts/minimal_sgld.py"], env),
+                "NumPyro NUTS": lambda: wall([sys.executable, "scripts/numpyro_nuts.py"], env)}
             for fns in sides.values():  # fill the warm caches
                 fns["sin_head warm"]()
                 fns["sweep of 4, warm"]()

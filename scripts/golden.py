@@ -134,8 +134,8 @@ def main(argv=None) -> int:
                 for key in sorted(set(got) | set(want)):
                     if got.get(key) != want.get(key):
                         print(f"{name}: {key} differs", file=sys.stderr)
-            print(f"{name}: {'written' if args.write else ('DIFFERS' if name in differ else 'ok')}",
-                  flush=True)
+            verdict = "written" if args.write else ("DIFFERS" if name in differ else "ok")
+            print(f"{name}: {verdict}", flush=True)
     if args.write:
         GOLDEN.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     return 1 if differ else 0

@@ -1,4 +1,5 @@
-"""LoRA adapters (`headbayes.models.adapters`): the adapted model, its leaves, what a run samples."""
+"""LoRA adapters (`headbayes.models.adapters`): the adapted model, its leaves, what a run
+samples."""
 
 import numpy as np
 import pytest

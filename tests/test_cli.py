@@ -174,8 +174,6 @@ def test_unknown_command(headbayes):
     assert_clean_error(headbayes("sample"), 2, "unknown command 'sample'")
 
 
-
-
 def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
     rng = __import__("numpy").random.default_rng(0)
     x = rng.uniform(-1, 1, size=(60, 2))
@@ -274,8 +272,8 @@ def test_debug_shows_the_traceback(headbayes, tmp_path, monkeypatch):
 
 
 def test_the_cli_and_a_job_import_neither_hydra_nor_blackjax_nor_matplotlib():
-    """Start-up: `headbayes.app.cli` and `headbayes.app.session` (what `resume` and `headbayes.run` run)
-    leave Hydra, blackjax and matplotlib to the code that needs them."""
+    """Start-up: `headbayes.app.cli` and `headbayes.app.session` (what `resume` and `headbayes.run`
+    run) leave Hydra, blackjax and matplotlib to the code that needs them."""
     code = ("import sys, headbayes.app.cli, headbayes.app.session\n"
             "print([m for m in ('hydra', 'blackjax', 'matplotlib') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

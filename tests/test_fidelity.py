@@ -1,4 +1,5 @@
-"""The seed experiment's figures (docs/architecture.md, "The seed experiment") for seeds 0, 1, 2, run in-process."""
+"""The seed experiment's figures (docs/architecture.md, "The seed experiment") for seeds 0, 1, 2,
+run in-process."""
 
 import pytest
 

@@ -24,7 +24,6 @@ def _problem(n_train):
     return position, static, problem
 
 
-
 def gaussian(reduction: str):
     return make_likelihood(GaussianOptions(reduction=reduction)).log_likelihood
 

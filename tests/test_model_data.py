@@ -134,7 +134,8 @@ def test_every_shipped_model_has_the_values_of_xla_default_compile():
             continue
         seen.add(model_key(cfg))
         built = jax.tree.leaves(eqx.filter(build_model(cfg), eqx.is_array))
-        default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: construct(cfg))(), eqx.is_array))
+        default = jax.tree.leaves(eqx.filter(eqx.filter_jit(lambda: construct(cfg))(),
+                                             eqx.is_array))
         assert len(built) == len(default), name
         for a, b in zip(built, default):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)

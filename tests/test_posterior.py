@@ -11,7 +11,6 @@ from conftest import make_mlp
 from headbayes.posterior.density import Problem, make_logdensity_fn
 
 
-
 def gaussian(reduction: str):
     return make_likelihood(GaussianOptions(reduction=reduction)).log_likelihood
 

@@ -13,7 +13,7 @@ from headbayes.core import store
 from headbayes.report.diagnostics import ess_bulk
 from headbayes.core.errors import ConfigError
 from headbayes.posterior.priors import (PRIORS, LeafPrior, PriorOptions, fan_in, leaf_priors,
-                                       make_log_prior)
+                                        make_log_prior)
 from headbayes.posterior.density import Problem
 
 NUTS = ["sampler=nuts", "sampler.num_chains=4", "sampler.warmup=500", "sampler.keep=1000"]

@@ -1,6 +1,8 @@
 """The program cache: a compiled program is reused only for a config that gives the same
 program (its key covers everything the program closes over)."""
 
+import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,13 +11,16 @@ import numpy as np
 import pytest
 
 import headbayes
-from headbayes.models.mask import named_leaves
+from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import build_model
 from headbayes.models import forward
-from headbayes.engine.predictive import function_draws
+from headbayes.models.mask import named_leaves
 from headbayes.models.skeleton import model_with
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # golden.chain_digest
+_spec = importlib.util.spec_from_file_location(
+    "golden", Path(__file__).resolve().parents[1] / "scripts" / "golden.py")
+golden = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(golden)  # golden.chain_digest: the chain's hash, as the golden test's
 
 
 def test_function_draws_follow_the_adapter_scale_in_one_process():
@@ -129,15 +134,10 @@ headbayes.run(headbayes.compose(sys.argv[2:]), sys.argv[1])
 
 
 def _figures(run_dir) -> tuple[bytes, str]:
-    from golden import chain_digest
-
-    return (run_dir / "metrics.json").read_bytes(), chain_digest(run_dir / "chain")
+    return (run_dir / "metrics.json").read_bytes(), golden.chain_digest(run_dir / "chain")
 
 
 def _same_in_one_process_as_fresh(key, tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
     base, change = CHANGES[key]
     monkeypatch.setenv("HEADBAYES_OUTPUT_DIR", str(tmp_path / "outputs"))
     first = [*BASES[base], *SHORT]

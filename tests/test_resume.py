@@ -92,7 +92,8 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
 
 
 def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path, monkeypatch):
-    monkeypatch.setattr("headbayes.app.session.PROFILE", False)  # restored after `resume --profile`
+    # restored after `resume --profile`
+    monkeypatch.setattr("headbayes.app.session.PROFILE", False)
     run_dir = tmp_path / "stopped"
     proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=1200000",
                                          "sampler.keep=100", "sampler.thin=100"])

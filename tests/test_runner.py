@@ -133,5 +133,3 @@ def test_jobs_of_a_sweep_in_one_process_share_their_programs(run_in_process, mon
     for leaf in ("output_layer.weight", "output_layer.bias"):
         np.testing.assert_array_equal(headbayes.load_run(shared).draws(leaf),
                                       headbayes.load_run(alone).draws(leaf))
-
-

@@ -4,8 +4,9 @@ It applies when the likelihood is conjugate with a linear head (capability `line
 the model's last stage is an `equinox.nn.Linear` (see `headbayes.models`) and only its leaves
 are sampled. With the body frozen, f(x) = W φ(x) + b is linear in the sampled numbers θ:
 f = J θ + offset, where J holds the features φ (for weights) and ones (for biases) and
-`offset` is the frozen part. With the Gaussian likelihood and prior of docs/config.md (Numerical conventions) the
-(tempered) posterior is Gaussian: with a = 2 / (n · out) for `reduction: mean` and a = 1 for `sum`,
+`offset` is the frozen part. With the Gaussian likelihood and prior of docs/config.md (Numerical
+conventions) the (tempered) posterior is Gaussian: with a = 2 / (n · out) for `reduction: mean` and
+a = 1 for `sum`,
   precision Λ = a JᵀJ / σ² + diag(1 / s²),   mean μ = Λ⁻¹ (a Jᵀ(y − offset) / σ² + c / s²),
   covariance Σ = T Λ⁻¹ (T = sampler.temperature),
 with s and c each sampled number's prior sd and centre (`headbayes.posterior.priors`: σ_prior, or
@@ -28,11 +29,11 @@ from typing import NamedTuple
 import numpy as np
 
 from headbayes.analysis.evidence import eigenbasis, fixed_point, log_evidence
+from headbayes.core.normal import Z_95
 from headbayes.core.schema import RunConfig
 from headbayes.models import features, leaf_shapes, linear_head, model_structure
 from headbayes.models.mask import select
 from headbayes.models.skeleton import model_with
-from headbayes.core.normal import Z_95
 from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.posterior.noise import log_noise_prior
 from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays

@@ -40,7 +40,6 @@ from headbayes.posterior.priors import is_plain_config
 __all__ = ["learn", "with_values", "values_of", "checked_values", "check_learnable"]
 
 
-
 def check_learnable(cfg) -> None:
     """ConfigError unless the scales marked `evidence` can be learned for this run."""
     learned = {k: v for k, v in (("likelihood.sigma", getattr(cfg.likelihood, "sigma", None)),

@@ -1,11 +1,11 @@
 """The network linearised in its sampled leaves: f(x; θ) ≈ f(x; θ*) + J (θ − θ*), J = ∂f/∂θ at θ*.
 
-For a mask beyond a linear head the evidence of `headbayes.analysis.hyperparameters` is that of this
-linear model (the generalised Gauss-Newton Laplace evidence, as laplace-torch's, but exact for
+For a mask beyond a linear head the evidence of `headbayes.analysis.hyperparameters` is that of
+this linear model (the generalised Gauss-Newton Laplace evidence, as laplace-torch's, but exact for
 the linearisation: its mean is re-solved for each σ and s, where laplace-torch keeps θ*). θ* are
-the run's parameters (trained, or initial with a frozen body), which are not re-optimised as
-the scales change. Computed in float64, rows (point, output) point-major, θ the sampled leaves
-in path order; the Jacobian must fit in `MAX_BYTES`.
+the run's parameters (trained, or initial with a frozen body), which are not re-optimised as the
+scales change. Computed in float64, rows (point, output) point-major, θ the sampled leaves in path
+order; the Jacobian must fit in `MAX_BYTES`.
 """
 
 import numpy as np

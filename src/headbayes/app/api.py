@@ -91,10 +91,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
     status.json records them. A `run_dir` holding committed chunks of the same config resumes
     from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
-    from headbayes.app.session import holds_this_run, owned
+    from headbayes.app.session import holds_this_run, owned, plots_prefetch
     from headbayes.config.typed import validate
     from headbayes.job.pipeline import run_job
-    from headbayes.report import plots
     from headbayes.report.write import write_report
 
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
@@ -103,7 +102,7 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     with owned(run_dir):
         resume = holds_this_run(config, run_dir)  # before anything is written
         run_job(config, run_dir, progress or (lambda *args: None), resume=resume,
-                on_sampling=plots.prefetch if report and config.report.plots else None)
+                on_sampling=plots_prefetch(config) if report else None)
         if report:
             write_report(run_dir)
     return RunDir(run_dir)

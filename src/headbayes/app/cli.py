@@ -17,8 +17,8 @@ from pathlib import Path
 from headbayes.app import console
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, SignalStop,
                                    raise_if_signalled)
-from headbayes.report import plotworker
 from headbayes.core.settings import settings
+from headbayes.report import plotworker
 
 __all__ = ["main", "run_cli"]
 
@@ -244,9 +244,8 @@ def _summarize(args: list[str]) -> int:
     ns = parser.parse_args(args)
     from rich.table import Table
 
-    from headbayes.report.summarize import (collect_jobs, markdown_table, table_cell, table_columns,
-                                     write_summary)
-
+    from headbayes.report.summarize import (collect_jobs, markdown_table, table_cell,
+                                            table_columns, write_summary)
 
     rows = collect_jobs(ns.sweep_dir)
     path = write_summary(ns.sweep_dir, rows)

@@ -15,10 +15,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from headbayes.app import console
-from headbayes.config.typed import register_schema
-from headbayes.config.composition import checked
-from headbayes.core.errors import HeadbayesError, Interrupted, SignalStop
 from headbayes.app.session import holds_this_run, owned, run_and_report
+from headbayes.config.composition import checked
+from headbayes.config.typed import register_schema
+from headbayes.core.errors import HeadbayesError, Interrupted, SignalStop
 from headbayes.core.rundir import RunFiles
 
 __all__ = ["main", "run_and_report", "holds_this_run", "SweepStatus", "JOB_STATE"]

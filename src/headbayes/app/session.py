@@ -12,7 +12,7 @@ from headbayes.config.typed import RunConfig
 from headbayes.core.errors import OtherRunInDir, SignalStop, raise_if_signalled
 from headbayes.core.rundir import RunFiles
 
-__all__ = ["owned", "holds_this_run", "run_and_report"]
+__all__ = ["owned", "holds_this_run", "run_and_report", "plots_prefetch"]
 
 PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
 
@@ -71,8 +71,9 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
     try:
         with console.sampling_progress() as progress:
             meta = run_job(run_config, run_dir, progress, resume=resume,
-                           on_sampling=_plots_here(run_config, worker))
-        from headbayes.report.write import write_report  # after the job: its libraries load meanwhile
+                           on_sampling=plots_prefetch(run_config, worker))
+        # imported after the job: its libraries load meanwhile
+        from headbayes.report.write import write_report
         stages = Stages(meta["timings"].get("stages"))
         figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
                                       worker=worker)
@@ -114,8 +115,9 @@ def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path 
     console.stdout.print(f"logged to MLflow ({tracking_uri(run_config.tracking)}): run {run_id}")
 
 
-def _plots_here(run_config: RunConfig, worker):
-    """What to start once sampling does: the plots' imports, where this process draws them."""
+def plots_prefetch(run_config: RunConfig, worker=None):
+    """What a job starts once sampling does: the plots' imports, where this process draws them
+    (no plot worker took them, and `report.plots` is on); else None."""
     if worker is not None or not run_config.report.plots:
         return None
     from headbayes.report import plots

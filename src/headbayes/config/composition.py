@@ -174,5 +174,3 @@ def with_value(cfg, key: str, value):
     except (OmegaConfBaseException, ValueError) as e:
         raise ConfigError(compact(str(e))) from _debug_cause(e)
     return variant
-
-

@@ -12,22 +12,19 @@ import difflib
 import importlib.util
 import re
 
+from headbayes.analysis.hyperparameters import check_learnable
+from headbayes.config.budget import check_seeds_and_counts
 from headbayes.core.checks import (at_least, check_scale, choice, nonnegative_float,
                                    positive_float, require)
 from headbayes.core.errors import ConfigError
-from headbayes.datasets import DATASETS
-from headbayes.models import MODELS
-from headbayes.posterior.likelihoods import LIKELIHOODS
-from headbayes.posterior.priors import PRIORS
-from headbayes.samplers import SAMPLERS
 from headbayes.core.schema import (AdapterConfig, BodyConfig, GroupConfig, MaskConfig,
                                    ReportConfig, RunConfig, TrackingConfig)
-from headbayes.analysis.hyperparameters import check_learnable
-from headbayes.config.budget import check_seeds_and_counts
-from headbayes.datasets import data_sizes
+from headbayes.datasets import DATASETS, data_sizes
 from headbayes.datasets.datacopy import FILE_KEYS
-from headbayes.models import model_entry, model_options
-from headbayes.posterior.priors import group_prior
+from headbayes.models import MODELS, model_entry, model_options
+from headbayes.posterior.likelihoods import LIKELIHOODS
+from headbayes.posterior.priors import PRIORS, group_prior
+from headbayes.samplers import SAMPLERS
 from headbayes.samplers.base import SHARED_KEYS
 
 __all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig",

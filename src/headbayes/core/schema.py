@@ -9,7 +9,8 @@ entry) after `headbayes.config.typed.typed`.
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-__all__ = ["GroupConfig", "MaskConfig", "BodyConfig", "ReportConfig", "TrackingConfig", "AdapterConfig", "RunConfig"]
+__all__ = ["GroupConfig", "MaskConfig", "BodyConfig", "ReportConfig", "TrackingConfig",
+           "AdapterConfig", "RunConfig"]
 
 
 @dataclass

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from headbayes.core.checks import at_least, positive_float, require
-from headbayes.datasets.base import IDENTITY, DATASETS, Dataset
 from headbayes.core.errors import ConfigError
+from headbayes.datasets.base import DATASETS, IDENTITY, Dataset
 
 __all__ = ["MoonsOptions", "DigitsOptions", "two_moons", "OOD_DISTANCE"]
 

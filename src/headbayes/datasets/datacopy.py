@@ -78,4 +78,3 @@ def _suffix(source: Path) -> str:
     """The source's suffix when it is a plain one (.csv, .npz, ...), else none."""
     suffix = source.suffix.lower()
     return suffix if store.NAME.fullmatch(suffix) and len(suffix) <= 8 else ""
-

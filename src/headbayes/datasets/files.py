@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.core.checks import require
+from headbayes.core.errors import ConfigError
 from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
-from headbayes.core.errors import ConfigError
 
 __all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
-from headbayes.datasets.base import DATASETS, Dataset, Scaling, IDENTITY
+from headbayes.datasets.base import DATASETS, IDENTITY, Dataset, Scaling
 
 __all__ = ["CurveOptions", "GapOptions", "Friedman1Options", "eval_grid", "TARGETS",
            "standardized"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.core.checks import at_least, require
+from headbayes.core.errors import ConfigError
 from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
-from headbayes.core.errors import ConfigError
 
 __all__ = ["UCIOptions", "read_indices"]
 

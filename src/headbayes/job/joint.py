@@ -24,11 +24,10 @@ import numpy as np
 
 from headbayes.config.typed import RunConfig
 from headbayes.core import xla
-from headbayes.job.pretrain import optimizer as body_optimizer
-from headbayes.posterior.density import log_prior
 from headbayes.engine.runner import (FIRST_CALL_STEPS, LoopState, advance, finish_sums,
                                      grow_chunk, zero_sums)
-from headbayes.posterior.density import make_logdensity_fn
+from headbayes.job.pretrain import optimizer as body_optimizer
+from headbayes.posterior.density import log_prior, make_logdensity_fn
 from headbayes.posterior.likelihoods import make_likelihood
 
 __all__ = ["make_joint_warmup", "compile_joint_warmup", "joint_chunks", "train_jointly",

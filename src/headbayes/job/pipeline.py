@@ -25,8 +25,7 @@ from headbayes.datasets import describe, make_dataset
 from headbayes.datasets.datacopy import copy_inputs, with_copies
 from headbayes.engine import runner
 from headbayes.engine.exported import only_own_code, program_path
-from headbayes.engine.programs import (compile_cache_dir, enable_compile_cache,
-                                       program_key)
+from headbayes.engine.programs import compile_cache_dir, enable_compile_cache, program_key
 from headbayes.job.bodies import body_entry
 from headbayes.job.plan import build_position, prepare_loop, saved_position
 from headbayes.job.signals import stop_requests
@@ -46,12 +45,13 @@ def _versions() -> dict:
     return {"python": platform.python_version(), **{n: metadata.version(n) for n in names}}
 
 
-def _stored_program(cfg: RunConfig, data) -> Path | None:
-    """Where the run's chunk program is kept on disk (`headbayes.engine.exported`); None when the
-    compilation cache is off or the run traces code from outside headbayes."""
+def _stored_program(cfg: RunConfig, key: str, data) -> Path | None:
+    """Where the run's chunk program (its `program_key`) is kept on disk
+    (`headbayes.engine.exported`); None when the compilation cache is off or the run traces code
+    from outside headbayes."""
     if not only_own_code(cfg):
         return None
-    return program_path(compile_cache_dir(), program_key(cfg), data)
+    return program_path(compile_cache_dir(), key, data)
 
 
 def _info_per_draw(sums, groups: tuple = ()) -> dict:
@@ -91,7 +91,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
         return {**files.read_json(files.META), FINISHED_BEFORE: True}
     earlier = earlier_processes(_status(files)) if checkpoint else []
     cfg, data = _data(cfg, files, resume, checkpoint)
-    stored, stored_key = _stored_program(cfg, data), program_key(cfg)
+    key = program_key(cfg)
+    stored = _stored_program(cfg, key, data)
     # tracing needs blackjax; loading a stored program, JAX's CPU LAPACK handlers (scipy.linalg)
     _preload_libraries(("blackjax",) if stored is None or not stored.is_file()
                        else ("scipy.linalg",))
@@ -105,10 +106,10 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
                                                           checkpoint)
     stages.lap("prepare")
     slots = runner.choose_slots(cfg.sampler.keep, cfg.sampler.num_chains, table["sampled_size"])
-    if program_key(cfg) != stored_key:  # a learned scale changed the program
-        stored = _stored_program(cfg, data)
-    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=program_key(cfg),
-                                              stored=stored)
+    if program_key(cfg) != key:  # a learned scale changed the program
+        key = program_key(cfg)
+        stored = _stored_program(cfg, key, data)
+    compiled, compile_s = runner.compile_loop(*loop, slots, reuse=key, stored=stored)
     stages.lap("compile")
     sampling_start = time.perf_counter()
     during = body_entry(cfg).extras.get("during_sampling")

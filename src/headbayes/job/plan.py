@@ -50,8 +50,9 @@ class Loop(NamedTuple):
 def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
                  sigma_start: float = 1.0) -> tuple[Loop, float]:
     """Split the parameters by `mask` and set up the sampler over the sampled leaves (and log σ
-    when `likelihood.sigma=sampled`, starting at `sigma_start`; `headbayes.posterior.noise`); returns
-    the loop and the seconds spent caching frozen-prefix features (0 when none are cached)."""
+    when `likelihood.sigma=sampled`, starting at `sigma_start`; `headbayes.posterior.noise`);
+    returns the loop and the seconds spent caching frozen-prefix features (0 when none are
+    cached)."""
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler

@@ -72,8 +72,8 @@ def _without_adapters(grads):
 def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
     """(trained params, {"loss_initial", "loss_final", "steps", and with a validation part
     "val_loss_best", "best_step"}). The steps run in calls sized like the sampling loop's
-    (`headbayes.engine.runner.grow_chunk`), so a signal waits about 0.5 s, not for the whole training;
-    the result does not depend on how the steps are cut."""
+    (`headbayes.engine.runner.grow_chunk`), so a signal waits about 0.5 s, not for the whole
+    training; the result does not depend on how the steps are cut."""
     import time
 
     import optax

@@ -36,9 +36,9 @@ from headbayes.models.adapters import add_adapters
 from headbayes.models.mask import named_leaves, node_at
 
 __all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
-           "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape", "leaf_shapes", "model_sizes",
-           "forward", "first_sampled_stage", "run_from", "features", "linear_head",
-           "SIZE_KEYS"]
+           "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
+           "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
+           "linear_head", "SIZE_KEYS"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")

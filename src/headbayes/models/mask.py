@@ -12,8 +12,8 @@ import math
 
 from headbayes.core.errors import ConfigError
 
-__all__ = ["node_at", "leaf_path", "named_leaves", "selector_matches", "select", "build_mask", "leaf_table",
-           "assign_groups", "group_owners"]
+__all__ = ["node_at", "leaf_path", "named_leaves", "selector_matches", "select", "build_mask",
+           "leaf_table", "assign_groups", "group_owners"]
 
 
 def leaf_path(key_path) -> str:

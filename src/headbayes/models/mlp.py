@@ -8,8 +8,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from headbayes.models.adapters import effective_weight
 from headbayes.core.checks import at_least, choice, require
+from headbayes.models.adapters import effective_weight
 from headbayes.models.base import MODELS, _check_sizes
 
 __all__ = ["MLP", "MLPOptions", "ACTIVATIONS", "MAX_DEPTH"]

@@ -1,8 +1,8 @@
 """Log-density over the sampled leaves only; frozen leaves enter as constants.
 
 The log-likelihood is the run's likelihood entry (`headbayes.posterior.likelihoods`); the prior is
--||theta||^2 / (2 prior.sigma^2) over the sampled leaves (docs/config.md, Numerical conventions), or the families,
-scales and centres of `headbayes.posterior.priors`.
+-||theta||^2 / (2 prior.sigma^2) over the sampled leaves (docs/config.md, Numerical conventions),
+or the families, scales and centres of `headbayes.posterior.priors`.
 
 A minibatch of n of the N points (`minibatch`) estimates the log-likelihood without bias
 (`Problem.data_scale` = N/n). With cached features (`headbayes.models.prefix`) `Problem.x` holds

@@ -7,13 +7,14 @@ log-likelihood per point up to constants, for `body.weight_decay` pretraining), 
 family whose network predicts the noise registers `split(outputs) -> (mean, noise sd)` (numpy),
 a classifier `probabilities(logits) -> (..., K)` (numpy, `headbayes.report.classify`).
 
-- `gaussian` (docs/config.md, Numerical conventions): residual r = (f(x) − y) / sigma; `reduction: mean` gives −mean(r²)
-  (the seed's tempered posterior), `reduction: sum` gives −½ Σ r² (the proper Gaussian
-  likelihood; a minibatch of n of N points scales it by N/n). It is conjugate with a linear
-  head (capability `linear_gaussian`: the exact reference applies) and its predictive adds
-  N(0, sigma²) observation noise to the function. `sigma` is a number, learned before sampling
-  (`evidence`, `validation`: headbayes.analysis.hyperparameters) or sampled with the leaves (`sampled`,
-  with the prior `sigma_prior`: headbayes.posterior.noise).
+- `gaussian` (docs/config.md, Numerical conventions): residual r = (f(x) − y) / sigma;
+  `reduction: mean` gives −mean(r²) (the seed's tempered posterior), `reduction: sum` gives
+  −½ Σ r² (the proper Gaussian likelihood; a minibatch of n of N points scales it by N/n).
+  It is conjugate with a linear head (capability `linear_gaussian`: the exact reference
+  applies) and its predictive adds N(0, sigma²) observation noise to the function. `sigma`
+  is a number, learned before sampling (`evidence`, `validation`:
+  headbayes.analysis.hyperparameters) or sampled with the leaves (`sampled`, with the prior
+  `sigma_prior`: headbayes.posterior.noise).
 - `heteroscedastic`: the network outputs a mean μ and a log-scale s per target column
   (out_features doubles: μ first, then s): Σ [−½((y − μ)/e^s)² − s]; its predictive adds
   N(0, e^(2s(x))) noise, each draw its own.

@@ -43,7 +43,7 @@ CENTERS = ("zero", "initial")
 class PriorOptions:
     """The keys every family has (all of `gaussian`'s and `laplace`'s)."""
     family: str = "gaussian"
-    sigma: Any = 10.0  # the scale: a number > 0, or `evidence` (headbayes.analysis.hyperparameters)
+    sigma: Any = 10.0  # the scale: a number > 0, or `evidence` (analysis.hyperparameters)
     scale: str = "fixed"  # fixed: sigma for every leaf; fan_in: sigma / sqrt(fan-in)
     center: str = "zero"  # zero | initial (the leaf's values in params.npz)
 

@@ -281,8 +281,8 @@ def _validation(ctx: ReportContext):
 @metric("map_test_rmse", "map_test_nll", "map_test_coverage_90")
 def _map_heldout(ctx: ReportContext):
     """The same held-out figures (original units) for the MAP network alone
-    (a body with capability `map`: params.npz holds the whole trained network), with the likelihood's
-    noise: what the Bayesian part adds over it."""
+    (a body with capability `map`: params.npz holds the whole trained network), with the
+    likelihood's noise: what the Bayesian part adds over it."""
     if "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None or ctx.classifier:
         return None
     f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from headbayes.core.normal import Z_95
 from headbayes.core import store
+from headbayes.core.normal import Z_95
 
 __all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
            "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
@@ -152,8 +152,8 @@ def plot_calibration(path: Path, calibration: dict) -> None:
 
 
 def plot_reliability(path: Path, table: dict, map_table: dict | None = None) -> None:
-    """Accuracy against confidence per confidence bin (`headbayes.report.classify.reliability`), for
-    the posterior predictive and, when given, the MAP network."""
+    """Accuracy against confidence per confidence bin (`headbayes.report.classify.reliability`),
+    for the posterior predictive and, when given, the MAP network."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")

@@ -5,12 +5,12 @@ thread cannot hide it: the job's own Python work holds the interpreter lock. A p
 it starts early. `headbayes run` (a single job, not `-m`) and `resume` call `launch` first
 thing, before they import JAX or Hydra. It starts
 `python -c "from headbayes.report.plotworker import serve; serve()"`, which imports matplotlib and
-`headbayes.report.plots` and waits for one request on its stdin. The first job that plots `take`s it
-(the jobs of a sweep plot in-process, where the figures are kept from job to job); a job
-without plots, or a command that ends before a job, stops it. The request is a JSON line naming
-a `.npz` file and the plot calls: the arguments travel as the arrays in that file (read without
-pickle) and a JSON outline of the dicts, named tuples (rebuilt as namespaces), lists and plain
-values around them.
+`headbayes.report.plots` and waits for one request on its stdin. The first job that plots `take`s
+it (the jobs of a sweep plot in-process, where the figures are kept from job to job); a job without
+plots, or a command that ends before a job, stops it. The request is a JSON line naming a `.npz`
+file and the plot calls: the arguments travel as the arrays in that file (read without pickle) and
+a JSON outline of the dicts, named tuples (rebuilt as namespaces), lists and plain values around
+them.
 
 A call that cannot be sent (another type, or more than MAX_BYTES of arrays) and a worker that
 fails or is gone leave the plots to this process (`draw` returns False): the worker only ever
@@ -44,8 +44,8 @@ class PlotWorker:
         self.process = process
 
     def draw(self, calls: list[tuple[str, tuple]]) -> bool:
-        """Run `calls` (plot function name in `headbayes.report.plots`, arguments) in the worker and
-        wait for it; False when it could not (nothing is then promised about the files)."""
+        """Run `calls` (plot function name in `headbayes.report.plots`, arguments) in the worker
+        and wait for it; False when it could not (nothing is then promised about the files)."""
         arrays: dict = {}
         try:
             outline = [[name, _pack(list(args), arrays)] for name, args in calls]

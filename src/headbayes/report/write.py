@@ -96,8 +96,8 @@ def write_report(run_dir: Path, plot: bool = True, stages=None,
 
 
 def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
-    """(function of `headbayes.report.plots`, arguments) of the run's figures: predictive.png (class
-    maps), calibration.png (reliability) and trace.png."""
+    """(function of `headbayes.report.plots`, arguments) of the run's figures: predictive.png
+    (class maps), calibration.png (reliability) and trace.png."""
     calls = []
     if extras["classifier"]:
         if "maps" in extras:

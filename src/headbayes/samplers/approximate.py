@@ -12,12 +12,12 @@ checkpointed and resumed like sampling; then each step is an independent draw.
   log-density (one step is exact when the posterior is Gaussian), then the Gaussian with
   covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
 - `exact`: i.i.d. draws from the closed-form Gaussian posterior of a linear head with a
-  conjugate likelihood (`headbayes.analysis.exact`, computed in float64 before the loop and handed to it
-  in `hyper`: its mean and the Cholesky factor of its covariance, T included); with σ sampled,
-  from the quadrature mixture over log σ (a grid point drawn by its weight, u jittered
-  uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep` kept.
-  Offered only where the exact reference applies (`headbayes.analysis.exact.not_applicable_reason`);
-  elsewhere exit 2 before anything compiles.
+  conjugate likelihood (`headbayes.analysis.exact`, computed in float64 before the loop and
+  handed to it in `hyper`: its mean and the Cholesky factor of its covariance, T included);
+  with σ sampled, from the quadrature mixture over log σ (a grid point drawn by its weight,
+  u jittered uniformly within its cell, then θ given σ). `warmup` draws are discarded, `keep`
+  kept. Offered only where the exact reference applies
+  (`headbayes.analysis.exact.not_applicable_reason`); elsewhere exit 2 before anything compiles.
 """
 
 from dataclasses import dataclass
@@ -27,14 +27,13 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from headbayes.core.checks import at_least, positive_float
-from headbayes.samplers.base import SAMPLERS
-from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
-                                     make_info, tempered)
 from headbayes.analysis.exact import (design, exact_posterior, noise_mixture,
                                       not_applicable_reason, sampled_paths)
+from headbayes.core.checks import at_least, positive_float
 from headbayes.core.errors import ConfigError
 from headbayes.posterior.noise import WithNoise, is_sampled
+from headbayes.samplers.base import (SAMPLERS, PositionState, Sampler, SamplerOptions,
+                                     check_common, make_info, tempered)
 
 __all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
            "REFIT_STEPS", "LaplaceOptions", "VIOptions", "ExactOptions"]

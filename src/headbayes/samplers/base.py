@@ -17,6 +17,14 @@ Every sampler has the same shape:
 Floats a sweep varies arrive in `hyper`, a dict of arrays keyed by config key (the entry's
 `hyper` keys), so one compiled program serves the whole sweep. Every sampler targets
 p(θ)^(1/T), T = temperature.
+
+`SAMPLERS`, the registry: name -> entry (schema, factory, checks, capabilities). Each module of
+this package registers its samplers when imported; a new sampler is a module here plus its
+`configs/sampler/NAME.yaml`. Capabilities: `minibatch` (takes `batch_size`), `fitted` (warmup
+fits an approximation, then draws are i.i.d.), `closed_form` (draws from the whole posterior
+computed before the loop: `exact`), `composite` (built over the groups of `mask.groups`, each
+with its own sampler: `gibbs`). An entry's optional `prepare` computes arrays from the run
+before the loop (they join `hyper`).
 """
 
 from dataclasses import dataclass
@@ -25,12 +33,13 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from headbayes.core.registry import Registry
 from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
+from headbayes.core.registry import Registry
 from headbayes.posterior.density import minibatch
 
-__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler", "Info", "make_info", "tempered", "PositionState", "with_minibatch",
-           "SamplerOptions", "check_common", "step_size_hint", "SHARED_KEYS"]
+__all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler",
+           "Info", "make_info", "tempered", "PositionState", "with_minibatch", "SamplerOptions",
+           "check_common", "step_size_hint", "SHARED_KEYS"]
 
 
 SAMPLERS = Registry("sampler")
@@ -85,8 +94,6 @@ def with_minibatch(kernel_step: Callable, batch_size: int) -> Callable:
     return step
 
 
-
-
 @dataclass
 class SamplerOptions:
     """Keys every sampler has; each sampler's schema adds its own."""
@@ -124,9 +131,6 @@ def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
 
 def step_size_hint(options) -> str:
     return f"Try a smaller sampler.step_size (now {options.step_size:g})"
-
-
-
 
 
 def make_sampler(options, logdensity_fn: Callable, cfg=None):

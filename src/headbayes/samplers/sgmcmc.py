@@ -6,9 +6,9 @@ from typing import Callable
 import jax
 
 from headbayes.core.checks import at_least, positive_float, require
-from headbayes.samplers.base import SAMPLERS
-from headbayes.samplers.base import (PositionState, Sampler, SamplerOptions, check_common,
-                                     make_info, step_size_hint, tempered, with_minibatch)
+from headbayes.samplers.base import (SAMPLERS, PositionState, Sampler, SamplerOptions,
+                                     check_common, make_info, step_size_hint, tempered,
+                                     with_minibatch)
 
 __all__ = ["SGLDOptions", "SGHMCOptions", "MALAOptions", "make_sgld", "make_sghmc", "make_mala"]
 

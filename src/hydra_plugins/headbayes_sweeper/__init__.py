@@ -16,7 +16,8 @@ __all__ = ["CheckedSweeper"]
 
 class CheckedSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch) -> None:
-        from headbayes.config.composition import PREFLIGHT  # headbayes' own sweeper: headbayes is there
+        # headbayes' own sweeper: headbayes is there
+        from headbayes.config.composition import PREFLIGHT
 
         if not PREFLIGHT["checked_every_job"]:
             super().validate_batch_is_legal(batch)
