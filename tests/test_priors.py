@@ -103,6 +103,10 @@ def test_a_group_prior_changes_only_its_group(run_in_process):
     (["prior.df=5"], "prior 'gaussian' has no key prior.df; its keys: family, sigma, scale, "
                      "center$"),
     (["prior=laplace", "prior.df=5"], "prior 'laplace' has no key prior.df"),
+    (["prior.family=student_t", "prior.df=5"], "`prior.df` is a key of prior student_t: choose "
+     "that option with the config group, `prior=student_t`"),
+    (["sampler.name=nuts", "sampler.target_accept=0.9"], "`sampler.target_accept` is a "
+     "key of sampler nuts: choose that option with the config group, `sampler=nuts`"),
     (["sampler=gibbs", "+mask.groups={all: {include: [output_layer], sampler: {name: mala}, "
       "prior: {df: 5}}}"],
      "`mask.groups.all.prior` has no key df; its keys: family, sigma, scale, center$"),

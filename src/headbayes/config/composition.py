@@ -137,13 +137,29 @@ def _raise_option_key_error(overrides: list[str], message: str) -> None:
             continue
         composed = compose_dict([o for o in overrides if o != line])
         values = {**OmegaConf.to_container(composed[group]), name: value}
+        _raise_if_option_named_by_key(group, name, values, overrides)
         if group == "model":
             options = model_options(values)
             if model_entry(options).check is not None:
                 model_entry(options).check(options, to_run_config(composed))
         else:
-
             registry(group).typed(values)
+
+
+def _raise_if_option_named_by_key(group: str, name: str, values: dict,
+                                  overrides: list[str]) -> None:
+    """`prior.family=student_t prior.df=5`: naming the option by its key keeps the default
+    option's config (which has no `df`); an option's keys come with its config group."""
+    if group == "model":
+        return
+    options = registry(group)
+    chosen = values.get(options.key)
+    named_by_key = any(line.lstrip("+").partition("=")[0] == f"{group}.{options.key}"
+                       for line in overrides)
+    if named_by_key and chosen in options and name in options[chosen].keys():
+        raise ConfigError(f"`{group}.{name}` is a key of {group} {chosen}: choose that option "
+                          f"with the config group, `{group}={chosen}` (not "
+                          f"`{group}.{options.key}={chosen}`), then set {group}.{name}")
 
 
 def checked(cfg):
