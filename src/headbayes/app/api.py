@@ -87,24 +87,22 @@ def _default_run_dir() -> Path:
 
 def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
-    outputs/runs/), write the report (metrics.json and plots) and status.json; return the
-    `RunDir`. Errors raise HeadbayesError subclasses (ConfigError, SamplingError, ...);
-    status.json records them. A `run_dir` holding committed chunks of the same config resumes
+    outputs/runs/), write the report (metrics.json; the plots unless `report.plots` is false)
+    and status.json; return the `RunDir`. Errors raise HeadbayesError subclasses (ConfigError,
+    SamplingError, ...); status.json records them. A `run_dir` holding committed chunks of the same config resumes
     from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
-    from headbayes.app.session import holds_this_run, owned, plots_prefetch
+    from headbayes.app import session
     from headbayes.config.typed import validate
-    from headbayes.job.pipeline import run_job
-    from headbayes.report.write import write_report
 
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
     validate(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with owned(run_dir):
-        resume = holds_this_run(config, run_dir)  # before anything is written
-        run_job(config, run_dir, progress or (lambda *args: None), resume=resume,
-                on_sampling=plots_prefetch(config) if report else None)
+    with session.owned(run_dir):
+        resume = session.holds_this_run(config, run_dir)  # before anything is written
+        job = session.sample(config, run_dir, progress or (lambda *args: None), resume,
+                             on_sampling=session.plots_prefetch(config) if report else None)
         if report:
-            write_report(run_dir)
+            session.report(config, run_dir, job)
     return RunDir(run_dir)
 
 

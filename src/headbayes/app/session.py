@@ -12,7 +12,7 @@ from headbayes.config.typed import RunConfig
 from headbayes.core.errors import OtherRunInDir, SignalStop, raise_if_signalled
 from headbayes.core.rundir import RunFiles
 
-__all__ = ["owned", "holds_this_run", "run_and_report", "plots_prefetch"]
+__all__ = ["owned", "holds_this_run", "sample", "report", "run_and_report", "plots_prefetch"]
 
 PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
 
@@ -59,33 +59,52 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     return True
 
 
+def sample(run_config: RunConfig, run_dir: Path, progress, resume: bool = False,
+           on_sampling=None):
+    """Sample (or resume) into `run_dir` (`job.pipeline.run_job`); write meta.json as soon as
+    the chains are on disk, so a report that fails loses nothing. A run that had finished
+    keeps its meta.json. Returns the `JobResult`."""
+    from headbayes.job.pipeline import run_job
+
+    job = run_job(run_config, run_dir, progress, resume=resume, on_sampling=on_sampling)
+    if not job.finished_before:
+        RunFiles(run_dir).write_json(RunFiles.META, job.meta)
+    return job
+
+
+def report(run_config: RunConfig, run_dir: Path, job, worker=None) -> tuple[dict, list]:
+    """The report of the job just run (on its dataset), with its laps added to meta.json's
+    timings (a run that had finished keeps its meta.json): (metrics, notes)."""
+    from headbayes.core.timing import Stages, job_seconds
+    from headbayes.report.write import write_report
+
+    stages = Stages(job.meta["timings"].get("stages"))
+    figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
+                                  worker=worker, data=job.data)
+    if not job.finished_before:
+        job.meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
+        RunFiles(run_dir).write_json(RunFiles.META, job.meta)
+    return figures, notes
+
+
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
                    sweep_dir: Path | None = None) -> None:
     """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
     log the run (a job of the sweep in `sweep_dir`, if one)."""
     from headbayes.report import plotworker
-    from headbayes.job.pipeline import FINISHED_BEFORE, run_job
-    from headbayes.core.timing import Stages, job_seconds
 
     worker = plotworker.take(run_config.report.plots)  # `headbayes run` launched it
     try:
         with console.sampling_progress() as progress:
-            meta = run_job(run_config, run_dir, progress, resume=resume,
-                           on_sampling=plots_prefetch(run_config, worker))
-        # imported after the job: its libraries load meanwhile
-        from headbayes.report.write import write_report
-        stages = Stages(meta["timings"].get("stages"))
-        figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
-                                      worker=worker)
+            job = sample(run_config, run_dir, progress, resume,
+                         on_sampling=plots_prefetch(run_config, worker))
+        # the report's modules are imported after the job: its libraries load meanwhile
+        figures, notes = report(run_config, run_dir, job, worker)
     finally:
         if worker is not None:
             worker.close()
     console.print_report(figures, notes)
-    stages.lap("report")
-    timings = meta["timings"]
-    if not meta.get(FINISHED_BEFORE):  # a finished run's meta.json stays as it was
-        timings.update(stages=stages.seconds, wall_s=job_seconds())
-        RunFiles(run_dir).write_json(RunFiles.META, meta)
+    timings = job.meta["timings"]
     if PROFILE and "stages" in timings:
         console.stdout.print(console.stages_table(timings["stages"], timings["wall_s"]))
         earlier = timings.get("earlier", [])

@@ -1,7 +1,7 @@
 """One run, start to finish, in stages (each a lap of meta.json's timings): config, data,
 model (and pretraining), mask and scales, the loop's start, compile, joint training, sampling
-chunk by chunk into the run directory. The caller holds the directory's lock
-(`app.session.owned`)."""
+chunk by chunk into the run directory. The caller holds the directory's lock and writes
+meta.json (`app.session`)."""
 
 import importlib
 import platform
@@ -9,7 +9,7 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -34,9 +34,16 @@ from headbayes.models.mask import assign_groups, leaf_table, named_leaves, selec
 from headbayes.posterior.noise import named_position
 from headbayes.samplers import failure_hint
 
-__all__ = ["run_job", "FINISHED_BEFORE"]
+__all__ = ["run_job", "JobResult"]
 
-FINISHED_BEFORE = "finished_before"  # in run_job's answer (not in meta.json): nothing was run
+
+class JobResult(NamedTuple):
+    """What a job leaves its caller: meta.json's content (the caller writes it), the dataset it
+    sampled on (the report reuses it), and whether the run had finished before (nothing ran;
+    meta is the saved one, data None)."""
+    meta: dict
+    data: object = None
+    finished_before: bool = False
 
 
 def _versions() -> dict:
@@ -65,10 +72,10 @@ def _info_per_draw(sums, groups: tuple = ()) -> dict:
 
 
 def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
-            on_sampling: Callable[[], None] | None = None) -> dict:
+            on_sampling: Callable[[], None] | None = None) -> JobResult:
     """Sample the masked posterior of `cfg` (typed and validated: `headbayes.compose`,
-    `config.typed.validate`) into `run_dir`; return meta.json's content. The caller holds the
-    run directory's lock (`app.session.owned`).
+    `config.typed.validate`) into `run_dir`; return meta.json's content (not written here) and
+    the dataset. The caller holds the run directory's lock (`app.session.owned`).
 
     `progress(kind, steps_done, total_steps, draws_done)` is called after each chunk.
     Raises ConfigError before compiling, SamplingError on non-finite values (chunks already
@@ -88,7 +95,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     writer = files.chain_writer(resume=True) if resume and files.has(store.MANIFEST) else None
     checkpoint = writer.checkpoint if writer else None
     if checkpoint and checkpoint["next_step"] >= _total_steps(cfg):  # finished: nothing to do
-        return {**files.read_json(files.META), FINISHED_BEFORE: True}
+        return JobResult(files.read_json(files.META), finished_before=True)
     earlier = earlier_processes(_status(files)) if checkpoint else []
     cfg, data = _data(cfg, files, resume, checkpoint)
     key = program_key(cfg)
@@ -148,8 +155,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     stages.lap("writing")
     meta["timings"].update(stages=stages.seconds, wall_s=job_seconds(),
                            **({"earlier": earlier} if earlier else {}))
-    files.write_json(files.META, meta)
-    return meta
+    return JobResult(meta, data)
 
 
 def _total_steps(cfg: RunConfig) -> int:

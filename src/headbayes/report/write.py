@@ -23,8 +23,10 @@ from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
 __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
 
-def compute_report(run_dir: Path) -> tuple[dict, dict]:
-    """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes."""
+def compute_report(run_dir: Path, data=None) -> tuple[dict, dict]:
+    """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes.
+    `data`: the dataset the job of this process sampled on (`job.pipeline.JobResult`), the one
+    the run's files describe; None builds it from the saved config."""
     enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
     cfg = load_config(files, learned=True)
@@ -40,7 +42,8 @@ def compute_report(run_dir: Path) -> tuple[dict, dict]:
                               f"params.npz says {params[path].shape}")
     initial = files.read_params(initial=True) if files.has(files.PARAMS_INITIAL) else None
     frozen_end = files.read_npz(files.FROZEN_END) if files.has(files.FROZEN_END) else None
-    ctx = ReportContext(cfg, make_dataset(cfg.data), params, chain, info, initial, frozen_end)
+    data = make_dataset(cfg.data) if data is None else data
+    ctx = ReportContext(cfg, data, params, chain, info, initial, frozen_end)
     if ctx.data.ignored:
         ctx.notes.append(f"columns holding text, not used as inputs: "
                          f"{', '.join(ctx.data.ignored)}")
@@ -76,15 +79,16 @@ def _class_extras(ctx: ReportContext) -> dict:
     return extras
 
 
-def write_report(run_dir: Path, plot: bool = True, stages=None,
-                 worker=None) -> tuple[dict, list]:
+def write_report(run_dir: Path, plot: bool = True, stages=None, worker=None,
+                 data=None) -> tuple[dict, list]:
     """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
     `stages` (`headbayes.core.timing.Stages`), their time goes to the laps `report` and `plots`;
-    with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can."""
+    with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can; `data` as
+    in `compute_report`."""
 
     stages = Stages() if stages is None else stages
     files = RunFiles.existing(run_dir)
-    figures, extras = compute_report(run_dir)
+    figures, extras = compute_report(run_dir, data)
     files.write_json(files.METRICS, figures)
     stages.lap("report")
     calls = _plot_calls(files, extras) if plot else []
