@@ -65,7 +65,7 @@ def run_in_process(tmp_path):
 
     import headbayes
 
-    from headbayes.job.pipeline import run_job
+    from headbayes.app.session import sample
     from headbayes.report.write import compute_report
 
     def run(*overrides, name="run"):
@@ -73,7 +73,7 @@ def run_in_process(tmp_path):
         run_dir = tmp_path / name
         (run_dir / ".hydra").mkdir(parents=True)
         OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
-        run_job(cfg, run_dir, progress=lambda *a: None)
+        sample(cfg, run_dir, lambda *a: None)
         figures, extras = compute_report(run_dir)
         return figures, extras, run_dir
 

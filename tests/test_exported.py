@@ -109,10 +109,10 @@ def test_an_sgld_run_with_a_stored_program_does_not_import_blackjax(tmp_path):
     script = (
         "import sys, pathlib\n"
         "import headbayes\n"
-        "from headbayes.job.pipeline import run_job\n"
+        "from headbayes.app.session import sample\n"
         "cfg = headbayes.compose(['+experiment=sin_head', 'sampler.warmup=10',\n"
         "                         'sampler.keep=5', 'report.plots=false'])\n"
-        "meta = run_job(cfg, pathlib.Path(sys.argv[1]), progress=lambda *a: None).meta\n"
+        "meta = sample(cfg, pathlib.Path(sys.argv[1]), lambda *a: None).meta\n"
         "print(meta['chunk_program'], 'blackjax' in sys.modules)\n")
     env = {"HEADBAYES_COMPILE_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     printed = [subprocess.run([sys.executable, "-c", script, str(tmp_path / name)],

@@ -19,7 +19,7 @@ from headbayes.config import budget
 from headbayes.core import store
 from headbayes.app.cli import run_cli
 from headbayes.core.errors import ConfigError
-from headbayes.job.pipeline import run_job
+from headbayes.app.session import sample
 
 SMALL = ["+experiment=sin_head", "sampler.warmup=100", "sampler.keep=50"]
 
@@ -28,7 +28,7 @@ SMALL = ["+experiment=sin_head", "sampler.warmup=100", "sampler.keep=50"]
 def finished(tmp_path_factory):
     """One finished small run (in this process), copied by each test that changes it."""
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    run_job(headbayes.compose(SMALL), run_dir, progress=lambda *a: None)
+    sample(headbayes.compose(SMALL), run_dir, lambda *a: None)
     assert run_cli(["report", str(run_dir), "--no-plots"]) == 0
     return run_dir
 
@@ -160,7 +160,7 @@ def test_a_run_from_a_users_file_is_self_contained(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(work)
     cfg = headbayes.compose(["data=csv", "data.path=d.csv", "data.target=y",
                              "sampler.warmup=50", "sampler.keep=20"])
-    run_job(cfg, work / "run", progress=lambda *a: None)
+    sample(cfg, work / "run", lambda *a: None)
     record = json.loads((work / "run" / "data.json").read_text())["files"]["path"]
     assert record["sha256"] == hashlib.sha256((work / "d.csv").read_bytes()).hexdigest()
     write_csv(work / "d.csv", seed=1)  # the user's file changes afterwards: no effect
@@ -295,7 +295,7 @@ def test_an_error_in_a_copied_file_names_the_users_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = headbayes.compose(["data=csv", "data.path=bad.csv", "data.target=y"])
     with pytest.raises(ConfigError) as raised:
-        run_job(cfg, tmp_path / "run", progress=lambda *a: None)
+        sample(cfg, tmp_path / "run", lambda *a: None)
     assert f"{tmp_path / 'bad.csv'} line 11, column 'a': 'oops'" in str(raised.value)
     assert "inputs/path.csv" not in str(raised.value)
 
