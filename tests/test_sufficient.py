@@ -39,11 +39,11 @@ def test_statistics_give_the_data_paths_logdensity_and_gradient(include, reducti
     for at in (position, moved):
         np.testing.assert_allclose(stats_fn(at, on_stats), data_fn(at, on_data), rtol=1e-4)
         for got, want in zip(jax.tree.leaves(jax.jit(jax.grad(stats_fn))(at, on_stats)),
-                             jax.tree.leaves(jax.grad(data_fn)(at, on_data))):
+                             jax.tree.leaves(jax.jit(jax.grad(data_fn))(at, on_data))):
             np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
     # the written-out derivative differentiates again (Laplace's Hessian)
-    for got, want in zip(jax.tree.leaves(jax.hessian(stats_fn)(moved, on_stats)),
-                         jax.tree.leaves(jax.hessian(data_fn)(moved, on_data))):
+    for got, want in zip(jax.tree.leaves(jax.jit(jax.hessian(stats_fn))(moved, on_stats)),
+                         jax.tree.leaves(jax.jit(jax.hessian(data_fn))(moved, on_data))):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
 
 
