@@ -8,7 +8,6 @@ import pytest
 import headbayes
 from exact_check import assert_at_exact_posterior
 from headbayes.core import store
-from headbayes.report.diagnostics import ess_bulk
 from headbayes.core.errors import ConfigError
 
 

@@ -316,31 +316,6 @@ def test_a_swallowed_signal_still_ends_the_command(finished, tmp_path, monkeypat
     assert not SIGNALS_RECEIVED  # cleared for the next command
 
 
-@pytest.mark.parametrize("target", ["json.dumps", "this.s", "nosuchmodule.make"])
-def test_a_run_directory_cannot_choose_a_module_to_import(run_copy, target, capsys):
-    """A config read from a run directory may name only a model module of the working
-    directory or PYTHONPATH; an installed or standard one (whose import runs code: `this`
-    prints) is refused before anything is imported."""
-    import sys
-
-    config = json.loads((run_copy / "run_config.json").read_text())
-    config["model"] = {"_target_": target, "seed": 0}
-    (run_copy / "run_config.json").write_text(json.dumps(config))
-    assert run_cli(["report", str(run_copy), "--no-plots"]) == 4
-    assert "refusing to import it from a run directory's config" in capsys.readouterr().err
-    assert "this" not in sys.modules or target != "this.s"
-
-
-def test_a_module_inside_the_run_directory_is_not_imported(run_copy, monkeypatch, capsys):
-    (run_copy / "evil.py").write_text("raise SystemExit('imported')\n")
-    config = json.loads((run_copy / "run_config.json").read_text())
-    config["model"] = {"_target_": "evil.make", "seed": 0}
-    (run_copy / "run_config.json").write_text(json.dumps(config))
-    monkeypatch.chdir(run_copy)  # `headbayes report .` from inside the handed directory
-    assert run_cli(["report", ".", "--no-plots"]) == 4
-    assert "refusing to import" in capsys.readouterr().err
-
-
 def test_a_data_path_in_a_handed_config_is_never_read(run_copy, tmp_path, capsys):
     """A run directory whose config names a csv it holds no copy of (the user's private
     file, say) is refused by report and resume: nothing outside the directory is read."""

@@ -33,10 +33,13 @@ def compose(overrides=()):
 
 
 class RunDir:
-    """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`."""
+    """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`.
+    `code`: folders whose modules you trust, where a saved `model._target_` may be imported
+    from when the run recorded other source (`headbayes report --code`)."""
 
-    def __init__(self, path):
+    def __init__(self, path, code=()):
         self.path = RunFiles.existing(path).root
+        self._code = tuple(code or ())
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -45,7 +48,9 @@ class RunDir:
     def config(self):
         from headbayes.config.saved import load_config
 
-        return load_config(RunFiles(self.path))
+        from headbayes.models.code import vouched_folders
+
+        return load_config(RunFiles(self.path), code=vouched_folders(self._code))
 
     @property
     def meta(self) -> dict:
@@ -77,7 +82,10 @@ class RunDir:
 
             names = data_description(self.path, self.config)["inputs"]
             x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
-        return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)))
+        from headbayes.models.code import vouched_folders
+
+        return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)),
+                              code=vouched_folders(self._code))
 
 
 def _default_run_dir() -> Path:
@@ -106,6 +114,7 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     return RunDir(run_dir)
 
 
-def load_run(path) -> RunDir:
-    """The run directory at `path` (its files are read when first asked for)."""
-    return RunDir(path)
+def load_run(path, code=()) -> RunDir:
+    """The run directory at `path` (its files are read when first asked for); `code` as in
+    `RunDir`."""
+    return RunDir(path, code)

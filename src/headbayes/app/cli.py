@@ -39,6 +39,8 @@ commands:
                             posterior predictive of a finished run on new inputs (csv or npz)
 
 'headbayes <command> --help' shows each command's usage.
+report, resume, predict and export take --code DIR: a folder whose modules you trust for a run's
+own model._target_ (docs/run-directory.md).
 exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
 
 PACKAGE_CONFIGS = Path(__file__).parents[1] / "configs"  # src/headbayes/configs
@@ -146,11 +148,12 @@ def _report(args: list[str]) -> int:
         description="Recompute metrics.json, predictive.png and trace.png from a run directory.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
+    _code_option(parser)
     ns = parser.parse_args(args)
     from headbayes.report.write import write_report
     from headbayes.core.rundir import RunFiles
 
-    figures, notes = write_report(ns.run_dir, plot=not ns.no_plots)
+    figures, notes = write_report(ns.run_dir, plot=not ns.no_plots, code=_vouched(ns))
     console.print_report(figures, notes)
     console.stdout.print(f"wrote {ns.run_dir / RunFiles.METRICS}")
     return 0
@@ -170,7 +173,9 @@ def _resume(args: list[str]) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="print the seconds of every stage, and of the stopped processes "
                              "before this one (meta.json keeps them)")
+    _code_option(parser)
     ns = parser.parse_args(args)
+    code = _vouched(ns)
     plotworker.launch()  # imports matplotlib in another process while this one works
     from headbayes.app import session as job
     from headbayes.config.typed import TrackingConfig, differences, validate
@@ -182,7 +187,7 @@ def _resume(args: list[str]) -> int:
     # else, its tracking.uri anyone's server): only the tracking.* keys typed here count
     from headbayes.config.saved import load_config
 
-    saved = dataclasses.replace(load_config(RunFiles.existing(ns.run_dir)),
+    saved = dataclasses.replace(load_config(RunFiles.existing(ns.run_dir), code=code),
                                 tracking=TrackingConfig())
     cfg = validate(_with_overrides(saved, ns.overrides))
     changed = differences(saved, cfg)
@@ -190,8 +195,22 @@ def _resume(args: list[str]) -> int:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
     with job.owned(ns.run_dir):
-        job.run_and_report(cfg, ns.run_dir, resume=True)
+        job.run_and_report(cfg, ns.run_dir, resume=True, code=code)
     return 0
+
+
+def _code_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--code", type=Path, action="append", metavar="DIR", default=[],
+                        help="a folder whose Python modules you trust: a run directory's "
+                             "config (with your own model._target_) may import its model from "
+                             "it even when the run recorded other source (repeatable); "
+                             "docs/run-directory.md")
+
+
+def _vouched(ns) -> tuple:
+    from headbayes.models.code import vouched_folders
+
+    return vouched_folders(ns.code)
 
 
 def _with_overrides(cfg, overrides: list[str]):
@@ -221,12 +240,13 @@ def _export(args: list[str]) -> int:
                     "Needs the optional extra: pip install 'headbayes[arviz]'.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--output", type=Path, help="default: RUN_DIR/inference_data.nc")
+    _code_option(parser)
     ns = parser.parse_args(args)
     from headbayes.report.export import export_netcdf
     from headbayes.core.rundir import RunFiles
 
     RunFiles.existing(ns.run_dir)
-    console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output)}")
+    console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output, _vouched(ns))}")
     return 0
 
 
@@ -286,13 +306,16 @@ def _predict(args: list[str]) -> int:
     parser.add_argument("--input", type=Path, required=True, metavar="FILE")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="write a .csv (or .npz) instead of printing a table")
+    _code_option(parser)
     ns = parser.parse_args(args)
     from headbayes.report.predict import predict_arrays, read_inputs, write_table
     from headbayes.core.rundir import RunFiles
 
     RunFiles.existing(ns.run_dir)
-    names, x = read_inputs(ns.run_dir, ns.input)
-    columns = {**{n: x[:, i] for i, n in enumerate(names)}, **predict_arrays(ns.run_dir, x)}
+    code = _vouched(ns)
+    names, x = read_inputs(ns.run_dir, ns.input, code)
+    columns = {**{n: x[:, i] for i, n in enumerate(names)},
+               **predict_arrays(ns.run_dir, x, code=code)}
     if ns.output:
         write_table(ns.output, columns)
         console.stdout.print(f"wrote {ns.output} ({len(x)} rows)")

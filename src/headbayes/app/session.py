@@ -50,8 +50,10 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     if not files.holds_chunks():
         return False
     from headbayes.config.saved import load_config
+    from headbayes.models.code import own_places, vouched_folders
 
-    saved = load_config(files, own_data=False)
+    # the run's own places: it imports its model from there itself
+    saved = load_config(files, own_data=False, code=vouched_folders(own_places()))
     changed = differences(saved, run_config)
     if changed:
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
@@ -72,15 +74,17 @@ def sample(run_config: RunConfig, run_dir: Path, progress, resume: bool = False,
     return job
 
 
-def report(run_config: RunConfig, run_dir: Path, job, worker=None) -> tuple[dict, list]:
+def report(run_config: RunConfig, run_dir: Path, job, worker=None,
+           code: tuple = ()) -> tuple[dict, list]:
     """The report of the job just run (on its dataset), with its laps added to meta.json's
-    timings (a run that had finished keeps its meta.json): (metrics, notes)."""
+    timings (a run that had finished keeps its meta.json): (metrics, notes). `code`: the
+    folders vouched for (`headbayes resume --code`)."""
     from headbayes.core.timing import Stages, job_seconds
     from headbayes.report.write import write_report
 
     stages = Stages(job.meta["timings"].get("stages"))
     figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
-                                  worker=worker, data=job.data)
+                                  worker=worker, data=job.data, code=code)
     if not job.finished_before:
         job.meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
         RunFiles(run_dir).write_json(RunFiles.META, job.meta)
@@ -88,9 +92,9 @@ def report(run_config: RunConfig, run_dir: Path, job, worker=None) -> tuple[dict
 
 
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
-                   sweep_dir: Path | None = None) -> None:
+                   sweep_dir: Path | None = None, code: tuple = ()) -> None:
     """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
-    log the run (a job of the sweep in `sweep_dir`, if one)."""
+    log the run (a job of the sweep in `sweep_dir`, if one). `code` as in `report`."""
     from headbayes.report import plotworker
 
     worker = plotworker.take(run_config.report.plots)  # `headbayes run` launched it
@@ -99,7 +103,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
             job = sample(run_config, run_dir, progress, resume,
                          on_sampling=plots_prefetch(run_config, worker))
         # the report's modules are imported after the job: its libraries load meanwhile
-        figures, notes = report(run_config, run_dir, job, worker)
+        figures, notes = report(run_config, run_dir, job, worker, code)
     finally:
         if worker is not None:
             worker.close()

@@ -1,6 +1,6 @@
 """The config a run directory was sampled with: typed, checked, with its own data copies and
-learned scales put in. A received directory's config never chooses code to run from inside it
-(`models.check_target_origin`)."""
+learned scales put in. A received directory's config never chooses code to run
+(`models.code.check_saved_target`)."""
 
 import io
 import os
@@ -12,17 +12,20 @@ from headbayes.core.errors import RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.core.schema import RunConfig
 from headbayes.datasets.datacopy import with_copies
-from headbayes.models import TargetModel, check_target_origin
+from headbayes.models import TargetModel
+from headbayes.models.code import check_saved_target
 
 __all__ = ["load_config", "with_own_data"]
 
 
-def load_config(files: RunFiles, learned: bool = False, own_data: bool = True):
+def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
+                code: tuple = ()):
     """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
     with `learned`, the scales of hyperparameters.json put in for learned ones; with
     `own_data`, data files read from the run's checked copies (`headbayes.datasets.datacopy`)
-    rather than the paths as typed."""
-    cfg = _saved_config(files)
+    rather than the paths as typed. `code`: the folders the user vouches for
+    (`models.code.vouched_folders`), where a saved `model._target_` may be imported from."""
+    cfg = _saved_config(files, code)
     if own_data:
         cfg = with_own_data(files, cfg)
     if learned and files.has(files.HYPERPARAMETERS):
@@ -37,7 +40,7 @@ def with_own_data(files: RunFiles, cfg):
     return with_copies(files, cfg, records)
 
 
-def _saved_config(files: RunFiles):
+def _saved_config(files: RunFiles, code: tuple):
     import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -55,5 +58,8 @@ def _saved_config(files: RunFiles):
     except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
     if isinstance(cfg.model, TargetModel):
-        check_target_origin(cfg.model._target_, path, files.root)
+        recorded = (files.read_json(files.MODEL_SOURCE) if files.has(files.MODEL_SOURCE)
+                    else None)
+        check_saved_target(cfg.model._target_, path, files.root,
+                           recorded if isinstance(recorded, dict) else None, code)
     return cfg

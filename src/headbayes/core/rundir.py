@@ -37,6 +37,7 @@ class RunFiles:
     DATA = "data.json"
     HYPERPARAMETERS = "hyperparameters.json"
     MASK = "mask.json"
+    MODEL_SOURCE = "model_source.json"  # a `model._target_` run: its module's source digest
     PARAMS = "params.npz"
     PARAMS_INITIAL = "params_initial.npz"
     FROZEN_END = "frozen_end.npz"

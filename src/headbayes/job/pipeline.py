@@ -29,7 +29,8 @@ from headbayes.engine.programs import compile_cache_dir, enable_compile_cache, p
 from headbayes.job.bodies import body_entry
 from headbayes.job.plan import build_position, prepare_loop, saved_position
 from headbayes.job.signals import stop_requests
-from headbayes.models import leaf_shapes
+from headbayes.models import TargetModel, leaf_shapes
+from headbayes.models.code import source_record
 from headbayes.models.mask import assign_groups, leaf_table, named_leaves, select
 from headbayes.posterior.noise import named_position
 from headbayes.samplers import failure_hint
@@ -171,6 +172,8 @@ def _data(cfg: RunConfig, files: RunFiles, resume: bool, checkpoint) -> tuple:
     else:
         typed, (cfg, copies) = cfg, copy_inputs(files, cfg)
         files.write_config(typed)  # the paths as typed; the copies are read from now on
+        if isinstance(cfg.model, TargetModel):  # what a later report may import without --code
+            files.write_json(files.MODEL_SOURCE, source_record(cfg.model._target_))
     data = _dataset(cfg, copies)  # file errors surface here, before anything compiles
     if getattr(cfg.sampler, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "

@@ -4,12 +4,12 @@ every model module (`core.registry.discover`).
 """
 
 from headbayes.core.registry import discover
-from headbayes.models.base import (MODELS, TargetModel, check_target_origin, model_options,
+from headbayes.models.base import (MODELS, TargetModel, model_options,
                                    model_entry, model_key, construct, is_shape, model_structure,
                                    is_inexact_shape, leaf_shapes, model_sizes, forward,
                                    first_sampled_stage, run_from, features, linear_head, SIZE_KEYS)
 
-__all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
+__all__ = ["MODELS", "TargetModel", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
            "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
            "linear_head", "SIZE_KEYS"]

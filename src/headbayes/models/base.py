@@ -28,14 +28,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.core.errors import ConfigError
 from headbayes.core.registry import Entry, Registry, registry_of
-from headbayes.core.settings import settings
 from headbayes.datasets import data_sizes
 from headbayes.models.adapters import add_adapters
 from headbayes.models.mask import named_leaves, node_at
 
-__all__ = ["MODELS", "TargetModel", "check_target_origin", "model_options", "model_entry",
+__all__ = ["MODELS", "TargetModel", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
            "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
            "linear_head", "SIZE_KEYS"]
@@ -76,27 +75,6 @@ def _import_target(target: str):
     if not callable(getattr(module, attr, None)):
         raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
     return getattr(module, attr)
-
-
-def check_target_origin(target: str, where: Path, run_dir: Path) -> None:
-    """For a config read from `where` in `run_dir` (untrusted): its `model._target_` may only
-    name a module found in the working directory or a PYTHONPATH entry, the places a user puts
-    their own model, and not inside the run directory: never an installed or standard module,
-    nor one the directory brings, whose import or call a run directory could otherwise choose.
-    RunDirError (exit 4) otherwise; nothing is imported (only the top-level name is looked
-    up)."""
-    import importlib.machinery
-
-    top = target.split(".", 1)[0]
-    allowed = [str(Path.cwd()), *settings().pythonpath]
-    found = top.isidentifier() and importlib.machinery.PathFinder.find_spec(top, allowed)
-    inside = found and found.origin and Path(found.origin).resolve().is_relative_to(
-        Path(run_dir).resolve())
-    if not found or inside:
-        raise RunDirError(f"{where} names model._target_ {target!r}, which is not a module of "
-                          f"the working directory or PYTHONPATH; refusing to import it from a "
-                          f"run directory's config. Run the command from the directory that "
-                          f"holds your model's module")
 
 
 def _check_target(options: TargetModel, cfg) -> None:

@@ -29,11 +29,12 @@ def _arviz():
     return arviz
 
 
-def inference_data(run_dir: Path):
-    """The run's chain, step statistics and training data as `arviz.InferenceData`."""
-    az = _arviz()
+def inference_data(run_dir: Path, code: tuple = ()):
+    """The run's chain, step statistics and training data as `arviz.InferenceData` (`code`:
+    as in `config.saved.load_config`)."""
     files = RunFiles(run_dir)
-    cfg = load_config(files)
+    cfg = load_config(files, code=code)
+    az = _arviz()
     draws, info = files.chain()
     dims = {path: ["chain", "draw"] + [f"{path}_dim_{i}" for i in range(a.ndim - 2)]
             for path, a in draws.items()}
@@ -52,11 +53,11 @@ def inference_data(run_dir: Path):
                                "sampler": cfg.sampler.name})
 
 
-def export_netcdf(run_dir: Path, output: Path | None = None) -> Path:
+def export_netcdf(run_dir: Path, output: Path | None = None, code: tuple = ()) -> Path:
     """Write `inference_data(run_dir)` to `output` (default RUN_DIR/inference_data.nc)."""
     run_dir = Path(run_dir)
     output = Path(output) if output else RunFiles(run_dir).path(RunFiles.NETCDF)
-    idata = inference_data(run_dir)
+    idata = inference_data(run_dir, code)
     _check_room(output, sum(group.nbytes for group in idata.values()) + 2**20)
     with store.temporary_beside(output) as (_, temporary):
         try:

@@ -51,14 +51,16 @@ def data_description(run_dir: Path, cfg) -> dict:
     return describe(make_dataset(cfg.data))
 
 
-def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20) -> dict:
+def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
+                   code: tuple = ()) -> dict:
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
-    the training order); rows are taken in blocks whose draws stay under `max_bytes`."""
+    the training order); rows are taken in blocks whose draws stay under `max_bytes`. `code`:
+    folders a saved `model._target_` may be imported from (`config.saved.load_config`)."""
 
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     _require_finished(run_dir)
-    cfg = load_config(files, learned=True)
+    cfg = load_config(files, learned=True, code=code)
     description = data_description(run_dir, cfg)
     scaling = scaling_from(description)
     params = files.read_params()
@@ -125,7 +127,7 @@ def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray, varianc
     return columns
 
 
-def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
+def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str], np.ndarray]:
     """(input column names, x) from a csv or npz file holding exactly the run's input columns
     by name; ConfigError naming missing or extra columns or a non-numeric cell."""
 
@@ -134,7 +136,7 @@ def read_inputs(run_dir: Path, path: Path) -> tuple[list[str], np.ndarray]:
         raise ConfigError(f"--input: {path} must be a .csv or .npz file")
     if not path.is_file():
         raise ConfigError(f"--input: file {path} not found")
-    names = data_description(Path(run_dir), load_config(RunFiles(run_dir)))["inputs"]
+    names = data_description(Path(run_dir), load_config(RunFiles(run_dir), code=code))["inputs"]
     columns = read_table(path, path.suffix[1:], "--input")
     missing = [c for c in names if c not in columns]
     extra = [c for c in columns if c not in names]

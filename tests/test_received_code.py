@@ -1,0 +1,169 @@
+"""A run directory's config never chooses code to run: a module inside the directory (or one
+holding it) is never imported, whatever its layout; a standard or installed one is refused; a
+module of the working directory is imported only when its source is the one the run recorded,
+or when the user vouches for its folder with --code."""
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+import headbayes
+from headbayes.app.cli import run_cli
+from headbayes.app.session import owned, sample
+from headbayes.core.errors import ConfigError
+from headbayes.models.code import _digest
+
+TINY_NET = '''
+import equinox as eqx
+import jax
+
+
+class Net(eqx.Module):
+    hidden: eqx.nn.Linear
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return self.output_layer(jax.numpy.tanh(self.hidden(x)))
+
+
+def make(*, key, in_features, out_features):
+    k1, k2 = jax.random.split(key)
+    return Net(eqx.nn.Linear(in_features, 8, key=k1), eqx.nn.Linear(8, out_features, key=k2))
+'''
+
+EVIL = '''
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+def make(**kwargs):
+    raise SystemExit("called")
+'''
+
+SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=1", "report.plots=false"]
+
+
+def own_model_run(root, module):
+    """A finished run of `module`.make (a file in `root`, the working directory)."""
+    root.mkdir(parents=True)
+    (root / f"{module}.py").write_text(TINY_NET)
+    (root / "configs" / "model").mkdir(parents=True)
+    (root / "configs" / "model" / "tiny.yaml").write_text(f"_target_: {module}.make\n")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with owned(root / "run"):
+            sample(headbayes.compose(["model=tiny", *SMALL]), root / "run", lambda *a: None)
+    finally:
+        os.chdir(cwd)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished run of the built-in model."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    with owned(run_dir):
+        sample(headbayes.compose(SMALL), run_dir, lambda *a: None)
+    return run_dir
+
+
+def received(finished, place, target, marker, package=False):
+    """A copy of `finished` at `place` that holds evil.py (writing `marker` when imported) and
+    whose config names `target`, with a model_source.json that matches the directory's own
+    source (as a stranger would write it)."""
+    shutil.copytree(finished, place)
+    (place / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    if package:
+        (place / "__init__.py").write_text("")
+    config = json.loads((place / "run_config.json").read_text())
+    config["model"] = {"_target_": target, "seed": 0}
+    (place / "run_config.json").write_text(json.dumps(config))
+    top = target.split(".")[0]
+    record = {"module": top, "sha256": _digest([place.resolve()])}
+    (place / "model_source.json").write_text(json.dumps(record))
+    return place
+
+
+COMMANDS = [["report", "{run}", "--no-plots"], ["resume", "{run}"], ["export", "{run}"],
+            ["predict", "{run}", "--input", "{inputs}"]]
+
+
+@pytest.mark.parametrize("layout", ["namespace", "package", "from_above", "symlink", "inside"])
+def test_a_module_a_run_directory_brings_is_never_imported(finished, tmp_path, monkeypatch,
+                                                           capsys, layout):
+    downloads, marker = tmp_path / "downloads", tmp_path / "IMPORTED"
+    downloads.mkdir()
+    target, cwd = {"namespace": ("recv.evil.make", downloads),
+                   "package": ("recv.evil.make", downloads),
+                   "from_above": ("downloads.recv.evil.make", tmp_path),
+                   "symlink": ("mods.evil.make", downloads),
+                   "inside": ("evil.make", downloads / "recv")}[layout]
+    run = received(finished, downloads / "recv", target, marker, package=layout == "package")
+    if layout == "symlink":
+        (downloads / "mods").symlink_to(run, target_is_directory=True)
+    (tmp_path / "in.csv").write_text("x\n0.5\n")
+    monkeypatch.chdir(cwd)
+    for command in COMMANDS:
+        args = [a.format(run=run, inputs=tmp_path / "in.csv") for a in command]
+        assert run_cli(args) == 4, args
+        assert "never imported from a run directory" in capsys.readouterr().err
+    with pytest.raises(Exception, match="never imported from a run directory"):
+        headbayes.load_run(run).predict([[0.5]])
+    assert not marker.exists()
+    assert "evil" not in sys.modules
+
+
+@pytest.mark.parametrize("target", ["json.dumps", "this.s", "hydra.utils.instantiate",
+                                    "headbayes.app.api.run"])
+def test_standard_and_installed_modules_are_refused(finished, tmp_path, capsys, target):
+    """Even with a digest of their (public) source recorded: `hydra.utils.instantiate` would
+    call whatever the config's keys name. `this` prints when imported: it is not."""
+    run = shutil.copytree(finished, tmp_path / "run")
+    config = json.loads((run / "run_config.json").read_text())
+    config["model"] = {"_target_": target, "seed": 0}
+    (run / "run_config.json").write_text(json.dumps(config))
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    err = capsys.readouterr().err
+    assert "may not choose such code" in err or "never imported from a run directory" in err
+    assert "this" not in sys.modules or target != "this.s"
+
+
+def test_a_module_that_is_nowhere_is_a_config_error(finished, tmp_path, capsys):
+    run = shutil.copytree(finished, tmp_path / "run")
+    config = json.loads((run / "run_config.json").read_text())
+    config["model"] = {"_target_": "nosuchmodule.make", "seed": 0}
+    (run / "run_config.json").write_text(json.dumps(config))
+    assert run_cli(["report", str(run), "--no-plots"]) == 2
+    assert "no module 'nosuchmodule' to import" in capsys.readouterr().err
+
+
+def test_an_own_model_reports_until_its_source_changes_then_needs_code(tmp_path, monkeypatch,
+                                                                        capsys):
+    root = tmp_path / "user"
+    run = own_model_run(root, "tiny_net_changes")
+    record = json.loads((run / "model_source.json").read_text())
+    assert record["module"] == "tiny_net_changes" and len(record["sha256"]) == 64
+    monkeypatch.chdir(root)
+    assert run_cli(["report", str(run), "--no-plots"]) == 0  # one's own run: no flag
+    with open(root / "tiny_net_changes.py", "a") as f:
+        f.write("\n# edited after the run\n")
+    assert run_cli(["report", str(run), "--no-plots"]) == 2
+    assert "is not the source the run was made with; pass --code DIR" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="pass --code DIR"):
+        headbayes.load_run(run).predict([[0.5]])
+    assert run_cli(["report", str(run), "--no-plots", "--code", str(root)]) == 0
+    assert headbayes.load_run(run, code=[root]).predict([[0.5]])["mean"].shape == (1,)
+
+
+def test_a_run_without_a_source_record_needs_code(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "user"
+    run = own_model_run(root, "tiny_net_unrecorded")
+    (run / "model_source.json").unlink()  # a stranger's directory, or an older release's
+    monkeypatch.chdir(root)
+    assert run_cli(["report", str(run), "--no-plots"]) == 2
+    assert "records no digest of its source" in capsys.readouterr().err
+    assert run_cli(["report", str(run), "--no-plots", "--code", str(tmp_path / "nope")]) == 2
+    assert "--code: " in capsys.readouterr().err
+    assert run_cli(["report", str(run), "--no-plots", "--code", "."]) == 0
