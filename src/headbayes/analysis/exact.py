@@ -214,7 +214,8 @@ def chain_distance(exact: ExactPosterior, chain: dict) -> dict:
                            axis=2).astype(np.float64)
     pooled = draws.reshape(-1, draws.shape[2])
     sd = np.sqrt(np.diag(exact.cov))
-    ratio = pooled.var(axis=0, ddof=1) / np.diag(exact.cov)
+    ratio = (pooled.var(axis=0, ddof=1) / np.diag(exact.cov) if len(pooled) > 1
+             else np.full(len(sd), np.nan))  # one draw has no variance
     return {"mean_z_max": float(np.max(np.abs(pooled.mean(axis=0) - exact.mean) / sd)),
             "var_ratio_min": float(np.min(ratio)), "var_ratio_max": float(np.max(ratio))}
 

@@ -77,14 +77,20 @@ class RunDir:
         input columns by name; see `headbayes.report.predict`."""
         from headbayes.report.predict import predict_arrays
 
-        if isinstance(x, dict):
-            from headbayes.report.predict import data_description
-
-            names = data_description(self.path, self.config)["inputs"]
-            x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
+        from headbayes.core.errors import ConfigError
         from headbayes.models.code import vouched_folders
 
-        return predict_arrays(self.path, np.atleast_2d(np.asarray(x, np.float64)),
+        try:
+            if isinstance(x, dict):
+                from headbayes.report.predict import data_description
+
+                names = data_description(self.path, self.config)["inputs"]
+                x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
+            x = np.asarray(x, np.float64)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ConfigError(f"inputs must be numbers, (rows, inputs) or a dict of input "
+                              f"columns: {type(e).__name__}: {e}") from None
+        return predict_arrays(self.path, x if x.ndim != 1 else x[None, :],
                               code=vouched_folders(self._code))
 
 

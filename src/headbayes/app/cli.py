@@ -326,7 +326,7 @@ def _predict(args: list[str]) -> int:
     for name in columns:
         table.add_column(name, justify="right")
     for row in zip(*columns.values()):
-        table.add_row(*(f"{float(v):.4g}" for v in row))
+        table.add_row(*(str(v) if isinstance(v, str) else f"{float(v):.4g}" for v in row))
     console.stdout.print(table)
     return 0
 

@@ -160,6 +160,9 @@ def run_lock(run_dir: Path):
     exit 2). A lock left by a process that no longer exists is taken over; one this process
     already holds is held on (the lock is reentrant)."""
     path = confined(run_dir, ".lock")
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise RunDirError(f"{path} is not a file: a run directory's .lock holds a writer's "
+                          f"pid; remove the folder if no headbayes process uses {run_dir}")
     if _lock_owner(path) == os.getpid():
         yield
         return
@@ -223,6 +226,11 @@ def read_manifest(run_dir: Path) -> dict:
         raise RunDirError(f"corrupt file {path}: not a manifest headbayes writes (parts and "
                           f"checkpoint must name chain/part-NNNNN.npz and chain/state-N.npz "
                           f"files with their SHA-256)")
+    for index, part in enumerate(parts):  # the writer numbers them 0, 1, 2, ...
+        if part["file"] != f"chain/part-{index:05d}.npz":
+            raise RunDirError(f"corrupt file {path}: entry {index} names chain part "
+                              f"{part['file']}, expected chain/part-{index:05d}.npz (a part "
+                              f"named twice or out of order)")
     return {"parts": parts, "checkpoint": checkpoint}
 
 

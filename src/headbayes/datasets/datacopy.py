@@ -14,6 +14,7 @@ from pathlib import Path
 
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.datasets.files import regular_file
 
 __all__ = ["FILE_KEYS", "copy_inputs", "with_copies"]
 
@@ -30,7 +31,7 @@ def copy_inputs(files, cfg) -> tuple[object, dict]:
         typed = getattr(cfg.data, key, "")
         if not typed:
             continue
-        source = Path(typed).expanduser().resolve()
+        source = regular_file(typed, f"data.{key}").resolve()
         try:
             content = source.read_bytes()
         except OSError as e:

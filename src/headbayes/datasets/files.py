@@ -27,7 +27,7 @@ from headbayes.core.errors import ConfigError
 from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
 
-__all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table"]
+__all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table", "regular_file"]
 
 MIN_ROWS = 4  # a file needs at least this many rows (some for training, some for testing)
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "whitespace": None}
@@ -66,14 +66,14 @@ def _input_names(options) -> list[str]:
     column whose first row is not a number holds text: `_text_names`)."""
     if options.inputs:
         return list(options.inputs)
-    kinds = _column_kinds(_resolved(options.path), options)
+    kinds = _column_kinds(regular_file(options.path), options)
     return [c for c, number in kinds.items() if number and c != str(options.target)]
 
 
 def _text_names(options) -> list[str]:
     """Columns of the file that hold text (their first row is not a number), the target
     excepted: left out of the default inputs, with a note in the report."""
-    kinds = _column_kinds(_resolved(options.path), options)
+    kinds = _column_kinds(regular_file(options.path), options)
     return [c for c, number in kinds.items() if not number and c != str(options.target)]
 
 
@@ -82,7 +82,7 @@ def _sizes(options) -> tuple[int, int]:
 
 
 def _class_count(options) -> int:
-    path = _resolved(options.path)
+    path = regular_file(options.path)
     return _count_classes(path, path.stat().st_mtime_ns, options.name, options.delimiter,
                           options.header, str(options.target))
 
@@ -125,10 +125,15 @@ def _npz_labels(path: Path, what: str, target: str) -> np.ndarray:
     return values.astype(str)
 
 
-def _resolved(path: str) -> Path:
+def regular_file(path: str, what: str = "data.path") -> Path:
+    """`path` as a regular file; ConfigError when it is missing or not a regular file (a
+    device such as /dev/zero, a FIFO or a folder would be read without end or not at all)."""
     resolved = Path(path).expanduser()
+    if path and resolved.exists() and not resolved.is_file():
+        raise ConfigError(f"{what}: {path!r} is not a regular file (a device, FIFO or folder); "
+                          f"give a csv or npz file")
     if not path or not resolved.is_file():
-        raise ConfigError(f"data.path: file {path!r} not found (relative paths start at "
+        raise ConfigError(f"{what}: file {path!r} not found (relative paths start at "
                           f"{Path.cwd()})")
     return resolved
 
@@ -229,6 +234,10 @@ def _read_npz(path: Path, what: str) -> dict:
     try:
         with np.load(path, allow_pickle=False) as f:  # text arrays (labels) are skipped
             arrays = {k: f[k] for k in f.files}
+        flat = [k for k, v in arrays.items() if v.ndim > 1 and v.size != len(v)]
+        if flat:
+            raise ConfigError(f"{what}: array {flat[0]!r} of {path} has shape "
+                              f"{arrays[flat[0]].shape}: each column holds one value per row")
         return {k: np.asarray(v, np.float64).reshape(-1) for k, v in arrays.items()
                 if v.dtype.kind in "biuf"}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, TypeError) as e:
@@ -285,7 +294,7 @@ def _classes(options) -> int | None:
 @DATASETS.register("npz", FileOptions, check=_check, sizes=_sizes, classes=_classes)
 @DATASETS.register("csv", FileOptions, check=_check, sizes=_sizes, classes=_classes)
 def _make_from_file(cfg) -> Dataset:
-    path = _resolved(cfg.path)
+    path = regular_file(cfg.path)
     inputs = _input_names(cfg)
     if not inputs:
         raise ConfigError(f"data.inputs: {path} has no column besides the target "

@@ -78,7 +78,10 @@ def rank_normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
+    """Split R-hat of (chains, draws, numbers); NaN with fewer than 2 draws per chain."""
     n = x.shape[1]
+    if n < 2:
+        return np.full(x.shape[2], np.nan)
     within = x.var(axis=1, ddof=1).mean(axis=0)
     between = n * x.mean(axis=1).var(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -104,7 +107,10 @@ def _autocovariance(x: np.ndarray) -> np.ndarray:
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
+    """ESS of (chains, draws, numbers); NaN with fewer than 2 draws per chain."""
     c, n, p = x.shape
+    if n < 2:
+        return np.full(p, np.nan)
     acov = _autocovariance(x)
     mean_var = acov[:, 0].mean(axis=0) * n / (n - 1)
     var_plus = mean_var * (n - 1) / n + (x.mean(axis=1).var(axis=0, ddof=1) if c > 1 else 0.0)

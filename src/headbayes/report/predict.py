@@ -12,6 +12,8 @@ most probable class's name), `entropy` of the predictive and `mutual_information
 the entropy due to the posterior; `headbayes.report.classify`).
 """
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     _require_finished(run_dir)
     cfg = load_config(files, learned=True, code=code)
     description = data_description(run_dir, cfg)
+    _check_inputs(x, description["inputs"])
     scaling = scaling_from(description)
     params = files.read_params()
     chain, _ = files.chain()
@@ -127,6 +130,17 @@ def _summaries(f: np.ndarray, replicates: np.ndarray, noise: np.ndarray, varianc
     return columns
 
 
+def _check_inputs(x: np.ndarray, names: list[str]) -> None:
+    """ConfigError unless `x` is (rows >= 1, one column per input) of finite numbers."""
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ConfigError(f"inputs must have one column per input ({', '.join(names)}): shape "
+                          f"(rows, {len(names)}), got {x.shape}")
+    if len(x) == 0:
+        raise ConfigError("inputs have no rows: nothing to predict at")
+    if not np.isfinite(x).all():
+        raise ConfigError("inputs must be finite numbers (a NaN or an infinity was given)")
+
+
 def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str], np.ndarray]:
     """(input column names, x) from a csv or npz file holding exactly the run's input columns
     by name; ConfigError naming missing or extra columns or a non-numeric cell."""
@@ -154,13 +168,20 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
 
 
 def write_table(path: Path, columns: dict) -> None:
-    """csv, or npz when the name ends in .npz (one array per column); written atomically."""
+    """csv (RFC 4180 quoting), or npz when the name ends in .npz (one array per column);
+    written atomically. An existing `path` that is not a regular file (a device, a FIFO, a
+    folder) is never replaced: ConfigError."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--output: {path} exists and is not a regular file; nothing was "
+                          f"written")
     if path.suffix == ".npz":
         store.write_npz(path, {k: np.asarray(v) for k, v in columns.items()})
         return
     names = list(columns)
-    rows = zip(*(columns[n] for n in names))
-    lines = [",".join(names)] + [",".join(v if isinstance(v, str) else f"{float(v):.8g}"
-                                          for v in row) for row in rows]
-    store.write_bytes(path, ("\n".join(lines) + "\n").encode())
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows([v if isinstance(v, str) else f"{float(v):.8g}" for v in row]
+                     for row in zip(*(columns[n] for n in names)))
+    store.write_bytes(path, text.getvalue().encode())

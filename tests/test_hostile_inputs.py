@@ -1,0 +1,133 @@
+"""Cases of the third round of hostile and faulty inputs: each was a crash, a silent wrong
+answer or a destroyed file, and is now a clear refusal or a right answer."""
+
+import csv
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import headbayes
+from headbayes.app.cli import run_cli
+from headbayes.app.session import owned, sample
+from headbayes.core.errors import ConfigError
+
+SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=2", "report.plots=false"]
+LABELS = ['plain', 'say "hi"', 'x, y']
+
+
+def finished_run(run_dir, overrides):
+    with owned(run_dir):
+        sample(headbayes.compose([*overrides, *SMALL]), run_dir, lambda *a: None)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A finished categorical run whose class names hold a comma and quotes."""
+    root = tmp_path_factory.mktemp("classifier")
+    rng = np.random.default_rng(0)
+    rows = ["x1,x2,label"]
+    for _ in range(60):
+        k = int(rng.integers(3))
+        rows.append(f"{k + rng.normal(0, 0.3):.4f},{rng.normal():.4f},"
+                    f"\"{LABELS[k].replace(chr(34), chr(34) * 2)}\"")
+    (root / "train.csv").write_text("\n".join(rows) + "\n")
+    (root / "new.csv").write_text("x1,x2\n0.0,0.1\n2.0,-0.3\n")
+    run = finished_run(root / "run", ["data=csv", f"data.path={root / 'train.csv'}",
+                                      "data.target=label", "data.classes=true",
+                                      "likelihood=categorical"])
+    return root, run
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory):
+    return finished_run(tmp_path_factory.mktemp("regression") / "run", [])
+
+
+def test_predict_prints_text_class_names(classifier, capsys):
+    root, run = classifier
+    assert run_cli(["predict", str(run), "--input", str(root / "new.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "plain" in out and "x, y" in out
+
+
+def test_predict_csv_quotes_class_names(classifier, tmp_path, capsys):
+    root, run = classifier
+    output = tmp_path / "out.csv"
+    assert run_cli(["predict", str(run), "--input", str(root / "new.csv"), "--output",
+                    str(output)]) == 0
+    with open(output, newline="") as f:
+        rows = list(csv.reader(f))
+    assert all(len(row) == len(rows[0]) for row in rows)
+    header = rows[0]
+    assert [f"p_{name}" for name in LABELS] == [h for h in header if h.startswith("p_")]
+    predicted = [row[header.index("predicted")] for row in rows[1:]]
+    assert len(predicted) == 2 and set(predicted) <= set(LABELS)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_predict_never_replaces_an_output_that_is_not_a_regular_file(regression, tmp_path,
+                                                                     capsys, kind):
+    (tmp_path / "in.csv").write_text("x\n0.5\n")
+    output = tmp_path / "target"
+    os.mkfifo(output) if kind == "fifo" else output.mkdir()
+    code = run_cli(["predict", str(regression), "--input", str(tmp_path / "in.csv"),
+                    "--output", str(output)])
+    assert code == 2
+    assert "is not a regular file" in capsys.readouterr().err
+    assert (output.is_fifo() if kind == "fifo" else output.is_dir())
+
+
+def test_predict_refuses_a_two_dimensional_npz_column(regression, tmp_path, capsys):
+    np.savez(tmp_path / "in.npz", x=np.zeros((5, 2)))
+    assert run_cli(["predict", str(regression), "--input", str(tmp_path / "in.npz")]) == 2
+    assert "one value per row" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("x, message", [(np.zeros((0, 1)), "no rows"),
+                                        ([0.5, 0.2], "one column per input"),
+                                        (np.zeros((2, 1, 1)), "one column per input"),
+                                        ([[np.nan]], "finite numbers"),
+                                        ([["a"]], "inputs must be numbers")])
+def test_python_predict_refuses_empty_and_misshapen_inputs(regression, x, message):
+    with pytest.raises(ConfigError, match=message):
+        headbayes.load_run(regression).predict(x)
+
+
+def test_a_data_file_that_is_a_device_or_fifo_is_refused_before_reading(tmp_path):
+    os.mkfifo(tmp_path / "pipe.csv")
+    for path in ("/dev/zero", str(tmp_path / "pipe.csv")):
+        cfg = headbayes.compose(["data=csv", f"data.path={path}", "data.target=y",
+                                 "data.inputs=[x]", *SMALL])
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            sample(cfg, tmp_path / "run", lambda *a: None)
+
+
+def test_a_manifest_naming_a_part_twice_is_refused(regression, tmp_path, capsys):
+    run = shutil.copytree(regression, tmp_path / "run")
+    path = run / "chain" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["parts"].append(manifest["parts"][0])
+    path.write_text(json.dumps(manifest))
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "names chain part" in capsys.readouterr().err
+
+
+def test_a_lock_that_is_a_directory_is_a_run_directory_error(regression, tmp_path, capsys):
+    run = shutil.copytree(regression, tmp_path / "run")
+    (run / ".lock").mkdir()
+    assert run_cli(["resume", str(run)]) == 4
+    assert ".lock is not a file" in capsys.readouterr().err
+
+
+def test_one_kept_draw_reports_r_hat_as_not_a_number(tmp_path):
+    run = tmp_path / "run"
+    with owned(run):
+        sample(headbayes.compose(["sampler.warmup=10", "sampler.keep=1", "report.plots=false"]),
+               run, lambda *a: None)
+    assert run_cli(["report", str(run), "--no-plots"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert np.isnan(metrics["rhat_max"])  # two draws per chain at least to compare halves
