@@ -43,6 +43,19 @@ def headbayes(tmp_path, monkeypatch):
     return run
 
 
+@pytest.fixture
+def refused_run(tmp_path, monkeypatch):
+    """`headbayes run ARGS` in this process, for a command line that the pre-flight check
+    refuses before Hydra starts (so Hydra's global state is never touched): 2 s less than a
+    process each. Returns a CompletedProcess."""
+    def run(*args, cwd=None):
+        monkeypatch.setenv("HEADBAYES_PLOT_WORKER", "0")  # no worker process for a refusal
+        return _in_process(["run", *map(str, args)], cwd or tmp_path, tmp_path / "outputs",
+                           monkeypatch)
+
+    return run
+
+
 def _in_process(args, cwd, output_dir, monkeypatch) -> subprocess.CompletedProcess:
     from headbayes.app.cli import run_cli
 

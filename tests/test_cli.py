@@ -75,8 +75,8 @@ def test_seed_run_then_report(headbayes, tmp_path):
     ("sampler=nope", ["Could not find 'sampler/nope'", "sgld"]),
     ("seed=[1", ["no viable alternative"]),
 ])
-def test_bad_input_exits_2_without_traceback(headbayes, tmp_path, override, fragments):
-    result = headbayes("run", "+experiment=sin_head", override, f"hydra.run.dir={tmp_path}/r")
+def test_bad_input_exits_2_without_traceback(refused_run, tmp_path, override, fragments):
+    result = refused_run("+experiment=sin_head", override, f"hydra.run.dir={tmp_path}/r")
     assert_clean_error(result, 2, *fragments)
     assert not (tmp_path / "r").exists()  # rejected before anything ran
 
@@ -174,7 +174,7 @@ def test_unknown_command(headbayes):
     assert_clean_error(headbayes("sample"), 2, "unknown command 'sample'")
 
 
-def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
+def test_own_csv_file_gives_held_out_metrics(headbayes, refused_run, tmp_path):
     rng = __import__("numpy").random.default_rng(0)
     x = rng.uniform(-1, 1, size=(60, 2))
     y = x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=60)
@@ -190,9 +190,9 @@ def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
     assert figures["rel_l2"] is None and "truth_coverage_90" not in figures
     assert 0 <= figures["test_coverage_90"] <= 1 and figures["test_rmse"] < 1
     assert (run_dir / "calibration.png").is_file() and (run_dir / "predictive.png").is_file()
-    bad = headbayes("run", "+experiment=sin_head", "data=csv", "data.path=mine.csv",
-                    "data.inputs=[u,w]", "data.target=target", "model.in_features=2",
-                    f"hydra.run.dir={tmp_path}/bad")
+    bad = refused_run("+experiment=sin_head", "data=csv", "data.path=mine.csv",
+                      "data.inputs=[u,w]", "data.target=target", "model.in_features=2",
+                      f"hydra.run.dir={tmp_path}/bad")
     assert_clean_error(bad, 2, "columns ['w'] not in", "available: u, v, target")
 
 
@@ -213,12 +213,12 @@ def test_mask_family_sweep_and_plot(headbayes, tmp_path):
     assert_clean_error(bad, 2, "--plot: unknown metric(s) ['nope']")
 
 
-def test_malformed_yaml_names_file_line_and_column(headbayes, tmp_path):
+def test_malformed_yaml_names_file_line_and_column(refused_run, tmp_path):
     experiments = tmp_path / "project" / "configs" / "experiment"
     experiments.mkdir(parents=True)
     (experiments / "broken.yaml").write_text(
         "# @package _global_\nsampler: {step_size: [1e-3\nseed: 1\n")
-    result = headbayes("run", "+experiment=broken", cwd=tmp_path / "project")
+    result = refused_run("+experiment=broken", cwd=tmp_path / "project")
     assert_clean_error(result, 2, "malformed YAML in", "broken.yaml, line 3, column 5")
 
 

@@ -12,6 +12,7 @@ from headbayes.core.rundir import RunFiles
 from headbayes.core.store import load_chain_and_info
 
 
+@pytest.mark.slow
 def test_export_round_trips_through_arviz(headbayes, run_in_process, tmp_path):
     _, _, run_dir = run_in_process("+experiment=sin_head_nuts", "sampler.warmup=100",
                                    "sampler.keep=50", "sampler.num_chains=2")

@@ -54,6 +54,7 @@ def _bias_by(sampler: str) -> list:
             "sampler.keep=1000"]
 
 
+@pytest.mark.slow
 def test_mixed_laplace_and_nuts_reach_the_exact_posterior(run_in_process):
     """The bias's conditional given the weights is Gaussian, so Laplace refit at every sweep
     draws it exactly and the Gibbs chain must reach the exact posterior."""

@@ -71,7 +71,7 @@ def test_minibatch_chain_differs_from_full_batch_and_is_reproducible(run_in_proc
     ("sampler.batch_size=33", "at most data.n_train"),
     ("sampler=nuts sampler.batch_size=8", "sampler 'nuts' has no key sampler.batch_size"),
     ("sampler.batch_size=-1", "an integer >= 0")])
-def test_bad_batch_size_exits_2(headbayes, override, message):
-    result = headbayes("run", "+experiment=sin_head", *override.split())
+def test_bad_batch_size_exits_2(refused_run, override, message):
+    result = refused_run("+experiment=sin_head", *override.split())
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
