@@ -131,3 +131,19 @@ def test_one_kept_draw_reports_r_hat_as_not_a_number(tmp_path):
     assert run_cli(["report", str(run), "--no-plots"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert np.isnan(metrics["rhat_max"])  # two draws per chain at least to compare halves
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"eval_step": 1e-9}, "data.eval_step"),  # a grid of 2e9 points
+    ({"n_train": 20_000_000_000}, "GiB of memory"),  # 2e10 rows
+])
+def test_a_received_config_passes_the_checks_of_run_before_anything_is_built(
+        regression, tmp_path, capsys, change, message):
+    run = shutil.copytree(regression, tmp_path / "run")
+    config = json.loads((run / "run_config.json").read_text())
+    config["data"].update(change)
+    (run / "run_config.json").write_text(json.dumps(config))
+    for command in (["report", str(run), "--no-plots"], ["resume", str(run)]):
+        assert run_cli(command) == 4
+        err = capsys.readouterr().err
+        assert "run_config.json: " in err and message in err

@@ -18,6 +18,8 @@ from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
 from headbayes.datasets import data_sizes
 from headbayes.datasets.datacopy import FILE_KEYS
+from headbayes.models import leaf_shapes
+from headbayes.models.mask import select
 
 ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_chains), or "
                         "sample fewer leaves (mask.include)",
@@ -96,6 +98,13 @@ def available_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_run_memory(cfg) -> None:
+    """`check_memory` on the model's shapes (traced, nothing allocated)."""
+    shapes = leaf_shapes(cfg)
+    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
+    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled])
 
 
 def check_memory(cfg, shapes: dict, sampled: list, available: int | None = None) -> None:

@@ -6,9 +6,10 @@ import io
 import os
 
 from headbayes.analysis.hyperparameters import checked_values, with_values
-from headbayes.config.typed import typed
+from headbayes.config.budget import check_run_memory
+from headbayes.config.typed import typed, validate
 from headbayes.core import store
-from headbayes.core.errors import RunDirError
+from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.core.schema import RunConfig
 from headbayes.datasets.datacopy import with_copies
@@ -25,12 +26,17 @@ def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
     `own_data`, data files read from the run's checked copies (`headbayes.datasets.datacopy`)
     rather than the paths as typed. `code`: the folders the user vouches for
     (`models.code.vouched_folders`), where a saved `model._target_` may be imported from."""
-    cfg = _saved_config(files, code)
+    cfg, path = _saved_config(files, code)
     if own_data:
         cfg = with_own_data(files, cfg)
     if learned and files.has(files.HYPERPARAMETERS):
-        path = files.path(files.HYPERPARAMETERS)
-        cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), path))
+        scales = files.path(files.HYPERPARAMETERS)
+        cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), scales))
+    try:  # a run directory's config passes the checks of `run` before anything is built
+        validate(cfg)
+        check_run_memory(cfg)
+    except ConfigError as e:
+        raise RunDirError(f"{path}: {e}") from None
     return cfg
 
 
@@ -62,4 +68,4 @@ def _saved_config(files: RunFiles, code: tuple):
                     else None)
         check_saved_target(cfg.model._target_, path, files.root,
                            recorded if isinstance(recorded, dict) else None, code)
-    return cfg
+    return cfg, path

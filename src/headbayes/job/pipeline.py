@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from headbayes.analysis.hyperparameters import checked_values, learn, with_values
-from headbayes.config.budget import check_memory
+from headbayes.config.budget import check_run_memory
 from headbayes.config.typed import RunConfig
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, Interrupted, RunDirError, SamplingError
@@ -29,9 +29,9 @@ from headbayes.engine.programs import compile_cache_dir, enable_compile_cache, p
 from headbayes.job.bodies import body_entry
 from headbayes.job.plan import build_position, prepare_loop, saved_position
 from headbayes.job.signals import stop_requests
-from headbayes.models import TargetModel, leaf_shapes
+from headbayes.models import TargetModel
 from headbayes.models.code import source_record
-from headbayes.models.mask import assign_groups, leaf_table, named_leaves, select
+from headbayes.models.mask import assign_groups, leaf_table, named_leaves
 from headbayes.posterior.noise import named_position
 from headbayes.samplers import failure_hint
 
@@ -88,7 +88,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     imports there: the sampling loop runs in XLA, which releases the GIL).
     """
     started, stages = time.perf_counter(), Stages({"startup": job_seconds()})
-    _check_memory(cfg)
+    check_run_memory(cfg)
     enable_compile_cache()
     stages.lap("config")
     files = RunFiles(Path(run_dir))
@@ -262,13 +262,6 @@ def _dataset(cfg: RunConfig, copies: dict):
         for key, record in copies.items():
             message = message.replace(getattr(cfg.data, key), str(record.get("source")))
         raise ConfigError(message) from None
-
-
-def _check_memory(cfg: RunConfig) -> None:
-    """`headbayes.config.budget.check_memory` on the model's shapes (traced, nothing allocated)."""
-    shapes = leaf_shapes(cfg)
-    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
-    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled])
 
 
 def _scales(cfg: RunConfig, files: RunFiles, params, table: dict, data,
