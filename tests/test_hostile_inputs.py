@@ -13,6 +13,7 @@ import headbayes
 from headbayes.app.cli import run_cli
 from headbayes.app.session import owned, sample
 from headbayes.core.errors import ConfigError
+from run_edits import rerecord
 
 SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=2", "report.plots=false"]
 LABELS = ['plain', 'say "hi"', 'x, y']
@@ -143,7 +144,42 @@ def test_a_received_config_passes_the_checks_of_run_before_anything_is_built(
     config = json.loads((run / "run_config.json").read_text())
     config["data"].update(change)
     (run / "run_config.json").write_text(json.dumps(config))
+    rerecord(run)  # as whoever sent the directory could
     for command in (["report", str(run), "--no-plots"], ["resume", str(run)]):
         assert run_cli(command) == 4
         err = capsys.readouterr().err
         assert "run_config.json: " in err and message in err
+
+
+def test_every_file_that_changes_a_figure_is_recorded(regression):
+    record = json.loads((regression / "checksums.json").read_text())
+    assert set(record) == {"run_config.json", "data.json", "hyperparameters.json", "mask.json",
+                           "params.npz", "frozen_end.npz"}
+
+
+@pytest.mark.parametrize("name, change", [
+    ("hyperparameters.json", lambda d: d.update(likelihood_sigma=0.5)),
+    ("data.json", lambda d: d.update(x_scale=[0.0])),
+    ("run_config.json", lambda d: d["sampler"].update(thin=3)),
+])
+def test_an_edited_file_is_refused_by_report_predict_and_resume(regression, tmp_path, capsys,
+                                                                 name, change):
+    run = shutil.copytree(regression, tmp_path / "run")
+    content = json.loads((run / name).read_text())
+    change(content)
+    (run / name).write_text(json.dumps(content))
+    (tmp_path / "in.csv").write_text("x\n0.5\n")
+    for command in (["report", str(run), "--no-plots"],
+                    ["predict", str(run), "--input", str(tmp_path / "in.csv")],
+                    ["resume", str(run)]):
+        assert run_cli(command) == 4, command
+        assert f"{name} is not the file the run wrote" in capsys.readouterr().err
+
+
+def test_edited_parameters_are_refused(regression, tmp_path, capsys):
+    run = shutil.copytree(regression, tmp_path / "run")
+    params = dict(np.load(run / "params.npz"))
+    params["output_layer.bias"] = params["output_layer.bias"] + 1
+    np.savez(run / "params.npz", **params)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "params.npz is not the file the run wrote" in capsys.readouterr().err

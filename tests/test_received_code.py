@@ -15,6 +15,7 @@ from headbayes.app.cli import run_cli
 from headbayes.app.session import owned, sample
 from headbayes.core.errors import ConfigError
 from headbayes.models.code import _digest
+from run_edits import rerecord
 
 TINY_NET = '''
 import equinox as eqx
@@ -83,6 +84,7 @@ def received(finished, place, target, marker, package=False):
     top = target.split(".")[0]
     record = {"module": top, "sha256": _digest([place.resolve()])}
     (place / "model_source.json").write_text(json.dumps(record))
+    rerecord(place)
     return place
 
 
@@ -124,6 +126,7 @@ def test_standard_and_installed_modules_are_refused(finished, tmp_path, capsys, 
     config = json.loads((run / "run_config.json").read_text())
     config["model"] = {"_target_": target, "seed": 0}
     (run / "run_config.json").write_text(json.dumps(config))
+    rerecord(run)
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     err = capsys.readouterr().err
     assert "may not choose such code" in err or "never imported from a run directory" in err
@@ -135,6 +138,7 @@ def test_a_module_that_is_nowhere_is_a_config_error(finished, tmp_path, capsys):
     config = json.loads((run / "run_config.json").read_text())
     config["model"] = {"_target_": "nosuchmodule.make", "seed": 0}
     (run / "run_config.json").write_text(json.dumps(config))
+    rerecord(run)
     assert run_cli(["report", str(run), "--no-plots"]) == 2
     assert "no module 'nosuchmodule' to import" in capsys.readouterr().err
 

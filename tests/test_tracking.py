@@ -7,6 +7,7 @@ import pytest
 
 import headbayes
 from headbayes.core.errors import ConfigError
+from run_edits import rerecord
 
 TINY = ["+experiment=sin_head", "sampler.warmup=50", "sampler.keep=20", "+tracking=mlflow"]
 
@@ -79,6 +80,7 @@ def test_resume_never_follows_a_run_directorys_own_tracking_settings(headbayes, 
     elsewhere = tmp_path / "their_server"
     saved["tracking"] = {"backend": "mlflow", "experiment": "x", "uri": elsewhere.as_uri()}
     (run_dir / "run_config.json").write_text(json.dumps(saved))
+    rerecord(run_dir)
     result = headbayes("resume", run_dir, check_code=0)
     assert "logged to MLflow" not in result.stdout and not elsewhere.exists()
     result = headbayes("resume", run_dir, "tracking.backend=mlflow", check_code=0)

@@ -18,6 +18,7 @@ import headbayes
 from headbayes.config import budget
 from headbayes.core import store
 from headbayes.app.cli import run_cli
+from run_edits import rerecord
 from headbayes.core.errors import ConfigError
 from headbayes.app.session import sample
 
@@ -128,6 +129,7 @@ def test_changed_frozen_leaves_are_measured_and_warned(run_copy, capsys):
     params = dict(np.load(run_copy / "params.npz"))
     params["hidden_layers.0.weight"] = params["hidden_layers.0.weight"] + np.float32(1e-3)
     np.savez(run_copy / "params.npz", **params)
+    rerecord(run_copy)
     assert run_cli(["report", str(run_copy), "--no-plots"]) == 0
     figures = json.loads((run_copy / "metrics.json").read_text())
     assert figures["unmasked_var_max"] == pytest.approx(0.25e-6, rel=1e-3)  # ((1e-3)/2)^2
@@ -324,6 +326,7 @@ def test_a_data_path_in_a_handed_config_is_never_read(run_copy, tmp_path, capsys
     config = json.loads((run_copy / "run_config.json").read_text())
     config["data"] = {"name": "csv", "path": str(private), "target": "y"}
     (run_copy / "run_config.json").write_text(json.dumps(config))
+    rerecord(run_copy)
     for command in (["report", str(run_copy), "--no-plots"], ["resume", str(run_copy)]):
         assert run_cli(command) == 4
         assert "refusing to read a file outside the run directory" in capsys.readouterr().err

@@ -51,14 +51,12 @@ def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
     """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra would write them."""
     from omegaconf import OmegaConf
 
-    from headbayes.core import store
-
     hydra_cfg = HydraConfig.get()
     texts = {files.HYDRA_CONFIG: OmegaConf.to_yaml(cfg),
              files.HYDRA_SETTINGS: OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
              files.HYDRA_OVERRIDES: OmegaConf.to_yaml(hydra_cfg.overrides.task)}
     for name, text in texts.items():
-        store.write_bytes(files.path(name), text.encode())
+        files.write_bytes(name, text.encode())
 
 
 class SweepStatus(Callback):

@@ -8,7 +8,6 @@ import os
 from headbayes.analysis.hyperparameters import checked_values, with_values
 from headbayes.config.budget import check_run_memory
 from headbayes.config.typed import typed, validate
-from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.core.schema import RunConfig
@@ -57,8 +56,9 @@ def _saved_config(files: RunFiles, code: tuple):
     if not os.path.lexists(path):
         raise RunDirError(f"missing file {path} (is {files.root} a headbayes run directory?)")
     try:
-        saved = (store.read_json(path) if path.suffix == ".json"
-                 else OmegaConf.load(io.StringIO(store.read_bytes(path).decode())))
+        name = str(path.relative_to(files.root))
+        saved = (files.read_json(name) if path.suffix == ".json"
+                 else OmegaConf.load(io.StringIO(files.read_bytes(name).decode())))
         merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
         cfg = typed(merged, strict=False)
     except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:

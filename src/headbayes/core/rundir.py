@@ -23,6 +23,7 @@ Every write is atomic (temporary file, fsync, rename; headbayes.core.store); arr
 
 import contextlib
 import dataclasses
+import hashlib
 from pathlib import Path
 
 from headbayes.core import store
@@ -51,6 +52,11 @@ class RunFiles:
     CALIBRATION_PLOT = "calibration.png"
     TRACE_PLOT = "trace.png"
     NETCDF = "inference_data.nc"
+    CHECKSUMS = "checksums.json"  # {name: SHA-256} of every RECORDED file, as the run wrote it
+    # what a report, prediction or resume reads besides the chain (whose parts the manifest
+    # checks) and the data copies (data.json checks them): a changed one is refused
+    RECORDED = (CONFIG, HYDRA_CONFIG, DATA, HYPERPARAMETERS, MASK, MODEL_SOURCE, PARAMS,
+                PARAMS_INITIAL, FROZEN_END)
 
     def __init__(self, root):
         self.root = Path(root)
@@ -72,13 +78,54 @@ class RunFiles:
         return path.is_file() and not path.is_symlink()
 
     def read_json(self, name: str) -> dict:
-        return store.read_json(self.path(name))
+        return store.read_json(self.path(name), self._verified(name))
+
+    def read_bytes(self, name: str) -> bytes:
+        return self._verified(name) or store.read_bytes(self.path(name))
 
     def write_json(self, name: str, obj) -> None:
         store.write_json(self.path(name), obj)
+        self._record(name)
 
     def write_npz(self, name: str, arrays: dict) -> None:
         store.write_npz(self.path(name), arrays)
+        self._record(name)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        store.write_bytes(self.path(name), data)
+        self._record(name)
+
+    # --- the record of what changes a figure ------------------------------------------------
+    def _record(self, name: str) -> None:
+        """Put the SHA-256 of the RECORDED file `name`, as just written, in checksums.json."""
+        if name not in self.RECORDED:
+            return
+        record = self._checksums() or {}
+        record[name] = hashlib.sha256(store.read_bytes(self.path(name))).hexdigest()
+        store.write_json(self.path(self.CHECKSUMS), record)
+
+    def _checksums(self) -> dict | None:
+        """checksums.json's {name: SHA-256}; None for a run written before it existed."""
+        if not self.has(self.CHECKSUMS):
+            return None
+        record = store.read_json(self.path(self.CHECKSUMS))
+        if not all(isinstance(v, str) for v in record.values()):
+            raise RunDirError(f"corrupt file {self.path(self.CHECKSUMS)}: expected "
+                              f"{{name: SHA-256}}")
+        return record
+
+    def _verified(self, name: str) -> bytes | None:
+        """The bytes of a RECORDED file, refused (RunDirError) unless they are the ones the run
+        wrote; None for another file."""
+        if name not in self.RECORDED:
+            return None
+        data = store.read_bytes(self.path(name))
+        record = self._checksums()
+        if record is not None and record.get(name) != hashlib.sha256(data).hexdigest():
+            raise RunDirError(f"{self.path(name)} is not the file the run wrote (its SHA-256 "
+                              f"differs from {self.CHECKSUMS}'s); figures from it would not be "
+                              f"the run's")
+        return data
 
     # --- the config -------------------------------------------------------------------------
     def write_config(self, cfg) -> None:
@@ -104,13 +151,13 @@ class RunFiles:
 
     # --- parameters -------------------------------------------------------------------------
     def write_params(self, named: dict, initial: bool = False) -> None:
-        store.write_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS), named)
+        self.write_npz(self.PARAMS_INITIAL if initial else self.PARAMS, named)
 
     def read_npz(self, name: str) -> dict:
-        return store.read_npz(self.path(name))
+        return store.read_npz(self.path(name), self._verified(name))
 
     def read_params(self, initial: bool = False) -> dict:
-        return store.read_npz(self.path(self.PARAMS_INITIAL if initial else self.PARAMS))
+        return self.read_npz(self.PARAMS_INITIAL if initial else self.PARAMS)
 
     # --- status -----------------------------------------------------------------------------
     def write_status(self, error=None) -> None:

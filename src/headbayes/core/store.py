@@ -121,11 +121,11 @@ def write_npz(path: Path, arrays: dict) -> None:
     write_bytes(path, _npz_bytes(arrays))
 
 
-def read_json(path: Path) -> dict:
-    """A JSON object from `path` (RunDirError, exit 4, when missing, a link, corrupt or not an
-    object)."""
+def read_json(path: Path, data: bytes | None = None) -> dict:
+    """A JSON object from `path` (or of its already-read bytes `data`); RunDirError, exit 4,
+    when missing, a link, corrupt or not an object."""
     try:
-        value = json.loads(read_bytes(path))
+        value = json.loads(read_bytes(path) if data is None else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
     if not isinstance(value, dict):
