@@ -49,7 +49,14 @@ def refused_run(tmp_path, monkeypatch):
     refuses before Hydra starts (so Hydra's global state is never touched): 2 s less than a
     process each. Returns a CompletedProcess."""
     def run(*args, cwd=None):
+        from headbayes.app import hydra_task
+
         monkeypatch.setenv("HEADBAYES_PLOT_WORKER", "0")  # no worker process for a refusal
+
+        def hydra_must_not_start():
+            raise AssertionError(f"the pre-flight check let {args} through to Hydra")
+
+        monkeypatch.setattr(hydra_task, "main", hydra_must_not_start)
         return _in_process(["run", *map(str, args)], cwd or tmp_path, tmp_path / "outputs",
                            monkeypatch)
 

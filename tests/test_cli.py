@@ -174,7 +174,7 @@ def test_unknown_command(headbayes):
     assert_clean_error(headbayes("sample"), 2, "unknown command 'sample'")
 
 
-def test_own_csv_file_gives_held_out_metrics(headbayes, refused_run, tmp_path):
+def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
     rng = __import__("numpy").random.default_rng(0)
     x = rng.uniform(-1, 1, size=(60, 2))
     y = x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=60)
@@ -190,9 +190,9 @@ def test_own_csv_file_gives_held_out_metrics(headbayes, refused_run, tmp_path):
     assert figures["rel_l2"] is None and "truth_coverage_90" not in figures
     assert 0 <= figures["test_coverage_90"] <= 1 and figures["test_rmse"] < 1
     assert (run_dir / "calibration.png").is_file() and (run_dir / "predictive.png").is_file()
-    bad = refused_run("+experiment=sin_head", "data=csv", "data.path=mine.csv",
-                      "data.inputs=[u,w]", "data.target=target", "model.in_features=2",
-                      f"hydra.run.dir={tmp_path}/bad")
+    bad = headbayes("run", "+experiment=sin_head", "data=csv", "data.path=mine.csv",
+                    "data.inputs=[u,w]", "data.target=target", "model.in_features=2",
+                    f"hydra.run.dir={tmp_path}/bad")
     assert_clean_error(bad, 2, "columns ['w'] not in", "available: u, v, target")
 
 

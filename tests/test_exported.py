@@ -180,3 +180,22 @@ def test_the_kept_programs_digest_covers_every_module_of_headbayes():
     package = Path(headbayes.__file__).resolve().parent
     assert set(source_files()) == set(package.rglob("*.py"))
     assert {p.parent.name for p in source_files()} >= {"core", "models", "samplers", "job"}
+
+
+def test_kept_model_arrays_changed_on_disk_are_computed_again(tmp_path):
+    """A model-*.npz in the cache edited to other values of the same shapes (a chain would
+    silently start elsewhere) fails its digest and is computed again."""
+    from headbayes.engine.exported import kept_model_arrays
+
+    structure = {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}
+    true = {"w": jnp.arange(3, dtype=jnp.float32)}
+    assert np.array_equal(kept_model_arrays(tmp_path, "k", structure, lambda: true)["w"],
+                          true["w"])
+    (path,) = (tmp_path / "headbayes").glob("model-*.npz")
+    saved = dict(np.load(path))
+    saved["a0"] = saved["a0"] + 1
+    np.savez(path, **saved)
+    again = kept_model_arrays(tmp_path, "k", structure, lambda: true)
+    assert np.array_equal(again["w"], true["w"])
+    kept = kept_model_arrays(tmp_path, "k", structure, lambda: 1 / 0)  # kept anew, not computed
+    assert np.array_equal(kept["w"], true["w"])

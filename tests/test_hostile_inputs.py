@@ -2,6 +2,7 @@
 answer or a destroyed file, and is now a clear refusal or a right answer."""
 
 import csv
+import re
 import json
 import os
 import shutil
@@ -183,3 +184,71 @@ def test_edited_parameters_are_refused(regression, tmp_path, capsys):
     np.savez(run / "params.npz", **params)
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "params.npz is not the file the run wrote" in capsys.readouterr().err
+
+
+BAD_MODELS = '''
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+class Net(eqx.Module):
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return self.output_layer(x)
+
+
+class Boom(eqx.Module):
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        raise RuntimeError("my forward is broken")
+
+
+class Casts(eqx.Module):
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return self.output_layer(x).astype(jnp.int32)
+
+
+def hugeout(*, key, in_features, out_features):
+    return Net(eqx.nn.Linear(in_features, 200, key=key))
+
+
+def notmodule(*, key, in_features, out_features):
+    return {"output_layer": jnp.zeros((in_features, out_features))}
+
+
+def f16(*, key, in_features, out_features):
+    return Net(eqx.nn.Linear(in_features, out_features, key=key, dtype=jnp.float16))
+
+
+def boom(*, key, in_features, out_features):
+    return Boom(eqx.nn.Linear(in_features, out_features, key=key))
+
+
+def intout(*, key, in_features, out_features):
+    return Casts(eqx.nn.Linear(in_features, out_features, key=key))
+'''
+
+
+@pytest.mark.parametrize("name, message", [
+    ("hugeout", "maps one example of 1 input to shape (200,); the data and likelihood need (1,)"),
+    ("notmodule", "returned a dict, not an equinox Module"),
+    ("f16", "leaf output_layer.weight is float16: only float32 and float64"),
+    ("boom", "forward pass on one example failed: RuntimeError: my forward is broken"),
+    ("intout", "int32 outputs; the likelihood needs float32 or float64"),
+    ("syntax", "cannot import module 'broken_mods': SyntaxError"),
+])
+def test_an_own_model_that_cannot_fit_the_data_is_a_config_error(tmp_path, monkeypatch, name,
+                                                                 message):
+    (tmp_path / "bad_models.py").write_text(BAD_MODELS)
+    (tmp_path / "broken_mods.py").write_text("def make(:\n")
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    target = "broken_mods.make" if name == "syntax" else f"bad_models.{name}"
+    (tmp_path / "configs" / "model" / "own.yaml").write_text(f"_target_: {target}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        headbayes.compose(["model=own"])

@@ -14,7 +14,8 @@ program is traced again and stored anew); a file that cannot be written costs on
 Code outside headbayes has no digest here: a run with a user's model (`model._target_`) or
 with any model, likelihood or sampler registered outside headbayes is never stored.
 
-The model's initial arrays are kept the same way (`kept_model_arrays`): a later run of the
+The model's initial arrays are kept the same way, with the SHA-256 of their bytes inside the
+file (`kept_model_arrays`; a changed file is computed again): a later run of the
 same model options reads them instead of tracing and lowering the model's initialisation.
 """
 
@@ -66,18 +67,29 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
     try:
         with np.load(path, allow_pickle=False) as saved:
             values = [saved[f"a{i}"] for i in range(len(leaves))]
-        if all((v.shape, v.dtype) == (s.shape, s.dtype) for v, s in zip(values, leaves)):
+            recorded = str(saved["sha256"])
+        if (all((v.shape, v.dtype) == (s.shape, s.dtype) for v, s in zip(values, leaves))
+                and recorded == _arrays_digest(values)):
             return jax.tree.unflatten(treedef, [jnp.asarray(v) for v in values])
-    except Exception:  # noqa: BLE001 (not kept yet, or damaged: computed again)
+    except Exception:  # noqa: BLE001 (not kept yet, damaged or changed: computed again)
         pass
     arrays = compute()
-
+    values = [np.asarray(a) for a in jax.tree.leaves(arrays)]
     try:
-        store.write_npz(path, {f"a{i}": np.asarray(a) for i, a in
-                               enumerate(jax.tree.leaves(arrays))})
+        store.write_npz(path, {**{f"a{i}": v for i, v in enumerate(values)},
+                               "sha256": np.array(_arrays_digest(values))})
     except RunDirError:
         pass
     return arrays
+
+
+def _arrays_digest(values: list) -> str:
+    """SHA-256 of the arrays' dtypes, shapes and bytes, in order."""
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(f"{value.dtype.str}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 def only_own_code(cfg) -> bool:

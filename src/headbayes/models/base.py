@@ -72,6 +72,10 @@ def _import_target(target: str):
                           f"(looked in {cwd} and the installed packages: run headbayes from "
                           f"the directory that holds it, or add that to PYTHONPATH): {e}") \
             from None
+    except Exception as e:  # the user's module failed while importing: name where
+        where = (f" ({e.filename}, line {e.lineno})" if isinstance(e, SyntaxError) else "")
+        raise ConfigError(f"`model._target_`: cannot import module '{module_name}': "
+                          f"{type(e).__name__}: {getattr(e, 'msg', e)}{where}") from None
     if not callable(getattr(module, attr, None)):
         raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
     return getattr(module, attr)
@@ -93,6 +97,43 @@ def _check_target(options: TargetModel, cfg) -> None:
                               f"{', '.join('model.' + k for k in unknown)}; its keys: "
                               f"{', '.join(own + ['seed', 'cache_features', *SIZE_KEYS])}")
     _check_sizes(options, cfg)
+    _check_built(options, cfg)
+
+
+def _check_built(options: TargetModel, cfg) -> None:
+    """The factory's model, traced (nothing computed): an equinox Module with float32/float64
+    array leaves whose forward maps one example to the `out_features` the likelihood needs."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    structure = model_structure(cfg)
+    name = options._target_
+    if not isinstance(structure, eqx.Module):
+        raise ConfigError(f"model factory {name} returned a {type(structure).__name__}, not an "
+                          f"equinox Module")
+    floats = (jnp.float32, jnp.float64)
+    for path, leaf in named_leaves(eqx.filter(structure, is_shape)).items():
+        if jnp.issubdtype(leaf.dtype, jnp.inexact) and leaf.dtype not in floats:
+            raise ConfigError(f"model {name}: leaf {path} is {leaf.dtype}: only float32 and "
+                              f"float64 leaves can be sampled or trained")
+    in_features, out_features = model_sizes(cfg)
+    arrays, static = eqx.partition(structure, is_shape)
+    try:
+        out = jax.eval_shape(lambda a: forward(eqx.combine(a, static),
+                                               jnp.zeros((1, in_features), jnp.float32)), arrays)
+    except Exception as e:  # the user's forward: name it and its error
+        raise ConfigError(f"model {name}: its forward pass on one example failed: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
+            from None
+    inputs = f"{in_features} input{'s' if in_features != 1 else ''}"
+    if not hasattr(out, "shape") or tuple(out.shape) != (1, out_features):
+        shape = tuple(out.shape[1:]) if hasattr(out, "shape") else type(out).__name__
+        raise ConfigError(f"model {name} maps one example of {inputs} to shape {shape}; the "
+                          f"data and likelihood need ({out_features},)")
+    if out.dtype not in floats:
+        raise ConfigError(f"model {name} gives {out.dtype} outputs; the likelihood needs "
+                          f"float32 or float64")
 
 
 def _build_target(options: TargetModel, key, in_features: int, out_features: int):
