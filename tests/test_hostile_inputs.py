@@ -135,19 +135,19 @@ def test_one_kept_draw_reports_r_hat_as_not_a_number(tmp_path):
     assert np.isnan(metrics["rhat_max"])  # two draws per chain at least to compare halves
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"eval_step": 1e-9}, "data.eval_step"),  # a grid of 2e9 points
-    ({"n_train": 20_000_000_000}, "GiB of memory"),  # 2e10 rows
+@pytest.mark.parametrize("change, message, code", [
+    ({"eval_step": 1e-9}, "data.eval_step", 4),  # a grid of 2e9 points: out of range
+    ({"n_train": 20_000_000_000}, "GiB of memory", 2),  # 2e10 rows: more than this machine has
 ])
 def test_a_received_config_passes_the_checks_of_run_before_anything_is_built(
-        regression, tmp_path, capsys, change, message):
+        regression, tmp_path, capsys, change, message, code):
     run = shutil.copytree(regression, tmp_path / "run")
     config = json.loads((run / "run_config.json").read_text())
     config["data"].update(change)
     (run / "run_config.json").write_text(json.dumps(config))
     rerecord(run)  # as whoever sent the directory could
     for command in (["report", str(run), "--no-plots"], ["resume", str(run)]):
-        assert run_cli(command) == 4
+        assert run_cli(command) == code
         err = capsys.readouterr().err
         assert "run_config.json: " in err and message in err
 

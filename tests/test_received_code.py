@@ -171,3 +171,31 @@ def test_a_run_without_a_source_record_needs_code(tmp_path, monkeypatch, capsys)
     assert run_cli(["report", str(run), "--no-plots", "--code", str(tmp_path / "nope")]) == 2
     assert "--code: " in capsys.readouterr().err
     assert run_cli(["report", str(run), "--no-plots", "--code", "."]) == 0
+
+
+def test_the_run_directory_shadows_nothing_even_from_inside_it(tmp_path, monkeypatch, capsys):
+    """Run from inside the run directory, which holds a module of the model's name and one
+    that the model imports by a plain name: the vouched folder's model is used, and the
+    directory's files are never imported."""
+    root = tmp_path / "user"
+    run = own_model_run(root, "tiny_net_shadowed")
+    marker = tmp_path / "IMPORTED"
+    for name in ("tiny_net_shadowed.py", "tiny_layers.py"):
+        (run / name).write_text(EVIL.format(marker=str(marker)))
+    monkeypatch.chdir(run)
+    assert run_cli(["report", ".", "--no-plots", "--code", str(root)]) == 0
+    with open(root / "tiny_net_shadowed.py", "a") as f:
+        f.write("\nimport tiny_layers  # a plain import the run directory could answer\n")
+    sys.modules.pop("tiny_net_shadowed", None)
+    assert run_cli(["report", ".", "--no-plots", "--code", str(root)]) in (2, 4)
+    assert "never imported from a run directory" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_a_run_written_before_checksums_resumes_and_reports(finished, tmp_path):
+    run = shutil.copytree(finished, tmp_path / "run")
+    for name in ("checksums.json", "chain", "meta.json", "frozen_end.npz"):  # killed early
+        shutil.rmtree(run / name) if name == "chain" else (run / name).unlink()
+    assert run_cli(["resume", str(run)]) == 0  # rewrites mask.json: no partial record
+    assert not (run / "checksums.json").exists()
+    assert run_cli(["report", str(run), "--no-plots"]) == 0

@@ -35,6 +35,7 @@ from headbayes.analysis.exact import design, not_applicable_reason
 from headbayes.analysis.linearised import linearised_design
 from headbayes.core.checks import is_learned
 from headbayes.core.errors import ConfigError, RunDirError, SamplingError
+from headbayes.models.bodies import body_entry, modes_without
 from headbayes.posterior.priors import is_plain_config
 
 __all__ = ["learn", "with_values", "values_of", "checked_values", "check_learnable"]
@@ -62,12 +63,12 @@ def check_learnable(cfg) -> None:
     if cfg.likelihood.reduction != "sum":
         raise ConfigError(f"{what} needs `likelihood.reduction=sum` (the evidence of the "
                           f"untempered likelihood), got {cfg.likelihood.reduction!r}")
-    if cfg.body.mode == "pretrained" and cfg.body.weight_decay is None:
-        raise ConfigError(f"{what} with body.mode=pretrained needs `body.weight_decay` (a "
+    if "map" in body_entry(cfg).caps and cfg.body.weight_decay is None:
+        raise ConfigError(f"{what} with body.mode={cfg.body.mode} needs `body.weight_decay` (a "
                           f"number >= 0): the body's training cannot use a scale learned after it")
-    if cfg.body.mode == "joint":
-        raise ConfigError(f"{what} needs a fixed body (body.mode frozen or pretrained), "
-                          f"got body.mode=joint")
+    if "moves" in body_entry(cfg).caps:
+        raise ConfigError(f"{what} needs a fixed body (body.mode "
+                          f"{' or '.join(modes_without('moves'))}), got body.mode={cfg.body.mode}")
 
 
 def learn(cfg, params: dict, sampled: list, data) -> dict:

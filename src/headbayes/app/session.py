@@ -49,11 +49,14 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
     files = RunFiles(run_dir)
     if not files.holds_chunks():
         return False
-    from headbayes.config.saved import load_config
-    from headbayes.models.code import own_places, vouched_folders
+    from headbayes.config.saved import load_config, saved_target
 
-    # the run's own places: it imports its model from there itself
-    saved = load_config(files, own_data=False, code=vouched_folders(own_places()))
+    target = getattr(run_config.model, "_target_", None)
+    if saved_target(files) != target:  # compared before the saved config imports anything
+        raise OtherRunInDir(f"{run_dir} already holds a run of another model "
+                            f"({saved_target(files) or 'a built-in one'}). Choose another "
+                            f"hydra.run.dir")
+    saved = load_config(files, own_data=False, own=True)  # the model this run imports itself
     changed = differences(saved, run_config)
     if changed:
         raise OtherRunInDir(f"{run_dir} already holds a run with other settings: "
@@ -84,7 +87,7 @@ def report(run_config: RunConfig, run_dir: Path, job, worker=None,
 
     stages = Stages(job.meta["timings"].get("stages"))
     figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
-                                  worker=worker, data=job.data, code=code)
+                                  worker=worker, job=job, code=code)
     if not job.finished_before:
         job.meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
         RunFiles(run_dir).write_json(RunFiles.META, job.meta)

@@ -100,19 +100,26 @@ def available_memory() -> int | None:
         return None
 
 
-def check_run_memory(cfg) -> None:
-    """`check_memory` on the model's shapes (traced, nothing allocated)."""
+READING = ("kept draws", "model", "data")  # what reading a finished run holds
+
+
+def check_run_memory(cfg, reading: bool = False) -> None:
+    """`check_memory` on the model's shapes (traced, nothing allocated); `reading`: only the
+    parts a report or prediction holds (READING), not the sampler's."""
     shapes = leaf_shapes(cfg)
     chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
-    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled])
+    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled],
+                 parts=READING if reading else None)
 
 
-def check_memory(cfg, shapes: dict, sampled: list, available: int | None = None) -> None:
+def check_memory(cfg, shapes: dict, sampled: list, available: int | None = None,
+                 parts: tuple | None = None) -> None:
     """ConfigError (exit 2) when the estimate exceeds the available memory."""
     available = available_memory() if available is None else available
     if available is None:
         return
-    parts = memory_estimate(cfg, shapes, sampled)
+    estimate = memory_estimate(cfg, shapes, sampled)
+    parts = {k: v for k, v in estimate.items() if parts is None or k in parts}
     total = sum(parts.values())
     if total > available:
         largest = max(parts, key=parts.get)

@@ -13,19 +13,20 @@ from headbayes.core.rundir import RunFiles
 from headbayes.core.schema import RunConfig
 from headbayes.datasets.datacopy import with_copies
 from headbayes.models import TargetModel
-from headbayes.models.code import check_saved_target
+from headbayes.models.code import check_saved_target, guard_run_directory
 
-__all__ = ["load_config", "with_own_data"]
+__all__ = ["load_config", "with_own_data", "saved_target"]
 
 
 def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
-                code: tuple = ()):
+                code: tuple = (), own: bool = False):
     """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
     with `learned`, the scales of hyperparameters.json put in for learned ones; with
     `own_data`, data files read from the run's checked copies (`headbayes.datasets.datacopy`)
     rather than the paths as typed. `code`: the folders the user vouches for
-    (`models.code.vouched_folders`), where a saved `model._target_` may be imported from."""
-    cfg, path = _saved_config(files, code)
+    (`models.code.vouched_folders`), where a saved `model._target_` may be imported from;
+    `own`: the config this process sampled with (its model is the one it imported)."""
+    cfg, path = _saved_config(files, code, own)
     if own_data:
         cfg = with_own_data(files, cfg)
     if learned and files.has(files.HYPERPARAMETERS):
@@ -33,10 +34,33 @@ def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
         cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), scales))
     try:  # a run directory's config passes the checks of `run` before anything is built
         validate(cfg)
-        check_run_memory(cfg)
     except ConfigError as e:
         raise RunDirError(f"{path}: {e}") from None
+    try:
+        check_run_memory(cfg, reading=True)
+    except ConfigError as e:  # this machine's memory, not the directory, is the limit
+        raise ConfigError(f"{path}: {e}") from None
     return cfg
+
+
+def saved_target(files: RunFiles) -> str | None:
+    """The `model._target_` a run directory's config names (None: a built-in model), read
+    without typing the config or importing anything."""
+    name = files.CONFIG if files.has(files.CONFIG) else files.HYDRA_CONFIG
+    if name == files.CONFIG:
+        saved = files.read_json(name)
+    else:
+        import yaml
+
+        try:
+            saved = yaml.safe_load(files.read_bytes(name).decode()) or {}
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
+            raise RunDirError(f"corrupt file {files.path(name)}: {e}") from None
+    model = saved.get("model") if isinstance(saved, dict) else None
+    target = model.get("_target_") if isinstance(model, dict) else None
+    if target is not None and not isinstance(target, str):
+        raise RunDirError(f"corrupt file {files.path(name)}: model._target_ must be a string")
+    return target
 
 
 def with_own_data(files: RunFiles, cfg):
@@ -45,7 +69,8 @@ def with_own_data(files: RunFiles, cfg):
     return with_copies(files, cfg, records)
 
 
-def _saved_config(files: RunFiles, code: tuple):
+def _saved_config(files: RunFiles, code: tuple, own: bool = False):
+    guard_run_directory(files.root)  # nothing is imported from it in this process from now on
     import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -63,7 +88,7 @@ def _saved_config(files: RunFiles, code: tuple):
         cfg = typed(merged, strict=False)
     except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
-    if isinstance(cfg.model, TargetModel):
+    if isinstance(cfg.model, TargetModel) and not own:
         recorded = (files.read_json(files.MODEL_SOURCE) if files.has(files.MODEL_SOURCE)
                     else None)
         check_saved_target(cfg.model._target_, path, files.root,

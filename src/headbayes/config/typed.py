@@ -22,6 +22,7 @@ from headbayes.core.schema import (AdapterConfig, BodyConfig, GroupConfig, MaskC
 from headbayes.datasets import DATASETS, data_sizes
 from headbayes.datasets.datacopy import FILE_KEYS
 from headbayes.models import MODELS, model_entry, model_options
+from headbayes.models.bodies import BODIES, body_entry, modes_with
 from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.posterior.priors import PRIORS, group_prior
 from headbayes.samplers import SAMPLERS
@@ -30,13 +31,12 @@ from headbayes.samplers.base import SHARED_KEYS
 __all__ = ["MaskConfig", "GroupConfig", "TrackingConfig", "AdapterConfig",
            "BodyConfig", "ReportConfig", "RunConfig", "CONFIG_GROUPS", "OPTION_GROUPS",
            "registry", "typed", "validate", "check_key", "register_schema", "flat_values",
-           "differences", "BODY_MODES"]
+           "differences"]
 
 
 OPTION_GROUPS = ("data", "model", "likelihood", "prior", "sampler")
 CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "prior", "sampler", "experiment",
                  "sweep", "launcher", "tracking")
-BODY_MODES = ("frozen", "pretrained", "joint")
 BODY_OPTIMIZERS = ("adam", "sgd")
 
 
@@ -166,8 +166,8 @@ def _check_pretraining_data(cfg: RunConfig) -> None:
     """`body.data`: only with body=pretrained, a generated dataset (files are the run's data
     only), with the inputs and targets of the run's data."""
 
-    require(cfg.body.mode == "pretrained", "body.mode", cfg.body.mode,
-            "pretrained when body.data is set")
+    require("map" in body_entry(cfg).caps, "body.mode", cfg.body.mode,
+            f"{' or '.join(modes_with('map'))} when body.data is set")
     if any(getattr(cfg.body.data, key, "") for key in (*FILE_KEYS, "root")):  # root: uci
         raise ConfigError("`body.data` takes a generated dataset (sin, sin_shift, gap, "
                           "friedman1, ...), not a file")
@@ -189,7 +189,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     for group in OPTION_GROUPS:
         if not dataclasses.is_dataclass(getattr(cfg, group)):
             raise ConfigError(f"`{group}` is not typed; call headbayes.config.typed.typed first")
-    choice("body.mode", cfg.body.mode, BODY_MODES)
+    choice("body.mode", cfg.body.mode, BODIES.names())
     choice("body.optimizer", cfg.body.optimizer, BODY_OPTIMIZERS)
     positive_float("body.lr", cfg.body.lr)
     at_least("body.steps", cfg.body.steps, 1)

@@ -97,10 +97,15 @@ class RunFiles:
 
     # --- the record of what changes a figure ------------------------------------------------
     def _record(self, name: str) -> None:
-        """Put the SHA-256 of the RECORDED file `name`, as just written, in checksums.json."""
+        """Put the SHA-256 of the RECORDED file `name`, as just written, in checksums.json. A
+        run written before checksums.json existed (recorded files but no record) stays
+        without one: a partial record would refuse its other files."""
         if name not in self.RECORDED:
             return
-        record = self._checksums() or {}
+        record = self._checksums()
+        if record is None and any(self.has(other) for other in self.RECORDED if other != name):
+            return
+        record = record or {}
         record[name] = hashlib.sha256(store.read_bytes(self.path(name))).hexdigest()
         store.write_json(self.path(self.CHECKSUMS), record)
 
@@ -116,12 +121,13 @@ class RunFiles:
 
     def _verified(self, name: str) -> bytes | None:
         """The bytes of a RECORDED file, refused (RunDirError) unless they are the ones the run
-        wrote; None for another file."""
+        wrote; None for another file. A file the record does not name (written by a process
+        stopped before it could record it) is read as it is."""
         if name not in self.RECORDED:
             return None
         data = store.read_bytes(self.path(name))
-        record = self._checksums()
-        if record is not None and record.get(name) != hashlib.sha256(data).hexdigest():
+        expected = (self._checksums() or {}).get(name)
+        if expected is not None and expected != hashlib.sha256(data).hexdigest():
             raise RunDirError(f"{self.path(name)} is not the file the run wrote (its SHA-256 "
                               f"differs from {self.CHECKSUMS}'s); figures from it would not be "
                               f"the run's")

@@ -1,37 +1,20 @@
-"""Body modes: what happens to the leaves the mask leaves out (the body), one registry entry each.
+"""The body's training, chosen by its mode's capabilities (`models.bodies`):
 
-Capabilities the rest of the code asks about instead of comparing names:
-- `learned`: the body leaves its initial values (params_initial.npz keeps them for the report);
-- `map`: params.npz holds the whole network trained to the MAP (the report's MAP figures);
-- `moves`: the body changes during the run's first steps, so the frozen prefix cannot be
-  cached and the chain is resumable only once it is frozen.
-Hooks (extras): `before_sampling(cfg, params, static, data) -> (params, record)` trains the
-body before the sampler is set up; `during_sampling(cfg, loop, static, params, mask, slots,
-check, counts, progress) -> (loop, params, compile seconds)` trains it with the sampler. The
-config's keys are `core.schema.BodyConfig` for every mode.
+- `before_sampling(cfg)`: for a body trained to the MAP (`map`), `(cfg, params, static, data)
+  -> (params, record)` trains it before the sampler is set up; else None;
+- `during_sampling(cfg)`: for a body that moves (`moves`), `(cfg, loop, static, params, mask,
+  slots, check, counts, progress) -> (loop, params, compile seconds)` trains it with the
+  sampler; else None.
 """
 
 import time
 
-from headbayes.core.registry import Registry
-from headbayes.core.schema import BodyConfig
 from headbayes.datasets import make_dataset
 from headbayes.job.joint import train_jointly
 from headbayes.job.pretrain import pretrain
+from headbayes.models.bodies import body_entry
 
-__all__ = ["BODIES", "body_entry"]
-
-BODIES = Registry("body")
-
-
-def body_entry(cfg):
-    """The registry entry of the run's `body.mode`."""
-    return BODIES[cfg.body.mode]
-
-
-@BODIES.register("frozen", BodyConfig)
-def frozen(options: BodyConfig) -> None:
-    """The body stays at its initialisation (the seed's Pattern A)."""
+__all__ = ["before_sampling", "during_sampling"]
 
 
 def _pretrained(cfg, params, static, data) -> tuple:
@@ -43,11 +26,9 @@ def _pretrained(cfg, params, static, data) -> tuple:
     return params, record
 
 
-@BODIES.register("pretrained", BodyConfig, caps={"learned", "map"}, before_sampling=_pretrained)
-def pretrained(options: BodyConfig) -> None:
-    """The network trained to the MAP (`job.pretrain`), then the masked leaves sampled."""
+def before_sampling(cfg):
+    return _pretrained if "map" in body_entry(cfg).caps else None
 
 
-@BODIES.register("joint", BodyConfig, caps={"learned", "moves"}, during_sampling=train_jointly)
-def joint(options: BodyConfig) -> None:
-    """Body and sampled leaves trained together (`job.joint`), then the body frozen."""
+def during_sampling(cfg):
+    return train_jointly if "moves" in body_entry(cfg).caps else None

@@ -26,7 +26,8 @@ from headbayes.datasets.datacopy import copy_inputs, with_copies
 from headbayes.engine import runner
 from headbayes.engine.exported import only_own_code, program_path
 from headbayes.engine.programs import compile_cache_dir, enable_compile_cache, program_key
-from headbayes.job.bodies import body_entry
+from headbayes.job.bodies import before_sampling, during_sampling
+from headbayes.models.bodies import body_entry
 from headbayes.job.plan import build_position, prepare_loop, saved_position
 from headbayes.job.signals import stop_requests
 from headbayes.models import TargetModel
@@ -120,7 +121,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     compiled, compile_s = runner.compile_loop(*loop, slots, reuse=key, stored=stored)
     stages.lap("compile")
     sampling_start = time.perf_counter()
-    during = body_entry(cfg).extras.get("during_sampling")
+    during = during_sampling(cfg)
     if during is not None and not checkpoint:
         loop, params, body_compile_s = during(
             cfg, loop, static, params, mask, slots,
@@ -195,7 +196,7 @@ def _model(cfg: RunConfig, files: RunFiles, data, checkpoint, stages: Stages) ->
             files.write_params(named_leaves(params), initial=True)
     stages.lap("model")
     pretraining = {}
-    before = body_entry(cfg).extras.get("before_sampling")
+    before = before_sampling(cfg)
     if before is not None and not checkpoint:
         params, pretraining = before(cfg, params, static, data)
         stages.lap("pretraining")

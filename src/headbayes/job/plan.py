@@ -17,7 +17,7 @@ from headbayes.core.schema import RunConfig
 from headbayes.datasets import make_dataset
 from headbayes.engine import runner
 from headbayes.engine.programs import build_model, program_key
-from headbayes.job.bodies import body_entry
+from headbayes.models.bodies import body_entry
 from headbayes.models import is_inexact_shape, linear_head, model_structure
 from headbayes.models.mask import build_mask, leaf_path, named_leaves
 from headbayes.models.prefix import compute_features, first_sampled_stage

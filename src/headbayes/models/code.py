@@ -2,22 +2,25 @@
 a run directory may import it.
 
 A run records the SHA-256 of its model module's source (`source_record`: every `.py` file of
-the top-level module or package, found without importing anything). A config read back from
-a run directory (`check_saved_target`) names a module that may be imported only when
+the top-level module or package). A config read back from a run directory
+(`check_saved_target`) names a module that may be imported only when
 
 - it lies in a folder the user vouches for (`--code DIR`, `load_run(path, code=DIR)`), or
-- it lies in the working directory or a PYTHONPATH entry and its source is the one the run
-  recorded (one's own runs need nothing more);
+- it lies in the working directory or a PYTHONPATH entry, outside any installed-packages
+  folder, and its source is the one the run recorded (one's own runs need nothing more).
 
-and never when it lies inside the run directory or holds it, whatever its layout (a plain
-folder, a package, a symbolic link), nor from the standard library or the installed packages,
-whose public source a stranger's directory could name (a config that reaches
-`hydra.utils.instantiate` calls anything).
+Never from the standard library, the installed packages or headbayes itself, whose public
+source a stranger's directory could record (a config that reaches `hydra.utils.instantiate`
+calls anything); and never a module inside a run directory or holding it: once a command
+reads a run directory, an import hook (`guard_run_directory`) refuses every module found
+there for the rest of the process, whatever imports it and whatever sys.path holds.
 """
 
 import hashlib
-import importlib.machinery
+import importlib.abc
+import importlib.util
 import os
+import site
 import sys
 import sysconfig
 from pathlib import Path
@@ -25,7 +28,7 @@ from pathlib import Path
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.settings import settings
 
-__all__ = ["source_record", "check_saved_target", "vouched_folders", "own_places",
+__all__ = ["source_record", "check_saved_target", "vouched_folders", "guard_run_directory",
            "MAX_SOURCE_FILES", "MAX_SOURCE_BYTES"]
 
 MAX_SOURCE_FILES = 2000  # a larger package is not digested: it needs --code
@@ -34,19 +37,14 @@ _HEADBAYES = Path(__file__).resolve().parents[1]  # the package's own folder
 
 
 def _top(target: str) -> str:
-    top = target.split(".", 1)[0]
     if not all(part.isidentifier() for part in target.split(".")):
         raise RunDirError(f"model._target_ {target!r} is not a dotted Python name")
-    return top
+    return target.split(".", 1)[0]
 
 
-def _locations(top: str, search: list[str]) -> list[Path] | None:
-    """The resolved file (a module) or folders (a package, a namespace package) that importing
-    `top` would read: the loaded module's own when it is imported, else the first found on
-    `search`; None when there is none (or it is built in)."""
-    module = sys.modules.get(top)
-    spec = (getattr(module, "__spec__", None) if module is not None
-            else importlib.machinery.PathFinder.find_spec(top, search))
+def _spec_locations(spec) -> list[Path] | None:
+    """The resolved file (a module) or folders (a package, a namespace package) of `spec`;
+    None when it has none (built in, frozen)."""
     if spec is None:
         return None
     if spec.submodule_search_locations:
@@ -54,6 +52,15 @@ def _locations(top: str, search: list[str]) -> list[Path] | None:
     if spec.origin in (None, "built-in", "frozen") or not os.path.isfile(spec.origin):
         return None
     return [Path(spec.origin).resolve()]
+
+
+def _find(top: str) -> list[Path] | None:
+    """Where importing `top` now reads it from: the loaded module's own locations, else those
+    the import system finds on the current sys.path (the guard below included)."""
+    module = sys.modules.get(top)
+    spec = (getattr(module, "__spec__", None) if module is not None
+            else importlib.util.find_spec(top))
+    return _spec_locations(spec)
 
 
 def _digest(locations: list[Path]) -> str | None:
@@ -83,36 +90,101 @@ def _digest(locations: list[Path]) -> str | None:
     return digest.hexdigest()
 
 
-def own_places() -> list[str]:
-    """Where a run imports its model from before the installed packages: the working
-    directory and the PYTHONPATH entries."""
-    return [str(Path.cwd()), *(p for p in settings().pythonpath if os.path.isdir(p))]
+def _put_first(folders) -> None:
+    """`folders` first on sys.path, in this order (where an import looks first)."""
+    names = [str(f) for f in folders]
+    sys.path[:] = names + [p for p in sys.path if p not in names]
 
 
 def source_record(target: str) -> dict:
     """{"module", "sha256"} of the module `target` names, as a run imports it (the working
     directory first); sha256 None when it is too large to digest."""
     top = _top(target)
-    locations = _locations(top, [*own_places(), *sys.path])
+    _put_first([Path.cwd()])
+    locations = _find(top)
     return {"module": top, "sha256": _digest(locations) if locations else None}
 
 
+def _ids(path: Path) -> list[tuple[int, int]]:
+    """(device, inode) of `path` and of each folder above it: one file is recognised whatever
+    the letter case or the links that name it."""
+    ids = []
+    for part in (path, *path.parents):
+        try:
+            stat = os.stat(part)
+        except OSError:
+            continue
+        ids.append((stat.st_dev, stat.st_ino))
+    return ids
+
+
 def _within(path: Path, folder: Path) -> bool:
-    return path == folder or path.is_relative_to(folder)
+    """`path` is `folder` or lies below it."""
+    try:
+        stat = os.stat(folder)
+    except OSError:
+        return path == folder or path.is_relative_to(folder)
+    return (stat.st_dev, stat.st_ino) in _ids(path)
+
+
+def _overlaps(location: Path, run_dir: Path) -> bool:
+    return _within(location, run_dir) or _within(run_dir, location)
+
+
+class _RunDirectoryGuard(importlib.abc.MetaPathFinder):
+    """First on sys.meta_path once a command reads a run directory: a module that lies inside
+    one, or a package folder that holds one, cannot be imported for the rest of the process."""
+
+    def __init__(self):
+        self.run_dirs: list[Path] = []
+
+    def find_spec(self, name, path=None, target=None):
+        if not self.run_dirs:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        for location in _spec_locations(spec) or ():
+            for run_dir in self.run_dirs:
+                if _overlaps(location, run_dir):
+                    raise ImportError(f"module '{name}' at {location} lies inside the run "
+                                      f"directory {run_dir} or holds it; code is never "
+                                      f"imported from a run directory")
+        return spec
+
+
+_GUARD = _RunDirectoryGuard()
+
+
+def guard_run_directory(run_dir: Path) -> None:
+    """Refuse, from now on in this process, to import any module from `run_dir`."""
+    run_dir = Path(run_dir).resolve()
+    if run_dir not in _GUARD.run_dirs:
+        _GUARD.run_dirs.append(run_dir)
+    if _GUARD not in sys.meta_path:
+        sys.meta_path.insert(0, _GUARD)
 
 
 def _is_library(location: Path) -> bool:
-    """In the standard library, an installed-packages folder or headbayes itself (an editable
-    install's source folder included)."""
+    """In the standard library, an installed-packages folder (a virtual environment's, the
+    user's, the system's) or headbayes itself (an editable install's source folder)."""
     roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {*site.getsitepackages(), site.getusersitepackages()}
     return (any(_within(location, Path(r).resolve()) for r in roots if r)
+            or any(part in ("site-packages", "dist-packages") for part in location.parts)
             or _within(location, _HEADBAYES) or _within(_HEADBAYES, location)
             or location.name == "hydra_plugins")
 
 
 def vouched_folders(folders) -> tuple[Path, ...]:
-    """The `--code` folders, resolved and put first on sys.path (a saved config's module is
-    imported from them); ConfigError (exit 2) for one that is not a folder."""
+    """The `--code` folders, resolved and put first on sys.path, before the working directory
+    (a saved config's module is imported from them); ConfigError (exit 2) for one that is not
+    a folder."""
     resolved = []
     for folder in folders or ():
         path = Path(folder)
@@ -120,38 +192,51 @@ def vouched_folders(folders) -> tuple[Path, ...]:
             raise ConfigError(f"--code: {folder} is not a folder (give the folder that holds "
                               f"your model's module)")
         resolved.append(path.resolve())
-    for path in reversed(resolved):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+    _put_first([*resolved, Path.cwd()])
     return tuple(resolved)
 
 
 def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict | None,
                        code: tuple[Path, ...] = ()) -> None:
     """Allow importing `target` from a config read from `where` in `run_dir`, or refuse:
-    RunDirError (exit 4) for a module inside the run directory (or holding it), a standard or
-    installed one, or a name that is not a dotted Python name; ConfigError (exit 2) for one
-    not found or whose source is not the recorded one, saying to pass --code. `recorded` is
-    the run's `source_record` (None: the run has none); nothing is imported."""
+    RunDirError (exit 4) for a module inside the run directory (or holding it), outside the
+    working directory, PYTHONPATH and `code`, in the standard library or installed packages,
+    or a name that is not a dotted Python name; ConfigError (exit 2) for one not found or
+    whose source is not the recorded one, saying to pass --code. `recorded` is the run's
+    `source_record` (None: the run has none). Nothing is imported; from now on nothing is
+    imported from `run_dir` (`guard_run_directory`)."""
     top = _top(target)
     run_dir = Path(run_dir).resolve()
-    locations = _locations(top, [*map(str, code), *own_places(), *sys.path])  # import's order
+    guard_run_directory(run_dir)
     hint = "pass --code DIR (the folder holding it) if you trust it"
+    for folder in code:
+        if _within(folder, run_dir):
+            raise RunDirError(f"--code {folder}: a folder inside the run directory {run_dir} is "
+                              f"never trusted; pass the folder of your own module")
+    _put_first([*code, Path.cwd()])  # where `models.base._import_target` will import it from
+    try:
+        locations = _find(top)
+    except ImportError as e:  # the guard: it lies in the run directory
+        raise RunDirError(f"{where} names model._target_ {target!r}: {e}") from None
     if locations is None:
         raise ConfigError(f"{where} names model._target_ {target!r}, but there is no module "
                           f"'{top}' to import; run the command from the folder that holds it, "
                           f"or {hint}")
     for location in locations:
-        if _within(location, run_dir) or _within(run_dir, location):
+        if _overlaps(location, run_dir):
             raise RunDirError(f"{where} names model._target_ {target!r}, whose module "
                               f"{location} lies inside the run directory or holds it; code is "
                               f"never imported from a run directory")
-    if any(_within(location, folder) for location in locations for folder in code):
+    if all(any(_within(location, folder) for folder in code) for location in locations):
         return
-    if any(_is_library(location) for location in locations):
-        raise RunDirError(f"{where} names model._target_ {target!r} from the standard library "
-                          f"or the installed packages ({locations[0]}); a run directory's "
-                          f"config may not choose such code. If the model is yours, {hint}")
+    places = [Path.cwd(), *(Path(p) for p in settings().pythonpath if os.path.isdir(p))]
+    if any(_is_library(location) for location in locations) or not all(
+            any(_within(location, place.resolve()) for place in places)
+            for location in locations):
+        raise RunDirError(f"{where} names model._target_ {target!r} from {locations[0]}, "
+                          f"outside your working directory and PYTHONPATH or among the "
+                          f"installed packages; a run directory's config may not choose such "
+                          f"code. If the model is yours, {hint}")
     expected = (recorded or {}).get("sha256")
     if expected is None or recorded.get("module") != top:
         raise ConfigError(f"{where} names model._target_ {target!r}, and the run records no "

@@ -15,7 +15,7 @@ import numpy as np
 from headbayes.analysis import exact
 from headbayes.datasets import report_parts, report_points
 from headbayes.engine.predictive import function_draws
-from headbayes.job.bodies import body_entry
+from headbayes.models.bodies import body_entry
 from headbayes.posterior import noise
 from headbayes.posterior.likelihoods import (is_classifier, make_likelihood, noise_predictive,
                                              output_split)

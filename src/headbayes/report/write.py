@@ -15,7 +15,7 @@ from headbayes.core.timing import Stages
 from headbayes.datasets import make_dataset
 from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
-from headbayes.job.bodies import body_entry
+from headbayes.models.bodies import body_entry
 from headbayes.posterior.noise import model_draws
 from headbayes.report import classify, plots
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
@@ -23,14 +23,16 @@ from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
 __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
 
-def compute_report(run_dir: Path, data=None, code: tuple = ()) -> tuple[dict, dict]:
+def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dict]:
     """(metrics, extras) recomputed from the files; extras hold arrays for the plots and notes.
-    `data`: the dataset the job of this process sampled on (`job.pipeline.JobResult`), the one
-    the run's files describe; None builds it from the saved config. `code`: folders a saved
-    `model._target_` may be imported from (`config.saved.load_config`)."""
+    `job`: the `job.pipeline.JobResult` this process just ran in `run_dir`: its dataset (the
+    one the files describe) is reused and its model, the config's own, is not checked again;
+    None reads everything from the files. `code`: folders a saved `model._target_` may be
+    imported from (`config.saved.load_config`)."""
     enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
-    cfg = load_config(files, learned=True, code=code)
+    cfg = load_config(files, learned=True, code=code, own=job is not None)
+    data = job.data if job is not None else None
     params = files.read_params()
     chain, info = files.chain()
     unknown = set(model_draws(chain)) - set(params)
@@ -81,15 +83,15 @@ def _class_extras(ctx: ReportContext) -> dict:
 
 
 def write_report(run_dir: Path, plot: bool = True, stages=None, worker=None,
-                 data=None, code: tuple = ()) -> tuple[dict, list]:
+                 job=None, code: tuple = ()) -> tuple[dict, list]:
     """Recompute metrics, write metrics.json (and the plots); return (metrics, notes). With
     `stages` (`headbayes.core.timing.Stages`), their time goes to the laps `report` and `plots`;
-    with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can; `data` as
+    with a `headbayes.report.plotworker.PlotWorker`, it draws the plots if it can; `job`
     and `code` as in `compute_report`."""
 
     stages = Stages() if stages is None else stages
     files = RunFiles.existing(run_dir)
-    figures, extras = compute_report(run_dir, data, code)
+    figures, extras = compute_report(run_dir, job, code)
     files.write_json(files.METRICS, figures)
     stages.lap("report")
     calls = _plot_calls(files, extras) if plot else []

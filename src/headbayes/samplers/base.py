@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
 from headbayes.core.registry import Registry
+from headbayes.models.bodies import body_entry
 from headbayes.posterior.density import minibatch
 
 __all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler",
@@ -122,11 +123,11 @@ def check_common(options, cfg, temperature_zero_ok: bool = False) -> None:
     at_least("sampler.thin", options.thin, 1)
     at_least("sampler.num_chains", options.num_chains, 1)
     nonnegative_float("sampler.init_jitter", options.init_jitter)
-    if cfg.body.mode == "joint":
+    if "moves" in body_entry(cfg).caps:
         stepping = [n for n in SAMPLERS.names()
                     if not SAMPLERS[n].caps & {"fitted", "composite"}]
         require(options.name in stepping, "sampler.name", options.name,
-                f"a stepping sampler ({', '.join(stepping)}) with body.mode=joint")
+                f"a stepping sampler ({', '.join(stepping)}) with body.mode={cfg.body.mode}")
 
 
 def step_size_hint(options) -> str:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
 from headbayes.models.base import leaf_shapes
+from headbayes.models.bodies import body_entry, modes_without
 from headbayes.models.mask import group_owners, leaf_path
 from headbayes.posterior.noise import is_sampled
 from headbayes.samplers.base import (SAMPLERS, Info, Sampler, SamplerOptions, check_common,
@@ -76,8 +77,8 @@ def _check(options, cfg) -> None:
         raise ConfigError("sampler=gibbs needs mask.groups: a name per group with its "
                           "selectors and its sampler (see docs/patterns.md)")
 
-    require(cfg.body.mode != "joint", "body.mode", cfg.body.mode,
-            "frozen or pretrained with sampler=gibbs")
+    require("moves" not in body_entry(cfg).caps, "body.mode", cfg.body.mode,
+            f"{' or '.join(modes_without('moves'))} with sampler=gibbs")
     if is_sampled(cfg.likelihood):
         raise ConfigError("likelihood.sigma=sampled is not available with sampler=gibbs yet; "
                           "set a number, `evidence` or `validation`")
