@@ -252,3 +252,11 @@ def test_an_own_model_that_cannot_fit_the_data_is_a_config_error(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=re.escape(message)):
         headbayes.compose(["model=own"])
+
+
+def test_python_predict_takes_a_number_and_a_dict_of_columns(regression):
+    run = headbayes.load_run(regression)
+    assert run.predict(0.5)["mean"].shape == (1,)
+    assert run.predict({"x": [0.1, 0.2]})["mean"].shape == (2,)
+    with pytest.raises(ConfigError, match="no column 'x'"):
+        run.predict({"u": [0.1]})

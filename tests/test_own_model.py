@@ -100,8 +100,8 @@ def test_python_api_gives_the_same_predictions(user_run, monkeypatch):
     np.testing.assert_allclose(got["q95_f"], table["q95_f"], rtol=1e-6)
 
 
-def test_python_api_runs_from_the_user_directory(monkeypatch, tmp_path):
-    root = make_user_dir(tmp_path / "user")
+def test_python_api_runs_from_the_user_directory(user_run, monkeypatch):
+    root = user_run[0]  # one folder per process: `mymodels` is imported once
     monkeypatch.chdir(root)
     sgld = [o for o in RUN if not o.startswith("sampler")] + [
         "sampler=sgld", "sampler.step_size=1e-4", "sampler.warmup=50", "sampler.keep=20",

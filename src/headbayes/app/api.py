@@ -80,18 +80,23 @@ class RunDir:
         from headbayes.core.errors import ConfigError
         from headbayes.models.code import vouched_folders
 
-        try:
-            if isinstance(x, dict):
-                from headbayes.report.predict import data_description
+        if isinstance(x, dict):
+            from headbayes.report.predict import data_description
 
-                names = data_description(self.path, self.config)["inputs"]
-                x = np.stack([np.asarray(x[n], np.float64) for n in names], axis=1)
+            names = data_description(self.path, self.config)["inputs"]
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ConfigError(f"inputs: no column {missing[0]!r} (the run's inputs: "
+                                  f"{', '.join(names)})")
+            x = [np.asarray(x[n]).reshape(-1) for n in names]
+            x = np.stack(x, axis=1) if len({len(c) for c in x}) == 1 else x
+        try:
             x = np.asarray(x, np.float64)
-        except (ValueError, TypeError, KeyError) as e:
+        except (ValueError, TypeError) as e:
             raise ConfigError(f"inputs must be numbers, (rows, inputs) or a dict of input "
                               f"columns: {type(e).__name__}: {e}") from None
-        return predict_arrays(self.path, x if x.ndim != 1 else x[None, :],
-                              code=vouched_folders(self._code))
+        x = x.reshape(1, 1) if x.ndim == 0 else x[None, :] if x.ndim == 1 else x
+        return predict_arrays(self.path, x, code=vouched_folders(self._code))
 
 
 def _default_run_dir() -> Path:
