@@ -43,6 +43,13 @@ def headbayes(tmp_path, monkeypatch):
     return run
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _source_key(tmp_path_factory):
+    """This account's key for model source records (`models.code`), kept out of ~/.config;
+    the commands the tests start in other processes inherit it."""
+    os.environ["HEADBAYES_SOURCE_KEY"] = str(tmp_path_factory.mktemp("key") / "source-key")
+
+
 @pytest.fixture
 def refused_run(tmp_path, monkeypatch):
     """`headbayes run ARGS` in this process, for a command line that the pre-flight check

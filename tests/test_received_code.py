@@ -199,3 +199,24 @@ def test_a_run_written_before_checksums_resumes_and_reports(finished, tmp_path):
     assert run_cli(["resume", str(run)]) == 0  # rewrites mask.json: no partial record
     assert not (run / "checksums.json").exists()
     assert run_cli(["report", str(run), "--no-plots"]) == 0
+
+
+def test_a_file_beside_a_received_run_with_a_forged_record_is_not_imported(
+        finished, tmp_path, monkeypatch, capsys):
+    """A bundle holding a run directory and, beside it, a Python file whose digest the
+    directory's record gives: the record is not this account's, so nothing is imported."""
+    bundle, marker = tmp_path / "bundle", tmp_path / "IMPORTED"
+    run = shutil.copytree(finished, bundle / "run")
+    (bundle / "beside_run.py").write_text(EVIL.format(marker=str(marker)))
+    config = json.loads((run / "run_config.json").read_text())
+    config["model"] = {"_target_": "beside_run.make", "seed": 0}
+    (run / "run_config.json").write_text(json.dumps(config))
+    digest = _digest([(bundle / "beside_run.py").resolve()])
+    for signature in (None, "0" * 64):
+        record = {"module": "beside_run", "sha256": digest, "signature": signature}
+        (run / "model_source.json").write_text(json.dumps(record))
+        rerecord(run)
+        monkeypatch.chdir(bundle)
+        assert run_cli(["report", "run", "--no-plots"]) == 2
+        assert "was not made by this account" in capsys.readouterr().err
+    assert not marker.exists()

@@ -21,6 +21,8 @@ class Settings:
     mlflow_uri: str  # MLFLOW_TRACKING_URI ("" when unset)
     pythonpath: tuple[str, ...]  # PYTHONPATH entries: where a user's model may be imported from
     columns_set: bool  # COLUMNS set: the console keeps the width it gives
+    source_key: Path  # HEADBAYES_SOURCE_KEY (default ~/.config/headbayes/source-key): this
+    # account's key, which signs the model source digests of its runs (models.code)
 
 
 def settings() -> Settings:
@@ -37,4 +39,6 @@ def settings() -> Settings:
         mlflow_uri=env.get("MLFLOW_TRACKING_URI", ""),
         pythonpath=tuple(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p),
         columns_set="COLUMNS" in env,
+        source_key=Path(env.get("HEADBAYES_SOURCE_KEY")
+                        or Path.home() / ".config" / "headbayes" / "source-key"),
     )

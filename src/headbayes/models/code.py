@@ -2,12 +2,15 @@
 a run directory may import it.
 
 A run records the SHA-256 of its model module's source (`source_record`: every `.py` file of
-the top-level module or package). A config read back from a run directory
+the top-level module or package), signed with this account's key (an HMAC with the key in
+`settings().source_key`, made on first use): a directory from someone else cannot make the
+record, even for a file it brings beside itself. A config read back from a run directory
 (`check_saved_target`) names a module that may be imported only when
 
 - it lies in a folder the user vouches for (`--code DIR`, `load_run(path, code=DIR)`), or
 - it lies in the working directory or a PYTHONPATH entry, outside any installed-packages
-  folder, and its source is the one the run recorded (one's own runs need nothing more).
+  folder, and its source is the one this account's run recorded (one's own runs need nothing
+  more).
 
 Never from the standard library, the installed packages or headbayes itself, whose public
 source a stranger's directory could record (a config that reaches `hydra.utils.instantiate`
@@ -17,9 +20,11 @@ there for the rest of the process, whatever imports it and whatever sys.path hol
 """
 
 import hashlib
+import hmac
 import importlib.abc
 import importlib.util
 import os
+import secrets
 import site
 import sys
 import sysconfig
@@ -96,13 +101,44 @@ def _put_first(folders) -> None:
     sys.path[:] = names + [p for p in sys.path if p not in names]
 
 
+def _account_key(create: bool) -> bytes | None:
+    """This account's key (32 random bytes, a file only its owner reads), made when `create`
+    and missing; None when there is none or it cannot be made (read-only home)."""
+    path = settings().source_key
+    for _ in range(2):
+        try:
+            key = path.read_bytes()
+            return key if len(key) >= 32 else None
+        except OSError:
+            if not create:
+                return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            continue  # another process made it meanwhile: read it
+        except OSError:
+            return None
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return None
+
+
+def _signature(key: bytes, module: str, sha256: str) -> str:
+    return hmac.new(key, f"{module}\0{sha256}".encode(), "sha256").hexdigest()
+
+
 def source_record(target: str) -> dict:
-    """{"module", "sha256"} of the module `target` names, as a run imports it (the working
-    directory first); sha256 None when it is too large to digest."""
+    """{"module", "sha256", "signature"} of the module `target` names, as a run imports it (the
+    working directory first); sha256 None when it is too large to digest, signature None when
+    this account has no key."""
     top = _top(target)
     _put_first([Path.cwd()])
     locations = _find(top)
-    return {"module": top, "sha256": _digest(locations) if locations else None}
+    sha256 = _digest(locations) if locations else None
+    key = _account_key(create=True) if sha256 else None
+    return {"module": top, "sha256": sha256,
+            "signature": _signature(key, top, sha256) if key else None}
 
 
 def _ids(path: Path) -> list[tuple[int, int]]:
@@ -238,9 +274,16 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
                           f"installed packages; a run directory's config may not choose such "
                           f"code. If the model is yours, {hint}")
     expected = (recorded or {}).get("sha256")
-    if expected is None or recorded.get("module") != top:
+    if not isinstance(expected, str) or recorded.get("module") != top:
         raise ConfigError(f"{where} names model._target_ {target!r}, and the run records no "
                           f"digest of its source; {hint}")
+    key = _account_key(create=False)
+    signature = recorded.get("signature")
+    if key is None or not isinstance(signature, str) or not hmac.compare_digest(
+            signature, _signature(key, top, expected)):
+        raise ConfigError(f"{where} names model._target_ {target!r}, and its record of the "
+                          f"source was not made by this account (another user's or machine's "
+                          f"run, or edited); {hint}")
     if _digest(locations) != expected:
         raise ConfigError(f"{where} names model._target_ {target!r}: module '{top}' at "
                           f"{locations[0]} is not the source the run was made with; {hint}")
