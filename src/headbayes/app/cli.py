@@ -195,7 +195,7 @@ def _resume(args: list[str]) -> int:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
     with job.owned(ns.run_dir):
-        job.run_and_report(cfg, ns.run_dir, resume=True, code=code)
+        job.run_and_report(cfg, ns.run_dir, resume=True)  # its model: checked above
     return 0
 
 

@@ -77,17 +77,15 @@ def sample(run_config: RunConfig, run_dir: Path, progress, resume: bool = False,
     return job
 
 
-def report(run_config: RunConfig, run_dir: Path, job, worker=None,
-           code: tuple = ()) -> tuple[dict, list]:
-    """The report of the job just run (on its dataset), with its laps added to meta.json's
-    timings (a run that had finished keeps its meta.json): (metrics, notes). `code`: the
-    folders vouched for (`headbayes resume --code`)."""
+def report(run_config: RunConfig, run_dir: Path, job, worker=None) -> tuple[dict, list]:
+    """The report of the job just run (on its dataset and its own model), with its laps added
+    to meta.json's timings (a run that had finished keeps its meta.json): (metrics, notes)."""
     from headbayes.core.timing import Stages, job_seconds
     from headbayes.report.write import write_report
 
     stages = Stages(job.meta["timings"].get("stages"))
     figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
-                                  worker=worker, job=job, code=code)
+                                  worker=worker, job=job)
     if not job.finished_before:
         job.meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
         RunFiles(run_dir).write_json(RunFiles.META, job.meta)
@@ -95,9 +93,9 @@ def report(run_config: RunConfig, run_dir: Path, job, worker=None,
 
 
 def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
-                   sweep_dir: Path | None = None, code: tuple = ()) -> None:
+                   sweep_dir: Path | None = None) -> None:
     """Sample (or resume), then report and print the metrics table; with `+tracking=mlflow`
-    log the run (a job of the sweep in `sweep_dir`, if one). `code` as in `report`."""
+    log the run (a job of the sweep in `sweep_dir`, if one)."""
     from headbayes.report import plotworker
 
     worker = plotworker.take(run_config.report.plots)  # `headbayes run` launched it
@@ -106,7 +104,7 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
             job = sample(run_config, run_dir, progress, resume,
                          on_sampling=plots_prefetch(run_config, worker))
         # the report's modules are imported after the job: its libraries load meanwhile
-        figures, notes = report(run_config, run_dir, job, worker, code)
+        figures, notes = report(run_config, run_dir, job, worker)
     finally:
         if worker is not None:
             worker.close()
