@@ -260,3 +260,47 @@ def test_python_predict_takes_a_number_and_a_dict_of_columns(regression):
     assert run.predict({"x": [0.1, 0.2]})["mean"].shape == (2,)
     with pytest.raises(ConfigError, match="no column 'x'"):
         run.predict({"u": [0.1]})
+
+
+def _replace_part(run, arrays_or_bytes):
+    """Put new bytes in chain/part-00000.npz and its SHA-256 in the manifest (as whoever
+    sent the directory could)."""
+    import hashlib
+    import io
+
+    if isinstance(arrays_or_bytes, dict):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays_or_bytes)
+        arrays_or_bytes = buffer.getvalue()
+    (run / "chain" / "part-00000.npz").write_bytes(arrays_or_bytes)
+    manifest = json.loads((run / "chain" / "manifest.json").read_text())
+    manifest["parts"][0]["sha256"] = hashlib.sha256(arrays_or_bytes).hexdigest()
+    (run / "chain" / "manifest.json").write_text(json.dumps(manifest))
+    return manifest["parts"][0]["draws"]
+
+
+def test_a_chain_part_claiming_more_than_memory_is_refused_before_allocating(regression,
+                                                                             tmp_path, capsys):
+    import io
+    import zipfile
+
+    run = shutil.copytree(regression, tmp_path / "run")
+    draws = json.loads((run / "chain" / "manifest.json").read_text())["parts"][0]["draws"]
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (2, draws, 10**12)})
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("output_layer.weight.npy", header.getvalue() + b"\0" * 64)
+    _replace_part(run, archive.getvalue())
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "more than the" in capsys.readouterr().err
+
+
+def test_a_chain_part_with_other_draws_than_the_manifest_is_refused(regression, tmp_path,
+                                                                    capsys):
+    run = shutil.copytree(regression, tmp_path / "run")
+    part = dict(np.load(run / "chain" / "part-00000.npz"))
+    _replace_part(run, {k: np.concatenate([v, v], axis=1) for k, v in part.items()})
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "the manifest gives it" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import os
 
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
+from headbayes.core.memory import available_memory
 from headbayes.datasets import data_sizes
 from headbayes.datasets.datacopy import FILE_KEYS
 from headbayes.models import leaf_shapes
@@ -29,7 +30,7 @@ ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_
                            "identity) or sample fewer leaves (mask.include)",
           "data": "use fewer rows (data.n_train, data.n_test) or a smaller file"}
 
-__all__ = ["check_seeds_and_counts", "check_memory", "memory_estimate", "available_memory"]
+__all__ = ["check_seeds_and_counts", "check_memory", "check_run_memory", "memory_estimate"]
 
 INT32_MAX = 2**31 - 1
 SEED_LIMIT = 2**32
@@ -82,22 +83,6 @@ def _file_size(path: str) -> int:
         return os.stat(os.path.expanduser(path)).st_size if path else 0
     except OSError:
         return 0
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (MemAvailable of /proc/meminfo, else the physical
-    memory); None when neither is known."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 READING = ("kept draws", "model", "data")  # what reading a finished run holds

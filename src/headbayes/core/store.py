@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.core.errors import RunDirError, RunInUse
+from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "temporary_beside", "write_bytes", "write_json",
            "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter",
@@ -299,6 +301,50 @@ def verify_chain(run_dir: Path) -> None:
         _read_verified(confined(run_dir, name), digest, "chain")
 
 
+def _headers(path: Path, data: bytes) -> dict:
+    """{array name: (shape, dtype)} of an npz file's bytes, read from each array's .npy header
+    without reading its values; RunDirError when it is not such a file."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            headers = {}
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                headers[member.removesuffix(".npy")] = (tuple(shape), dtype)
+            return headers
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def _check_part_headers(run_dir: Path, parts: list, raw: list) -> None:
+    """Every part holds the same numeric arrays, (chain, draw, ...) with the manifest's number
+    of draws and the first part's other axes, and all of them fit in the memory free now:
+    RunDirError naming the part otherwise. A part whose headers claim more than its bytes
+    could hold is refused before numpy allocates it."""
+    first, total = None, 0
+    for part, (path, data) in zip(parts, raw):
+        headers = _headers(path, data)
+        for name, (shape, dtype) in headers.items():
+            if dtype.kind not in "biuf" or len(shape) < 2 or shape[1] != part["draws"]:
+                raise RunDirError(f"corrupt chain part {path}: array {name!r} has shape "
+                                  f"{shape} and dtype {dtype}; the manifest gives it "
+                                  f"{part['draws']} draws")
+            total += math.prod(shape) * dtype.itemsize
+        layout = {name: (shape[:1] + shape[2:], dtype) for name, (shape, dtype) in headers.items()}
+        if first is not None and layout != first:
+            raise RunDirError(f"inconsistent chain part {path}: its arrays differ from "
+                              f"{parts[0]['file']}'s")
+        first = layout
+    available = available_memory()
+    if available is not None and total > available:
+        raise RunDirError(f"the chain parts in {run_dir / 'chain'} would take "
+                          f"{total / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB "
+                          f"free: not a chain this machine can read")
+
+
 def load_chain(run_dir: Path) -> dict:
     """{leaf path: array (chain, draw, *shape)} from the committed parts, checksums verified."""
     return load_chain_and_info(run_dir)[0]
@@ -315,10 +361,12 @@ def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
         _read_verified(confined(run_dir, checkpoint["state"]), checkpoint["sha256"], "checkpoint")
     if not parts:
         raise RunDirError(f"no committed draws in {run_dir / 'chain'}")
-    pieces = []
+    raw = []
     for part in parts:
         path = confined(run_dir, part["file"])
-        pieces.append(read_npz(path, _read_verified(path, part["sha256"], "chain")))
+        raw.append((path, _read_verified(path, part["sha256"], "chain")))
+    _check_part_headers(run_dir, parts, raw)  # before any array is allocated
+    pieces = [read_npz(path, data) for path, data in raw]
     try:
         arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
     except (KeyError, ValueError) as e:
