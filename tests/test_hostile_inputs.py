@@ -304,3 +304,18 @@ def test_a_chain_part_with_other_draws_than_the_manifest_is_refused(regression, 
     _replace_part(run, {k: np.concatenate([v, v], axis=1) for k, v in part.items()})
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "the manifest gives it" in capsys.readouterr().err
+
+
+def test_a_stopped_predict_does_not_suggest_resuming(monkeypatch, capsys):
+    import signal
+
+    import headbayes.app.cli as cli_module
+    from headbayes.core.errors import SignalStop
+
+    def stopped(args):
+        raise SignalStop(signal.SIGTERM)
+
+    monkeypatch.setitem(cli_module.COMMANDS, "predict", stopped)
+    assert run_cli(["predict", "somewhere", "--input", "x.csv"]) == 143
+    err = capsys.readouterr().err
+    assert "stopped by signal 15" in err and "resume" not in err

@@ -360,7 +360,8 @@ def run_cli(argv: list[str]) -> int:
             return e.exit_code
         except SignalStop as e:
             console.error(f"{e}; what was committed is kept (a run continues with "
-                          f"`headbayes resume RUN_DIR`)")
+                          f"`headbayes resume RUN_DIR`)" if command in ("run", "resume") else
+                          f"{e}; no file was left half-written")
             return e.exit_code
 
 
