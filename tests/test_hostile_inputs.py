@@ -6,6 +6,7 @@ import re
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,3 +320,12 @@ def test_a_stopped_predict_does_not_suggest_resuming(monkeypatch, capsys):
     assert run_cli(["predict", "somewhere", "--input", "x.csv"]) == 143
     err = capsys.readouterr().err
     assert "stopped by signal 15" in err and "resume" not in err
+
+
+def test_a_uci_target_that_is_also_an_input_is_refused(tmp_path):
+    root = shutil.copytree(Path(headbayes.__file__).parents[2] / "data" / "uci" / "yacht",
+                           tmp_path / "yacht")
+    features = (root / "index_features.txt").read_text().split()
+    (root / "index_target.txt").write_text(features[2] + "\n")
+    with pytest.raises(ConfigError, match="is both the target"):
+        headbayes.compose(["+experiment=uci", f"data.root={root}"])

@@ -72,6 +72,11 @@ def _columns(options) -> tuple[np.ndarray, int]:
     target = read_indices(_file(options, "index_target.txt"), 10**9, "data.root")
     if target.size != 1:
         raise ConfigError(f"data.root: index_target.txt must name one column, got {target}")
+    if int(target[0]) in features:  # the target among the inputs: a perfect, false fit
+        raise ConfigError(f"data.root: column {int(target[0])} is both the target "
+                          f"(index_target.txt) and an input (index_features.txt)")
+    if len(set(features.tolist())) != len(features):
+        raise ConfigError("data.root: index_features.txt names a column more than once")
     return features, int(target[0])
 
 
