@@ -182,7 +182,9 @@ def run_lock(run_dir: Path):
             except PermissionError:
                 pass  # alive, owned by someone else
             raise RunInUse(f"{run_dir} is being written by process {owner} (lock {path}); "
-                           f"wait for it or stop it first; nothing was changed") from None
+                           f"wait for it or stop it first (if process {owner} is not "
+                           f"headbayes, the lock is stale: delete {path}); nothing was "
+                           f"changed") from None
         except OSError as e:  # a read-only directory, a full disk
             raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
                               f"nothing was changed") from None
