@@ -329,3 +329,29 @@ def test_a_uci_target_that_is_also_an_input_is_refused(tmp_path):
     (root / "index_target.txt").write_text(features[2] + "\n")
     with pytest.raises(ConfigError, match="is both the target"):
         headbayes.compose(["+experiment=uci", f"data.root={root}"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["samplr=nuts"], "unknown config group 'samplr'; did you mean 'sampler'? (sampler=NAME"),
+    (["+experiment=sin_head", "seed=ä"], "cannot parse the override 'seed=ä'"),
+    (["+experiment=sin_head", "hydra.run.dir={file}"], "hydra.run.dir: {file} is a file"),
+])
+def test_command_lines_refused_with_one_clear_line(refused_run, tmp_path, args, message):
+    (tmp_path / "a_file").write_text("")
+    args = [a.format(file=tmp_path / "a_file") for a in args]
+    result = refused_run(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message.format(file=tmp_path / "a_file") in result.stderr
+
+
+def test_an_output_folder_that_is_a_file_is_refused(refused_run, tmp_path):
+    (tmp_path / "outputs").write_text("")  # refused_run's HEADBAYES_OUTPUT_DIR
+    result = refused_run("+experiment=sin_head")
+    assert result.returncode == 2
+    assert f"HEADBAYES_OUTPUT_DIR: {tmp_path / 'outputs'} is a file" in result.stderr
+
+
+def test_inspect_refuses_a_sweep_flag(headbayes):
+    result = headbayes("inspect", "-m", "sampler.step_size=1,2")
+    assert result.returncode == 2
+    assert "inspect shows one config: drop -m" in result.stderr

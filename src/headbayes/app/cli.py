@@ -61,8 +61,15 @@ def preflight(args: list[str]) -> bool:
     from headbayes.config import composition  # Hydra and JAX: only when needed
     from headbayes.config.typed import CONFIG_GROUPS
 
+    output_dir = settings().output_dir
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"HEADBAYES_OUTPUT_DIR: {output_dir} is a file, not a folder for runs")
     fixed, swept, every_job = [], [], True
     for override in composition.parse_overrides(args):
+        if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir"):
+            folder = Path(str(override.value()))
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(f"{override.key_or_group}: {folder} is a file, not a folder")
         if composition.is_hydra_key(override.key_or_group):
             every_job = every_job and not override.is_sweep_override()
             continue
@@ -129,6 +136,9 @@ def _inspect(args: list[str]) -> int:
         return 0
     from headbayes.models.mask import assign_groups, leaf_table, select
     from headbayes.models import leaf_shapes
+
+    if any(a in ("-m", "--multirun") for a in args):
+        raise ConfigError("inspect shows one config: drop -m (sweeps are for `headbayes run`)")
 
     cfg = composition.compose(args)
     shapes = leaf_shapes(cfg)

@@ -43,9 +43,19 @@ def parse_overrides(args: list[str]) -> list:
     from hydra.errors import HydraException
 
     candidates = [a for a in args if ("=" in a or a.startswith("~")) and not a.startswith("-")]
+    parser = OverridesParser.create()
     try:
-        return OverridesParser.create().parse_overrides(candidates)
+        return parser.parse_overrides(candidates)
     except HydraException as e:
+        if "LexerNoViableAltException" in str(e):  # a character the grammar has no token for
+            for line in candidates:
+                try:
+                    parser.parse_overrides([line])
+                except HydraException:
+                    key, _, value = line.partition("=")
+                    raise ConfigError(f"cannot parse the override {line!r}: an unquoted value "
+                                      f"takes ASCII letters, digits and -+_./:@ only; quote "
+                                      f"it: {key}='{value}'") from _debug_cause(e)
         raise ConfigError(" ".join(str(e).split())) from _debug_cause(e)
 
 

@@ -136,6 +136,11 @@ def check_key(key: str) -> None:
     sections = {k.split(".")[0] for k in keys}
     if key in keys or key in sections or key.startswith(("model.", "mask.groups.", "body.data.")):
         return  # a group's keys are checked when the config is typed (`_typed_groups`)
+    group = difflib.get_close_matches(key, CONFIG_GROUPS, n=1, cutoff=0.6)
+    if "." not in key and group:
+        raise ConfigError(f"unknown config group '{key}'; did you mean '{group[0]}'? "
+                          f"({group[0]}=NAME chooses an option, {group[0]}.KEY=VALUE sets one "
+                          f"of its keys)")
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ConfigError(f"unknown config key '{key}'{hint} (valid keys: {', '.join(keys)})")
