@@ -335,6 +335,10 @@ def test_a_uci_target_that_is_also_an_input_is_refused(tmp_path):
     (["samplr=nuts"], "unknown config group 'samplr'; did you mean 'sampler'? (sampler=NAME"),
     (["+experiment=sin_head", "seed=ä"], "cannot parse the override 'seed=ä'"),
     (["+experiment=sin_head", "hydra.run.dir={file}"], "hydra.run.dir: {file} is a file"),
+    (["+experiment=sin_head", "sampler.step_size=1e-3,1e-4"],
+     "'sampler.step_size=1e-3,1e-4' is a sweep: add -m"),
+    (["-m", "+experiment=sin_head", "sampler.step_size=interval(1e-4,1e-3)"],
+     "'sampler.step_size=interval(1e-4,1e-3)': the basic sweeper takes lists"),
 ])
 def test_command_lines_refused_with_one_clear_line(refused_run, tmp_path, args, message):
     (tmp_path / "a_file").write_text("")

@@ -65,11 +65,15 @@ def preflight(args: list[str]) -> bool:
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"HEADBAYES_OUTPUT_DIR: {output_dir} is a file, not a folder for runs")
     fixed, swept, every_job = [], [], True
-    for override in composition.parse_overrides(args):
+    parsed = composition.parse_overrides(args)
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    own_sweeper = not any(o.key_or_group == "hydra/sweeper" for o in parsed)
+    for override in parsed:
         if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir"):
             folder = Path(str(override.value()))
             if folder.exists() and not folder.is_dir():
                 raise ConfigError(f"{override.key_or_group}: {folder} is a file, not a folder")
+        _check_sweep(override, multirun, own_sweeper)
         if composition.is_hydra_key(override.key_or_group):
             every_job = every_job and not override.is_sweep_override()
             continue
@@ -94,6 +98,21 @@ def preflight(args: list[str]) -> bool:
             else:
                 composition.compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
     return every_job
+
+
+def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
+    """A sweep without -m, or an interval for headbayes' sweeper (which takes lists): one line
+    instead of Hydra's multi-line message or traceback."""
+    if not override.is_sweep_override() or override.key_or_group.startswith("hydra"):
+        return
+    line = override.input_line
+    if not multirun:
+        raise ConfigError(f"'{line}' is a sweep: add -m to run one job per value (or quote the "
+                          f"value to pass it as text)")
+    if override.is_interval_sweep() and own_sweeper:
+        raise ConfigError(f"'{line}': the basic sweeper takes lists (KEY=a,b,c, range(...), "
+                          f"choice(...)); an interval needs a sampling sweeper "
+                          f"(hydra/sweeper=optuna, ...)")
 
 
 def _run(args: list[str]) -> int:
