@@ -359,3 +359,9 @@ def test_inspect_refuses_a_sweep_flag(headbayes):
     result = headbayes("inspect", "-m", "sampler.step_size=1,2")
     assert result.returncode == 2
     assert "inspect shows one config: drop -m" in result.stderr
+
+
+def test_resume_with_a_sweep_says_so(regression, capsys):
+    assert run_cli(["resume", str(regression), "seed=0,1"]) == 2
+    err = capsys.readouterr().err
+    assert "'seed=0,1' is a sweep" in err and "ChoiceSweep" not in err

@@ -255,6 +255,10 @@ def _with_overrides(cfg, overrides: list[str]):
         raise ConfigError(f"override '{malformed[0]}' must be KEY=VALUE")
     parsed = composition.parse_overrides(overrides)
     composition.check_overrides(parsed)
+    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    if swept:
+        raise ConfigError(f"'{swept[0]}' is a sweep; resume continues one run with its saved "
+                          f"values")
     merged = OmegaConf.structured(cfg)
     for override in parsed:
         merged = composition.with_value(merged, override.key_or_group, override.value())
