@@ -110,7 +110,7 @@ def test_preflight_checks_every_swept_value():
     (["-m", "+experiment=sin_head", "seed=range(0,3)"], True),
     (["-m", "+experiment=sin_head", "sampler=sgld,sghmc"], False),  # a group: Hydra composes
     (["-m", "+experiment=sin_head,sin_head_nuts"], False),
-    (["-m", "+experiment=sin_head", "sampler.step_size=interval(0.1,0.2)"], False),
+    (["-m", "+experiment=sin_head", "sampler=glob(sg*)"], False),  # a glob: the jobs check
     (["-m", "+experiment=sin_head", "seed=0,1", "hydra.sweep.subdir=a,b"], False),
 ])
 def test_preflight_says_whether_it_checked_every_job(args, every_job):
