@@ -365,3 +365,16 @@ def test_resume_with_a_sweep_says_so(regression, capsys):
     assert run_cli(["resume", str(regression), "seed=0,1"]) == 2
     err = capsys.readouterr().err
     assert "'seed=0,1' is a sweep" in err and "ChoiceSweep" not in err
+
+
+def test_random_bytes_are_not_called_pickled_data(regression, tmp_path, capsys):
+    run = shutil.copytree(regression, tmp_path / "run")
+    (run / "params.npz").write_bytes(bytes(range(256)) * 4)
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    err = capsys.readouterr().err
+    assert "not an npz archive" in err and "pickle" not in err
+    (tmp_path / "in.npz").write_bytes(bytes(range(256)) * 4)
+    assert run_cli(["predict", str(regression), "--input", str(tmp_path / "in.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "not an npz archive" in err and "pickle" not in err

@@ -140,6 +140,8 @@ def read_npz(path: Path, data: bytes | None = None) -> dict:
     corrupt or holding objects."""
     try:
         raw = read_bytes(path) if data is None else data
+        if not raw.startswith(b"PK"):  # numpy would call other bytes pickled data
+            raise ValueError("not an npz archive")
         with np.load(io.BytesIO(raw), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:

@@ -232,6 +232,9 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
 
 def _read_npz(path: Path, what: str) -> dict:
     try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"PK":  # numpy would call other bytes pickled data
+                raise ValueError("not an npz archive")
         with np.load(path, allow_pickle=False) as f:  # text arrays (labels) are skipped
             arrays = {k: f[k] for k in f.files}
         flat = [k for k, v in arrays.items() if v.ndim > 1 and v.size != len(v)]
