@@ -378,3 +378,11 @@ def test_random_bytes_are_not_called_pickled_data(regression, tmp_path, capsys):
     assert run_cli(["predict", str(regression), "--input", str(tmp_path / "in.npz")]) == 2
     err = capsys.readouterr().err
     assert "not an npz archive" in err and "pickle" not in err
+
+
+def test_a_data_file_larger_than_memory_is_refused_before_reading(tmp_path):
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:
+        f.truncate(2**42)  # 4 TiB, sparse: nothing is written
+    with pytest.raises(ConfigError, match="too large to read"):
+        headbayes.compose(["data=csv", f"data.path={big}", "data.target=y", *SMALL])

@@ -24,6 +24,7 @@ import numpy as np
 
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
+from headbayes.core.memory import available_memory
 from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
 
@@ -135,6 +136,10 @@ def regular_file(path: str, what: str = "data.path") -> Path:
     if not path or not resolved.is_file():
         raise ConfigError(f"{what}: file {path!r} not found (relative paths start at "
                           f"{Path.cwd()})")
+    size, available = resolved.stat().st_size, available_memory()
+    if available is not None and size > available // 4:  # its rows take several times more
+        raise ConfigError(f"{what}: {path!r} holds {size / 2**30:.1f} GiB, more than a quarter "
+                          f"of the {available / 2**30:.1f} GiB of memory free: too large to read")
     return resolved
 
 
