@@ -26,7 +26,7 @@ import numpy as np
 from headbayes.core.errors import RunDirError, RunInUse
 from headbayes.core.memory import available_memory
 
-__all__ = ["confined", "read_bytes", "temporary_beside", "write_bytes", "write_json",
+__all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "write_json",
            "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter",
            "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
 
@@ -135,14 +135,25 @@ def read_json(path: Path, data: bytes | None = None) -> dict:
     return value
 
 
+def open_npz(source: Path | bytes):
+    """`np.load` of an npz archive (a file, or its bytes), pickles refused; ValueError "not an
+    npz archive" for anything else (numpy would call it pickled data and suggest loading it
+    unsafely)."""
+    if isinstance(source, bytes):
+        head, source = source[:2], io.BytesIO(source)
+    else:
+        with open(source, "rb") as f:
+            head = f.read(2)
+    if head != b"PK":
+        raise ValueError("not an npz archive")
+    return np.load(source, allow_pickle=False)
+
+
 def read_npz(path: Path, data: bytes | None = None) -> dict:
     """All arrays of an npz file (or of its already-read bytes `data`); RunDirError if missing,
     corrupt or holding objects."""
     try:
-        raw = read_bytes(path) if data is None else data
-        if not raw.startswith(b"PK"):  # numpy would call other bytes pickled data
-            raise ValueError("not an npz archive")
-        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+        with open_npz(read_bytes(path) if data is None else data) as f:
             return {k: f[k] for k in f.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.core.checks import require
+from headbayes.core.store import open_npz
 from headbayes.core.errors import ConfigError
 from headbayes.core.memory import available_memory
 from headbayes.datasets.base import DATASETS, Dataset
@@ -113,7 +114,7 @@ def class_names(labels: np.ndarray) -> tuple:
 def _npz_labels(path: Path, what: str, target: str) -> np.ndarray:
     """An npz array of class labels as text (integers written as such)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open_npz(path) as f:
             values = np.asarray(f[target]).reshape(-1) if target in f.files else None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise ConfigError(f"{what}: cannot read {path} as npz: {e}") from None
@@ -155,7 +156,7 @@ def _kinds_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) 
     modification time)."""
     if kind == "npz":  # every array, text ones (class labels) included
         try:
-            with np.load(path, allow_pickle=False) as f:
+            with open_npz(path) as f:
                 kinds = {k: f[k].dtype.kind in "biuf" for k in f.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
             raise ConfigError(f"data.path: cannot read {path} as npz of numeric columns: "
@@ -237,10 +238,7 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
 
 def _read_npz(path: Path, what: str) -> dict:
     try:
-        with open(path, "rb") as f:
-            if f.read(2) != b"PK":  # numpy would call other bytes pickled data
-                raise ValueError("not an npz archive")
-        with np.load(path, allow_pickle=False) as f:  # text arrays (labels) are skipped
+        with open_npz(path) as f:  # text arrays (labels) are skipped
             arrays = {k: f[k] for k in f.files}
         flat = [k for k, v in arrays.items() if v.ndim > 1 and v.size != len(v)]
         if flat:
