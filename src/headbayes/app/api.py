@@ -108,8 +108,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
     outputs/runs/), write the report (metrics.json; the plots unless `report.plots` is false)
     and status.json; return the `RunDir`. Errors raise HeadbayesError subclasses (ConfigError,
-    SamplingError, ...); status.json records them. A `run_dir` holding committed chunks of the same config resumes
-    from them; one holding another config's is refused (OtherRunInDir), nothing changed."""
+    SamplingError, ...); status.json records them. A `run_dir` holding committed chunks of the
+    same config resumes from them; one holding another config's is refused (OtherRunInDir),
+    nothing changed."""
     from headbayes.app import session
     from headbayes.config.typed import validate
 

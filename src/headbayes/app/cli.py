@@ -73,10 +73,10 @@ def preflight(args: list[str]) -> bool:
             folder = Path(str(override.value()))
             if folder.exists() and not folder.is_dir():
                 raise ConfigError(f"{override.key_or_group}: {folder} is a file, not a folder")
-        _check_sweep(override, multirun, own_sweeper)
         if composition.is_hydra_key(override.key_or_group):
             every_job = every_job and not override.is_sweep_override()
             continue
+        _check_sweep(override, multirun, own_sweeper)
         if not override.is_sweep_override():
             fixed.append(override.input_line)
         elif override.is_discrete_sweep() and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
@@ -103,7 +103,7 @@ def preflight(args: list[str]) -> bool:
 def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
     """A sweep without -m, or an interval for headbayes' sweeper (which takes lists): one line
     instead of Hydra's multi-line message or traceback."""
-    if not override.is_sweep_override() or override.key_or_group.startswith("hydra"):
+    if not override.is_sweep_override():
         return
     line = override.input_line
     if not multirun:
