@@ -51,10 +51,10 @@ def holds_this_run(run_config: RunConfig, run_dir: Path) -> bool:
         return False
     from headbayes.config.saved import load_config, saved_target
 
-    target = getattr(run_config.model, "_target_", None)
-    if saved_target(files) != target:  # compared before the saved config imports anything
+    saved_model = saved_target(files)  # compared before the saved config imports anything
+    if saved_model != getattr(run_config.model, "_target_", None):
         raise OtherRunInDir(f"{run_dir} already holds a run of another model "
-                            f"({saved_target(files) or 'a built-in one'}). Choose another "
+                            f"({saved_model or 'a built-in one'}). Choose another "
                             f"hydra.run.dir")
     saved = load_config(files, own_data=False, own=True)  # the model this run imports itself
     changed = differences(saved, run_config)
