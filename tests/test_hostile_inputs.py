@@ -386,3 +386,62 @@ def test_a_data_file_larger_than_memory_is_refused_before_reading(tmp_path):
         f.truncate(2**42)  # 4 TiB, sparse: nothing is written
     with pytest.raises(ConfigError, match="too large to read"):
         headbayes.compose(["data=csv", f"data.path={big}", "data.target=y", *SMALL])
+
+
+@pytest.mark.parametrize("next_step", [25, 100, 20])
+def test_a_checkpoint_step_that_disagrees_with_the_kept_draws_is_refused(regression, tmp_path,
+                                                                        capsys, next_step):
+    """r43: 10 draws of thin 2 after 20 warmup steps end at step 40; a checkpoint that says
+    otherwise would append draws to the chain (or call it finished)."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    path = run / "chain" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["checkpoint"]["next_step"] = next_step
+    path.write_text(json.dumps(manifest))
+    for command in (["resume", str(run)], ["report", str(run)]):
+        assert run_cli(command) == 4
+        assert f"checkpoint at step {next_step} does not follow the 10 draws kept" in (
+            capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("hyperparameters.json", None), ("chain/manifest.json", None), ("params.npz", None),
+    ("run_config.json", "[" * 100_000), ("data.json", '{"x": ' + "[" * 100_000 + "]}")])
+def test_a_huge_or_deeply_nested_file_is_refused_without_reading_it(regression, tmp_path,
+                                                                   capsys, name, content):
+    """A sparse 1 TiB file (a few bytes on disk) was read whole (MemoryError traceback), and
+    JSON nested 100,000 deep overflowed the parser's recursion (RecursionError)."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    if content is None:
+        os.truncate(run / name, 2**40)
+    else:
+        (run / name).write_text(content)
+    rerecord(run) if content is not None else None
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    err = capsys.readouterr().err
+    assert name in err and ("too large" in err or "nested too deeply" in err), err
+
+
+def test_a_saved_config_never_interpolates(regression, tmp_path, capsys, monkeypatch):
+    """`${oc.env:NAME}` in a received config read this process's environment."""
+    monkeypatch.setenv("HEADBAYES_TEST_SECRET", "sin")
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    config = json.loads((run / "run_config.json").read_text())
+    config["data"]["name"] = "${oc.env:HEADBAYES_TEST_SECRET}"
+    (run / "run_config.json").write_text(json.dumps(config))
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "data.name holds an interpolation" in capsys.readouterr().err
+
+
+def test_yaml_aliases_are_refused(regression, tmp_path, capsys):
+    """Nine aliases of nine aliases ... (a 'billion laughs') become copies once merged."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    (run / "run_config.json").unlink()  # a run older than run_config.json: .hydra/config.yaml
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (run / ".hydra").mkdir(exist_ok=True)
+    (run / ".hydra" / "config.yaml").write_text("\n".join(lines) + "\n")
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "anchors and aliases are not allowed" in capsys.readouterr().err

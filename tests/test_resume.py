@@ -82,7 +82,7 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",
               f"hydra.run.dir={run_dir}", check_code=0)
     manifest = json.loads((run_dir / store.MANIFEST).read_text())
-    manifest["checkpoint"]["next_step"] = 5  # pretend it stopped early
+    manifest["checkpoint"]["next_step"], manifest["parts"] = 5, []  # stopped in warmup
     (run_dir / store.MANIFEST).write_text(json.dumps(manifest))
     state = run_dir / manifest["checkpoint"]["state"]
     state.write_bytes(b"garbage")
@@ -172,3 +172,52 @@ def test_a_new_run_never_overwrites_another_runs_chain(headbayes, tmp_path):
         result.stderr)
     for path, content in before.items():
         assert path.read_bytes() == content, path
+
+
+ENDLESS_CALL = """
+import sys
+import jax
+from jax import lax
+from headbayes.job.signals import stop_requests
+
+endless = jax.jit(lambda: lax.while_loop(lambda v: v >= 0, lambda v: v + 1.0, 0.0))
+program = endless.lower().compile()
+with stop_requests():
+    print("inside", flush=True)
+    program()  # never returns: v + 1 stops growing at 2**24 and stays >= 0
+"""
+
+
+def test_a_second_signal_ends_the_process_inside_a_compiled_call():
+    """Python handlers wait while the main thread is inside a compiled call; the watching
+    thread does not: the second SIGTERM ends a call that would never return."""
+    proc = subprocess.Popen([sys.executable, "-c", ENDLESS_CALL], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "inside\n"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # the first one waits for the call to end
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        assert "signal 15 again: stopping now" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_stops_between_the_pieces_of_one_endless_draw(tmp_path):
+    """One kept draw of 2**31 - 3 steps runs in calls of about half a second: SIGTERM stops it
+    after the current one, with the last committed step (the end of warmup) in its message."""
+    run_dir = tmp_path / "stopped"
+    proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=2",
+                                         "sampler.keep=1", f"sampler.thin={2**31 - 3}"])
+    wait_for_checkpoint(run_dir, after_step=1)  # warmup committed: the draw is running
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    status = json.loads((run_dir / "status.json").read_text())
+    assert "after committing step 2; continue with: headbayes resume" in status["message"]
+    manifest = json.loads((run_dir / store.MANIFEST).read_text())
+    assert manifest["checkpoint"]["next_step"] == 2 and manifest["parts"] == []

@@ -5,30 +5,45 @@ import pytest
 
 from headbayes.engine import programs, runner
 from headbayes.models.mask import named_leaves
-from headbayes.samplers.sgmcmc import SGLDOptions, make_sgld
+from headbayes.samplers.sgmcmc import MALAOptions, SGLDOptions, make_mala, make_sgld
 
 
 def gaussian_logdensity(position, problem):
     return -0.5 * jnp.sum((position["w"] - problem) ** 2)
 
 
-def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, position=None):
-    sampler = make_sgld(gaussian_logdensity, SGLDOptions())
+def sample(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1, position=None,
+           **options):
+    state, draws, _ = sample_with_sums(slots, warmup, keep, thin, num_chains, step_size,
+                                       position, **options)
+    return state, draws
+
+
+def sample_with_sums(slots, warmup=13, keep=20, thin=3, num_chains=2, step_size=0.1,
+                     position=None, make=make_sgld, options=SGLDOptions(), calls=None,
+                     target_seconds=0.5):
+    """(last state, draws, info sums) of a run; `calls` collects the steps of every call."""
+    sampler = make(gaussian_logdensity, options)
     position = position or {"w": jnp.zeros(3), "b": jnp.ones(())}
     hyper = {"step_size": jnp.float32(step_size), "temperature": jnp.float32(1.0)}
     problem = jnp.float32(2.0)
     state, keys = runner.init_loop(sampler, position, problem, hyper, seed=5,
                                    num_chains=num_chains)
     compiled, _ = runner.compile_loop(sampler, state, keys, problem, hyper, slots)
-    draws = []
-    for _, state, chunk_draws, _ in runner.run_loop(compiled, state, keys, problem, hyper,
-                                                    warmup=warmup, keep=keep, thin=thin,
-                                                    slots=slots):
+    if calls is not None:
+        program = compiled
+        compiled = lambda *args: calls.append(int(args[3].sum())) or program(*args)  # noqa: E731
+    draws, sums = [], []
+    for _, state, chunk_draws, chunk_sums in runner.run_loop(
+            compiled, state, keys, problem, hyper, warmup=warmup, keep=keep, thin=thin,
+            slots=slots, target_seconds=target_seconds):
         if chunk_draws is not None:
             draws.append(chunk_draws)
+            sums.append(chunk_sums)
     if not draws:  # the run failed during warmup
-        return state, None
-    return state, jax.tree.map(lambda *d: np.concatenate(d, axis=1), *draws)
+        return state, None, None
+    joined = lambda parts: jax.tree.map(lambda *d: np.concatenate(d, axis=1), *parts)  # noqa
+    return state, joined(draws), joined(sums)
 
 
 @pytest.mark.parametrize("draws,thin,slots", [(1, 1, 1), (5, 3, 7), (100, 2, 100)])
@@ -59,6 +74,26 @@ def test_draws_do_not_depend_on_chunking():
     assert small["w"].shape == (2, 20, 3)
     np.testing.assert_array_equal(small["w"], large["w"])
     np.testing.assert_array_equal(small["w"], tiny_warmup_chunks["w"])
+
+
+@pytest.mark.parametrize("make,options", [(make_sgld, SGLDOptions()),
+                                          (make_mala, MALAOptions())])
+def test_a_draw_longer_than_a_call_is_cut_into_calls_with_the_same_result(make, options,
+                                                                          monkeypatch):
+    """A kept draw whose `thin` steps would outlast a call runs in pieces of about
+    `target_seconds` each (so a signal waits for one piece, not one draw), and gives the same
+    draws and the same per-draw sums, bit for bit: the pieces carry the draw's sums."""
+    run = dict(slots=4, warmup=0, keep=3, thin=400, make=make, options=options)
+    calls, whole_calls = [], []
+    _, cut_draws, cut_sums = sample_with_sums(**run, calls=calls, target_seconds=1e-9)
+    assert max(calls) <= runner.FIRST_CALL_STEPS < 400 and sum(calls) == 3 * 400
+    monkeypatch.setattr(runner, "FIRST_CALL_STEPS", 10**6)  # all three draws in one call
+    _, whole_draws, whole_sums = sample_with_sums(**run, calls=whole_calls)
+    assert whole_calls == [3 * 400]
+    np.testing.assert_array_equal(cut_draws["w"], whole_draws["w"])
+    for cut, whole in zip(jax.tree.leaves(cut_sums), jax.tree.leaves(whole_sums)):
+        np.testing.assert_array_equal(cut, whole)
+    assert (np.asarray(cut_sums.steps) == 400).all()
 
 
 def test_chains_differ_and_unsampled_gradient_leaves_stay_put():

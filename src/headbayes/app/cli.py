@@ -18,6 +18,7 @@ from headbayes.app import console
 from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, SignalStop,
                                    raise_if_signalled)
 from headbayes.core.settings import settings
+from headbayes.job.signals import second_signal_ends_process
 from headbayes.report import plotworker
 
 __all__ = ["main", "run_cli"]
@@ -400,8 +401,9 @@ def run_cli(argv: list[str]) -> int:
 
 @contextlib.contextmanager
 def _signals_stop():
-    """SIGTERM/SIGINT raise SignalStop; a file-size limit makes a write fail (exit 4) instead
-    of killing the process (SIGXFSZ ignored). A SignalStop raised inside a finalizer or a gc
+    """SIGTERM/SIGINT raise SignalStop, and a second one ends the process at once (even inside
+    a compiled call: `job.signals.second_signal_ends_process`); a file-size limit makes a
+    write fail (exit 4) instead of killing the process (SIGXFSZ ignored). A SignalStop raised inside a finalizer or a gc
     callback (JAX has one), where Python can only ignore it, is not printed as a traceback: it
     is recorded and ends the command all the same. The previous handlers come back afterwards."""
     def stop(signum, _frame):
@@ -422,7 +424,8 @@ def _signals_stop():
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     default_unraisable, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield
+        with second_signal_ends_process():  # even inside a compiled call
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

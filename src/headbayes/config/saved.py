@@ -2,7 +2,6 @@
 learned scales put in. A received directory's config never chooses code to run
 (`models.code.check_saved_target`)."""
 
-import io
 import os
 
 from headbayes.analysis.hyperparameters import checked_values, with_values
@@ -47,20 +46,26 @@ def saved_target(files: RunFiles) -> str | None:
     """The `model._target_` a run directory's config names (None: a built-in model), read
     without typing the config or importing anything."""
     name = files.CONFIG if files.has(files.CONFIG) else files.HYDRA_CONFIG
-    if name == files.CONFIG:
-        saved = files.read_json(name)
-    else:
-        import yaml
-
-        try:
-            saved = yaml.safe_load(files.read_bytes(name).decode()) or {}
-        except (UnicodeDecodeError, yaml.YAMLError) as e:
-            raise RunDirError(f"corrupt file {files.path(name)}: {e}") from None
+    saved = files.read_json(name) if name == files.CONFIG else files.read_yaml(name) or {}
     model = saved.get("model") if isinstance(saved, dict) else None
     target = model.get("_target_") if isinstance(model, dict) else None
     if target is not None and not isinstance(target, str):
         raise RunDirError(f"corrupt file {files.path(name)}: model._target_ must be a string")
     return target
+
+
+def _refuse_interpolations(value, path, key: str = "") -> None:
+    """RunDirError for a `${...}` in a saved config's strings: OmegaConf would resolve it
+    (`${oc.env:NAME}` reads the environment), and headbayes saves resolved values."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_interpolations(v, path, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_interpolations(v, path, f"{key}[{i}]")
+    elif isinstance(value, str) and "${" in value:
+        raise RunDirError(f"corrupt file {path}: {key} holds an interpolation ({value[:60]!r}); "
+                          f"a saved config holds resolved values only")
 
 
 def with_own_data(files: RunFiles, cfg):
@@ -80,10 +85,10 @@ def _saved_config(files: RunFiles, code: tuple, own: bool = False):
         path = files.path(files.HYDRA_CONFIG)
     if not os.path.lexists(path):
         raise RunDirError(f"missing file {path} (is {files.root} a headbayes run directory?)")
+    name = str(path.relative_to(files.root))
+    saved = files.read_json(name) if path.suffix == ".json" else files.read_yaml(name) or {}
+    _refuse_interpolations(saved, path)
     try:
-        name = str(path.relative_to(files.root))
-        saved = (files.read_json(name) if path.suffix == ".json"
-                 else OmegaConf.load(io.StringIO(files.read_bytes(name).decode())))
         merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))
         cfg = typed(merged, strict=False)
     except (OmegaConfBaseException, ValueError, yaml.YAMLError) as e:

@@ -80,6 +80,9 @@ class RunFiles:
     def read_json(self, name: str) -> dict:
         return store.read_json(self.path(name), self._verified(name))
 
+    def read_yaml(self, name: str):
+        return store.read_yaml(self.path(name), self._verified(name))
+
     def read_bytes(self, name: str) -> bytes:
         return self._verified(name) or store.read_bytes(self.path(name))
 
@@ -139,13 +142,8 @@ class RunFiles:
 
     def hydra_overrides(self) -> dict:
         """{key: value} of the job's Hydra overrides (.hydra/overrides.yaml)."""
-        import yaml
-
         path = self.path(self.HYDRA_OVERRIDES)
-        try:
-            items = yaml.safe_load(store.read_bytes(path).decode()) or []
-        except (UnicodeDecodeError, yaml.YAMLError) as e:
-            raise RunDirError(f"cannot read {path}: {e}") from None
+        items = store.read_yaml(path) or []
         if not isinstance(items, list):
             raise RunDirError(f"corrupt file {path}: expected a list of overrides")
         return dict(item.split("=", 1) for item in items if isinstance(item, str) and "=" in item)
@@ -192,9 +190,10 @@ class RunFiles:
     def chain_writer(self, resume: bool = False) -> store.ChainWriter:
         return store.ChainWriter(self.root, resume=resume)
 
-    def chain(self) -> tuple[dict, dict]:
-        """(leaves, step information), checksums verified."""
-        return store.load_chain_and_info(self.root)
+    def chain(self, sampler=None) -> tuple[dict, dict]:
+        """(leaves, step information), checksums verified; with the run's sampler options, the
+        checkpoint checked against the draws kept (`store.check_progress`)."""
+        return store.load_chain_and_info(self.root, sampler)
 
     def verify_chain(self) -> None:
         if self.has(store.MANIFEST):

@@ -27,8 +27,9 @@ from headbayes.core.errors import RunDirError, RunInUse
 from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "write_json",
-           "write_npz", "read_json", "read_npz", "read_manifest", "run_lock", "ChainWriter",
-           "load_chain", "load_chain_and_info", "verify_chain", "MANIFEST", "INFO_PREFIX"]
+           "write_npz", "read_json", "read_yaml", "read_npz", "read_manifest", "run_lock", "ChainWriter",
+           "load_chain", "load_chain_and_info", "verify_chain", "check_progress", "MANIFEST",
+           "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
@@ -58,8 +59,13 @@ def confined(root: Path, name: str) -> Path:
     return Path(root) / name
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of `path`, refusing a symbolic link (RunDirError, exit 4)."""
+JSON_LIMIT = 16 * 2**20  # bytes: far above any JSON file headbayes writes
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of `path`, refusing a symbolic link, anything but a regular file and a file
+    larger than `limit` bytes (default: a quarter of the memory free), unread (RunDirError,
+    exit 4)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
@@ -69,8 +75,15 @@ def read_bytes(path: Path) -> bytes:
             raise RunDirError(f"refused {path}: a symbolic link inside a run directory") from None
         raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        status = os.fstat(f.fileno())
+        if not stat.S_ISREG(status.st_mode):
             raise RunDirError(f"refused {path}: not a regular file")
+        if limit is None:
+            available = available_memory()
+            limit = available // 4 if available is not None else None
+        if limit is not None and status.st_size > limit:
+            raise RunDirError(f"refused {path}: {status.st_size / 2**20:.1f} MiB is too large "
+                              f"(at most {limit / 2**20:.1f} MiB)")
         return f.read()
 
 
@@ -126,13 +139,43 @@ def write_npz(path: Path, arrays: dict) -> None:
 def read_json(path: Path, data: bytes | None = None) -> dict:
     """A JSON object from `path` (or of its already-read bytes `data`); RunDirError, exit 4,
     when missing, a link, corrupt or not an object."""
+    if data is not None and len(data) > JSON_LIMIT:
+        raise RunDirError(f"refused {path}: {len(data) / 2**20:.1f} MiB is too large (at most "
+                          f"{JSON_LIMIT / 2**20:.1f} MiB)")
     try:
-        value = json.loads(read_bytes(path) if data is None else data)
+        value = json.loads(read_bytes(path, JSON_LIMIT) if data is None else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
+    except RecursionError:
+        raise RunDirError(f"corrupt file {path}: nested too deeply") from None
     if not isinstance(value, dict):
         raise RunDirError(f"corrupt file {path}: expected a JSON object")
     return value
+
+
+def read_yaml(path: Path, data: bytes | None = None):
+    """A YAML document of plain values from `path` (or of its already-read bytes `data`): no
+    anchors or aliases (each alias would be a copy once the document is merged into a config:
+    a few bytes could ask for gigabytes), at most JSON_LIMIT bytes; RunDirError (exit 4)
+    otherwise."""
+    import yaml
+
+    class PlainLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+                raise yaml.YAMLError("anchors and aliases are not allowed")
+            return super().compose_node(parent, index)
+
+    if data is not None and len(data) > JSON_LIMIT:
+        raise RunDirError(f"refused {path}: {len(data) / 2**20:.1f} MiB is too large (at most "
+                          f"{JSON_LIMIT / 2**20:.1f} MiB)")
+    try:
+        return yaml.load((read_bytes(path, JSON_LIMIT) if data is None else data).decode(),
+                         Loader=PlainLoader)
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RunDirError(f"corrupt file {path}: {e}") from None
+    except RecursionError:
+        raise RunDirError(f"corrupt file {path}: nested too deeply") from None
 
 
 def open_npz(source: Path | bytes):
@@ -251,6 +294,26 @@ def read_manifest(run_dir: Path) -> dict:
     return {"parts": parts, "checkpoint": checkpoint}
 
 
+def check_progress(run_dir: Path, manifest: dict, sampler) -> None:
+    """RunDirError unless the manifest's draws and checkpoint are what a run of `sampler`
+    (its `warmup`, `keep`, `thin`) commits: at most `keep` draws, and a checkpoint at step
+    warmup + draws x thin once a draw is kept (at most `warmup` before)."""
+    draws = sum(part["draws"] for part in manifest["parts"])
+    where = f"in {Path(run_dir) / MANIFEST}"
+    if draws > sampler.keep:
+        raise RunDirError(f"corrupt chain {where}: {draws} draws kept, more than sampler.keep "
+                          f"({sampler.keep})")
+    checkpoint = manifest["checkpoint"]
+    if checkpoint is None:
+        return
+    step, expected = checkpoint["next_step"], sampler.warmup + draws * sampler.thin
+    if (step != expected) if draws else (step > sampler.warmup):
+        expected = (f"step {expected}: sampler.warmup {sampler.warmup} + draws x sampler.thin "
+                    f"{sampler.thin}" if draws else f"at most sampler.warmup ({sampler.warmup})")
+        raise RunDirError(f"corrupt chain {where}: checkpoint at step {step} does not follow "
+                          f"the {draws} draws kept (expected {expected})")
+
+
 def _count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -365,11 +428,14 @@ def load_chain(run_dir: Path) -> dict:
     return load_chain_and_info(run_dir)[0]
 
 
-def load_chain_and_info(run_dir: Path) -> tuple[dict, dict]:
+def load_chain_and_info(run_dir: Path, sampler=None) -> tuple[dict, dict]:
     """(leaves, step information), each {name: array with axes (chain, draw, ...)}; every
-    part's and the checkpoint's SHA-256 verified."""
+    part's and the checkpoint's SHA-256 verified, and with the run's `sampler` options, its
+    progress (`check_progress`)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
+    if sampler is not None:
+        check_progress(run_dir, manifest, sampler)
     parts = manifest["parts"]
     if manifest["checkpoint"]:  # small; a damaged one would fail a later resume
         checkpoint = manifest["checkpoint"]

@@ -2,14 +2,16 @@
 
 One program serves warmup and sampling. A chunk has `slots` draw slots; slot i runs
 `counts[i]` sampler steps (a `fori_loop`) and emits the position after them, with the step
-information summed over those steps. Only the leading slots with a nonzero count run; the
-others' outputs are zeros. Sampling chunks use `counts = thin`, so only kept draws
-are materialised; a warmup chunk runs all its steps in the first slot (one flat loop) and its
-draws are dropped. A run's first call runs FIRST_CALL_STEPS steps (or one draw); every later
-call is sized to take about `target_seconds` (0.5 s) at the rate the previous one ran, and a
-sampling call holds at most `slots` draws and at least one (`thin` steps). So a signal, which
-is honoured between calls, waits at most about max(0.5 s, one draw's `thin` steps) once the
-first call has run. Samplers that fit themselves (VI, Laplace) fit during these warmup steps.
+information summed over those steps (slot 0 adds to `carried`, the sums of a draw begun in
+earlier calls). Only the leading slots with a nonzero count run; the others' outputs are
+zeros. Sampling chunks use `counts = thin`, so only kept draws are materialised; a warmup
+chunk runs all its steps in the first slot (one flat loop) and its draws are dropped. A run's
+first call runs FIRST_CALL_STEPS steps; every later call is sized to take about
+`target_seconds` (0.5 s) at the rate the previous one ran, and a sampling call holds at most
+`slots` draws. A draw whose `thin` steps outlast a call runs in pieces of that size, each
+passing its sums on to the next; only the call that ends the draw yields it. So a signal,
+which is honoured between calls, waits about `target_seconds`, or one sampler step where a
+step takes longer. Samplers that fit themselves (VI, Laplace) fit during these warmup steps.
 
 Keys: chain c uses `split(split(PRNGKey(seed))[0], num_chains)[c]`; its step t uses
 `fold_in(chain_key, t)`, independent of how the run is
@@ -31,7 +33,7 @@ slot, so the record names the exact first step at which each leaf became non-fin
 """
 
 import time
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +85,7 @@ def _add(sums: InfoSums, info: Info) -> InfoSums:
                     tuple(_add(s, i) for s, i in zip(sums.groups, info.groups)))
 
 
-FIRST_CALL_STEPS = 100  # steps of a run's first call, before any rate is measured
+FIRST_CALL_STEPS = 1  # steps of a run's first call, before any rate is measured
 
 
 def grow_chunk(steps: int, seconds: float, target_seconds: float) -> int:
@@ -176,7 +178,8 @@ def finish_sums(sampler: Sampler, sums: InfoSums, hyper, count) -> InfoSums:
 def _make_chunk_fn(sampler: Sampler):
     constant = sampler.constant_info is not None  # the sums follow from the counts alone
 
-    def run_chain(state: LoopState, chain_key, start_step, counts, problem, hyper):
+    def run_chain(state: LoopState, chain_key, carried: InfoSums, start_step, counts, problem,
+                  hyper):
         def one_step(_, carry):
             state, t, sums = carry
             key = jax.random.fold_in(chain_key, t)
@@ -185,8 +188,9 @@ def _make_chunk_fn(sampler: Sampler):
 
         def fill(i, carry_and_outputs):  # slot i, its outputs written to row i
             (state, t), outputs = carry_and_outputs
-            state, t, sums = jax.lax.fori_loop(0, counts[i], one_step,
-                                               (state, t, zero_sums(len(sampler.groups))))
+            begun = jax.tree.map(lambda c, z: jnp.where(i == 0, c, z), carried,
+                                 zero_sums(len(sampler.groups)))
+            state, t, sums = jax.lax.fori_loop(0, counts[i], one_step, (state, t, begun))
             out = state.sampler_state.position if constant else (state.sampler_state.position,
                                                                    sums)
             return (state, t), jax.tree.map(lambda rows, o: rows.at[i].set(o), outputs, out)
@@ -198,14 +202,15 @@ def _make_chunk_fn(sampler: Sampler):
                                template)
         active = jnp.sum(counts > 0)  # a chunk fills its leading slots; the rest stay zero
         (state, _), outputs = jax.lax.fori_loop(0, active, fill, ((state, start_step), outputs))
-        if constant:
-            positions, sums = outputs, _constant_sums(sampler, hyper, counts)
+        if constant:  # slot 0 counts the steps of the draw's earlier pieces too
+            totals = counts.at[0].add(jnp.where(counts[0] > 0, carried.steps, 0))
+            positions, sums = outputs, _constant_sums(sampler, hyper, totals)
         else:
             positions, sums = outputs
         first = _first_bad_slot(state.first_bad_step, positions, start_step, counts)
         return state._replace(first_bad_step=first), (positions, sums)
 
-    return jax.vmap(run_chain, in_axes=(0, 0, None, None, None, None))
+    return jax.vmap(run_chain, in_axes=(0, 0, 0, None, None, None, None))
 
 
 def _constant_sums(sampler: Sampler, hyper, counts) -> InfoSums:
@@ -276,12 +281,22 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
     the jobs of a sweep in one process compile once. `stored`: the path of the program on disk
     (`exported.program_path`), loaded instead of traced when it is there."""
     start = time.perf_counter()
-    args = (state, chain_keys, np.int32(0), np.zeros(slots, np.int32), problem, hyper)
+    nothing_begun = jax.tree.map(lambda x: np.zeros(np.shape(chain_keys)[:1], x.dtype),
+                                 zero_sums(len(sampler.groups)))
+    args = (state, chain_keys, nothing_begun, np.int32(0), np.zeros(slots, np.int32), problem,
+            hyper)
 
     def make():
         out_structure = jax.tree.structure(
             (state, (state.sampler_state.position, zero_sums(len(sampler.groups)))))
-        return _compile(_make_chunk_fn(sampler), args, 2, out_structure, stored)
+        program = _compile(_make_chunk_fn(sampler), args, 3, out_structure, stored)
+
+        def call(state, chain_keys, start_step, counts, problem, hyper, carried=None):
+            """`carried`: the sums of the draw slot 0 ends, from earlier calls (none: zeros)."""
+            return program(state, chain_keys, nothing_begun if carried is None else carried,
+                           start_step, counts, problem, hyper)
+
+        return call
 
     if reuse is None:
         return make(), time.perf_counter() - start
@@ -295,9 +310,11 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
 
 def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: int,
              keep: int, thin: int, slots: int, start_step: int = 0,
-             target_seconds: float = 0.5) -> Iterator[tuple[Chunk, LoopState, object, InfoSums]]:
+             target_seconds: float = 0.5, stopping: Callable[[], bool] = lambda: False,
+             ) -> Iterator[tuple[Chunk, LoopState, object, InfoSums]]:
     """Run warmup then sampling chunks from `start_step` (a committed chunk boundary, when
-    resuming); yield (chunk, state, kept draws or None, info sums).
+    resuming); yield (chunk, state, kept draws or None, info sums). Between the pieces of a
+    draw that outlasts a call, `stopping()` true ends the loop without yielding the draw.
 
     Draws are numpy arrays with axes (chain, draw, *leaf_shape); info sums have axes
     (chain, draw) for sampling chunks and (chain,) for warmup. A chunk that leaves a
@@ -321,13 +338,29 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         yield chunk, state, None, sums
     done = (step - warmup) // thin
     while done < keep:
-        chunk = sampling_chunk(step, min(slots, keep - done, max(1, size // thin)), thin, slots)
+        carried, draw_end = None, step + thin
+        while draw_end - step > size:  # the draw outlasts a call: run a piece of it
+            if stopping():
+                return  # the draw is not kept: resuming runs it again from its start
+            chunk = warmup_chunk(step, size, slots)
+            start = time.perf_counter()
+            before, (state, (_, sums)) = state, _call(compiled, state, chain_keys, problem,
+                                                      hyper, chunk, carried)
+            carried = jax.tree.map(lambda s: np.asarray(s)[:, 0], sums)
+            size = grow_chunk(size, time.perf_counter() - start, target_seconds)
+            step += int(chunk.counts[0])
+            if _has_nonfinite(state):
+                yield chunk, _replay(compiled, before, chain_keys, problem, hyper, chunk), None, \
+                    carried
+                return
+        draws_now = 1 if carried is not None else min(slots, keep - done, max(1, size // thin))
+        chunk = sampling_chunk(step, draws_now, min(thin, draw_end - step), slots)
         start = time.perf_counter()
         before, (state, (draws, sums)) = state, _call(compiled, state, chain_keys, problem,
-                                                      hyper, chunk)
+                                                      hyper, chunk, carried)
         kept = lambda a, n=chunk.num_draws: np.asarray(a)[:, :n]  # noqa: E731
         draws, sums = jax.tree.map(kept, draws), jax.tree.map(kept, sums)
-        steps = chunk.num_draws * thin
+        steps = int(chunk.counts.sum())
         size = grow_chunk(steps, time.perf_counter() - start, target_seconds)
         step, done = step + steps, done + chunk.num_draws
         if _has_nonfinite(state):
@@ -336,8 +369,9 @@ def run_loop(compiled, state: LoopState, chain_keys, problem, hyper, *, warmup: 
         yield chunk, state, draws, sums
 
 
-def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk):
-    return compiled(state, chain_keys, np.int32(chunk.start_step), chunk.counts, problem, hyper)
+def _call(compiled, state, chain_keys, problem, hyper, chunk: Chunk, carried=None):
+    return compiled(state, chain_keys, np.int32(chunk.start_step), chunk.counts, problem, hyper,
+                    carried)
 
 
 def _has_nonfinite(state: LoopState) -> bool:

@@ -96,6 +96,9 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     # killed before its first commit: the run starts again (its chain is the same either way)
     writer = files.chain_writer(resume=True) if resume and files.has(store.MANIFEST) else None
     checkpoint = writer.checkpoint if writer else None
+    if writer:
+        store.check_progress(files.root, {"parts": writer.parts, "checkpoint": checkpoint},
+                             cfg.sampler)
     if checkpoint and checkpoint["next_step"] >= _total_steps(cfg):  # finished: nothing to do
         return JobResult(files.read_json(files.META), finished_before=True)
     earlier = earlier_processes(_status(files)) if checkpoint else []
@@ -299,9 +302,11 @@ def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
     `warmup`, `sampling` (the compiled calls and checks) and `writing` (the commits)."""
     s = cfg.sampler
     total_steps = s.warmup + s.keep * s.thin
+    committed = start_step
     for chunk, state, draws, sums in runner.run_loop(
             compiled, loop.state, loop.chain_keys, loop.problem, loop.hyper, warmup=s.warmup,
-            keep=s.keep, thin=s.thin, slots=slots, start_step=start_step):
+            keep=s.keep, thin=s.thin, slots=slots, start_step=start_step,
+            stopping=lambda: bool(stop)):
         _check_finite(state, cfg, run_dir, draws_done)
         phase = "warmup" if draws is None else "sampling"
         counts[f"grad_evals_{phase}"] += int(sums.grad_evals.sum())
@@ -313,11 +318,12 @@ def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
                       None if draws is None else named_position(draws),
                       None if draws is None else _info_per_draw(sums, loop.sampler.groups))
         stages.lap("writing")
-        draws_done += chunk.num_draws
+        draws_done, committed = draws_done + chunk.num_draws, next_step
         progress(phase, next_step, total_steps, draws_done)
         if stop:
-            timings = {"stages": stages.seconds, "wall_s": job_seconds(), "earlier": earlier}
-            raise Interrupted(stop[0], f"stopped by signal {stop[0]} after committing step "
-                              f"{next_step}; continue with: headbayes resume {run_dir}",
-                              timings)
+            break
+    if stop:  # after a commit, or between the pieces of a draw longer than a call
+        timings = {"stages": stages.seconds, "wall_s": job_seconds(), "earlier": earlier}
+        raise Interrupted(stop[0], f"stopped by signal {stop[0]} after committing step "
+                          f"{committed}; continue with: headbayes resume {run_dir}", timings)
     return draws_done

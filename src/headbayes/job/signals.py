@@ -1,5 +1,10 @@
 """Signals during sampling: SIGTERM or SIGINT is recorded and honoured after the chunk being
-computed is committed; a second one ends the process at once (every write is atomic)."""
+computed is committed; a second one ends the process at once (every write is atomic).
+
+Python runs a signal handler only between bytecodes of the main thread, so not while the main
+thread waits inside a compiled call. `second_signal_ends_process` therefore also has a thread
+watch the signals (through `signal.set_wakeup_fd`): it sees them at once, and ends the process
+at the second."""
 
 import contextlib
 import os
@@ -9,7 +14,9 @@ import threading
 
 from headbayes.core.errors import SIGNALS_RECEIVED, SignalStop
 
-__all__ = ["stop_requests"]
+__all__ = ["stop_requests", "second_signal_ends_process"]
+
+STOPPING = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
@@ -28,11 +35,54 @@ def stop_requests():
         print(f"headbayes: signal {signum}: stopping after this chunk (again to stop now)",
               file=sys.stderr)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOPPING}
     try:
-        yield received
+        with second_signal_ends_process():
+            yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:  # came after the last chunk's check: still honoured, never swallowed
         raise SignalStop(received[0])
+
+
+@contextlib.contextmanager
+def second_signal_ends_process():
+    """Within: the second SIGTERM/SIGINT ends the process (exit 128 + signal) as it arrives,
+    even inside a compiled call. Call it from the main thread with Python handlers installed
+    for both signals (only those signals reach the watching thread); elsewhere it does
+    nothing. The previous wakeup file descriptor comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=_watch, args=(read_fd,), name="headbayes-signals",
+                               daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_fd)  # the watcher reads the end of the pipe and returns
+        watcher.join(timeout=1)
+        os.close(read_fd)
+
+
+def _watch(read_fd: int) -> None:
+    seen = 0
+    while True:
+        try:
+            received = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not received:
+            return
+        for signum in received:
+            if signum in STOPPING:
+                seen += 1
+                if seen >= 2:
+                    print(f"headbayes: signal {signum} again: stopping now", file=sys.stderr,
+                          flush=True)
+                    os._exit(128 + signum)

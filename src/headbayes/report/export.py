@@ -35,7 +35,7 @@ def inference_data(run_dir: Path, code: tuple = ()):
     files = RunFiles(run_dir)
     cfg = load_config(files, code=code)
     az = _arviz()
-    draws, info = files.chain()
+    draws, info = files.chain(cfg.sampler)
     dims = {path: ["chain", "draw"] + [f"{path}_dim_{i}" for i in range(a.ndim - 2)]
             for path, a in draws.items()}
     stats = {}

@@ -67,7 +67,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     _check_inputs(x, description["inputs"])
     scaling = scaling_from(description)
     params = files.read_params()
-    chain, _ = files.chain()
+    chain, _ = files.chain(cfg.sampler)
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
     outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale
     rows = max(1, max_bytes // (16 * draws * outputs))

@@ -34,7 +34,7 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     cfg = load_config(files, learned=True, code=code, own=job is not None)
     data = job.data if job is not None else None
     params = files.read_params()
-    chain, info = files.chain()
+    chain, info = files.chain(cfg.sampler)
     unknown = set(model_draws(chain)) - set(params)
     if unknown:
         raise RunDirError(f"chain leaves {sorted(unknown)} are not in "
