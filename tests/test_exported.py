@@ -199,3 +199,21 @@ def test_kept_model_arrays_changed_on_disk_are_computed_again(tmp_path):
     assert np.array_equal(again["w"], true["w"])
     kept = kept_model_arrays(tmp_path, "k", structure, lambda: 1 / 0)  # kept anew, not computed
     assert np.array_equal(kept["w"], true["w"])
+
+
+def test_kept_model_arrays_of_another_model_are_computed_again(tmp_path):
+    """jc11: another model's model-*.npz (another seed: same shapes, a valid digest of its own
+    arrays) copied over this one's was read as this model's."""
+    import shutil
+
+    from headbayes.engine.exported import kept_model_arrays
+
+    structure = {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}
+    mine, theirs = {"w": jnp.zeros(3, jnp.float32)}, {"w": jnp.ones(3, jnp.float32)}
+    kept_model_arrays(tmp_path, "seed 0", structure, lambda: mine)
+    before = set((tmp_path / "headbayes").glob("model-*.npz"))
+    kept_model_arrays(tmp_path, "seed 1", structure, lambda: theirs)
+    (mine_path,), (their_path,) = before, set((tmp_path / "headbayes").glob("model-*.npz")) - before
+    shutil.copyfile(their_path, mine_path)
+    again = kept_model_arrays(tmp_path, "seed 0", structure, lambda: mine)
+    assert np.array_equal(again["w"], mine["w"])

@@ -226,6 +226,11 @@ def f16(*, key, in_features, out_features):
     return Net(eqx.nn.Linear(in_features, out_features, key=key, dtype=jnp.float16))
 
 
+def intleaf(*, key, in_features, out_features):
+    linear = eqx.nn.Linear(in_features, out_features, key=key)
+    return Net(eqx.tree_at(lambda m: m.weight, linear, linear.weight.astype(jnp.int32)))
+
+
 def boom(*, key, in_features, out_features):
     return Boom(eqx.nn.Linear(in_features, out_features, key=key))
 
@@ -239,6 +244,7 @@ def intout(*, key, in_features, out_features):
     ("hugeout", "maps one example of 1 input to shape (200,); the data and likelihood need (1,)"),
     ("notmodule", "returned a dict, not an equinox Module"),
     ("f16", "leaf output_layer.weight is float16: only float32 and float64"),
+    ("intleaf", "leaf output_layer.weight is int32: only float32 and float64"),
     ("boom", "forward pass on one example failed: RuntimeError: my forward is broken"),
     ("intout", "int32 outputs; the likelihood needs float32 or float64"),
     ("syntax", "cannot import module 'broken_mods': SyntaxError"),
@@ -445,3 +451,110 @@ def test_yaml_aliases_are_refused(regression, tmp_path, capsys):
     rerecord(run)
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "anchors and aliases are not allowed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("x_scale", [0.0], "x_scale must hold 1 finite positive number"),
+    ("y_scale", [float("nan")], "y_scale must hold 1 finite positive number"),
+    ("x_shift", [1.0, 2.0], "x_shift must hold 1 finite number"),
+    ("inputs", "x", "inputs must be a list of column names")])
+def test_standardisation_constants_are_checked(regression, tmp_path, capsys, key, value,
+                                               message):
+    """p30, p31: data.json rewritten with its checksum gave inf or NaN predictions, exit 0."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    description = json.loads((run / "data.json").read_text())
+    description[key] = value
+    (run / "data.json").write_text(json.dumps(description))
+    rerecord(run)
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("columns,message", [
+    ({"x": np.linspace(0, 1, 40).astype(np.complex64)}, "columns ['x'] of"),
+    ({"x": np.array(["a"] * 40)}, "are not real numbers"),
+    ({"y": 1e300 * np.linspace(-1, 1, 40)}, "column y of"),
+    ({"y": np.full(40, 3.0)}, "the target y of"),
+])
+def test_data_no_model_could_learn_from_is_refused(tmp_path, columns, message):
+    """A complex npz column ended in KeyError; targets near 1e300 gave inf metrics with exit
+    0; a constant target with learned scales ended in 'try a smaller step size'."""
+    from headbayes.datasets import make_dataset
+
+    x = np.linspace(0, 1, 40)
+    np.savez(tmp_path / "data.npz", **{"x": x, "y": np.sin(x), **columns})
+    cfg = headbayes.compose(["data=npz", f"data.path={tmp_path / 'data.npz'}",
+                             "data.target=y", "data.inputs=[x]"])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_dataset(cfg.data)
+
+
+def test_a_recorded_file_the_record_does_not_name_is_refused(regression, tmp_path, capsys):
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    record = json.loads((run / "checksums.json").read_text())
+    del record["hyperparameters.json"]
+    (run / "checksums.json").write_text(json.dumps(record))
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "hyperparameters.json is not named in checksums.json" in capsys.readouterr().err
+
+
+def test_a_process_stopped_while_rewriting_a_recorded_file_leaves_it_readable(regression,
+                                                                            tmp_path):
+    """The record names the old and the new SHA-256 while a file is rewritten: whichever one
+    a stopped process left in place is accepted, and nothing else."""
+    import hashlib
+
+    from headbayes.core.rundir import RunFiles
+
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    path = run / "hyperparameters.json"
+    old = path.read_bytes()
+    new = old.replace(b"{", b'{"unused": 1, ', 1)
+    record = json.loads((run / "checksums.json").read_text())
+    record["hyperparameters.json"] = [hashlib.sha256(b).hexdigest() for b in (old, new)]
+    (run / "checksums.json").write_text(json.dumps(record))
+    files = RunFiles(run)
+    for content in (old, new):
+        path.write_bytes(content)
+        assert files.read_bytes("hyperparameters.json") == content
+    path.write_bytes(old + b" ")
+    with pytest.raises(Exception, match="is not the file the run wrote"):
+        files.read_bytes("hyperparameters.json")
+
+
+@pytest.mark.parametrize("name,change,message", [
+    ("params_initial.npz", lambda a: a[..., None], "params_initial.npz: leaf"),
+    ("frozen_end.npz", lambda a: a.astype(np.int8), "frozen_end.npz: leaf"),
+    ("params.npz", None, "params.npz does not hold the model's leaves (missing: "),
+])
+def test_parameter_files_must_hold_the_models_leaves(regression, tmp_path, capsys, name, change,
+                                                     message):
+    """Found by the fuzz test: a recorded params_initial.npz of other shapes ended in a
+    broadcasting ValueError."""
+    from headbayes.core.rundir import RunFiles
+
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    if name == "params_initial.npz":
+        RunFiles(run).write_bytes(name, (run / "params.npz").read_bytes())
+    with np.load(run / name) as z:
+        arrays = dict(z)
+    first = sorted(arrays)[0]
+    if change is None:
+        del arrays[first]
+    else:
+        arrays[first] = change(arrays[first])
+    np.savez(run / name, **arrays)
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert message in capsys.readouterr().err
+
+
+def test_a_recorded_file_that_is_a_folder_is_refused(regression, tmp_path, capsys):
+    """Found by the fuzz test: params.npz as a folder ended in IsADirectoryError."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    (run / "params.npz").unlink()
+    (run / "params.npz").mkdir()
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
+    assert "params.npz: not a regular file" in capsys.readouterr().err

@@ -87,50 +87,68 @@ class RunFiles:
         return self._verified(name) or store.read_bytes(self.path(name))
 
     def write_json(self, name: str, obj) -> None:
-        store.write_json(self.path(name), obj)
-        self._record(name)
+        self.write_bytes(name, store.json_bytes(obj))
 
     def write_npz(self, name: str, arrays: dict) -> None:
-        store.write_npz(self.path(name), arrays)
-        self._record(name)
+        self.write_bytes(name, store.npz_bytes(arrays))
 
     def write_bytes(self, name: str, data: bytes) -> None:
+        """Write `name` atomically; a RECORDED file is recorded in checksums.json first as
+        being written (the record accepts its old and its new SHA-256), then as written: a
+        process stopped between the steps leaves a record that accepts whichever file is in
+        place."""
+        record = self._recording(name)
+        if record is None:
+            store.write_bytes(self.path(name), data)
+            return
+        new, old = hashlib.sha256(data).hexdigest(), record.get(name)
+        record[name] = [*(old if isinstance(old, list) else [old] if old else []), new]
+        store.write_json(self.path(self.CHECKSUMS), record)
         store.write_bytes(self.path(name), data)
-        self._record(name)
-
-    # --- the record of what changes a figure ------------------------------------------------
-    def _record(self, name: str) -> None:
-        """Put the SHA-256 of the RECORDED file `name`, as just written, in checksums.json. A
-        run written before checksums.json existed (recorded files but no record) stays
-        without one: a partial record would refuse its other files."""
-        if name not in self.RECORDED:
-            return
-        record = self._checksums()
-        if record is None and any(self.has(other) for other in self.RECORDED if other != name):
-            return
-        record = record or {}
-        record[name] = hashlib.sha256(store.read_bytes(self.path(name))).hexdigest()
+        record[name] = new
         store.write_json(self.path(self.CHECKSUMS), record)
 
+    # --- the record of what changes a figure ------------------------------------------------
+    def _recording(self, name: str) -> dict | None:
+        """The record to put the RECORDED file `name` in; None for another file, and for a run
+        written before checksums.json existed (recorded files but no record), which stays
+        without one: a partial record would refuse its other files."""
+        if name not in self.RECORDED:
+            return None
+        record = self._checksums()
+        if record is None and any(self.has(other) for other in self.RECORDED if other != name):
+            return None
+        return record or {}
+
     def _checksums(self) -> dict | None:
-        """checksums.json's {name: SHA-256}; None for a run written before it existed."""
+        """checksums.json's {name: SHA-256, or the SHA-256s accepted while it is rewritten};
+        None for a run written before it existed."""
         if not self.has(self.CHECKSUMS):
             return None
         record = store.read_json(self.path(self.CHECKSUMS))
-        if not all(isinstance(v, str) for v in record.values()):
+        digest = lambda v: isinstance(v, str) and store.SHA256.fullmatch(v)  # noqa: E731
+        if not all(digest(v) or (isinstance(v, list) and v and all(map(digest, v)))
+                   for v in record.values()):
             raise RunDirError(f"corrupt file {self.path(self.CHECKSUMS)}: expected "
                               f"{{name: SHA-256}}")
         return record
 
     def _verified(self, name: str) -> bytes | None:
         """The bytes of a RECORDED file, refused (RunDirError) unless they are the ones the run
-        wrote; None for another file. A file the record does not name (written by a process
-        stopped before it could record it) is read as it is."""
+        wrote, or unless the record names no such file; None for another file. In a run written
+        before checksums.json existed, every file is read as it is."""
         if name not in self.RECORDED:
             return None
         data = store.read_bytes(self.path(name))
-        expected = (self._checksums() or {}).get(name)
-        if expected is not None and expected != hashlib.sha256(data).hexdigest():
+        record = self._checksums()
+        if record is None:
+            return data
+        accepted = record.get(name)
+        if accepted is None:
+            raise RunDirError(f"{self.path(name)} is not named in {self.CHECKSUMS}: not a file "
+                              f"the run wrote, so figures from it would not be the run's")
+        if hashlib.sha256(data).hexdigest() not in (
+                accepted if isinstance(accepted, list) else [accepted]):
             raise RunDirError(f"{self.path(name)} is not the file the run wrote (its SHA-256 "
                               f"differs from {self.CHECKSUMS}'s); figures from it would not be "
                               f"the run's")

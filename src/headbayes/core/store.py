@@ -26,7 +26,8 @@ import numpy as np
 from headbayes.core.errors import RunDirError, RunInUse
 from headbayes.core.memory import available_memory
 
-__all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "write_json",
+__all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
+           "npz_bytes", "write_json",
            "write_npz", "read_json", "read_yaml", "read_npz", "read_manifest", "run_lock", "ChainWriter",
            "load_chain", "load_chain_and_info", "verify_chain", "check_progress", "MANIFEST",
            "INFO_PREFIX"]
@@ -67,17 +68,19 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     larger than `limit` bytes (default: a quarter of the memory free), unread (RunDirError,
     exit 4)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise RunDirError(f"missing file {path}") from None
     except OSError as e:
         if Path(path).is_symlink():
             raise RunDirError(f"refused {path}: a symbolic link inside a run directory") from None
         raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):  # before fdopen, which refuses a folder itself
+        os.close(fd)
+        raise RunDirError(f"refused {path}: not a regular file")
     with os.fdopen(fd, "rb") as f:
-        status = os.fstat(f.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise RunDirError(f"refused {path}: not a regular file")
         if limit is None:
             available = available_memory()
             limit = available // 4 if available is not None else None
@@ -122,18 +125,22 @@ def write_bytes(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode()
+
+
 def write_json(path: Path, obj) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+    write_bytes(path, json_bytes(obj))
 
 
-def _npz_bytes(arrays: dict) -> bytes:
+def npz_bytes(arrays: dict) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
     return buffer.getvalue()
 
 
 def write_npz(path: Path, arrays: dict) -> None:
-    write_bytes(path, _npz_bytes(arrays))
+    write_bytes(path, npz_bytes(arrays))
 
 
 def read_json(path: Path, data: bytes | None = None) -> dict:
@@ -345,12 +352,12 @@ class ChainWriter:
         draw)}) with the loop state reached at `next_step`."""
         if draws is not None and next(iter(draws.values())).shape[1] > 0:
             name = f"chain/part-{len(self.parts):05d}.npz"
-            data = _npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
+            data = npz_bytes({**draws, **{INFO_PREFIX + k: v for k, v in (info or {}).items()}})
             write_bytes(confined(self.run_dir, name), data)
             self.parts.append({"file": name, "draws": int(next(iter(draws.values())).shape[1]),
                                "sha256": hashlib.sha256(data).hexdigest()})
         state_name = f"chain/state-{next_step:09d}.npz"
-        data = _npz_bytes({str(i): np.asarray(leaf) for i, leaf in enumerate(state_leaves)})
+        data = npz_bytes({str(i): np.asarray(leaf) for i, leaf in enumerate(state_leaves)})
         write_bytes(confined(self.run_dir, state_name), data)
         previous = self.checkpoint
         self.checkpoint = {"next_step": int(next_step), "state": state_name,

@@ -278,11 +278,15 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
-    names = list(_column_kinds(path, options))
-    missing = [c for c in wanted if c not in names]
+    kinds = _column_kinds(path, options)
+    missing = [c for c in wanted if c not in kinds]
     if missing:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
-                          f"available: {', '.join(names)}")
+                          f"available: {', '.join(kinds)}")
+    numeric = wanted if not options.classes else wanted[:-1]
+    if options.name == "npz" and not all(kinds[c] for c in numeric):
+        raise ConfigError(f"{what}: columns {[c for c in numeric if not kinds[c]]} of {path} "
+                          f"are not real numbers (text or complex arrays)")
     columns, y = _read_columns(options, path, what, wanted[:-1])
     lengths = {len(columns[c]) for c in wanted[:-1]} | {len(y)}
     if len(lengths) != 1:
@@ -290,7 +294,25 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
     if not (np.isfinite(x).all() and (options.classes or np.isfinite(y).all())):
         raise ConfigError(f"{what}: {path} holds non-finite values in the chosen columns")
+    _check_magnitude(x, y if not options.classes else None, wanted, path, what)
     return x, y
+
+
+LARGEST = 1e100  # a larger magnitude's square (standardising, an RMSE) overflows float64 soon
+
+
+def _check_magnitude(x: np.ndarray, y: np.ndarray | None, wanted: list, path: Path,
+                     what: str) -> None:
+    """ConfigError for values beyond LARGEST in magnitude, and for a numeric target that is
+    the same in every row (no model can learn anything from it)."""
+    for name, column in zip(wanted, [*x.T, *([] if y is None else [y])]):
+        largest = float(np.max(np.abs(column))) if len(column) else 0.0
+        if largest > LARGEST:
+            raise ConfigError(f"{what}: column {name} of {path} holds values up to "
+                              f"{largest:.3g} in magnitude; rescale it (at most {LARGEST:g})")
+    if y is not None and len(y) > 1 and np.all(y == y[0]):
+        raise ConfigError(f"{what}: the target {wanted[-1]} of {path} is {y[0]:g} in every "
+                          f"row: there is nothing to learn")
 
 
 def _classes(options) -> int | None:

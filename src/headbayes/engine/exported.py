@@ -63,13 +63,14 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
     if cache_dir is None or any(jax.dtypes.issubdtype(s.dtype, jax.dtypes.extended)
                                 for s in leaves):  # PRNG keys: not kept in an .npz
         return compute()
-    path = Path(cache_dir) / "headbayes" / f"model-{_digest('model', model_key).hexdigest()}.npz"
+    name = _digest("model", model_key).hexdigest()
+    path = Path(cache_dir) / "headbayes" / f"model-{name}.npz"
     try:
         with np.load(path, allow_pickle=False) as saved:
             values = [saved[f"a{i}"] for i in range(len(leaves))]
             recorded = str(saved["sha256"])
         if (all((v.shape, v.dtype) == (s.shape, s.dtype) for v, s in zip(values, leaves))
-                and recorded == _arrays_digest(values)):
+                and recorded == _arrays_digest(name, values)):
             return jax.tree.unflatten(treedef, [jnp.asarray(v) for v in values])
     except Exception:  # noqa: BLE001 (not kept yet, damaged or changed: computed again)
         pass
@@ -77,15 +78,16 @@ def kept_model_arrays(cache_dir: Path | None, model_key: str, structure, compute
     values = [np.asarray(a) for a in jax.tree.leaves(arrays)]
     try:
         store.write_npz(path, {**{f"a{i}": v for i, v in enumerate(values)},
-                               "sha256": np.array(_arrays_digest(values))})
+                               "sha256": np.array(_arrays_digest(name, values))})
     except RunDirError:
         pass
     return arrays
 
 
-def _arrays_digest(values: list) -> str:
-    """SHA-256 of the arrays' dtypes, shapes and bytes, in order."""
-    digest = hashlib.sha256()
+def _arrays_digest(name: str, values: list) -> str:
+    """SHA-256 of the file's `name` (another model's file copied here does not match) and the
+    arrays' dtypes, shapes and bytes, in order."""
+    digest = hashlib.sha256(name.encode() + b"\0")
     for value in values:
         digest.update(f"{value.dtype.str}{value.shape}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())

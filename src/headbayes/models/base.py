@@ -34,7 +34,7 @@ from headbayes.datasets import data_sizes
 from headbayes.models.adapters import add_adapters
 from headbayes.models.mask import named_leaves, node_at
 
-__all__ = ["MODELS", "TargetModel", "model_options", "model_entry",
+__all__ = ["checked_arrays", "MODELS", "TargetModel", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
            "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
            "linear_head", "SIZE_KEYS"]
@@ -114,9 +114,10 @@ def _check_built(options: TargetModel, cfg) -> None:
                           f"equinox Module")
     floats = (jnp.float32, jnp.float64)
     for path, leaf in named_leaves(eqx.filter(structure, is_shape)).items():
-        if jnp.issubdtype(leaf.dtype, jnp.inexact) and leaf.dtype not in floats:
+        if leaf.dtype not in floats:  # integer leaves, too: keep constants in static fields
             raise ConfigError(f"model {name}: leaf {path} is {leaf.dtype}: only float32 and "
-                              f"float64 leaves can be sampled or trained")
+                              f"float64 array leaves can be sampled, trained or kept frozen "
+                              f"(hold other constants in `eqx.field(static=True)` fields)")
     in_features, out_features = model_sizes(cfg)
     arrays, static = eqx.partition(structure, is_shape)
     try:
@@ -238,6 +239,26 @@ def leaf_shapes(cfg) -> dict:
 
     shaped = eqx.filter(model_structure(cfg), is_inexact_shape)
     return {p: tuple(leaf.shape) for p, leaf in named_leaves(shaped).items()}
+
+
+def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:
+    """`named` ({dotted path: array}, read from the file `where`), refused (RunDirError, exit 4)
+    unless its arrays are float32/float64 leaves of the model with the model's shapes: all of
+    them, or with `some`, any of them (the frozen ones a run kept)."""
+    from headbayes.core.errors import RunDirError
+
+    shapes = leaf_shapes(cfg)
+    missing = [] if some else sorted(set(shapes) - set(named))
+    unknown = sorted(set(named) - set(shapes))
+    if missing or unknown:
+        raise RunDirError(f"{where} does not hold the model's leaves "
+                          f"(missing: {', '.join(missing) or 'none'}; "
+                          f"not in the model: {', '.join(unknown) or 'none'})")
+    for path, array in named.items():
+        if array.dtype.kind != "f" or array.itemsize not in (4, 8) or array.shape != shapes[path]:
+            raise RunDirError(f"{where}: leaf {path} is {array.dtype}{list(array.shape)}, the "
+                              f"model's is float{list(shapes[path])}")
+    return named
 
 
 def forward(model, x):

@@ -20,12 +20,12 @@ import numpy as np
 
 from headbayes.config.saved import load_config
 from headbayes.core import store
-from headbayes.core.errors import ConfigError
+from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
-from headbayes.datasets import describe, make_dataset, scaling_from
+from headbayes.datasets import Scaling, describe, make_dataset, scaling_from
 from headbayes.datasets.files import read_table
 from headbayes.engine.predictive import function_draws
-from headbayes.models import model_sizes
+from headbayes.models import checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
 from headbayes.posterior.noise import model_draws, noise_draws
 from headbayes.report import classify
@@ -48,9 +48,40 @@ def data_description(run_dir: Path, cfg) -> dict:
     config for a run written before data.json existed)."""
     files = RunFiles(run_dir)
     if files.has(files.DATA):
-        return files.read_json(files.DATA)
-
+        return _checked_description(files.read_json(files.DATA), files.path(files.DATA))
     return describe(make_dataset(cfg.data))
+
+
+def _checked_description(description: dict, path: Path) -> dict:
+    """data.json's names and standardisation constants, checked (RunDirError, exit 4): names
+    are strings, shifts finite and scales finite and positive, one per column."""
+    def names(key):
+        value = description.get(key)
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise RunDirError(f"corrupt file {path}: {key} must be a list of column names")
+        return value
+
+    columns = {"x": len(names("inputs"))}
+    if "classes" in description:
+        names("classes")
+    if not isinstance(description.get("target"), str):
+        raise RunDirError(f"corrupt file {path}: target must be a column name")
+    outputs = description.get("y_scale")
+    columns["y"] = len(outputs) if isinstance(outputs, list) and outputs else 1
+    for key in Scaling._fields:
+        value, count = description.get(key), columns[key[0]]
+        numbers = np.asarray(value if isinstance(value, list) else [], dtype=object)
+        ok = (count > 0 and numbers.shape == (count,)
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers))
+        ok = ok and bool(np.isfinite(numbers.astype(np.float64)).all())
+        if ok and key.endswith("scale"):
+            ok = bool((numbers.astype(np.float64) > 0).all())
+        if not ok:
+            kind = "finite positive" if key.endswith("scale") else "finite"
+            raise RunDirError(f"corrupt file {path}: {key} must hold {count} {kind} "
+                              f"number{'s' if count != 1 else ''}, one per "
+                              f"{'input' if key[0] == 'x' else 'output'} column")
+    return description
 
 
 def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
@@ -66,7 +97,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     description = data_description(run_dir, cfg)
     _check_inputs(x, description["inputs"])
     scaling = scaling_from(description)
-    params = files.read_params()
+    params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
     chain, _ = files.chain(cfg.sampler)
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
     outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale

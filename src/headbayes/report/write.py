@@ -15,6 +15,7 @@ from headbayes.core.timing import Stages
 from headbayes.datasets import make_dataset
 from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
+from headbayes.models import checked_arrays
 from headbayes.models.bodies import body_entry
 from headbayes.posterior.noise import model_draws
 from headbayes.report import classify, plots
@@ -33,7 +34,7 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     files = RunFiles(run_dir)
     cfg = load_config(files, learned=True, code=code, own=job is not None)
     data = job.data if job is not None else None
-    params = files.read_params()
+    params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
     chain, info = files.chain(cfg.sampler)
     unknown = set(model_draws(chain)) - set(params)
     if unknown:
@@ -43,8 +44,12 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
         if draws.shape[2:] != params[path].shape:
             raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
                               f"params.npz says {params[path].shape}")
-    initial = files.read_params(initial=True) if files.has(files.PARAMS_INITIAL) else None
-    frozen_end = files.read_npz(files.FROZEN_END) if files.has(files.FROZEN_END) else None
+    initial = (checked_arrays(files.read_params(initial=True), cfg,
+                              files.path(files.PARAMS_INITIAL))
+               if files.has(files.PARAMS_INITIAL) else None)
+    frozen_end = (checked_arrays(files.read_npz(files.FROZEN_END), cfg,
+                                 files.path(files.FROZEN_END), some=True)
+                  if files.has(files.FROZEN_END) else None)
     data = make_dataset(cfg.data) if data is None else data
     ctx = ReportContext(cfg, data, params, chain, info, initial, frozen_end)
     if ctx.data.ignored:
