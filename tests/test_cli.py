@@ -210,7 +210,8 @@ def test_malformed_yaml_names_file_line_and_column(refused_run, tmp_path):
     assert_clean_error(result, 2, "malformed YAML in", "broken.yaml, line 3, column 5")
 
 
-def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
+def test_summarize_marks_a_damaged_job_and_shows_the_others(headbayes, tmp_path):
+    """sw10: one damaged job left no table at all."""
     sweep = tmp_path / "sweep"
     headbayes("run", "-m", "+experiment=sin_head", "seed=0,1", *TINY,
               f"hydra.sweep.dir={sweep}", check_code=0)
@@ -218,8 +219,12 @@ def test_summarize_refuses_a_damaged_chain(headbayes, tmp_path):
     data = bytearray(part.read_bytes())
     data[100] ^= 0x01
     part.write_bytes(bytes(data))
-    assert_clean_error(headbayes("summarize", sweep), 4, "corrupt chain file",
-                       "1/chain/part-00000.npz")
+    result = headbayes("summarize", sweep)
+    assert_clean_error(result, 4, "job 1: corrupt chain file", "1/chain/part-00000.npz")
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "damaged (exit 4)"]
+    assert rows[0]["rel_l2"] and not rows[1]["rel_l2"]  # no figure of the damaged chain
 
 
 @pytest.mark.parametrize("launcher", [pytest.param("local_parallel", marks=pytest.mark.slow),
@@ -244,6 +249,7 @@ def test_a_failed_job_sets_the_sweep_exit_code_on_every_launcher(headbayes, tmp_
     result = headbayes("run", "-m", "+experiment=sin_head", "sampler.step_size=1e-3,1e4",
                        *TINY, *chosen, f"hydra.sweep.dir={sweep}")
     assert result.returncode == 3, result.stderr  # job 1 diverges: non-finite values
+    assert "failed (exit 3): sampling failed: non-finite value" in result.stderr  # sw04
     statuses = [json.loads((sweep / str(i) / "status.json").read_text()) for i in (0, 1)]
     assert [s["status"] for s in statuses] == ["ok", "failed"]
     assert "non-finite" in statuses[1]["message"]

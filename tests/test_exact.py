@@ -52,3 +52,20 @@ def test_no_exact_reference_outside_the_linear_head():
     assert not_applicable_reason(cfg, ["output_layer.weight", "output_layer.bias"]) is None
     reason = not_applicable_reason(cfg, ["hidden_layers.1.bias", "output_layer.bias"])
     assert "hidden_layers.1.bias" in reason
+
+
+def test_chain_distance_at_temperature_zero_is_not_a_number_without_warnings():
+    """c21: the exact posterior at temperature 0 is a point; the z-score and variance ratio
+    were inf with a raw RuntimeWarning (and Infinity in metrics.json)."""
+    import warnings
+
+    from headbayes.analysis.exact import ExactPosterior, chain_distance
+
+    exact = ExactPosterior(["w"], np.zeros(2), np.zeros((2, 2)), None, None)
+    chain = {"w": np.random.default_rng(0).normal(size=(1, 5, 2)).astype(np.float32)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distance = chain_distance(exact, chain)
+    assert all(np.isnan(v) for v in distance.values())
+    exact = exact._replace(cov=np.eye(2))
+    assert np.isfinite(list(chain_distance(exact, chain).values())).all()

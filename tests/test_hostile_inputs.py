@@ -75,7 +75,7 @@ def test_predict_csv_quotes_class_names(classifier, tmp_path, capsys):
 def test_predict_never_replaces_an_output_that_is_not_a_regular_file(regression, tmp_path,
                                                                      capsys, kind):
     (tmp_path / "in.csv").write_text("x\n0.5\n")
-    output = tmp_path / "target"
+    output = tmp_path / "target.csv"
     os.mkfifo(output) if kind == "fifo" else output.mkdir()
     code = run_cli(["predict", str(regression), "--input", str(tmp_path / "in.csv"),
                     "--output", str(output)])
@@ -337,9 +337,26 @@ def test_a_uci_target_that_is_also_an_input_is_refused(tmp_path):
         headbayes.compose(["+experiment=uci", f"data.root={root}"])
 
 
+def test_uci_folders_name_what_is_wrong_in_one_line(tmp_path, recwarn):
+    """u07: an empty test index printed numpy's UserWarning first; u19: a file as data.root
+    was a folder 'not found'."""
+    from headbayes.datasets import make_dataset
+
+    root = shutil.copytree(Path(headbayes.__file__).parents[2] / "data" / "uci" / "yacht",
+                           tmp_path / "yacht")
+    (root / "index_test_0.txt").write_text("")
+    cfg = headbayes.compose(["+experiment=uci", f"data.root={root}"])
+    with pytest.raises(ConfigError, match="must hold integers in"):
+        make_dataset(cfg.data)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    with pytest.raises(ConfigError, match="is a file; give the folder"):
+        headbayes.compose(["+experiment=uci", f"data.root={root / 'data.txt'}"])
+
+
 @pytest.mark.parametrize("args, message", [
     (["samplr=nuts"], "unknown config group 'samplr'; did you mean 'sampler'? (sampler=NAME"),
     (["+experiment=sin_head", "seed=ä"], "cannot parse the override 'seed=ä'"),
+    (["data=csv", "data.inputs=[größe,x]"], "quote it: data.inputs=['größe','x']"),  # d05
     (["+experiment=sin_head", "hydra.run.dir={file}"], "hydra.run.dir: {file} is a file"),
     (["+experiment=sin_head", "sampler.step_size=1e-3,1e-4"],
      "'sampler.step_size=1e-3,1e-4' is a sweep: add -m"),
@@ -352,6 +369,23 @@ def test_command_lines_refused_with_one_clear_line(refused_run, tmp_path, args, 
     result = refused_run(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message.format(file=tmp_path / "a_file") in result.stderr
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_hydra(refused_run, tmp_path,
+                                                                    monkeypatch):
+    """w05: a run directory on a read-only file system ended in Hydra's OSError traceback.
+    (A read-only mount needs privileges: `os.access` answers for it here.)"""
+    import headbayes.app.cli as cli
+
+    read_only = tmp_path / "mnt"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: (
+        False if Path(path) == read_only else real_access(path, mode)))
+    result = refused_run("+experiment=sin_head", f"hydra.run.dir={read_only / 'sub' / 'run'}")
+    assert result.returncode == 4
+    assert f"cannot write {read_only / 'sub' / 'run'}: {read_only} is not writable" in (
+        result.stderr)
 
 
 def test_an_output_folder_that_is_a_file_is_refused(refused_run, tmp_path):
@@ -558,3 +592,37 @@ def test_a_recorded_file_that_is_a_folder_is_refused(regression, tmp_path, capsy
     (tmp_path / "new.csv").write_text("x\n0.5\n")
     assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
     assert "params.npz: not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given,message", [
+    ("text.npz", "column x holds <U1, not real numbers"),
+    ("complex.npz", "column x holds complex64, not real numbers"),
+    ("folder.csv", "is not a regular file"),
+    ("out.txt", "--output: out.txt must end in .csv or .npz"),
+])
+def test_predict_names_what_is_wrong_with_its_files(regression, tmp_path, monkeypatch, capsys,
+                                                    given, message):
+    """p15, p16d: a text or complex column was 'missing'; p17: a folder was 'not found';
+    p19: out.txt silently got csv."""
+    monkeypatch.chdir(tmp_path)
+    np.savez("text.npz", x=np.array(["a", "b"]))
+    np.savez("complex.npz", x=np.array([1 + 1j, 2], np.complex64))
+    Path("folder.csv").mkdir()
+    Path("in.csv").write_text("x\n0.5\n")
+    args = ["--output", given, "--input", "in.csv"] if given == "out.txt" else ["--input", given]
+    assert run_cli(["predict", str(regression), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not Path("out.txt").exists()
+
+
+def test_the_python_api_names_an_unfinished_run_and_a_file(regression, tmp_path):
+    """a03: 'missing file metrics.json' for a run killed before its report; a17: a file given
+    as a run directory 'does not exist'."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    for name in ("metrics.json", "status.json"):
+        (run / name).unlink(missing_ok=True)
+    with pytest.raises(ConfigError, match="no finished run .* `headbayes resume "):
+        headbayes.load_run(run).metrics
+    (tmp_path / "file.csv").write_text("x\n")
+    with pytest.raises(ConfigError, match="is a file, not a run directory"):
+        headbayes.load_run(tmp_path / "file.csv")

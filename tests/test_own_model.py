@@ -144,6 +144,8 @@ def test_unknown_factory_key_and_missing_module_exit_2(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"model 'mymodels.make_net' has no key model.depth; "
                                           r"its keys: width, blocks"):
         headbayes.compose([*RUN, "model.depth=3"])
+    with pytest.raises(ConfigError, match=r"has no key model.name, .* pick it with model=NAME"):
+        headbayes.compose(["model._target_=mymodels.make_net"])  # om00: the mlp's keys stay
     (tmp_path / "configs" / "model" / "gone.yaml").write_text("_target_: nomodule.make\n")
     with pytest.raises(ConfigError, match="cannot import module 'nomodule'"):
         headbayes.compose(["model=gone", *RUN[3:]])

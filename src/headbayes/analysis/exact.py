@@ -213,11 +213,15 @@ def chain_distance(exact: ExactPosterior, chain: dict) -> dict:
     draws = np.concatenate([chain[p].reshape(chain[p].shape[:2] + (-1,)) for p in exact.paths],
                            axis=2).astype(np.float64)
     pooled = draws.reshape(-1, draws.shape[2])
-    sd = np.sqrt(np.diag(exact.cov))
-    ratio = (pooled.var(axis=0, ddof=1) / np.diag(exact.cov) if len(pooled) > 1
-             else np.full(len(sd), np.nan))  # one draw has no variance
-    return {"mean_z_max": float(np.max(np.abs(pooled.mean(axis=0) - exact.mean) / sd)),
-            "var_ratio_min": float(np.min(ratio)), "var_ratio_max": float(np.max(ratio))}
+    variance = np.diag(exact.cov)
+    spread = variance > 0  # at temperature 0 the exact posterior is a point: NaN, not inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(spread, np.abs(pooled.mean(axis=0) - exact.mean) / np.sqrt(variance),
+                     np.nan)
+        ratio = (np.where(spread, pooled.var(axis=0, ddof=1) / variance, np.nan)
+                 if len(pooled) > 1 else np.full(len(variance), np.nan))  # one draw: no variance
+    return {"mean_z_max": float(np.max(z)), "var_ratio_min": float(np.min(ratio)),
+            "var_ratio_max": float(np.max(ratio))}
 
 
 def conditional_sd_ratio(exact: ExactPosterior, sizes: dict, members) -> float:

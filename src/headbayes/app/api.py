@@ -60,7 +60,14 @@ class RunDir:
 
     @property
     def metrics(self) -> dict:
+        """metrics.json: the report's figures (ConfigError for a run not finished yet)."""
         files = RunFiles(self.path)
+        if not files.has(files.METRICS):
+            from headbayes.core.errors import ConfigError
+
+            raise ConfigError(f"{self.path} holds no metrics.json: no finished run (status: "
+                              f"{files.status().get('status', 'missing')}); finish it with "
+                              f"`headbayes resume {self.path}`, or `headbayes report` it")
         return files.read_json(files.METRICS)
 
     def draws(self, leaf: str) -> np.ndarray:

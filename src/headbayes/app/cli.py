@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 
 from headbayes.app import console
-from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, SignalStop,
-                                   raise_if_signalled)
+from headbayes.core.errors import (SIGNALS_RECEIVED, ConfigError, HeadbayesError, RunDirError,
+                                   SignalStop, raise_if_signalled)
 from headbayes.core.settings import settings
 from headbayes.job.signals import second_signal_ends_process
 from headbayes.report import plotworker
@@ -65,6 +65,7 @@ def preflight(args: list[str]) -> bool:
     output_dir = settings().output_dir
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"HEADBAYES_OUTPUT_DIR: {output_dir} is a file, not a folder for runs")
+    _check_writable(output_dir, "HEADBAYES_OUTPUT_DIR")
     fixed, swept, every_job = [], [], True
     parsed = composition.parse_overrides(args)
     multirun = any(a in ("-m", "--multirun") for a in args)
@@ -74,6 +75,7 @@ def preflight(args: list[str]) -> bool:
             folder = Path(str(override.value()))
             if folder.exists() and not folder.is_dir():
                 raise ConfigError(f"{override.key_or_group}: {folder} is a file, not a folder")
+            _check_writable(folder, override.key_or_group)
         if composition.is_hydra_key(override.key_or_group):
             every_job = every_job and not override.is_sweep_override()
             continue
@@ -313,18 +315,21 @@ def _summarize(args: list[str]) -> int:
             raise ConfigError(f"--plot: unknown metric(s) {unknown or ns.plot!r}; choose from "
                               f"{', '.join(k for k in METRIC_KEYS if k != 'verdict')}")
         console.stdout.print(f"wrote {plot_against_sampled(ns.sweep_dir, rows, metrics)}")
+    damaged = [row for row in rows if "damage" in row]
     if ns.markdown:
         print(markdown_table(rows, console.format_value))
-        return 0
-    table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
-    columns = table_columns(rows)
-    for column in columns:
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        table.add_row(*(table_cell(row, c, console.format_value) for c in columns))
-    console.print_wide(table)
-    console.stdout.print(f"wrote {path} (every metric)")
-    return 0
+    else:
+        table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
+        columns = table_columns(rows)
+        for column in columns:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*(table_cell(row, c, console.format_value) for c in columns))
+        console.print_wide(table)
+        console.stdout.print(f"wrote {path} (every metric)")
+    for row in damaged:
+        console.error(f"job {row['job']}: {row['damage']}")
+    return 4 if damaged else 0
 
 
 def _predict(args: list[str]) -> int:
@@ -342,10 +347,12 @@ def _predict(args: list[str]) -> int:
                         help="write a .csv (or .npz) instead of printing a table")
     _code_option(parser)
     ns = parser.parse_args(args)
-    from headbayes.report.predict import predict_arrays, read_inputs, write_table
+    from headbayes.report.predict import check_output, predict_arrays, read_inputs, write_table
     from headbayes.core.rundir import RunFiles
 
     RunFiles.existing(ns.run_dir)
+    if ns.output:
+        check_output(ns.output)
     code = _vouched(ns)
     names, x = read_inputs(ns.run_dir, ns.input, code)
     columns = {**{n: x[:, i] for i, n in enumerate(names)},
@@ -397,6 +404,17 @@ def run_cli(argv: list[str]) -> int:
                           f"`headbayes resume RUN_DIR`)" if command in ("run", "resume") else
                           f"{e}; no file was left half-written")
             return e.exit_code
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """RunDirError (exit 4) when `folder`, or the nearest folder above it that exists, cannot
+    be written (a read-only file system, no permission): before Hydra makes the run's folder."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirError(f"{what}: cannot write {folder}: {existing} is not writable (a "
+                          f"read-only file system or no permission)")
 
 
 @contextlib.contextmanager

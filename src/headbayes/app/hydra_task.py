@@ -62,7 +62,7 @@ def _write_hydra_files(files: RunFiles, cfg: DictConfig) -> None:
 class SweepStatus(Callback):
     """After a sweep, in the launching process: read every job's status.json, so the sweep's
     exit code reports failed jobs whichever launcher ran them (joblib and submitit run jobs in
-    other processes, where JOB_STATE is not seen)."""
+    other processes, where JOB_STATE is not seen), and print one line per failed job."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -70,12 +70,14 @@ class SweepStatus(Callback):
                        if not d.is_symlink() and RunFiles(d).is_job()), key=lambda d: d.name)
         console.stdout.print(f"sweep directory: {sweep_dir} ({len(jobs)} jobs); one table of "
                              f"them: headbayes summarize {sweep_dir}")
-        if JOB_STATE["failed"]:
-            return  # the basic launcher ran the jobs in this process and recorded them
-        for job in jobs:
+        recorded = bool(JOB_STATE["failed"])  # the basic launcher ran them in this process
+        for job in jobs:  # other launchers' jobs printed to their own logs: one line each here
             status = RunFiles(job).status()
             if status.get("status") == "failed":
-                JOB_STATE["failed"].append((job.name, status["exit_code"]))
+                if not recorded:
+                    JOB_STATE["failed"].append((job.name, status["exit_code"]))
+                console.error(f"job {job.name} failed (exit {status['exit_code']}): "
+                              f"{status.get('message', '')}")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://headbayes.configs", config_name="config")

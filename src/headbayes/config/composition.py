@@ -52,11 +52,19 @@ def parse_overrides(args: list[str]) -> list:
                 try:
                     parser.parse_overrides([line])
                 except HydraException:
-                    key, _, value = line.partition("=")
                     raise ConfigError(f"cannot parse the override {line!r}: an unquoted value "
                                       f"takes ASCII letters, digits and -+_./:@ only; quote "
-                                      f"it: {key}='{value}'") from _debug_cause(e)
+                                      f"it: {_quoted(line)}") from _debug_cause(e)
         raise ConfigError(" ".join(str(e).split())) from _debug_cause(e)
+
+
+def _quoted(line: str) -> str:
+    """KEY=VALUE with the value quoted for Hydra: a list's elements one by one."""
+    key, _, value = line.partition("=")
+    if value.startswith("[") and value.endswith("]"):
+        items = [item.strip().strip("'\"") for item in value[1:-1].split(",")]
+        return f"{key}=[{','.join(repr(item) for item in items if item)}]"
+    return f"{key}='{value}'"
 
 
 def is_hydra_key(key: str) -> bool:

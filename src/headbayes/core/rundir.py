@@ -64,6 +64,8 @@ class RunFiles:
     @classmethod
     def existing(cls, root) -> "RunFiles":
         """The files of `root`; ConfigError (exit 2) when no such directory exists."""
+        if Path(root).exists() and not Path(root).is_dir():
+            raise ConfigError(f"{root} is a file, not a run directory")
         if not Path(root).is_dir():
             raise ConfigError(f"run directory {root} does not exist")
         return cls(root)

@@ -9,6 +9,7 @@ training rows (`standardize`), and `val_fraction` of the training rows become a 
 drawn with `data.seed`. Every file is read from inside `root`; no name in them is followed.
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from headbayes.core.checks import at_least, require
 from headbayes.core.errors import ConfigError
 from headbayes.datasets.base import DATASETS, Dataset
+from headbayes.datasets.files import regular_file
 from headbayes.datasets.synthetic import standardized
 
 __all__ = ["UCIOptions", "read_indices"]
@@ -44,6 +46,9 @@ def _file(options, name: str) -> Path:
     root = Path(options.root).expanduser()
     path = root / name
     if not path.is_file():
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"data.root: {options.root!r} is a file; give the folder that "
+                              f"holds data.txt and the index_*.txt files")
         if not root.is_dir():
             raise ConfigError(f"data.root: folder {options.root!r} not found (relative paths "
                               f"start at {Path.cwd()})")
@@ -56,7 +61,9 @@ def _file(options, name: str) -> Path:
 def read_indices(path: Path, size: int, what: str) -> np.ndarray:
     """0-based integer indices from a text file, each in [0, size)."""
     try:
-        values = np.loadtxt(path, dtype=np.float64, ndmin=1)
+        with warnings.catch_warnings():  # an empty file: refused below, in one line
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(regular_file(str(path), what), dtype=np.float64, ndmin=1)
     except ValueError as e:
         raise ConfigError(f"{what}: {path} does not hold integer indices: {e}") from None
     indices = values.astype(np.int64)
@@ -89,7 +96,7 @@ def _make_uci(cfg) -> Dataset:
     features, target = _columns(cfg)
     path = _file(cfg, "data.txt")
     try:
-        table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        table = np.loadtxt(regular_file(str(path), "data.root"), dtype=np.float64, ndmin=2)
     except ValueError as e:
         raise ConfigError(f"data.root: {path} is not a table of numbers: {e}") from None
     if max(features.max(), target) >= table.shape[1]:

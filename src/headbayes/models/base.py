@@ -95,7 +95,10 @@ def _check_target(options: TargetModel, cfg) -> None:
         if unknown:
             raise ConfigError(f"model '{options._target_}' has no key "
                               f"{', '.join('model.' + k for k in unknown)}; its keys: "
-                              f"{', '.join(own + ['seed', 'cache_features', *SIZE_KEYS])}")
+                              f"{', '.join(own + ['seed', 'cache_features', *SIZE_KEYS])} "
+                              f"(the default model's keys stay when only model._target_ is "
+                              f"changed: name your model in a file configs/model/NAME.yaml and "
+                              f"pick it with model=NAME)")
     _check_sizes(options, cfg)
     _check_built(options, cfg)
 

@@ -23,14 +23,14 @@ from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.datasets import Scaling, describe, make_dataset, scaling_from
-from headbayes.datasets.files import read_table
+from headbayes.datasets.files import read_table, regular_file
 from headbayes.engine.predictive import function_draws
 from headbayes.models import checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
 from headbayes.posterior.noise import model_draws, noise_draws
 from headbayes.report import classify
 
-__all__ = ["predict_arrays", "read_inputs", "write_table", "data_description", "STATISTICS"]
+__all__ = ["predict_arrays", "read_inputs", "check_output", "write_table", "data_description", "STATISTICS"]
 
 STATISTICS = ("mean", "sd", "q05", "q50", "q95")
 
@@ -179,10 +179,16 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     path = Path(path)
     if path.suffix not in (".csv", ".npz"):
         raise ConfigError(f"--input: {path} must be a .csv or .npz file")
-    if not path.is_file():
-        raise ConfigError(f"--input: file {path} not found")
+    path = regular_file(str(path), "--input")
     names = data_description(Path(run_dir), load_config(RunFiles(run_dir), code=code))["inputs"]
     columns = read_table(path, path.suffix[1:], "--input")
+    if path.suffix == ".npz":
+        with store.open_npz(path) as arrays:
+            odd = {c: arrays[c].dtype for c in names if c in arrays.files and c not in columns}
+        if odd:
+            raise ConfigError(f"--input: {path}: "
+                              + "; ".join(f"column {c} holds {d}, not real numbers"
+                                          for c, d in odd.items()))
     missing = [c for c in names if c not in columns]
     extra = [c for c in columns if c not in names]
     if missing or extra:
@@ -198,14 +204,23 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     return names, x
 
 
-def write_table(path: Path, columns: dict) -> None:
-    """csv (RFC 4180 quoting), or npz when the name ends in .npz (one array per column);
-    written atomically. An existing `path` that is not a regular file (a device, a FIFO, a
-    folder) is never replaced: ConfigError."""
+def check_output(path: Path) -> None:
+    """ConfigError unless `path` names a .csv or .npz file that is new or a regular file (a
+    device, a FIFO or a folder is never replaced)."""
     path = Path(path)
+    if path.suffix not in (".csv", ".npz"):
+        raise ConfigError(f"--output: {path} must end in .csv or .npz (the two formats "
+                          f"predict writes)")
     if path.exists() and not path.is_file():
         raise ConfigError(f"--output: {path} exists and is not a regular file; nothing was "
                           f"written")
+
+
+def write_table(path: Path, columns: dict) -> None:
+    """csv (RFC 4180 quoting), or npz when the name ends in .npz (one array per column);
+    written atomically; `path` as `check_output` allows."""
+    path = Path(path)
+    check_output(path)
     if path.suffix == ".npz":
         store.write_npz(path, {k: np.asarray(v) for k, v in columns.items()})
         return

@@ -46,8 +46,9 @@ def _status(files: RunFiles) -> tuple[str, dict]:
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:
     """Rows for every job directory (one holding `.hydra/`; a symbolic link is not followed),
-    sorted by job number; every job's chain checksums are verified first (RunDirError, exit 4,
-    on a damaged file)."""
+    sorted by job number; every job's chain checksums are verified first, and a job with a
+    damaged file is a row with status `damaged (exit 4)` and the reason in `damage`, without
+    figures."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep directory {sweep_dir} does not exist")
@@ -58,11 +59,14 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     rows = []
     for job_dir in job_dirs:
         files = RunFiles(job_dir)
-        files.verify_chain()  # never summarise figures of a damaged chain
-        status, figures = _status(files)
-        rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
-                     "sampled": _sampled_size(files),
-                     **flat_figures(figures, METRIC_KEYS), **_costs(files)})
+        try:
+            files.verify_chain()  # never summarise figures of a damaged chain
+            status, figures = _status(files)
+            rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
+                         "sampled": _sampled_size(files),
+                         **flat_figures(figures, METRIC_KEYS), **_costs(files)})
+        except RunDirError as e:
+            rows.append({"job": job_dir.name, "status": "damaged (exit 4)", "damage": str(e)})
     return rows
 
 
@@ -81,7 +85,7 @@ def table_columns(rows: list[dict]) -> list[str]:
     """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
     overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
                  if k not in METRIC_KEYS and not k.startswith("groups.")
-                 and k not in ("job", "status", "sampled", "grad_evals", "wall_s")]
+                 and k not in ("job", "status", "sampled", "grad_evals", "wall_s", "damage")]
     varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
     present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]
     return ["job", *varying, *present]
