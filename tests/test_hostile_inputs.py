@@ -626,3 +626,23 @@ def test_the_python_api_names_an_unfinished_run_and_a_file(regression, tmp_path)
     (tmp_path / "file.csv").write_text("x\n")
     with pytest.raises(ConfigError, match="is a file, not a run directory"):
         headbayes.load_run(tmp_path / "file.csv")
+
+
+def test_the_report_memory_is_checked_once_the_data_is_known(tmp_path):
+    """cl04: 1000 classes x 3000 rows x 200 draws took over 8 GB, unchecked; sec22: a
+    received config with 3e7 training rows used 13 GB for the exact reference."""
+    from headbayes.config.budget import check_report_memory
+    from headbayes.datasets import make_dataset
+
+    cfg = headbayes.compose(["+experiment=sin_head", "sampler.keep=2000"])
+    data = make_dataset(cfg.data)
+    sampled = ["output_layer.weight", "output_layer.bias"]
+    points = len(data.x_eval)
+    draws_bytes = 4 * 2000 * points
+    check_report_memory(cfg, data, sampled, available=draws_bytes + 24 * 32 * 17 + 1)
+    with pytest.raises(ConfigError, match=r"the largest part, .* is the report's function "
+                                          r"draws: keep fewer draws"):
+        check_report_memory(cfg, data, sampled, available=draws_bytes - 1)
+    many = data._replace(x_train=np.zeros((10**6, 1)), y_train=np.zeros((10**6, 1)))
+    with pytest.raises(ConfigError, match="is the exact reference: use fewer training rows"):
+        check_report_memory(cfg, many, sampled, available=24 * 10**6 * 17)

@@ -69,10 +69,9 @@ def watching():
         _WATCHING[0] = False
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    """A finished run of the seed's head (with a .hydra/config.yaml beside its config)."""
-    run = tmp_path_factory.mktemp("original") / "run"
+def finished_run(run: Path) -> Path:
+    """A finished run of the seed's head at `run`, with a .hydra/config.yaml beside its config
+    and a params_initial.npz (both recorded), so that every file a run can hold is there."""
     cfg = headbayes.compose(SMALL)
     with owned(run):
         sample(cfg, run, lambda *a: None)
@@ -83,6 +82,11 @@ def original(tmp_path_factory):
     files.write_bytes(files.PARAMS_INITIAL, (run / "params.npz").read_bytes())
     assert run_cli(["report", str(run), "--no-plots"]) == 0
     return run
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    return finished_run(tmp_path_factory.mktemp("original") / "run")
 
 
 @st.composite

@@ -6,20 +6,23 @@ report reads them (keep x chains x sampled numbers, float32 and a float64 copy),
 copies: values, gradients, two optimiser moments), the per-step draws of VI
 (num_mc_samples x sampled numbers, 3 copies, per chain), HMC's and NUTS' Hessian start
 (`mass_init: hessian`: sampled numbers², 3 copies, per chain) and the data (rows x columns,
-float64, 2 copies; a data file counts 4 times its size for parsing). It is a lower bound of what the
-run needs, so a run it refuses could not have finished; the message names the largest part.
+float64, 2 copies; a data file counts 4 times its size for parsing). It is a lower bound of what
+the run needs, so a run it refuses could not have finished; the message names the largest part.
+Once the data is read, `check_report_memory` adds what the report will hold: the function draws
+at every point it evaluates and the exact reference's Jacobians.
 """
 
 import dataclasses
 import math
 import os
 
+from headbayes.analysis.exact import not_applicable_reason
 from headbayes.core.checks import require
 from headbayes.core.errors import ConfigError
 from headbayes.core.memory import available_memory
-from headbayes.datasets import data_sizes
+from headbayes.datasets import data_sizes, report_points
 from headbayes.datasets.datacopy import FILE_KEYS
-from headbayes.models import leaf_shapes
+from headbayes.models import leaf_shapes, model_sizes
 from headbayes.models.mask import select
 
 ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_chains), or "
@@ -28,9 +31,14 @@ ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_
           "VI draws per step": "use fewer sampler.num_mc_samples",
           "Hessian start": "start the mass matrix from the identity (sampler.mass_init="
                            "identity) or sample fewer leaves (mask.include)",
-          "data": "use fewer rows (data.n_train, data.n_test) or a smaller file"}
+          "data": "use fewer rows (data.n_train, data.n_test) or a smaller file",
+          "report's function draws": "keep fewer draws (sampler.keep, sampler.num_chains) or "
+                                     "evaluate fewer points (data.eval_step, data.n_test)",
+          "exact reference": "use fewer training rows (data.n_train) or sample fewer leaves "
+                             "(mask.include)"}
 
-__all__ = ["check_seeds_and_counts", "check_memory", "check_run_memory", "memory_estimate"]
+__all__ = ["check_seeds_and_counts", "check_memory", "check_run_memory", "check_report_memory",
+           "memory_estimate"]
 
 INT32_MAX = 2**31 - 1
 SEED_LIMIT = 2**32
@@ -97,14 +105,33 @@ def check_run_memory(cfg, reading: bool = False) -> None:
                  parts=READING if reading else None)
 
 
+def check_report_memory(cfg, data, sampled: list, available: int | None = None) -> None:
+    """ConfigError (exit 2) when the report on `data` (its rows now known) would need more
+    than the available memory: the function draws at every report point (float32: a lower
+    bound, as the run's estimate is) and, where the exact reference applies, its Jacobians
+    over the training rows (float64, 3 copies). Checked before sampling, and
+    before a received run's report."""
+    s = cfg.sampler
+    shapes = leaf_shapes(cfg)
+    sampled_size = sum(math.prod(shapes[p]) for p in sampled if p in shapes)
+    parts = {"report's function draws": 4 * s.keep * s.num_chains * len(report_points(data))
+             * model_sizes(cfg)[1],
+             "exact reference": (24 * len(data.x_train) * sampled_size
+                                 if not_applicable_reason(cfg, sampled) is None else 0)}
+    _refuse_above(parts, available_memory() if available is None else available)
+
+
 def check_memory(cfg, shapes: dict, sampled: list, available: int | None = None,
                  parts: tuple | None = None) -> None:
     """ConfigError (exit 2) when the estimate exceeds the available memory."""
     available = available_memory() if available is None else available
+    estimate = memory_estimate(cfg, shapes, sampled)
+    _refuse_above({k: v for k, v in estimate.items() if parts is None or k in parts}, available)
+
+
+def _refuse_above(parts: dict, available: int | None) -> None:
     if available is None:
         return
-    estimate = memory_estimate(cfg, shapes, sampled)
-    parts = {k: v for k, v in estimate.items() if parts is None or k in parts}
     total = sum(parts.values())
     if total > available:
         largest = max(parts, key=parts.get)

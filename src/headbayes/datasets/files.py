@@ -310,7 +310,7 @@ def _check_magnitude(x: np.ndarray, y: np.ndarray | None, wanted: list, path: Pa
         if largest > LARGEST:
             raise ConfigError(f"{what}: column {name} of {path} holds values up to "
                               f"{largest:.3g} in magnitude; rescale it (at most {LARGEST:g})")
-    if y is not None and len(y) > 1 and np.all(y == y[0]):
+    if y is not None and len(y) >= MIN_ROWS and np.all(y == y[0]):  # fewer: refused later
         raise ConfigError(f"{what}: the target {wanted[-1]} of {path} is {y[0]:g} in every "
                           f"row: there is nothing to learn")
 

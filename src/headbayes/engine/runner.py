@@ -296,6 +296,7 @@ def compile_loop(sampler: Sampler, state: LoopState, chain_keys, problem, hyper,
             return program(state, chain_keys, nothing_begun if carried is None else carried,
                            start_step, counts, problem, hyper)
 
+        call.source = getattr(program, "source", "traced")  # "loaded": from disk (exported.py)
         return call
 
     if reuse is None:

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from headbayes.analysis.hyperparameters import checked_values, learn, with_values
-from headbayes.config.budget import check_run_memory
+from headbayes.config.budget import check_report_memory, check_run_memory
 from headbayes.config.typed import RunConfig
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, Interrupted, RunDirError, SamplingError
@@ -111,6 +111,7 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     stages.lap("data")
     params, static, mask, pretraining = _model(cfg, files, data, checkpoint, stages)
     cfg, table, scales = _mask_and_scales(cfg, files, params, mask, data, checkpoint)
+    check_report_memory(cfg, data, [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]])
     stages.lap("scales")
     loop, features_s = prepare_loop(cfg, params, static, mask, data,
                                     sigma_start=scales.get("likelihood_sigma", 1.0))

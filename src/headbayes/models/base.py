@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headbayes.core.errors import ConfigError
+from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.registry import Entry, Registry, registry_of
 from headbayes.datasets import data_sizes
 from headbayes.models.adapters import add_adapters
@@ -248,8 +248,6 @@ def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:
     """`named` ({dotted path: array}, read from the file `where`), refused (RunDirError, exit 4)
     unless its arrays are float32/float64 leaves of the model with the model's shapes: all of
     them, or with `some`, any of them (the frozen ones a run kept)."""
-    from headbayes.core.errors import RunDirError
-
     shapes = leaf_shapes(cfg)
     missing = [] if some else sorted(set(shapes) - set(named))
     unknown = sorted(set(named) - set(shapes))

@@ -33,9 +33,12 @@ def entropy(p: np.ndarray) -> np.ndarray:
     return -np.sum(p * np.log(np.maximum(p, _TINY)), axis=-1)
 
 
-def predictive(logit_draws: np.ndarray, family: str, block: int = 256) -> tuple:
-    """(p̄ (n, K), mean_s H(p_s) (n,)) from draws (chain, draw, n, out)."""
+def predictive(logit_draws: np.ndarray, family: str, max_bytes: int = 256 * 2**20) -> tuple:
+    """(p̄ (n, K), mean_s H(p_s) (n,)) from draws (chain, draw, n, out), taken in blocks of
+    draws whose float64 work (about six arrays of the block's numbers) stays near
+    `max_bytes`."""
     pooled = logit_draws.reshape((-1,) + logit_draws.shape[2:])
+    block = max(1, max_bytes // (48 * max(1, int(np.prod(pooled.shape[1:])))))
     total, mean_entropy = None, 0.0
     for first in range(0, len(pooled), block):
         p = probabilities(pooled[first:first + block], family)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headbayes.config.budget import check_report_memory
 from headbayes.config.saved import load_config
 from headbayes.core.errors import RunDirError
 from headbayes.core.rundir import RunFiles
@@ -51,6 +52,7 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
                                  files.path(files.FROZEN_END), some=True)
                   if files.has(files.FROZEN_END) else None)
     data = make_dataset(cfg.data) if data is None else data
+    check_report_memory(cfg, data, list(model_draws(chain)))
     ctx = ReportContext(cfg, data, params, chain, info, initial, frozen_end)
     if ctx.data.ignored:
         ctx.notes.append(f"columns holding text, not used as inputs: "
