@@ -220,3 +220,48 @@ def test_a_file_beside_a_received_run_with_a_forged_record_is_not_imported(
         assert run_cli(["report", "run", "--no-plots"]) == 2
         assert "was not made by this account" in capsys.readouterr().err
     assert not marker.exists()
+
+
+PLANTED = "import pathlib\npathlib.Path({marker!r}).write_text('imported')\n"
+
+
+def test_the_plot_worker_imports_nothing_from_the_working_directory(tmp_path, monkeypatch):
+    """Found in round 4: the worker started with `python -c`, whose path starts with the
+    working directory: a json.py beside a received run ran in it."""
+    from headbayes.report import plotworker
+
+    marker = tmp_path / "IMPORTED"
+    (tmp_path / "json.py").write_text(PLANTED.format(marker=str(marker)))
+    monkeypatch.chdir(tmp_path)
+    worker = plotworker.start()
+    worker.process.stdin.close()  # no request: it imports its libraries, then ends
+    worker.process.wait(timeout=60)
+    assert not marker.exists()
+
+
+def test_reading_a_run_leaves_the_working_directory_off_the_import_path(finished, tmp_path,
+                                                                        monkeypatch, capsys):
+    """Found in round 4: every command that read a run directory put the working directory
+    first on sys.path for good, so a library imported later (matplotlib, arviz) came from the
+    download folder."""
+    marker = tmp_path / "IMPORTED"
+    (tmp_path / "fakelib.py").write_text(PLANTED.format(marker=str(marker)))
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert run_cli(["report", str(finished), "--no-plots", "--code", str(tmp_path)]) == 0
+    assert sys.path == before
+    with pytest.raises(ImportError):
+        __import__("fakelib")
+    assert not marker.exists()
+
+
+def test_python_m_headbayes_imports_nothing_from_the_working_directory(tmp_path):
+    """`python -m` puts the working directory first on the import path: a json.py in the
+    folder of a received run ran as soon as headbayes imported json."""
+    import subprocess
+
+    marker = tmp_path / "IMPORTED"
+    (tmp_path / "json.py").write_text(PLANTED.format(marker=str(marker)))
+    subprocess.run([sys.executable, "-m", "headbayes", "--help"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert not marker.exists()

@@ -4,8 +4,16 @@ Public API: `compose(overrides) -> RunConfig`, `run(config, run_dir) -> RunDir`,
 `load_run(path) -> RunDir` (`.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`).
 """
 
-from headbayes.core import timing  # noqa: F401  (first: stamps the import time)
-from headbayes.app.api import RunDir, compose, load_run, run
+import os
+import sys
+
+# `python -m headbayes` puts the working directory (perhaps a received run's folder) first on
+# the import path; it comes off before anything else is imported
+if sys.argv[:1] == ["-m"] and sys.path[:1] in ([""], [os.getcwd()]):
+    del sys.path[0]
+
+from headbayes.core import timing  # noqa: E402,F401  (first: stamps the import time)
+from headbayes.app.api import RunDir, compose, load_run, run  # noqa: E402
 
 __all__ = ["compose", "run", "load_run", "RunDir", "__version__"]
 

@@ -421,9 +421,10 @@ def _check_writable(folder: Path, what: str) -> None:
 def _signals_stop():
     """SIGTERM/SIGINT raise SignalStop, and a second one ends the process at once (even inside
     a compiled call: `job.signals.second_signal_ends_process`); a file-size limit makes a
-    write fail (exit 4) instead of killing the process (SIGXFSZ ignored). A SignalStop raised inside a finalizer or a gc
-    callback (JAX has one), where Python can only ignore it, is not printed as a traceback: it
-    is recorded and ends the command all the same. The previous handlers come back afterwards."""
+    write fail (exit 4) instead of killing the process (SIGXFSZ ignored). A SignalStop raised
+    inside a finalizer or a gc callback (JAX has one), where Python can only ignore it, is not
+    printed as a traceback: it is recorded and ends the command all the same. The previous
+    handlers come back afterwards."""
     def stop(signum, _frame):
         SIGNALS_RECEIVED.append(signum)  # kept, should the exception be swallowed
         raise SignalStop(signum)

@@ -27,10 +27,9 @@ from headbayes.core.errors import RunDirError, RunInUse
 from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
-           "npz_bytes", "write_json",
-           "write_npz", "read_json", "read_yaml", "read_npz", "read_manifest", "run_lock", "ChainWriter",
-           "load_chain", "load_chain_and_info", "verify_chain", "check_progress", "MANIFEST",
-           "INFO_PREFIX"]
+           "npz_bytes", "write_json", "write_npz", "read_json", "read_yaml", "read_npz",
+           "read_manifest", "run_lock", "ChainWriter", "load_chain", "load_chain_and_info",
+           "verify_chain", "check_progress", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"

@@ -24,7 +24,6 @@ instead of through `vmap` (the built-in MLP does, which keeps its float rounding
 import dataclasses
 import importlib
 import inspect
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.registry import Entry, Registry, registry_of
 from headbayes.datasets import data_sizes
 from headbayes.models.adapters import add_adapters
+from headbayes.models.code import import_path
 from headbayes.models.mask import named_leaves, node_at
 
 __all__ = ["checked_arrays", "MODELS", "TargetModel", "model_options", "model_entry",
@@ -63,10 +63,9 @@ def _import_target(target: str):
     if not module_name or not all(p.isidentifier() for p in target.split(".")):
         raise ConfigError(f"`model._target_` must be 'module.factory', got {target!r}")
     cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)  # the user's module next to their configs
     try:
-        module = importlib.import_module(module_name)
+        with import_path():  # the user's module next to their configs (or in a --code folder)
+            module = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigError(f"`model._target_`: cannot import module '{module_name}' "
                           f"(looked in {cwd} and the installed packages: run headbayes from "
@@ -143,8 +142,9 @@ def _check_built(options: TargetModel, cfg) -> None:
 def _build_target(options: TargetModel, key, in_features: int, out_features: int):
     factory = _import_target(options._target_)
     try:
-        return factory(**options.kwargs, key=key, in_features=in_features,
-                       out_features=out_features)
+        with import_path():  # a factory that imports its helpers when called
+            return factory(**options.kwargs, key=key, in_features=in_features,
+                           out_features=out_features)
     except Exception as e:  # the user's code: name it and its error
         raise ConfigError(f"model factory {options._target_} failed: "
                           f"{type(e).__name__}: {e}") from e

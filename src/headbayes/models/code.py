@@ -19,6 +19,7 @@ reads a run directory, an import hook (`guard_run_directory`) refuses every modu
 there for the rest of the process, whatever imports it and whatever sys.path holds.
 """
 
+import contextlib
 import hashlib
 import hmac
 import importlib.abc
@@ -33,7 +34,8 @@ from pathlib import Path
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.settings import settings
 
-__all__ = ["source_record", "check_saved_target", "vouched_folders", "guard_run_directory",
+__all__ = ["source_record", "check_saved_target", "vouched_folders", "import_path",
+           "guard_run_directory",
            "MAX_SOURCE_FILES", "MAX_SOURCE_BYTES"]
 
 MAX_SOURCE_FILES = 2000  # a larger package is not digested: it needs --code
@@ -95,10 +97,22 @@ def _digest(locations: list[Path]) -> str | None:
     return digest.hexdigest()
 
 
-def _put_first(folders) -> None:
-    """`folders` first on sys.path, in this order (where an import looks first)."""
-    names = [str(f) for f in folders]
+_VOUCHED: list[Path] = []  # the --code folders of this command (`vouched_folders`)
+
+
+@contextlib.contextmanager
+def import_path(folders=None):
+    """Within: `folders` (default: this command's --code folders) and then the working
+    directory first on sys.path, where a model's module is imported from; afterwards sys.path
+    as it was, so no library imported later comes from those folders (a received run's
+    download folder may hold a planted matplotlib)."""
+    names = [str(f) for f in (_VOUCHED if folders is None else folders)] + [str(Path.cwd())]
+    before = list(sys.path)
     sys.path[:] = names + [p for p in sys.path if p not in names]
+    try:
+        yield
+    finally:
+        sys.path[:] = before
 
 
 def _account_key(create: bool) -> bytes | None:
@@ -133,8 +147,8 @@ def source_record(target: str) -> dict:
     working directory first); sha256 None when it is too large to digest, signature None when
     this account has no key."""
     top = _top(target)
-    _put_first([Path.cwd()])
-    locations = _find(top)
+    with import_path(()):
+        locations = _find(top)
     sha256 = _digest(locations) if locations else None
     key = _account_key(create=True) if sha256 else None
     return {"module": top, "sha256": sha256,
@@ -218,9 +232,9 @@ def _is_library(location: Path) -> bool:
 
 
 def vouched_folders(folders) -> tuple[Path, ...]:
-    """The `--code` folders, resolved and put first on sys.path, before the working directory
-    (a saved config's module is imported from them); ConfigError (exit 2) for one that is not
-    a folder."""
+    """The `--code` folders, resolved; a saved config's module is imported from them, then
+    from the working directory (`import_path`); ConfigError (exit 2) for one that is not a
+    folder."""
     resolved = []
     for folder in folders or ():
         path = Path(folder)
@@ -228,7 +242,7 @@ def vouched_folders(folders) -> tuple[Path, ...]:
             raise ConfigError(f"--code: {folder} is not a folder (give the folder that holds "
                               f"your model's module)")
         resolved.append(path.resolve())
-    _put_first([*resolved, Path.cwd()])
+    _VOUCHED[:] = resolved
     return tuple(resolved)
 
 
@@ -249,9 +263,9 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
         if _within(folder, run_dir):
             raise RunDirError(f"--code {folder}: a folder inside the run directory {run_dir} is "
                               f"never trusted; pass the folder of your own module")
-    _put_first([*code, Path.cwd()])  # where `models.base._import_target` will import it from
     try:
-        locations = _find(top)
+        with import_path(code):  # where `models.base._import_target` will import it from
+            locations = _find(top)
     except ImportError as e:  # the guard: it lies in the run directory
         raise RunDirError(f"{where} names model._target_ {target!r}: {e}") from None
     if locations is None:

@@ -90,7 +90,8 @@ def launch() -> None:
 
 def start() -> PlotWorker:
     """A new worker process (`serve`), waiting for its request."""
-    return PlotWorker(subprocess.Popen([sys.executable, "-c", ENTRY], stdin=subprocess.PIPE,
+    # -P: the working directory (perhaps a received run's folder) is not on its import path
+    return PlotWorker(subprocess.Popen([sys.executable, "-P", "-c", ENTRY], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
 
 
