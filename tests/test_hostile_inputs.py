@@ -301,7 +301,40 @@ def test_a_chain_part_claiming_more_than_memory_is_refused_before_allocating(reg
         z.writestr("output_layer.weight.npy", header.getvalue() + b"\0" * 64)
     _replace_part(run, archive.getvalue())
     assert run_cli(["report", str(run), "--no-plots"]) == 4
-    assert "more than the" in capsys.readouterr().err
+    assert "more than a quarter of the" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trick", ["bomb", "encrypted", "members"])
+def test_a_parameter_file_is_checked_before_its_arrays_are_read(regression, tmp_path, capsys,
+                                                                trick):
+    """Round 4: a 7 MB params.npz of 7 GiB of zeros was decompressed (killed at 6 GB); an
+    encrypted member and 200,000 tiny members ended in tracebacks or 1.2 GB."""
+    import io
+    import zipfile
+
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        if trick == "bomb":  # the header claims the size; the values need not be there
+            header = io.BytesIO()
+            np.lib.format.write_array_header_2_0(
+                header, {"descr": "<f4", "fortran_order": False, "shape": (2**40,)})
+            z.writestr("output_layer.weight.npy", header.getvalue())
+        elif trick == "members":
+            for i in range(10_001):
+                z.writestr(f"a{i}.npy", b"")
+        else:
+            z.writestr("output_layer.weight.npy", b"\x93NUMPY")
+    data = bytearray(archive.getvalue())
+    if trick == "encrypted":  # the general-purpose flag's bit 0, in the central directory
+        at = data.rfind(b"PK\x01\x02")
+        data[at + 8] |= 1
+    (run / "params.npz").write_bytes(bytes(data))
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    err = capsys.readouterr().err
+    assert {"bomb": "more than a quarter of the", "encrypted": "encrypted",
+            "members": "10001 arrays, more than 10000"}[trick] in err, err
 
 
 def test_a_chain_part_with_other_draws_than_the_manifest_is_refused(regression, tmp_path,
@@ -646,3 +679,53 @@ def test_the_report_memory_is_checked_once_the_data_is_known(tmp_path):
     many = data._replace(x_train=np.zeros((10**6, 1)), y_train=np.zeros((10**6, 1)))
     with pytest.raises(ConfigError, match="is the exact reference: use fewer training rows"):
         check_report_memory(cfg, many, sampled, available=24 * 10**6 * 17)
+
+
+@pytest.mark.parametrize("name,change,command,message", [
+    ("frozen_end.npz", "remove", "report", "missing file"),
+    ("data.json", "link", "predict", "a symbolic link inside a run directory"),
+    ("checksums.json", "folder", "report", "not a regular file"),
+    ("status.json", "fifo", "predict", "not a regular file"),
+])
+def test_a_recorded_file_removed_or_replaced_is_not_taken_as_absent(regression, tmp_path,
+                                                                    capsys, name, change,
+                                                                    command, message):
+    """Round 4: frozen_end.npz removed gave unmasked_var_max null, a linked data.json was
+    rebuilt from the config, a checksums.json folder turned the checks off, a FIFO status.json
+    was 'missing'."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    path = run / name
+    path.unlink()
+    if change == "link":
+        path.symlink_to(tmp_path / "elsewhere.json")
+    elif change == "folder":
+        path.mkdir()
+    elif change == "fifo":
+        os.mkfifo(path)
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    args = {"report": ["report", str(run), "--no-plots"],
+            "predict": ["predict", str(run), "--input", str(tmp_path / "new.csv")]}[command]
+    assert run_cli(args) == 4
+    assert message in capsys.readouterr().err
+
+
+def test_a_learned_run_without_its_scales_and_a_huge_integer_are_run_directory_errors(
+        tmp_path, capsys):
+    """Round 4: a uci run whose hyperparameters.json was gone (with the record rewritten)
+    ended in "could not convert string to float: 'evidence'"; an integer of 5000 digits in
+    the manifest in Python's ValueError."""
+    root = shutil.copytree(Path(headbayes.__file__).parents[2] / "data" / "uci" / "yacht",
+                           tmp_path / "yacht")
+    run = finished_run(tmp_path / "run", ["+experiment=uci", f"data.root={root}",
+                                          "body.steps=50"])
+    scales = (run / "hyperparameters.json").read_bytes()
+    (run / "hyperparameters.json").unlink()
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "missing file" in capsys.readouterr().err
+    (run / "hyperparameters.json").write_bytes(scales)
+    rerecord(run)
+    manifest = run / "chain" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"draws": 10', '"draws": 1' + "0" * 5000))
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "corrupt file" in capsys.readouterr().err

@@ -31,6 +31,11 @@ def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
     if learned and files.has(files.HYPERPARAMETERS):
         scales = files.path(files.HYPERPARAMETERS)
         cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), scales))
+    elif learned and any(isinstance(getattr(section, "sigma", None), str)
+                         and section.sigma != "sampled" for section in (cfg.likelihood, cfg.prior)):
+        raise RunDirError(f"missing file {files.path(files.HYPERPARAMETERS)}: the run learns "
+                          f"its scales (likelihood.sigma={cfg.likelihood.sigma}, "
+                          f"prior.sigma={cfg.prior.sigma}) and keeps them there")
     try:  # a run directory's config passes the checks of `run` before anything is built
         validate(cfg)
     except ConfigError as e:

@@ -24,6 +24,7 @@ Every write is atomic (temporary file, fsync, rename; headbayes.core.store); arr
 import contextlib
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 
 from headbayes.core import store
@@ -76,8 +77,20 @@ class RunFiles:
         return store.confined(self.root, name)
 
     def has(self, name: str) -> bool:
+        """True when `name` is there, a regular file; False when nothing is. RunDirError (exit
+        4) when something else is there (a link, a folder, a FIFO), and for a RECORDED file
+        that checksums.json names as written but that is missing."""
         path = self.path(name)
-        return path.is_file() and not path.is_symlink()
+        if not os.path.lexists(path):
+            if name in self.RECORDED and isinstance((self._checksums() or {}).get(name), str):
+                raise RunDirError(f"missing file {path}, which {self.CHECKSUMS} names: a run's "
+                                  f"file was removed")
+            return False
+        if path.is_symlink():
+            raise RunDirError(f"refused {path}: a symbolic link inside a run directory")
+        if not path.is_file():
+            raise RunDirError(f"refused {path}: not a regular file")
+        return True
 
     def read_json(self, name: str) -> dict:
         return store.read_json(self.path(name), self._verified(name))

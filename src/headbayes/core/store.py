@@ -150,7 +150,7 @@ def read_json(path: Path, data: bytes | None = None) -> dict:
                           f"{JSON_LIMIT / 2**20:.1f} MiB)")
     try:
         value = json.loads(read_bytes(path, JSON_LIMIT) if data is None else data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # ValueError: an integer of 5000 digits, too
         raise RunDirError(f"corrupt file {path}: {e}") from None
     except RecursionError:
         raise RunDirError(f"corrupt file {path}: nested too deeply") from None
@@ -198,14 +198,35 @@ def open_npz(source: Path | bytes):
     return np.load(source, allow_pickle=False)
 
 
+UNREADABLE = (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError,
+              NotImplementedError)  # RuntimeError: encrypted; NotImplementedError: compression
+
+
 def read_npz(path: Path, data: bytes | None = None) -> dict:
     """All arrays of an npz file (or of its already-read bytes `data`); RunDirError if missing,
-    corrupt or holding objects."""
+    corrupt or holding objects, or when its arrays' headers claim more than a quarter of the
+    memory free (a few compressed bytes can hold gigabytes of zeros): checked before any value
+    is read."""
+    data = read_bytes(path) if data is None else data
+    if data[:2] != b"PK":
+        raise RunDirError(f"corrupt file {path}: not an npz archive")
+    claimed = sum(math.prod(shape) * dtype.itemsize
+                  for shape, dtype in _headers(path, data).values())
+    _check_fits(path, claimed, "its arrays")
     try:
-        with open_npz(read_bytes(path) if data is None else data) as f:
+        with open_npz(data) as f:
             return {k: f[k] for k in f.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+    except UNREADABLE as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
+
+
+def _check_fits(path: Path, size: int, what: str) -> None:
+    """RunDirError when `size` bytes (what `path` holds once read) exceed a quarter of the
+    memory free now."""
+    available = available_memory()
+    if available is not None and size > available // 4:
+        raise RunDirError(f"refused {path}: {what} would take {size / 2**30:.1f} GiB, more "
+                          f"than a quarter of the {available / 2**30:.1f} GiB free")
 
 
 def _read_verified(path: Path, sha256: str, what: str) -> bytes:
@@ -385,11 +406,16 @@ def verify_chain(run_dir: Path) -> None:
         _read_verified(confined(run_dir, name), digest, "chain")
 
 
+MAX_MEMBERS = 10_000  # arrays in one npz file: far above any model's leaves
+
+
 def _headers(path: Path, data: bytes) -> dict:
     """{array name: (shape, dtype)} of an npz file's bytes, read from each array's .npy header
     without reading its values; RunDirError when it is not such a file."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if len(archive.namelist()) > MAX_MEMBERS:
+                raise ValueError(f"{len(archive.namelist())} arrays, more than {MAX_MEMBERS}")
             headers = {}
             for member in archive.namelist():
                 with archive.open(member) as f:
@@ -399,7 +425,7 @@ def _headers(path: Path, data: bytes) -> dict:
                     shape, _, dtype = read(f)
                 headers[member.removesuffix(".npy")] = (tuple(shape), dtype)
             return headers
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+    except UNREADABLE as e:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
 
@@ -422,11 +448,7 @@ def _check_part_headers(run_dir: Path, parts: list, raw: list) -> None:
             raise RunDirError(f"inconsistent chain part {path}: its arrays differ from "
                               f"{parts[0]['file']}'s")
         first = layout
-    available = available_memory()
-    if available is not None and total > available:
-        raise RunDirError(f"the chain parts in {run_dir / 'chain'} would take "
-                          f"{total / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB "
-                          f"free: not a chain this machine can read")
+    _check_fits(run_dir / "chain", total, "the chain parts")
 
 
 def load_chain(run_dir: Path) -> dict:
