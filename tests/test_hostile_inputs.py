@@ -729,3 +729,29 @@ def test_a_learned_run_without_its_scales_and_a_huge_integer_are_run_directory_e
     manifest.write_text(manifest.read_text().replace('"draws": 10', '"draws": 1' + "0" * 5000))
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "corrupt file" in capsys.readouterr().err
+
+
+def test_a_uci_run_reads_its_own_copy_of_the_folder(tmp_path, capsys):
+    """Round 4: a received config's data.root was read in place: a folder outside the run (or
+    one edited since) gave other figures with exit 0, and a link in it leaked a file's first
+    word. A uci run now copies its split's files into inputs/root/ and reads only them."""
+    root = shutil.copytree(Path(headbayes.__file__).parents[2] / "data" / "uci" / "yacht",
+                           tmp_path / "yacht")
+    run = finished_run(tmp_path / "run", ["+experiment=uci", f"data.root={root}",
+                                          "body.steps=50"])
+    assert sorted(p.name for p in (run / "inputs" / "root").iterdir()) == [
+        "data.txt", "index_features.txt", "index_target.txt", "index_test_0.txt",
+        "index_train_0.txt"]
+    shutil.rmtree(root)  # the user's folder is gone: the run does not need it
+    assert run_cli(["report", str(run), "--no-plots"]) == 0
+    capsys.readouterr()
+    copy = run / "inputs" / "root" / "data.txt"
+    copy.write_text(copy.read_text().replace("0", "1", 1))
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "has changed since the run" in capsys.readouterr().err
+    description = json.loads((run / "data.json").read_text())
+    del description["files"]  # a sender's config naming a folder the run holds no copy of
+    (run / "data.json").write_text(json.dumps(description))
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    assert "refusing to read a file outside the run directory" in capsys.readouterr().err
