@@ -755,3 +755,55 @@ def test_a_uci_run_reads_its_own_copy_of_the_folder(tmp_path, capsys):
     rerecord(run)
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "refusing to read a file outside the run directory" in capsys.readouterr().err
+
+
+def test_predict_checks_the_draws_against_the_model(regression, tmp_path, capsys):
+    """Round 4 (n21): draws of another shape than the model's leaf reached JAX in predict
+    (a TypeError traceback); report checked them, predict did not."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    with np.load(run / "chain" / "part-00000.npz") as z:
+        arrays = dict(z)
+    weight = arrays["output_layer.weight"]
+    arrays["output_layer.weight"] = np.zeros(weight.shape[:2] + (2, weight.shape[-1]),
+                                             weight.dtype)
+    _replace_part(run, arrays)
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
+    assert "chain leaf output_layer.weight is float32[2," in capsys.readouterr().err
+
+
+def test_an_error_quoting_a_huge_value_is_cut(capsys):
+    """Round 4 (j26, j36): a 5 MB sampler name was printed whole as the one-line error."""
+    from headbayes.app import console
+
+    console.error("x" * 10**6)
+    err = capsys.readouterr().err
+    assert len(err) < 2100 and err.rstrip().endswith("(998000 more characters)")
+
+
+def test_summarize_and_the_api_read_only_the_figures_a_run_wrote(tmp_path, capsys):
+    """Round 4: an edited metrics.json reached summarize and `load_run(...).metrics`; odd
+    meta.json counts and metric lists ended in TypeError; an override starting with = went
+    into summary.csv as a spreadsheet formula."""
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        run = finished_run(sweep / job, [f"seed={job}"])
+        assert run_cli(["report", str(run), "--no-plots"]) == 0
+        (run / ".hydra").mkdir(exist_ok=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n- note==HYPERLINK(x)\n")
+    capsys.readouterr()
+    metrics = sweep / "1" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"rel_l2": ', '"rel_l2": [1], "x": ', 1))
+    with pytest.raises(Exception, match="is not the file the run wrote"):
+        headbayes.load_run(sweep / "1").metrics
+    rerecord(sweep / "1")  # as its sender would
+    with pytest.raises(Exception, match="rel_l2 is not a figure headbayes writes"):
+        headbayes.load_run(sweep / "1").metrics
+    meta = json.loads((sweep / "0" / "meta.json").read_text())
+    meta["counts"] = {"grad_evals_sampling": "many"}
+    (sweep / "0" / "meta.json").write_text(json.dumps(meta))
+    assert run_cli(["summarize", str(sweep)]) == 4
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "damaged (exit 4)"]
+    assert rows[0]["grad_evals"] == "" and rows[0]["note"] == "'=HYPERLINK(x)"

@@ -68,7 +68,9 @@ class RunDir:
             raise ConfigError(f"{self.path} holds no metrics.json: no finished run (status: "
                               f"{files.status().get('status', 'missing')}); finish it with "
                               f"`headbayes resume {self.path}`, or `headbayes report` it")
-        return files.read_json(files.METRICS)
+        from headbayes.report.figures import checked_figures
+
+        return checked_figures(files.read_json(files.METRICS), files.path(files.METRICS))
 
     def draws(self, leaf: str) -> np.ndarray:
         """The draws of a sampled leaf, axes (chain, draw, *shape)."""

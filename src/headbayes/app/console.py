@@ -157,5 +157,10 @@ def leaf_table_view(table: dict) -> Table:
     return view
 
 
+MAX_MESSAGE = 2000  # characters of an error: a file's content quoted in it is cut there
+
+
 def error(message: str) -> None:
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[:MAX_MESSAGE]} ... ({len(message) - MAX_MESSAGE} more characters)"
     print(f"headbayes: error: {message}", file=sys.stderr)

@@ -55,9 +55,10 @@ class RunFiles:
     NETCDF = "inference_data.nc"
     CHECKSUMS = "checksums.json"  # {name: SHA-256} of every RECORDED file, as the run wrote it
     # what a report, prediction or resume reads besides the chain (whose parts the manifest
-    # checks) and the data copies (data.json checks them): a changed one is refused
+    # checks) and the data copies (data.json checks them), and the figures summarize and the
+    # API read: a changed one is refused
     RECORDED = (CONFIG, HYDRA_CONFIG, DATA, HYPERPARAMETERS, MASK, MODEL_SOURCE, PARAMS,
-                PARAMS_INITIAL, FROZEN_END)
+                PARAMS_INITIAL, FROZEN_END, METRICS)
 
     def __init__(self, root):
         self.root = Path(root)

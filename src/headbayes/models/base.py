@@ -34,7 +34,7 @@ from headbayes.models.adapters import add_adapters
 from headbayes.models.code import import_path
 from headbayes.models.mask import named_leaves, node_at
 
-__all__ = ["checked_arrays", "MODELS", "TargetModel", "model_options", "model_entry",
+__all__ = ["checked_arrays", "check_draws", "MODELS", "TargetModel", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
            "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
            "linear_head", "SIZE_KEYS"]
@@ -260,6 +260,18 @@ def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:
             raise RunDirError(f"{where}: leaf {path} is {array.dtype}{list(array.shape)}, the "
                               f"model's is float{list(shapes[path])}")
     return named
+
+
+def check_draws(draws: dict, params: dict, where) -> None:
+    """RunDirError unless every sampled leaf's draws (chain, draw, *shape) are of a leaf of
+    `params` (the model's, `checked_arrays`) and of its shape, float32 or float64."""
+    for path, array in draws.items():
+        if path not in params:
+            raise RunDirError(f"{where}: chain leaf {path} is not a leaf of the model")
+        if array.shape[2:] != params[path].shape or array.dtype.kind != "f":
+            raise RunDirError(f"{where}: chain leaf {path} is {array.dtype}"
+                              f"{list(array.shape[2:])} a draw, the model's is "
+                              f"{params[path].dtype}{list(params[path].shape)}")
 
 
 def forward(model, x):

@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from headbayes.analysis import exact
+from headbayes.core.errors import RunDirError
 from headbayes.datasets import report_parts, report_points
 from headbayes.engine.predictive import function_draws
 from headbayes.models.bodies import body_entry
@@ -24,6 +25,7 @@ from headbayes.samplers import SAMPLERS
 from headbayes.samplers.gibbs import group_paths
 
 __all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
+           "checked_figures",
            "flat_figures"]
 
 
@@ -428,6 +430,21 @@ def _verdict(ctx: ReportContext):
 
 
 METRIC_KEYS = tuple(dict.fromkeys(key for m in METRICS for key in m.keys))  # test_nll: twice
+
+
+def checked_figures(figures: dict, path) -> dict:
+    """metrics.json's figures as read from `path`, refused (RunDirError, exit 4) unless every
+    value is a number, a string, true/false or null, and `groups` maps names to such values."""
+    def plain(value) -> bool:
+        return value is None or isinstance(value, (int, float, str, bool))
+
+    for key, value in figures.items():
+        ok = (plain(value) if key != "groups" else isinstance(value, dict) and all(
+            isinstance(inner, dict) and all(plain(v) for v in inner.values())
+            for inner in value.values()))
+        if not ok:
+            raise RunDirError(f"corrupt file {path}: {key} is not a figure headbayes writes")
+    return figures
 
 
 def flat_figures(figures: dict, keys=None) -> dict:

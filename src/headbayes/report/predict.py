@@ -25,7 +25,7 @@ from headbayes.core.rundir import RunFiles
 from headbayes.datasets import Scaling, describe, make_dataset, scaling_from
 from headbayes.datasets.files import read_table, regular_file
 from headbayes.engine.predictive import function_draws
-from headbayes.models import checked_arrays, model_sizes
+from headbayes.models import check_draws, checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
 from headbayes.posterior.noise import model_draws, noise_draws
 from headbayes.report import classify
@@ -99,6 +99,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     scaling = scaling_from(description)
     params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
     chain, _ = files.chain(cfg.sampler)
+    check_draws(model_draws(chain), params, files.root / "chain")
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
     outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale
     rows = max(1, max_bytes // (16 * draws * outputs))

@@ -7,7 +7,7 @@ from pathlib import Path
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
-from headbayes.report.figures import METRIC_KEYS, flat_figures
+from headbayes.report.figures import METRIC_KEYS, checked_figures, flat_figures
 from headbayes.report.plots import _pyplot, _save
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
@@ -26,12 +26,14 @@ def _sampled_size(files: RunFiles) -> int | None:
 def _costs(files: RunFiles) -> dict:
     """Gradient evaluations (joint training, warmup and sampling) and wall time of a job, from
     meta.json."""
-    if not files.has(files.META):
-        return {"grad_evals": None, "wall_s": None}
-    meta = files.read_json(files.META)
-    counts = meta.get("counts", {})
-    return {"grad_evals": sum(v for k, v in counts.items() if k.startswith("grad_evals")),
-            "wall_s": meta.get("timings", {}).get("total_s")}
+    meta = files.read_json(files.META) if files.has(files.META) else {}
+    counts, timings = meta.get("counts"), meta.get("timings")
+    evals = [v for k, v in counts.items() if k.startswith("grad_evals")] if isinstance(
+        counts, dict) else [None]
+    wall = timings.get("total_s") if isinstance(timings, dict) else None
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    return {"grad_evals": sum(evals) if evals and all(map(number, evals)) else None,
+            "wall_s": wall if number(wall) else None}
 
 
 def _status(files: RunFiles) -> tuple[str, dict]:
@@ -40,7 +42,7 @@ def _status(files: RunFiles) -> tuple[str, dict]:
     if status.get("status") == "failed":
         return f"failed (exit {status.get('exit_code')})", {}
     if files.has(files.METRICS):
-        return "ok", files.read_json(files.METRICS)
+        return "ok", checked_figures(files.read_json(files.METRICS), files.path(files.METRICS))
     return "incomplete", {}
 
 
@@ -71,14 +73,25 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
 
 
 def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
+    """summary.csv: one row per job; a text cell that a spreadsheet would run as a formula
+    (=, +, -, @ first: an override a job's files set) is written with a ' before it."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _inert(v) for k, v in row.items()} for row in rows)
     path = Path(sweep_dir) / "summary.csv"
     store.write_bytes(path, buffer.getvalue().encode())
     return path
+
+
+def _inert(value):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        try:
+            float(value)  # a number such as -1e-3 stays as it is
+        except ValueError:
+            return "'" + value
+    return value
 
 
 def table_columns(rows: list[dict]) -> list[str]:

@@ -16,7 +16,7 @@ from headbayes.core.timing import Stages
 from headbayes.datasets import make_dataset
 from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
-from headbayes.models import checked_arrays
+from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
 from headbayes.posterior.noise import model_draws
 from headbayes.report import classify, plots
@@ -37,14 +37,7 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     data = job.data if job is not None else None
     params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
     chain, info = files.chain(cfg.sampler)
-    unknown = set(model_draws(chain)) - set(params)
-    if unknown:
-        raise RunDirError(f"chain leaves {sorted(unknown)} are not in "
-                          f"{files.path(files.PARAMS)}")
-    for path, draws in model_draws(chain).items():
-        if draws.shape[2:] != params[path].shape:
-            raise RunDirError(f"chain leaf {path} has shape {draws.shape[2:]}, "
-                              f"params.npz says {params[path].shape}")
+    check_draws(model_draws(chain), params, files.root / "chain")
     initial = (checked_arrays(files.read_params(initial=True), cfg,
                               files.path(files.PARAMS_INITIAL))
                if files.has(files.PARAMS_INITIAL) else None)
