@@ -807,3 +807,28 @@ def test_summarize_and_the_api_read_only_the_figures_a_run_wrote(tmp_path, capsy
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "damaged (exit 4)"]
     assert rows[0]["grad_evals"] == "" and rows[0]["note"] == "'=HYPERLINK(x)"
+
+
+@pytest.mark.parametrize("change", ["extra", "reshaped"])
+def test_a_checkpoint_that_is_not_the_loop_state_is_refused(regression, tmp_path, capsys,
+                                                            change):
+    """Round 4 (r05): a checkpoint with an extra array ended in KeyError '4' on resume."""
+    import hashlib
+
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    path = run / "chain" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["checkpoint"]["next_step"], manifest["parts"] = 20, []  # stopped after warmup
+    state = run / manifest["checkpoint"]["state"]
+    with np.load(state) as z:
+        arrays = dict(z)
+    if change == "extra":
+        arrays["extra"] = np.zeros(1)
+    else:
+        arrays["0"] = arrays["0"][..., None]
+    np.savez(state, **arrays)
+    manifest["checkpoint"]["sha256"] = hashlib.sha256(state.read_bytes()).hexdigest()
+    path.write_text(json.dumps(manifest))
+    assert run_cli(["resume", str(run)]) == 4
+    assert {"extra": "are not named 0, 1", "reshaped": "does not match the config"}[change] in (
+        capsys.readouterr().err)

@@ -392,6 +392,9 @@ class ChainWriter:
             raise RunDirError(f"{self.run_dir / MANIFEST} names no checkpoint to resume from")
         path = confined(self.run_dir, self.checkpoint["state"])
         arrays = read_npz(path, _read_verified(path, self.checkpoint["sha256"], "checkpoint"))
+        if set(arrays) != {str(i) for i in range(len(arrays))}:
+            raise RunDirError(f"corrupt checkpoint file {path}: its arrays are not named 0, 1, "
+                              f"2, ... (the loop state's leaves in order)")
         return [arrays[str(i)] for i in range(len(arrays))]
 
 

@@ -229,9 +229,12 @@ def _start(cfg: RunConfig, files: RunFiles, loop, params, writer, checkpoint) ->
             writer.commit(0, jax.tree.leaves(loop.state), counts)
         return loop, writer, 0, counts, 0
     leaves = writer.load_state()
-    treedef = jax.tree.structure(loop.state)
-    if len(leaves) != treedef.num_leaves:
-        raise RunDirError(f"checkpoint in {files.root / 'chain'} does not match the config")
+    expected, treedef = jax.tree.flatten(loop.state)
+    if len(leaves) != treedef.num_leaves or any(
+            (np.shape(a), a.dtype) != (np.shape(b), np.dtype(b.dtype))
+            for a, b in zip(leaves, expected)):
+        raise RunDirError(f"checkpoint in {files.root / 'chain'} does not match the config "
+                          f"(its arrays' number, shapes or dtypes differ from the loop state's)")
     loop = loop._replace(state=jax.tree.unflatten(treedef, leaves))
     draws_done = sum(part["draws"] for part in writer.parts)
     return loop, writer, checkpoint["next_step"], checkpoint["counts"], draws_done
