@@ -118,7 +118,7 @@ def test_a_module_a_run_directory_brings_is_never_imported(finished, tmp_path, m
 
 
 @pytest.mark.parametrize("target", ["json.dumps", "this.s", "hydra.utils.instantiate",
-                                    "headbayes.app.api.run"])
+                                    "headbayes.app.api.run", "builtins.exec", "sys.exit"])
 def test_standard_and_installed_modules_are_refused(finished, tmp_path, capsys, target):
     """Even with a digest of their (public) source recorded: `hydra.utils.instantiate` would
     call whatever the config's keys name. `this` prints when imported: it is not."""
@@ -129,7 +129,7 @@ def test_standard_and_installed_modules_are_refused(finished, tmp_path, capsys, 
     rerecord(run)
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     err = capsys.readouterr().err
-    assert "may not choose such code" in err or "never imported from a run directory" in err
+    assert "may not choose such code" in err or "never imported from a run directory" in err, err
     assert "this" not in sys.modules or target != "this.s"
 
 

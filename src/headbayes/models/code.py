@@ -268,6 +268,9 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
             locations = _find(top)
     except ImportError as e:  # the guard: it lies in the run directory
         raise RunDirError(f"{where} names model._target_ {target!r}: {e}") from None
+    if locations is None and (top in sys.builtin_module_names or top in sys.stdlib_module_names):
+        raise RunDirError(f"{where} names model._target_ {target!r}, from Python's own "
+                          f"modules; a run directory's config may not choose such code")
     if locations is None:
         raise ConfigError(f"{where} names model._target_ {target!r}, but there is no module "
                           f"'{top}' to import; run the command from the folder that holds it, "
