@@ -391,17 +391,28 @@ def test_uci_folders_name_what_is_wrong_in_one_line(tmp_path, recwarn):
     (["+experiment=sin_head", "seed=ä"], "cannot parse the override 'seed=ä'"),
     (["data=csv", "data.inputs=[größe,x]"], "quote it: data.inputs=['größe','x']"),  # d05
     (["+experiment=sin_head", "hydra.run.dir={file}"], "hydra.run.dir: {file} is a file"),
+    (["+experiment=sin_head", "hydra.run.dir={file}/sub"], "cannot create {file}/sub: {file} is"),
+    (["+experiment=sin_head", "hydra.run.dir="], "hydra.run.dir is empty"),
+    (["+experiment=sin_head", "hydra.run.dir={long}"], "a name too long for the file system"),
+    (["+experiment=sin_head", "hydra.run.dir={link}"], "is a symbolic link; give the folder"),
+    (["+experiment=sin_head", "hydra.run.dir={full}"], "holds other files and no headbayes run"),
     (["+experiment=sin_head", "sampler.step_size=1e-3,1e-4"],
      "'sampler.step_size=1e-3,1e-4' is a sweep: add -m"),
     (["-m", "+experiment=sin_head", "sampler.step_size=interval(1e-4,1e-3)"],
      "'sampler.step_size=interval(1e-4,1e-3)': the basic sweeper takes lists"),
 ])
 def test_command_lines_refused_with_one_clear_line(refused_run, tmp_path, args, message):
+    """Round 4 (F11, F12) added run folders below a file, empty, too long, a link and one
+    holding someone's files (a traceback, or files written into the working directory)."""
     (tmp_path / "a_file").write_text("")
-    args = [a.format(file=tmp_path / "a_file") for a in args]
-    result = refused_run(*args)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "metrics.json").write_text("{}")  # the user's, not a run's
+    (tmp_path / "link").symlink_to(tmp_path / "full")
+    names = {"file": tmp_path / "a_file", "long": tmp_path / ("x" * 300),
+             "link": tmp_path / "link", "full": tmp_path / "full"}
+    result = refused_run(*[a.format(**names) for a in args])
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert message.format(file=tmp_path / "a_file") in result.stderr
+    assert message.format(**names) in result.stderr
 
 
 def test_a_run_folder_that_cannot_be_written_is_refused_before_hydra(refused_run, tmp_path,
@@ -832,3 +843,82 @@ def test_a_checkpoint_that_is_not_the_loop_state_is_refused(regression, tmp_path
     assert run_cli(["resume", str(run)]) == 4
     assert {"extra": "are not named 0, 1", "reshaped": "does not match the config"}[change] in (
         capsys.readouterr().err)
+
+
+def test_export_never_replaces_an_output_that_is_not_a_regular_file(regression, tmp_path,
+                                                                    capsys):
+    """Round 4 (F1): export --output replaced a device node or a FIFO with a regular file,
+    as predict did in round 3; x.json got netCDF without a word."""
+    fifo = tmp_path / "pipe.nc"
+    os.mkfifo(fifo)
+    assert run_cli(["export", str(regression), "--output", str(fifo)]) == 2
+    assert "is not a regular file" in capsys.readouterr().err and fifo.is_fifo()
+    assert run_cli(["export", str(regression), "--output", str(tmp_path / "x.json")]) == 2
+    assert "must end in .nc" in capsys.readouterr().err
+
+
+def test_python_predict_takes_frames_by_column_name_and_refuses_what_float32_cannot_hold(
+        regression):
+    """Round 4 (F6): a DataFrame's columns were taken by position (its names ignored), a
+    complex input lost its imaginary part, 1e308 gave NaN rows without an error."""
+    import pandas as pd
+
+    run = headbayes.load_run(regression)
+    by_name = run.predict(pd.DataFrame({"x": [0.1, 0.2]}))["mean"]
+    np.testing.assert_array_equal(by_name, run.predict({"x": [0.1, 0.2]})["mean"])
+    with pytest.raises(ConfigError, match="no column 'x'"):
+        run.predict(pd.DataFrame({"a": [0.1]}))
+    with pytest.raises(ConfigError, match="complex number"):
+        run.predict([[0.1 + 5j]])
+    with pytest.raises(ConfigError, match="within float32's range"):
+        run.predict([[1e308]])
+
+
+def test_an_input_whose_spread_underflows_is_refused(tmp_path):
+    """Round 4 (F7): x times 1e-200 was standardised as a constant column (coverage 0, exit
+    0); times 1e-30 it is standardised as usual."""
+    from headbayes.datasets import make_dataset
+
+    x = np.linspace(0, 1, 40)
+    for scale, refused in ((1e-30, False), (1e-200, True)):
+        np.savez(tmp_path / "data.npz", x=x * scale, y=np.sin(6 * x))
+        cfg = headbayes.compose(["data=npz", f"data.path={tmp_path / 'data.npz'}",
+                                 "data.target=y", "data.inputs=[x]"])
+        if refused:
+            with pytest.raises(ConfigError, match="column x varies too little"):
+                make_dataset(cfg.data)
+        else:
+            assert np.ptp(make_dataset(cfg.data).x_train) > 1
+
+
+def test_export_and_predict_wait_for_a_run_still_being_written(regression, tmp_path, capsys):
+    """Round 4 (F14): export wrote a partial chain's netCDF into a run another process was
+    writing; predict suggested `resume`, which that process refuses."""
+    import subprocess
+
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (run / ".lock").write_text(str(holder.pid))
+        (tmp_path / "new.csv").write_text("x\n0.5\n")
+        for command in (["export", str(run)],
+                        ["predict", str(run), "--input", str(tmp_path / "new.csv")]):
+            assert run_cli(command) == 2
+            assert f"is being written by process {holder.pid}" in capsys.readouterr().err
+        assert not (run / "inference_data.nc").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_python_api_refuses_arguments_of_the_wrong_kind(regression, tmp_path):
+    """Round 4: load_run(123), run("str"), compose("...") and a file as run_dir raised raw
+    TypeError, AttributeError or FileExistsError; code="dir" was read letter by letter."""
+    cases = [lambda: headbayes.load_run(123), lambda: headbayes.run("config"),
+             lambda: headbayes.compose("+experiment=sin_head"),
+             lambda: headbayes.run(headbayes.compose(SMALL), tmp_path / "a_file")]
+    (tmp_path / "a_file").write_text("")
+    for case in cases:
+        with pytest.raises(ConfigError):
+            case()
+    assert headbayes.load_run(regression, code=str(tmp_path))._code == (str(tmp_path),)

@@ -13,12 +13,15 @@ same = headbayes.load_run("outputs/my_run")
 """
 
 import datetime
+import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from headbayes.core.errors import ConfigError
 from headbayes.core.rundir import RunFiles
+from headbayes.core.schema import RunConfig
 from headbayes.core.settings import settings
 
 __all__ = ["compose", "run", "load_run", "RunDir"]
@@ -29,6 +32,9 @@ def compose(overrides=()):
     without -m); ConfigError (a ValueError) naming the key on bad input."""
     from headbayes.config.composition import compose as compose_overrides
 
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"compose takes a list of override strings such as "
+                          f"['+experiment=sin_head'], got {overrides!r:.80}")
     return compose_overrides(list(overrides))
 
 
@@ -38,8 +44,10 @@ class RunDir:
     from when the run recorded other source (`headbayes report --code`)."""
 
     def __init__(self, path, code=()):
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"a run directory is a path, got {type(path).__name__}")
         self.path = RunFiles.existing(path).root
-        self._code = tuple(code or ())
+        self._code = (code,) if isinstance(code, (str, os.PathLike)) else tuple(code or ())
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -89,6 +97,10 @@ class RunDir:
         from headbayes.core.errors import ConfigError
         from headbayes.models.code import vouched_folders
 
+        if hasattr(x, "columns") or hasattr(x, "index") and hasattr(x, "to_dict"):
+            # a pandas DataFrame (or Series): its columns (or index) by name, never by position
+            x = ({str(k): np.asarray(x[k]) for k in x.columns} if hasattr(x, "columns")
+                 else {str(k): np.asarray([v]) for k, v in x.to_dict().items()})
         if isinstance(x, dict):
             from headbayes.report.predict import data_description
 
@@ -99,6 +111,13 @@ class RunDir:
                                   f"{', '.join(names)})")
             x = [np.asarray(x[n]).reshape(-1) for n in names]
             x = np.stack(x, axis=1) if len({len(c) for c in x}) == 1 else x
+        try:
+            raw = np.asarray(x)
+        except (ValueError, TypeError):  # ragged: refused below
+            raw = None
+        if raw is not None and (raw.dtype.kind == "c" or raw.dtype == object and any(
+                isinstance(v, complex) for v in raw.ravel())):
+            raise ConfigError("inputs must be real numbers (a complex number was given)")
         try:
             x = np.asarray(x, np.float64)
         except (ValueError, TypeError) as e:
@@ -123,7 +142,14 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     from headbayes.app import session
     from headbayes.config.typed import validate
 
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"run takes the config `headbayes.compose([...])` returns, got "
+                          f"{type(config).__name__}")
+    if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
+        raise ConfigError(f"run_dir is a path, got {type(run_dir).__name__}")
     run_dir = Path(run_dir) if run_dir is not None else _default_run_dir()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file, not a folder for the run")
     validate(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     with session.owned(run_dir):

@@ -30,7 +30,7 @@ commands:
   run [-m] [--profile] [OVERRIDES...]
                             one run (with -m, a Hydra multirun sweep); e.g. +experiment=sin_head;
                             --profile prints the seconds of every stage (meta.json keeps them)
-  resume [--profile] RUN_DIR
+  resume [--profile] RUN_DIR [KEY=VALUE ...]
                             finish an interrupted run from its last committed chunk
   report RUN_DIR            recompute metrics and plots from a run directory's files alone
   summarize SWEEP_DIR       one table over every job of a sweep; writes SWEEP_DIR/summary.csv
@@ -42,7 +42,8 @@ commands:
 'headbayes <command> --help' shows each command's usage.
 report, resume, predict and export take --code DIR: a folder whose modules you trust for a run's
 own model._target_ (docs/run-directory.md).
-exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory"""
+exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run directory,
+130/143 stopped by SIGINT/SIGTERM (a run continues with resume)"""
 
 PACKAGE_CONFIGS = Path(__file__).parents[1] / "configs"  # src/headbayes/configs
 
@@ -72,10 +73,7 @@ def preflight(args: list[str]) -> bool:
     own_sweeper = not any(o.key_or_group == "hydra/sweeper" for o in parsed)
     for override in parsed:
         if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir"):
-            folder = Path(str(override.value()))
-            if folder.exists() and not folder.is_dir():
-                raise ConfigError(f"{override.key_or_group}: {folder} is a file, not a folder")
-            _check_writable(folder, override.key_or_group)
+            _check_run_folder(str(override.value() or ""), override.key_or_group)
         if composition.is_hydra_key(override.key_or_group):
             every_job = every_job and not override.is_sweep_override()
             continue
@@ -281,7 +279,7 @@ def _export(args: list[str]) -> int:
     from headbayes.report.export import export_netcdf
     from headbayes.core.rundir import RunFiles
 
-    RunFiles.existing(ns.run_dir)
+    RunFiles.finished_alone(ns.run_dir)
     console.stdout.print(f"wrote {export_netcdf(ns.run_dir, ns.output, _vouched(ns))}")
     return 0
 
@@ -350,7 +348,7 @@ def _predict(args: list[str]) -> int:
     from headbayes.report.predict import check_output, predict_arrays, read_inputs, write_table
     from headbayes.core.rundir import RunFiles
 
-    RunFiles.existing(ns.run_dir)
+    RunFiles.finished_alone(ns.run_dir)
     if ns.output:
         check_output(ns.output)
     code = _vouched(ns)
@@ -404,6 +402,32 @@ def run_cli(argv: list[str]) -> int:
                           f"`headbayes resume RUN_DIR`)" if command in ("run", "resume") else
                           f"{e}; no file was left half-written")
             return e.exit_code
+
+
+RUN_MARKS = (".hydra", "run_config.json", "chain")  # what a folder a run wrote holds
+
+
+def _check_run_folder(text: str, what: str) -> None:
+    """ConfigError (exit 2) for a run or sweep folder that cannot be one: empty, a name too
+    long, below a file, a symbolic link, or (a run's) a folder holding other files and no run;
+    RunDirError (exit 4) when it cannot be written."""
+    if not text.strip():
+        raise ConfigError(f"{what} is empty: give a folder for the run")
+    folder = Path(os.path.abspath(text))
+    if any(len(os.fsencode(part)) > 255 for part in folder.parts) or len(str(folder)) > 4000:
+        raise ConfigError(f"{what}: {text[:80]}...: a name too long for the file system")
+    if folder.is_symlink():
+        raise ConfigError(f"{what}: {text} is a symbolic link; give the folder it points to")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what}: {text} is a file, not a folder")
+    above = next((p for p in folder.parents if os.path.lexists(p)), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{what}: cannot create {text}: {above} is a file")
+    if (what == "hydra.run.dir" and folder.is_dir() and any(folder.iterdir())
+            and not any(os.path.lexists(folder / mark) for mark in RUN_MARKS)):
+        raise ConfigError(f"{what}: {text} holds other files and no headbayes run; give a new "
+                          f"or empty folder")
+    _check_writable(folder, what)
 
 
 def _check_writable(folder: Path, what: str) -> None:

@@ -37,6 +37,9 @@ def is_learned(value) -> bool:
     return isinstance(value, str)
 
 
+SCALE_RANGE = (1e-30, 1e30)  # a scale whose square (a variance) stays a float32 number
+
+
 def check_scale(key: str, value, sampled_ok: bool = False) -> None:
     """`value` is a finite number > 0 or one of LEARNED (or `sampled`, where `sampled_ok`)."""
     allowed = LEARNED + (("sampled",) if sampled_ok else ())
@@ -46,6 +49,7 @@ def check_scale(key: str, value, sampled_ok: bool = False) -> None:
                               f"got {value!r}")
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"`{key}` must be a finite number > 0 or one of "
+            or not (math.isfinite(value) and SCALE_RANGE[0] <= value <= SCALE_RANGE[1]):
+        raise ConfigError(f"`{key}` must be a number in [{SCALE_RANGE[0]:g}, "
+                          f"{SCALE_RANGE[1]:g}] (its square must stay finite) or one of "
                           f"{', '.join(allowed)}, got {value!r}")

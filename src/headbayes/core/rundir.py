@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from headbayes.core import store
-from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.core.errors import ConfigError, RunDirError, RunInUse
 
 __all__ = ["RunFiles"]
 
@@ -62,6 +62,17 @@ class RunFiles:
 
     def __init__(self, root):
         self.root = Path(root)
+
+    @classmethod
+    def finished_alone(cls, root) -> "RunFiles":
+        """`existing`, and RunInUse (exit 2) while another live process writes it: its chain
+        and files are still changing."""
+        files = cls.existing(root)
+        writer = store.live_writer(files.root)
+        if writer is not None:
+            raise RunInUse(f"{root} is being written by process {writer}; wait for it to "
+                           f"finish (its chain is still growing)")
+        return files
 
     @classmethod
     def existing(cls, root) -> "RunFiles":

@@ -28,7 +28,7 @@ from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
            "npz_bytes", "write_json", "write_npz", "read_json", "read_yaml", "read_npz",
-           "read_manifest", "run_lock", "ChainWriter", "load_chain", "load_chain_and_info",
+           "read_manifest", "run_lock", "live_writer", "ChainWriter", "load_chain", "load_chain_and_info",
            "verify_chain", "check_progress", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
@@ -237,6 +237,21 @@ def _read_verified(path: Path, sha256: str, what: str) -> bytes:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RunDirError(f"corrupt {what} file {path}: checksum mismatch")
     return data
+
+
+def live_writer(run_dir: Path) -> int | None:
+    """The pid of another live process holding RUN_DIR/.lock (writing the run), else None."""
+    path = confined(run_dir, ".lock")
+    owner = _lock_owner(path) if os.path.isfile(path) and not os.path.islink(path) else None
+    if not owner or owner == os.getpid():
+        return None
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, OverflowError, ValueError):
+        pass
+    return owner
 
 
 @contextlib.contextmanager

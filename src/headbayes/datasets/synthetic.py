@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headbayes.core.checks import at_least, nonnegative_float, positive_float, require
+from headbayes.core.errors import ConfigError
 from headbayes.datasets.base import DATASETS, IDENTITY, Dataset, Scaling
 
 __all__ = ["CurveOptions", "GapOptions", "Friedman1Options", "eval_grid", "TARGETS",
@@ -128,6 +129,9 @@ def _friedman1(x: np.ndarray) -> np.ndarray:
             + 5 * x[:, 4])
 
 
+TINY_SD = 1e-12  # an input's sd below this fraction of its magnitude has underflowed
+
+
 def standardized(cfg, x_train, y_train, x_test, y_test, f_test=None,
                  inputs: tuple = ("x",), target: str = "y", classes: tuple | None = None
                  ) -> Dataset:
@@ -137,6 +141,13 @@ def standardized(cfg, x_train, y_train, x_test, y_test, f_test=None,
     if cfg.standardize:
         x_mean, x_sd = x_train.mean(axis=0), x_train.std(axis=0)
         y_mean, y_sd = (0.0, 1.0) if classes else (y_train.mean(), y_train.std())
+        lost = (np.ptp(x_train, axis=0) > 0) & ~(
+            x_sd > TINY_SD * np.abs(x_train).max(axis=0, initial=0))
+        if lost.any():  # its spread underflowed: standardising would divide by 0 or noise
+            at = int(np.argmax(lost))
+            name = inputs[at] if len(inputs) == len(x_sd) else f"input {at}"
+            raise ConfigError(f"data: column {name} varies too little for float64 to "
+                              f"standardise (values near {x_mean[at]:.3g}); rescale it")
         x_sd = np.where(x_sd > 0, x_sd, 1.0)
         y_sd = y_sd if y_sd > 0 else 1.0
         x_train, x_test = (x_train - x_mean) / x_sd, (x_test - x_mean) / x_sd

@@ -33,6 +33,7 @@ from headbayes.report import classify
 __all__ = ["predict_arrays", "read_inputs", "check_output", "write_table", "data_description", "STATISTICS"]
 
 STATISTICS = ("mean", "sd", "q05", "q50", "q95")
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model computes in float32
 
 
 def _require_finished(run_dir: Path) -> None:
@@ -171,6 +172,9 @@ def _check_inputs(x: np.ndarray, names: list[str]) -> None:
         raise ConfigError("inputs have no rows: nothing to predict at")
     if not np.isfinite(x).all():
         raise ConfigError("inputs must be finite numbers (a NaN or an infinity was given)")
+    if np.abs(x).max() > FLOAT32_MAX:
+        raise ConfigError(f"inputs must be within float32's range (at most {FLOAT32_MAX:.3g} in "
+                          f"magnitude; {np.abs(x).max():.3g} was given)")
 
 
 def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str], np.ndarray]:
@@ -202,6 +206,9 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     x = np.stack([columns[c] for c in names], axis=1)
     if not np.isfinite(x).all():
         raise ConfigError(f"--input: {path} holds non-finite values")
+    if np.abs(x).max() > FLOAT32_MAX:
+        raise ConfigError(f"--input: {path} holds values beyond float32's range (at most "
+                          f"{FLOAT32_MAX:.3g} in magnitude)")
     return names, x
 
 
