@@ -639,6 +639,7 @@ def test_a_recorded_file_that_is_a_folder_is_refused(regression, tmp_path, capsy
 
 
 @pytest.mark.parametrize("given,message", [
+    ("in.csv", "--output in.csv is the --input file"),
     ("text.npz", "column x holds <U1, not real numbers"),
     ("complex.npz", "column x holds complex64, not real numbers"),
     ("folder.csv", "is not a regular file"),
@@ -653,7 +654,8 @@ def test_predict_names_what_is_wrong_with_its_files(regression, tmp_path, monkey
     np.savez("complex.npz", x=np.array([1 + 1j, 2], np.complex64))
     Path("folder.csv").mkdir()
     Path("in.csv").write_text("x\n0.5\n")
-    args = ["--output", given, "--input", "in.csv"] if given == "out.txt" else ["--input", given]
+    args = (["--output", given, "--input", "in.csv"] if given in ("out.txt", "in.csv")
+            else ["--input", given])
     assert run_cli(["predict", str(regression), *args]) == 2
     assert message in capsys.readouterr().err
     assert not Path("out.txt").exists()
@@ -801,7 +803,8 @@ def test_summarize_and_the_api_read_only_the_figures_a_run_wrote(tmp_path, capsy
         run = finished_run(sweep / job, [f"seed={job}"])
         assert run_cli(["report", str(run), "--no-plots"]) == 0
         (run / ".hydra").mkdir(exist_ok=True)
-        (run / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n- note==HYPERLINK(x)\n")
+        (run / ".hydra" / "overrides.yaml").write_text(
+            f"- seed={job}\n- note==HYPERLINK(x)\n- job=../../etc\n")
     capsys.readouterr()
     metrics = sweep / "1" / "metrics.json"
     metrics.write_text(metrics.read_text().replace('"rel_l2": ', '"rel_l2": [1], "x": ', 1))
@@ -818,6 +821,7 @@ def test_summarize_and_the_api_read_only_the_figures_a_run_wrote(tmp_path, capsy
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "damaged (exit 4)"]
     assert rows[0]["grad_evals"] == "" and rows[0]["note"] == "'=HYPERLINK(x)"
+    assert [r["job"] for r in rows] == ["0", "1"]  # a job's overrides cannot rename it
 
 
 @pytest.mark.parametrize("change", ["extra", "reshaped"])

@@ -78,7 +78,7 @@ def test_evidence_learns_sin_noise_and_exact_sampler_draws_the_exact_posterior(r
      "needs a fixed body"),
     (["prior.sigma=validation"], "must be a number > 0 or evidence"),
     (["likelihood.sigma=guess"], "must be a number > 0 or one of evidence, validation"),
-    (["prior.sigma=-1"], "`prior.sigma` must be a finite number > 0"),
+    (["prior.sigma=-1"], "`prior.sigma` must be a number in "),
 ])
 def test_learned_scales_and_exact_sampler_refused_where_they_do_not_apply(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

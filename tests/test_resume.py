@@ -213,10 +213,14 @@ def test_sigterm_stops_between_the_pieces_of_one_endless_draw(tmp_path):
     run_dir = tmp_path / "stopped"
     proc = start_run(run_dir, tmp_path, ["+experiment=sin_head", "sampler.warmup=2",
                                          "sampler.keep=1", f"sampler.thin={2**31 - 3}"])
-    wait_for_checkpoint(run_dir, after_step=1)  # warmup committed: the draw is running
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 143
+    try:
+        wait_for_checkpoint(run_dir, after_step=1)  # warmup committed: the draw is running
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    finally:  # never left running (it would for hours)
+        proc.kill()
+        proc.wait()
     status = json.loads((run_dir / "status.json").read_text())
     assert "after committing step 2; continue with: headbayes resume" in status["message"]
     manifest = json.loads((run_dir / store.MANIFEST).read_text())

@@ -351,6 +351,8 @@ def _predict(args: list[str]) -> int:
     RunFiles.finished_alone(ns.run_dir)
     if ns.output:
         check_output(ns.output)
+        if ns.output.exists() and ns.output.resolve() == ns.input.resolve():
+            raise ConfigError(f"--output {ns.output} is the --input file; name another file")
     code = _vouched(ns)
     names, x = read_inputs(ns.run_dir, ns.input, code)
     columns = {**{n: x[:, i] for i, n in enumerate(names)},

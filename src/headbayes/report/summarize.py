@@ -64,7 +64,9 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         try:
             files.verify_chain()  # never summarise figures of a damaged chain
             status, figures = _status(files)
-            rows.append({"job": job_dir.name, **files.hydra_overrides(), "status": status,
+            overrides = {k: v for k, v in files.hydra_overrides().items()
+                         if k not in ("job", "status", "sampled", "damage")}  # ours, not a job's
+            rows.append({"job": job_dir.name, **overrides, "status": status,
                          "sampled": _sampled_size(files),
                          **flat_figures(figures, METRIC_KEYS), **_costs(files)})
         except RunDirError as e:
