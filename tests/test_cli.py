@@ -162,6 +162,7 @@ def test_unknown_command(headbayes):
     assert_clean_error(headbayes("sample"), 2, "unknown command 'sample'")
 
 
+@pytest.mark.slow  # 7 s; held-out metrics: test_real_data (uci), test_own_model (a csv)
 def test_own_csv_file_gives_held_out_metrics(headbayes, tmp_path):
     rng = __import__("numpy").random.default_rng(0)
     x = rng.uniform(-1, 1, size=(60, 2))

@@ -71,6 +71,7 @@ def test_tracking_is_not_a_setting_of_the_chain():
     assert differences(plain, headbayes.compose(TINY)) == []
 
 
+@pytest.mark.slow  # 12 s: a run and a resume with MLflow; `make test-all` runs it
 def test_resume_never_follows_a_run_directorys_own_tracking_settings(headbayes, tmp_path,
                                                                      run_in_process):
     """A run directory may come from someone else: a tracking.uri saved in it (anyone's
