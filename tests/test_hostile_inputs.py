@@ -926,3 +926,16 @@ def test_the_python_api_refuses_arguments_of_the_wrong_kind(regression, tmp_path
         with pytest.raises(ConfigError):
             case()
     assert headbayes.load_run(regression, code=str(tmp_path))._code == (str(tmp_path),)
+
+
+def test_a_file_whose_only_inputs_are_text_names_them(tmp_path):
+    """Round 4 (F8): x written as 1.0D+00 was dropped as a text column, and the message said
+    the file had no column besides the target."""
+    from headbayes.datasets import make_dataset
+
+    (tmp_path / "fortran.csv").write_text(
+        "x,y\n" + "".join(f"{i}.0D+00,{i % 3}\n" for i in range(1, 9)))
+    cfg = headbayes.compose(["data=csv", f"data.path={tmp_path / 'fortran.csv'}",
+                             "data.target=y"])
+    with pytest.raises(ConfigError, match="x hold values that are not numbers"):
+        make_dataset(cfg.data)

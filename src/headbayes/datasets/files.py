@@ -325,8 +325,12 @@ def _make_from_file(cfg) -> Dataset:
     path = regular_file(cfg.path)
     inputs = _input_names(cfg)
     if not inputs:
-        raise ConfigError(f"data.inputs: {path} has no column besides the target "
-                          f"{cfg.target!r}")
+        text = [c for c, number in _column_kinds(path, cfg).items()
+                if not number and c != str(cfg.target)]
+        raise ConfigError(f"data.inputs: {path} has no numeric column besides the target "
+                          f"{cfg.target!r}"
+                          + (f"; {', '.join(text)} hold values that are not numbers (their "
+                             f"first row), which are not used as inputs" if text else ""))
     wanted = [*inputs, str(cfg.target)]
     x, y = _table(cfg, path, "data.path", wanted)
     if cfg.test_path:
