@@ -95,6 +95,7 @@ def test_two_moons_ood_points_are_far_from_the_data():
     assert gaps >= 2.0 and set(np.unique(data.y_train)) == {0.0, 1.0}
 
 
+@pytest.mark.slow  # 4-5 s; `make test` stays under 5 minutes
 def test_laplace_on_a_logistic_head_matches_an_independent_newton_fit(run_in_process):
     from headbayes.datasets import make_dataset
     from headbayes.analysis.exact import _features

@@ -147,6 +147,7 @@ def test_a_stopped_gibbs_run_resumes_to_the_same_chain(headbayes, tmp_path):
         np.testing.assert_array_equal(got[path], expected[path])
 
 
+@pytest.mark.slow  # 4-5 s; `make test` stays under 5 minutes
 def test_a_minibatch_group_reads_the_data_not_the_heads_statistics(run_in_process):
     """A group with SGLD minibatches needs the data points: the sufficient statistics that
     replace them for a full-batch linear head must not be used then (they cannot be indexed

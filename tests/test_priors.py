@@ -64,6 +64,7 @@ def test_a_prior_dominated_posterior_is_the_prior(run_in_process, family, varian
     assert abs(theta.mean()) < 4 * theta.std() / np.sqrt(ess_bulk(theta[..., None])[0])
 
 
+@pytest.mark.slow  # 4-5 s; `make test` stays under 5 minutes
 def test_fan_in_scales_and_initial_centre_keep_the_exact_reference(run_in_process):
     figures, extras, run_dir = run_in_process(
         "+experiment=sin_head", *NUTS, "sampler.mass_matrix=dense", "prior.scale=fan_in",
