@@ -160,7 +160,7 @@ def _edit(path: Path, data: bytes, m: dict) -> None:
             key = sorted(arrays)[m["pick"] % len(arrays)]
             a = arrays[key]
             arrays[key] = [a.astype(np.complex64), a[..., None], a.reshape(-1)[:0],
-                           np.full_like(a, np.nan), a.astype(np.int8),
+                           np.full_like(a, np.nan) if a.dtype.kind == "f" else a + 1, a.astype(np.int8),
                            np.repeat(a, 3, axis=0)][m["pick"] % 6]
             np.savez(path, **arrays)
 
