@@ -939,3 +939,11 @@ def test_a_file_whose_only_inputs_are_text_names_them(tmp_path):
                              "data.target=y"])
     with pytest.raises(ConfigError, match="x hold values that are not numbers"):
         make_dataset(cfg.data)
+
+
+@pytest.mark.parametrize("override", ["data.frequency=inf", "data.phase=nan"])
+def test_a_curve_that_is_not_finite_is_refused_before_sampling(override):
+    """Round 4 (F9): an infinite frequency or a NaN phase made every target NaN and ended in
+    exit 3 with advice to lower the step size."""
+    with pytest.raises(ConfigError, match=f"`{override.split('=')[0]}` must be a finite number"):
+        headbayes.compose(["+experiment=sin_head", "data=sin_shift", override])

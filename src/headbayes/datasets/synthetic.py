@@ -64,6 +64,10 @@ def _check_curve(options, cfg) -> None:
     if options.name == "gap":
         require(options.x_min < options.gap_min < options.gap_max < options.x_max,
                 "data.gap_max", options.gap_max, "such that x_min < gap_min < gap_max < x_max")
+    for key in ("frequency", "phase"):  # sin_shift's curve: a NaN or inf makes every target NaN
+        if hasattr(options, key):
+            require(np.isfinite(getattr(options, key)), f"data.{key}", getattr(options, key),
+                    "a finite number")
 
 
 def _check_friedman1(options, cfg) -> None:
