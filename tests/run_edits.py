@@ -14,3 +14,23 @@ def rerecord(run_dir) -> None:
               for name in RunFiles.RECORDED if (Path(run_dir) / name).is_file()}
     (Path(run_dir) / RunFiles.CHECKSUMS).write_text(json.dumps(record))
 
+
+
+def replace_with(path, kind: str, link_to=None) -> None:
+    """Put `kind` where `path` was (a file, a folder or nothing): "link" (a symbolic link to
+    `link_to`), "folder", "fifo", or "remove" (nothing)."""
+    import os
+    import shutil
+
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "link":
+        path.symlink_to(link_to)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)

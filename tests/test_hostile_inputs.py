@@ -15,7 +15,7 @@ import headbayes
 from headbayes.app.cli import run_cli
 from headbayes.app.session import owned, sample
 from headbayes.core.errors import ConfigError
-from run_edits import rerecord
+from run_edits import replace_with, rerecord
 
 SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=2", "report.plots=false"]
 LABELS = ['plain', 'say "hi"', 'x, y']
@@ -707,14 +707,7 @@ def test_a_recorded_file_removed_or_replaced_is_not_taken_as_absent(regression, 
     rebuilt from the config, a checksums.json folder turned the checks off, a FIFO status.json
     was 'missing'."""
     run = Path(shutil.copytree(regression, tmp_path / "run"))
-    path = run / name
-    path.unlink()
-    if change == "link":
-        path.symlink_to(tmp_path / "elsewhere.json")
-    elif change == "folder":
-        path.mkdir()
-    elif change == "fifo":
-        os.mkfifo(path)
+    replace_with(run / name, change, tmp_path / "elsewhere.json")
     (tmp_path / "new.csv").write_text("x\n0.5\n")
     args = {"report": ["report", str(run), "--no-plots"],
             "predict": ["predict", str(run), "--input", str(tmp_path / "new.csv")]}[command]

@@ -28,7 +28,7 @@ from headbayes.app.cli import run_cli
 from headbayes.app.session import owned, sample
 from headbayes.core.errors import HeadbayesError
 from headbayes.core.rundir import RunFiles
-from run_edits import rerecord
+from run_edits import replace_with, rerecord
 
 SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=2", "report.plots=false"]
 FILES = ["run_config.json", ".hydra/config.yaml", "data.json", "hyperparameters.json",
@@ -122,17 +122,7 @@ def mutate(run: Path, outside: Path, m: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes((run / m["other"]).read_bytes())
     elif kind in ("symlink", "folder", "fifo", "remove"):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "symlink":
-            path.symlink_to(outside / "secret.txt")
-        elif kind == "folder":
-            path.mkdir()
-        elif kind == "fifo":
-            os.mkfifo(path)
+        replace_with(path, "link" if kind == "symlink" else kind, outside / "secret.txt")
     elif kind == "plant":
         _plant(run, outside, m)
     if m["rerecord"] and m["name"] != "checksums.json" and kind != "grow":

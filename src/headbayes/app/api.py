@@ -71,8 +71,6 @@ class RunDir:
         """metrics.json: the report's figures (ConfigError for a run not finished yet)."""
         files = RunFiles(self.path)
         if not files.has(files.METRICS):
-            from headbayes.core.errors import ConfigError
-
             raise ConfigError(f"{self.path} holds no metrics.json: no finished run (status: "
                               f"{files.status().get('status', 'missing')}); finish it with "
                               f"`headbayes resume {self.path}`, or `headbayes report` it")
@@ -82,8 +80,6 @@ class RunDir:
 
     def draws(self, leaf: str) -> np.ndarray:
         """The draws of a sampled leaf, axes (chain, draw, *shape)."""
-        from headbayes.core.errors import ConfigError
-
         chain, _ = RunFiles(self.path).chain()
         if leaf not in chain:
             raise ConfigError(f"leaf '{leaf}' was not sampled; sampled: {', '.join(chain)}")
@@ -92,10 +88,8 @@ class RunDir:
     def predict(self, x) -> dict:
         """Predictive summaries at `x` (n, inputs) in the data's original units, or a dict of
         input columns by name; see `headbayes.report.predict`."""
-        from headbayes.report.predict import predict_arrays
-
-        from headbayes.core.errors import ConfigError
         from headbayes.models.code import vouched_folders
+        from headbayes.report.predict import predict_arrays
 
         if hasattr(x, "columns") or hasattr(x, "index") and hasattr(x, "to_dict"):
             # a pandas DataFrame (or Series): its columns (or index) by name, never by position

@@ -83,10 +83,15 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
         if limit is None:
             available = available_memory()
             limit = available // 4 if available is not None else None
-        if limit is not None and status.st_size > limit:
-            raise RunDirError(f"refused {path}: {status.st_size / 2**20:.1f} MiB is too large "
-                              f"(at most {limit / 2**20:.1f} MiB)")
+        _refuse_larger(path, status.st_size, limit)
         return f.read()
+
+
+def _refuse_larger(path: Path, size: int, limit: int | None) -> None:
+    """RunDirError when a file of `size` bytes is larger than `limit` (None: no limit)."""
+    if limit is not None and size > limit:
+        raise RunDirError(f"refused {path}: {size / 2**20:.1f} MiB is too large (at most "
+                          f"{limit / 2**20:.1f} MiB)")
 
 
 @contextlib.contextmanager
@@ -145,9 +150,8 @@ def write_npz(path: Path, arrays: dict) -> None:
 def read_json(path: Path, data: bytes | None = None) -> dict:
     """A JSON object from `path` (or of its already-read bytes `data`); RunDirError, exit 4,
     when missing, a link, corrupt or not an object."""
-    if data is not None and len(data) > JSON_LIMIT:
-        raise RunDirError(f"refused {path}: {len(data) / 2**20:.1f} MiB is too large (at most "
-                          f"{JSON_LIMIT / 2**20:.1f} MiB)")
+    if data is not None:
+        _refuse_larger(path, len(data), JSON_LIMIT)
     try:
         value = json.loads(read_bytes(path, JSON_LIMIT) if data is None else data)
     except (ValueError, UnicodeDecodeError) as e:  # ValueError: an integer of 5000 digits, too
@@ -172,9 +176,8 @@ def read_yaml(path: Path, data: bytes | None = None):
                 raise yaml.YAMLError("anchors and aliases are not allowed")
             return super().compose_node(parent, index)
 
-    if data is not None and len(data) > JSON_LIMIT:
-        raise RunDirError(f"refused {path}: {len(data) / 2**20:.1f} MiB is too large (at most "
-                          f"{JSON_LIMIT / 2**20:.1f} MiB)")
+    if data is not None:
+        _refuse_larger(path, len(data), JSON_LIMIT)
     try:
         return yaml.load((read_bytes(path, JSON_LIMIT) if data is None else data).decode(),
                          Loader=PlainLoader)

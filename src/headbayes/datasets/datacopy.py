@@ -92,9 +92,7 @@ def with_copies(files, cfg, records: dict):
         path = files.path(str(record.get("copy", "")))
         if not (path.name.startswith(key) and path.parent.name == DIRECTORY):
             raise RunDirError(f"corrupt file {files.path(files.DATA)}: bad copy name {path}")
-        if hashlib.sha256(store.read_bytes(path)).hexdigest() != record.get("sha256"):
-            raise RunDirError(f"the run's copy of its data {path} has changed since the run "
-                              f"(SHA-256 differs from data.json); refusing to use other data")
+        _check_copy(path, record.get("sha256"))
     return _reading(files, cfg, records)
 
 
@@ -105,10 +103,14 @@ def _check_folder(files, options, record: dict) -> None:
             or set(copied) != set(_folder_files(options))):
         raise RunDirError(f"corrupt file {files.path(files.DATA)}: bad entry {FOLDER_KEY!r}")
     for name, sha256 in copied.items():
-        path = files.path(f"{DIRECTORY}/{FOLDER_KEY}/{name}")
-        if hashlib.sha256(store.read_bytes(path)).hexdigest() != sha256:
-            raise RunDirError(f"the run's copy of its data {path} has changed since the run "
-                              f"(SHA-256 differs from data.json); refusing to use other data")
+        _check_copy(files.path(f"{DIRECTORY}/{FOLDER_KEY}/{name}"), sha256)
+
+
+def _check_copy(path: Path, sha256) -> None:
+    """RunDirError unless the run's copy at `path` still has the SHA-256 data.json records."""
+    if hashlib.sha256(store.read_bytes(path)).hexdigest() != sha256:
+        raise RunDirError(f"the run's copy of its data {path} has changed since the run "
+                          f"(SHA-256 differs from data.json); refusing to use other data")
 
 
 def _reading(files, cfg, records: dict):

@@ -44,8 +44,9 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     frozen_end = (checked_arrays(files.read_npz(files.FROZEN_END), cfg,
                                  files.path(files.FROZEN_END), some=True)
                   if files.has(files.FROZEN_END) else None)
-    data = make_dataset(cfg.data) if data is None else data
-    check_report_memory(cfg, data, list(model_draws(chain)))
+    if data is None:  # a job this process ran checked it before sampling (job.pipeline)
+        data = make_dataset(cfg.data)
+        check_report_memory(cfg, data, list(model_draws(chain)))
     ctx = ReportContext(cfg, data, params, chain, info, initial, frozen_end)
     if ctx.data.ignored:
         ctx.notes.append(f"columns holding text, not used as inputs: "
