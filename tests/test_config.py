@@ -165,3 +165,16 @@ def test_report_keys_are_not_settings_of_the_chain():
     no_plots = dataclasses.replace(cfg, report=dataclasses.replace(cfg.report, plots=False))
     assert cfg.report.plots is True and differences(cfg, no_plots) == []
     assert differences(cfg, dataclasses.replace(no_plots, seed=3)) == ["seed (saved 0, given 3)"]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("report.plots=2", "report.plots"),
+    ("report.plots=0", "report.plots"),
+    ("model.cache_features=5", "model.cache_features"),
+    ("model.cache_features='no'", "model.cache_features"),
+])
+def test_a_bool_key_takes_true_or_false_only(override, key):
+    """OmegaConf would read 2 (or "no") as true for a bool field."""
+    with pytest.raises(ConfigError, match=rf"`{key}` must be true or false, got"):
+        validate(headbayes.compose(["+experiment=sin_head", override]))
+    assert validate(headbayes.compose(["+experiment=sin_head", f"{key}=false"]))

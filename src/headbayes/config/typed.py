@@ -14,7 +14,7 @@ import re
 
 from headbayes.analysis.hyperparameters import check_learnable
 from headbayes.config.budget import check_seeds_and_counts
-from headbayes.core.checks import (at_least, check_scale, choice, nonnegative_float,
+from headbayes.core.checks import (at_least, check_bool, check_scale, choice, nonnegative_float,
                                    positive_float, require)
 from headbayes.core.errors import ConfigError
 from headbayes.core.schema import (AdapterConfig, BodyConfig, GroupConfig, MaskConfig,
@@ -207,6 +207,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     prior = registry("prior").entry(cfg.prior)
     if prior.check is not None:  # here, before the other groups' checks, as when it was fixed
         prior.check(cfg.prior)
+    check_bool("report.plots", cfg.report.plots)
     at_least("adapters.rank", cfg.adapters.rank, 1)
     positive_float("adapters.alpha", cfg.adapters.alpha)
     require(len(cfg.mask.include) >= 1, "mask.include", list(cfg.mask.include),

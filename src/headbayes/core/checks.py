@@ -6,7 +6,7 @@ import math
 from headbayes.core.errors import ConfigError
 
 __all__ = ["require", "positive_float", "nonnegative_float", "choice", "at_least", "LEARNED",
-           "is_learned", "check_scale"]
+           "is_learned", "check_scale", "check_bool"]
 
 
 def require(ok: bool, key: str, value, allowed: str) -> None:
@@ -20,6 +20,11 @@ def positive_float(key: str, value) -> None:
 
 def nonnegative_float(key: str, value) -> None:
     require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
+
+
+def check_bool(key: str, value) -> None:
+    """true or false only: OmegaConf would take 2 or "0" for a bool field."""
+    require(isinstance(value, bool), key, value, "true or false")
 
 
 def choice(key: str, value, allowed) -> None:

@@ -16,6 +16,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
+from headbayes.core.checks import check_bool
 from headbayes.core.errors import ConfigError
 
 __all__ = ["Entry", "Registry", "discover", "registry_of"]
@@ -98,6 +99,9 @@ class Registry:
                               f"{', '.join(f'{self.kind}.{k}' for k in extra)}{hint}; its keys: "
                               f"{', '.join(keys)}")
         values = {k: v for k, v in values.items() if k in keys}
+        for f in dataclasses.fields(entry.schema):
+            if f.type in (bool, "bool") and f.name in values:
+                check_bool(f"{self.kind}.{f.name}", values[f.name])
         try:
             merged = OmegaConf.merge(OmegaConf.structured(entry.schema), values)
             return OmegaConf.to_object(merged)

@@ -46,7 +46,8 @@ class BodyConfig:
 
 @dataclass
 class ReportConfig:
-    plots: bool = True  # false: metrics.json only (big sweeps); `headbayes report` draws them
+    plots: Any = True  # true or false (a bool field would take 2 as true; `validate` checks);
+    # false: metrics.json only (big sweeps); `headbayes report` draws them
 
 
 @dataclass
