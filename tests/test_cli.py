@@ -81,6 +81,27 @@ def test_bad_input_exits_2_without_traceback(refused_run, tmp_path, override, fr
     assert not (tmp_path / "r").exists()  # rejected before anything ran
 
 
+@pytest.mark.parametrize("flag", ["--config-dir=configs", "-cd", "--config-name=other",
+                                  "--config-path=x"])
+def test_a_flag_that_chooses_another_config_source_is_refused(refused_run, tmp_path, flag):
+    result = refused_run("+experiment=sin_head", flag, "configs", f"hydra.run.dir={tmp_path}/r")
+    assert_clean_error(result, 2, f"{flag.partition('=')[0]} is not supported",
+                       "./configs/experiment/NAME.yaml")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["a=1", "--cfg", "job", "b=2"], ["--cfg", "job", "a=1", "b=2"]),
+    (["a=1", "-m", "b=2,3", "--info", "config"], ["-m", "--info", "config", "a=1", "b=2,3"]),
+    (["a=1", "--info", "b=2"], ["--info", "a=1", "b=2"]),
+    (["--package", "sampler", "a=1", "--resolve"], ["--package", "sampler", "--resolve", "a=1"]),
+])
+def test_hydra_flags_may_follow_the_overrides(args, expected):
+    """Hydra's parser takes no flag after an override ("unrecognized arguments")."""
+    from headbayes.app.cli import _flags_first
+
+    assert _flags_first(args) == expected
+
+
 def test_sampling_failure_exits_3_naming_step_and_leaf(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     result = headbayes("run", "+experiment=sin_head", "sampler.step_size=5",

@@ -116,11 +116,41 @@ def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
                           f"(hydra/sweeper=optuna, ...)")
 
 
+HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--experimental-rerun")
+INFO_TOPICS = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+CONFIG_SOURCE_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+
+
+def _flags_first(args: list[str]) -> list[str]:
+    """`args` with Hydra's flags (and their values) before the overrides, in their order:
+    Hydra's parser takes no flag after an override (`a=1 --cfg job b=2` would end in
+    "unrecognized arguments"). The config comes from the package and ./configs only: a flag
+    that would choose another source is a ConfigError."""
+    flags, overrides, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.partition("=")[0] in CONFIG_SOURCE_FLAGS:
+            raise ConfigError(f"{arg.partition('=')[0]} is not supported: headbayes reads its "
+                              f"configs from the package and from ./configs of the directory "
+                              f"you run from (your own files: ./configs/GROUP/NAME.yaml, such as "
+                              f"./configs/experiment/NAME.yaml)")
+        takes_value = (arg in HYDRA_VALUE_FLAGS
+                       or arg in ("--info", "-i") and i + 1 < len(args)
+                       and args[i + 1] in INFO_TOPICS)
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        else:
+            flags.extend(args[i:i + 2] if takes_value else [arg])
+            i += 1 if takes_value else 0
+        i += 1
+    return flags + overrides
+
+
 def _run(args: list[str]) -> int:
     from headbayes.config import composition  # Hydra and JAX: only when needed
 
     profile = "--profile" in args
-    args = [a for a in args if a != "--profile"]
+    args = _flags_first([a for a in args if a != "--profile"])
     help_only = any(a in ("-h", "--help", "--hydra-help") for a in args)
     if not help_only and not any(a in ("--cfg", "-c", "--info", "-m", "--multirun") for a in args):
         plotworker.launch()  # a single job's: imports matplotlib in another process meanwhile
