@@ -126,14 +126,19 @@ def test_a_lock_that_is_a_directory_is_a_run_directory_error(regression, tmp_pat
     assert ".lock is not a file" in capsys.readouterr().err
 
 
-def test_one_kept_draw_reports_r_hat_as_not_a_number(tmp_path):
+def test_one_kept_draw_writes_r_hat_as_null(tmp_path):
     run = tmp_path / "run"
     with owned(run):
         sample(headbayes.compose(["sampler.warmup=10", "sampler.keep=1", "report.plots=false"]),
                run, lambda *a: None)
     assert run_cli(["report", str(run), "--no-plots"]) == 0
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert np.isnan(metrics["rhat_max"])  # two draws per chain at least to compare halves
+
+    def not_json(constant):
+        raise AssertionError(f"metrics.json holds {constant}, which is not JSON")
+
+    metrics = json.loads((run / "metrics.json").read_text(), parse_constant=not_json)
+    assert "rhat_max" in metrics and metrics["rhat_max"] is None  # two draws per chain at least
+    assert isinstance(metrics["exact_rel_l2"], float)
 
 
 @pytest.mark.parametrize("change, message, code", [

@@ -7,6 +7,7 @@ of metrics.json, the report table and summary.csv) is derived from the registry,
 metric is one function here.
 """
 
+import math
 from functools import cached_property
 from typing import Callable, NamedTuple
 
@@ -24,9 +25,8 @@ from headbayes.report import classify, diagnostics, metrics
 from headbayes.samplers import SAMPLERS
 from headbayes.samplers.gibbs import group_paths
 
-__all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures",
-           "checked_figures",
-           "flat_figures"]
+__all__ = ["ReportContext", "METRICS", "METRIC_KEYS", "metric", "compute_figures", "json_figures",
+           "checked_figures", "flat_figures"]
 
 
 class Metric(NamedTuple):
@@ -430,6 +430,18 @@ def _verdict(ctx: ReportContext):
 
 
 METRIC_KEYS = tuple(dict.fromkeys(key for m in METRICS for key in m.keys))  # test_nll: twice
+
+
+def json_figures(figures: dict) -> dict:
+    """`figures` as metrics.json holds them: a figure that is undefined or infinite (NaN,
+    inf) is null, which every JSON reader takes (a bare NaN is not JSON)."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        is_float = isinstance(value, float) and not isinstance(value, bool)
+        return None if is_float and not math.isfinite(value) else value
+
+    return plain(figures)
 
 
 def checked_figures(figures: dict, path) -> dict:

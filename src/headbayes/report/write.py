@@ -20,7 +20,7 @@ from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
 from headbayes.posterior.noise import model_draws
 from headbayes.report import classify, plots
-from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures
+from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures, json_figures
 
 __all__ = ["compute_report", "write_report", "METRIC_KEYS"]
 
@@ -93,7 +93,7 @@ def write_report(run_dir: Path, plot: bool = True, stages=None, worker=None,
     stages = Stages() if stages is None else stages
     files = RunFiles.existing(run_dir)
     figures, extras = compute_report(run_dir, job, code)
-    files.write_json(files.METRICS, figures)
+    files.write_json(files.METRICS, json_figures(figures))
     stages.lap("report")
     calls = _plot_calls(files, extras) if plot else []
     if calls and (worker is None or not worker.draw(calls)):
