@@ -151,6 +151,43 @@ def test_unknown_factory_key_and_missing_module_exit_2(tmp_path, monkeypatch):
         headbayes.compose(["model=gone", *RUN[3:]])
 
 
+LOCAL_CLASS = """
+import equinox as eqx
+import jax
+
+
+def make(key, in_features, out_features):
+    class Readout(eqx.Module):
+        layer: eqx.nn.Linear
+
+        def __call__(self, h):
+            return self.layer(h)
+
+    class Net(eqx.Module):
+        hidden: eqx.nn.Linear
+        readout: eqx.Module
+
+        def __call__(self, x):
+            return self.readout(jax.nn.tanh(self.hidden(x)))
+
+    k1, k2 = jax.random.split(key)
+    net = Net(eqx.nn.Linear(in_features, 8, key=k1),
+              Readout(eqx.nn.Linear(8, out_features, key=k2)))
+    return net
+"""
+
+
+def test_a_model_class_defined_inside_its_factory_is_refused_by_name(tmp_path, monkeypatch):
+    """F4: each call of the factory made a new class, which JAX took for another tree (a
+    pytree traceback after compiling)."""
+    monkeypatch.chdir(make_user_dir(tmp_path))
+    (tmp_path / "local.py").write_text(LOCAL_CLASS)
+    (tmp_path / "configs" / "model" / "local.yaml").write_text("_target_: local.make\n")
+    with pytest.raises(ConfigError, match=r"model local.make: class local.make.<locals>.Net is "
+                                          r"defined inside a function.*module level"):
+        headbayes.compose(["model=local", *RUN[3:]])
+
+
 def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
     """Rows are predicted in blocks under a memory bound; the function's figures (no noise
     replicates) do not depend on the blocks."""

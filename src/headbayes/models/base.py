@@ -114,6 +114,11 @@ def _check_built(options: TargetModel, cfg) -> None:
     if not isinstance(structure, eqx.Module):
         raise ConfigError(f"model factory {name} returned a {type(structure).__name__}, not an "
                           f"equinox Module")
+    local = next((c for c in _module_classes(structure) if "<locals>" in c.__qualname__), None)
+    if local is not None:
+        raise ConfigError(f"model {name}: class {local.__module__}.{local.__qualname__} is "
+                          f"defined inside a function, so each call makes another class, which "
+                          f"JAX takes for another model; define it at module level")
     floats = (jnp.float32, jnp.float64)
     for path, leaf in named_leaves(eqx.filter(structure, is_shape)).items():
         if leaf.dtype not in floats:  # integer leaves, too: keep constants in static fields
@@ -137,6 +142,17 @@ def _check_built(options: TargetModel, cfg) -> None:
     if out.dtype not in floats:
         raise ConfigError(f"model {name} gives {out.dtype} outputs; the likelihood needs "
                           f"float32 or float64")
+
+
+def _module_classes(module) -> list[type]:
+    """The classes of `module` and of every equinox Module inside it."""
+    import equinox as eqx
+    import jax
+
+    inner = jax.tree_util.tree_leaves(
+        module, is_leaf=lambda node: node is not module and isinstance(node, eqx.Module))
+    return [type(module), *(c for node in inner if isinstance(node, eqx.Module)
+                            for c in _module_classes(node))]
 
 
 def _build_target(options: TargetModel, key, in_features: int, out_features: int):
