@@ -161,3 +161,45 @@ def test_npz_text_labels_are_classes(tmp_path):
     assert data_sizes(cfg.data) == (1, 2) and data.classes == ("a", "b")
     labels = np.concatenate([data.y_train, data.y_test])[:, 0]
     assert sorted(labels.tolist()) == [0.0] * 5 + [1.0] * 5
+
+
+def test_a_number_is_one_class_however_it_is_written(tmp_path):
+    """F10: "1" and "1.0" were two classes."""
+    from headbayes.datasets import data_sizes, make_dataset
+
+    table = tmp_path / "labels.csv"
+    spellings = ["0", "1", "1.0", " 0.0", "2", "2."]
+    table.write_text("u,label\n" + "".join(f"{i},{spellings[i % 6]}\n" for i in range(30)))
+    cfg = headbayes.compose(["data=csv", f"data.path={table}", "data.target=label",
+                             "data.classes=true", "data.standardize=false",
+                             "likelihood=categorical"])
+    data = make_dataset(cfg.data)
+    assert data_sizes(cfg.data) == (1, 3) and data.classes == ("0", "1", "2")
+    rows = np.concatenate([data.x_train, data.x_test])[:, 0]
+    labels = np.concatenate([data.y_train, data.y_test])[:, 0]
+    expected = {0: 0, 1: 1, 2: 1, 3: 0, 4: 2, 5: 2}
+    assert [expected[round(u) % 6] for u in rows] == labels.tolist()
+
+
+def test_a_class_without_a_training_row_is_refused(tmp_path):
+    """F10: a class whose only rows fell in the test split was never learned."""
+    import dataclasses
+
+    from headbayes.datasets import make_dataset
+
+    table = tmp_path / "rare.csv"
+    table.write_text("u,label\n" + "".join(f"{i},{'a' if i else 'rare'}\n" for i in range(40)))
+    cfg = headbayes.compose(["data=csv", f"data.path={table}", "data.target=label",
+                             "data.classes=true", "likelihood=categorical"])
+    outcomes = set()
+    for seed in range(40):  # the one 'rare' row is in the test split for some seeds only
+        try:
+            data = make_dataset(dataclasses.replace(cfg.data, seed=seed))
+            assert data.classes == ("a", "rare") and 1.0 in data.y_train
+            outcomes.add("ok")
+        except ConfigError as e:
+            assert "classes ['rare'] have no training row" in str(e)
+            outcomes.add("refused")
+        if len(outcomes) == 2:
+            break
+    assert outcomes == {"ok", "refused"}

@@ -6,7 +6,8 @@ whitespace), one of `,` `;` `tab` `whitespace`, or any single character; without
 (`header: false`) the columns are named 0, 1, 2, ... A UTF-8 byte-order mark, blank lines and
 columns not used (they may hold text) are ignored. With `classes: true` the target holds class
 labels (integers or text), numbered 0 .. K − 1 in numeric order (text order when not all are
-integers); their names are kept for the report and `predict`. The test split is the file
+integers); numbers are one class however written ("1" and "1.0"); every class needs a training
+row; their names are kept for the report and `predict`. The test split is the file
 `test_path` when given (same columns), else `test_fraction` of the rows drawn with `data.seed`;
 `val_fraction` of the training rows become a validation part
 (`headbayes.datasets.with_validation`). Inputs and target are standardised with the training
@@ -95,11 +96,25 @@ def _count_classes(path: Path, _stamp: int, kind: str, delimiter: str, header: b
     """The number of classes of a file's target (cached by path and modification time: the
     size checks ask for it several times)."""
     if kind == "npz":
-        return len(class_names(_npz_labels(path, "data.path", target)))
+        return len(class_names(label_text(_npz_labels(path, "data.path", target))))
     table = read_text_table(path, "data.path", delimiter, header, only=set(), text={target})
     if target not in table:
         raise ConfigError(f"data.target: no column {target!r} in {path}")
-    return len(class_names(np.asarray(table[target], dtype=str)))
+    return len(class_names(label_text(table[target])))
+
+
+def label_text(labels: np.ndarray) -> np.ndarray:
+    """Class labels as text, one spelling per number when every label is a number ("1",
+    "1.0" and " 1" are class "1"; "0.50" is "0.5"); text labels as they are."""
+    labels = np.asarray(labels, dtype=str)
+    try:
+        numbers = np.array([float(v) for v in labels.tolist()])
+    except ValueError:
+        return labels
+    if not np.isfinite(numbers).all():
+        return labels
+    return np.array([str(int(v)) if v == int(v) else repr(float(v)) for v in numbers.tolist()],
+                    dtype=str)
 
 
 def class_names(labels: np.ndarray) -> tuple:
@@ -270,10 +285,10 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
                              only={*inputs, target})
         return columns, columns[target]
     if options.name == "npz":
-        return _read_npz(path, what), _npz_labels(path, what, target)
+        return _read_npz(path, what), label_text(_npz_labels(path, what, target))
     columns = read_text_table(path, what, options.delimiter, options.header, only=set(inputs),
                               text={target})
-    return columns, np.asarray(columns[target], dtype=str)
+    return columns, label_text(columns[target])
 
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
@@ -359,6 +374,12 @@ def _make_from_file(cfg) -> Dataset:
         if unknown:
             raise ConfigError(f"data.test_path: classes {unknown} are not in the training rows "
                               f"({', '.join(classes)})")
+        untrained = sorted(set(classes) - set(y_train.tolist()), key=classes.index)
+        if untrained:
+            raise ConfigError(f"data.path: classes {untrained} have no training row (all their "
+                              f"rows are in the test split); a classifier cannot learn them: "
+                              f"choose another data.seed or data.test_fraction, or remove "
+                              f"their rows")
         y_train, y_test = (np.array([index[v] for v in part], np.float64)
                            for part in (y_train, y_test))
     data = standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
