@@ -14,7 +14,7 @@ import pytest
 import headbayes
 from headbayes.app.cli import run_cli
 from headbayes.app.session import owned, sample
-from headbayes.core.errors import ConfigError
+from headbayes.core.errors import ConfigError, SamplingError
 from run_edits import replace_with, rerecord
 
 SMALL = ["sampler.warmup=20", "sampler.keep=10", "sampler.num_chains=2", "report.plots=false"]
@@ -242,6 +242,22 @@ def boom(*, key, in_features, out_features):
 
 def intout(*, key, in_features, out_features):
     return Casts(eqx.nn.Linear(in_features, out_features, key=key))
+
+
+class NaNOut(eqx.Module):
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return jnp.log(-jnp.abs(self.output_layer(x)))
+
+
+def nanout(*, key, in_features, out_features):
+    return NaNOut(eqx.nn.Linear(in_features, out_features, key=key))
+
+
+def nanbias(*, key, in_features, out_features):
+    linear = eqx.nn.Linear(in_features, out_features, key=key)
+    return Net(eqx.tree_at(lambda m: m.bias, linear, jnp.full(out_features, jnp.nan)))
 '''
 
 
@@ -264,6 +280,42 @@ def test_an_own_model_that_cannot_fit_the_data_is_a_config_error(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=re.escape(message)):
         headbayes.compose(["model=own"])
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    (["model=own"], ConfigError,
+     "the model's factory gave non-finite values in leaf 'output_layer.bias', where sampling "
+     "would start; check its initial values"),
+    (["+experiment=sin_head_pretrained", "body.steps=20", "body.lr=1e30"], SamplingError,
+     "training the body left non-finite values in leaf"),
+])
+def test_non_finite_starting_values_are_named_before_sampling(tmp_path, monkeypatch, overrides,
+                                                              error, message):
+    """F9: they ended in 'non-finite value at step 1 ... lower the step size'."""
+    (tmp_path / "bad_models.py").write_text(BAD_MODELS)
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    (tmp_path / "configs" / "model" / "own.yaml").write_text("_target_: bad_models.nanbias\n")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    cfg = headbayes.compose([*overrides, "sampler.warmup=10", "sampler.keep=5",
+                             "report.plots=false"])
+    with pytest.raises(error, match=re.escape(message)) as refused, owned(run):
+        sample(cfg, run, lambda *a: None)
+    assert "step size" not in str(refused.value)
+    assert not (run / "chain" / "manifest.json").exists()
+
+
+def test_a_forward_that_gives_nan_is_named_at_the_first_step(tmp_path, monkeypatch):
+    (tmp_path / "bad_models.py").write_text(BAD_MODELS)
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    (tmp_path / "configs" / "model" / "own.yaml").write_text("_target_: bad_models.nanout\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = headbayes.compose(["model=own", "sampler.warmup=10", "sampler.keep=5",
+                             "report.plots=false"])
+    with pytest.raises(SamplingError, match="non-finite value at step 0 .* At the first step "
+                                            "the model's outputs or their gradients"), \
+            owned(tmp_path / "run"):
+        sample(cfg, tmp_path / "run", lambda *a: None)
 
 
 def test_python_predict_takes_a_number_and_a_dict_of_columns(regression):

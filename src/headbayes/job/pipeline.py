@@ -196,6 +196,7 @@ def _model(cfg: RunConfig, files: RunFiles, data, checkpoint, stages: Stages) ->
         params, static, mask = saved_position(cfg, files)
     else:
         params, static, mask = build_position(cfg)
+        _check_start(params, ConfigError, "the model's factory gave", "check its initial values")
         if "learned" in body_entry(cfg).caps:  # the report compares the body with this one
             files.write_params(named_leaves(params), initial=True)
     stages.lap("model")
@@ -203,8 +204,19 @@ def _model(cfg: RunConfig, files: RunFiles, data, checkpoint, stages: Stages) ->
     before = before_sampling(cfg)
     if before is not None and not checkpoint:
         params, pretraining = before(cfg, params, static, data)
+        _check_start(params, SamplingError, "training the body left",
+                     f"lower body.lr (now {cfg.body.lr})")
         stages.lap("pretraining")
     return params, static, mask, pretraining
+
+
+def _check_start(params, error: type, source: str, advice: str) -> None:
+    """`error` naming the first leaf of `params` that holds NaN or infinite values: sampling
+    from there would fail at its first step, with advice about the sampler's step size."""
+    for path, value in named_leaves(params).items():
+        if not np.isfinite(np.asarray(value)).all():
+            raise error(f"{source} non-finite values in leaf '{path}', where sampling would "
+                        f"start; {advice}")
 
 
 def _mask_and_scales(cfg: RunConfig, files: RunFiles, params, mask, data, checkpoint) -> tuple:
@@ -292,10 +304,12 @@ def _check_finite(state, cfg: RunConfig, run_dir: Path, draws_done: int) -> None
     bad = runner.first_nonfinite(state, named_position(state.first_bad_step))
     if bad is not None:
         step, leaf, chain = bad
+        first = (" At the first step the model's outputs or their gradients may be what is "
+                 "not finite: check its forward on the training inputs." if step == 0 else "")
         raise SamplingError(
             f"sampling failed: non-finite value at step {step} in leaf '{leaf}' "
             f"(chain {chain}); {draws_done} draws kept before it are in {run_dir / 'chain'}. "
-            f"{failure_hint(cfg.sampler)}.")
+            f"{failure_hint(cfg.sampler)}.{first}")
 
 
 def _sample(cfg, loop, compiled, writer, slots, start_step, draws_done, counts,
