@@ -109,6 +109,33 @@ def test_a_data_file_that_is_a_device_or_fifo_is_refused_before_reading(tmp_path
             sample(cfg, tmp_path / "run", lambda *a: None)
 
 
+def test_a_file_of_nul_bytes_is_refused_without_quoting_it(tmp_path):
+    """F3: a sparse file of NUL bytes was one cell, parsed and quoted whole (17 times its
+    size in memory)."""
+    nul = tmp_path / "nul.csv"
+    with open(nul, "wb") as f:
+        f.truncate(5_000_000)
+    with pytest.raises(ConfigError, match="line 1 holds a cell of more than 1000 characters") \
+            as refused:
+        headbayes.compose(["data=csv", f"data.path={nul}", "data.target=y"])
+    assert len(str(refused.value)) < 300
+
+
+def test_a_table_is_parsed_only_when_its_cells_fit_in_memory(tmp_path, monkeypatch):
+    from headbayes.datasets import files
+
+    table = tmp_path / "t.csv"
+    table.write_text("x,y\n" + "1,2\n" * 10_000)  # 40 kB, 20,002 cells
+    cfg = ["data=csv", f"data.path={table}", "data.target=y"]
+    monkeypatch.setattr(files, "available_memory", lambda: 4 * 2**20)
+    assert headbayes.compose(cfg).data.path == str(table)
+    monkeypatch.setattr(files, "available_memory", lambda: 2**20)  # 1.4 MB needed, 0.5 allowed
+    files._kinds_of.cache_clear()
+    with pytest.raises(ConfigError, match=r"reading .*t.csv \(20,00\d cells at most\) would "
+                                          r"take about 0.0 GiB, more than half of the"):
+        headbayes.compose(cfg)
+
+
 def test_a_manifest_naming_a_part_twice_is_refused(regression, tmp_path, capsys):
     run = shutil.copytree(regression, tmp_path / "run")
     path = run / "chain" / "manifest.json"

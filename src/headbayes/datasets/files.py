@@ -142,6 +142,10 @@ def _npz_labels(path: Path, what: str, target: str) -> np.ndarray:
     return values.astype(str)
 
 
+MAX_CELL = 1000  # characters of one cell of a text table
+CELL_BYTES = 64  # memory per cell while a text table is parsed (str, list slot, float: 42 measured)
+
+
 def regular_file(path: str, what: str = "data.path") -> Path:
     """`path` as a regular file; ConfigError when it is missing or not a regular file (a
     device such as /dev/zero, a FIFO or a folder would be read without end or not at all)."""
@@ -189,6 +193,12 @@ def _lines(path: Path, what: str) -> list[str]:
                           f"save it as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{what}: cannot read {path}: {e.strerror}") from None
+    cells = 1 + sum(text.count(c) for c in ",;\t \n")  # at least as many as the table has
+    need, available = 3 * len(text) + CELL_BYTES * cells, available_memory()
+    if available is not None and need > available // 2:
+        raise ConfigError(f"{what}: reading {path} ({cells:,} cells at most) would take about "
+                          f"{need / 2**30:.1f} GiB, more than half of the "
+                          f"{available / 2**30:.1f} GiB of memory free")
     return text.splitlines()
 
 
@@ -201,9 +211,15 @@ def _split_rows(lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]
     else:
         delimiter = DELIMITERS.get(delimiter, delimiter)
     if delimiter is None:
-        return [(i, line.split()) for i, line in filled]
-    cells = csv.reader([line for _, line in filled], delimiter=delimiter)
-    return [(i, [cell.strip() for cell in row]) for (i, _), row in zip(filled, cells)]
+        rows = [(i, line.split()) for i, line in filled]
+    else:
+        cells = csv.reader([line for _, line in filled], delimiter=delimiter)
+        rows = [(i, [cell.strip() for cell in row]) for (i, _), row in zip(filled, cells)]
+    for i, row in rows:
+        if any(len(cell) > MAX_CELL for cell in row):
+            raise ValueError(f"line {i} holds a cell of more than {MAX_CELL} characters, which "
+                             f"is no number nor class label")
+    return rows
 
 
 def _is_number(cell: str) -> bool:
@@ -220,7 +236,10 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     named in `only` (every column when None; others may hold text), or with `names_only` the
     names mapped to whether their first row is a number; the columns named in `text` come back
     as lists of strings."""
-    rows = _split_rows(_lines(path, what), delimiter)
+    try:
+        rows = _split_rows(_lines(path, what), delimiter)
+    except (ValueError, csv.Error) as e:  # a cell over MAX_CELL (csv: over its field limit)
+        raise ConfigError(f"{what}: {path}: {e}") from None
     if not rows:
         raise ConfigError(f"{what}: {path} is empty")
     width = len(rows[0][1])
