@@ -178,21 +178,24 @@ ENDLESS_CALL = """
 import sys
 import jax
 from jax import lax
+from headbayes.app.session import owned
 from headbayes.job.signals import stop_requests
 
 endless = jax.jit(lambda: lax.while_loop(lambda v: v >= 0, lambda v: v + 1.0, 0.0))
 program = endless.lower().compile()
-with stop_requests():
+with owned(sys.argv[1]), stop_requests():
     print("inside", flush=True)
     program()  # never returns: v + 1 stops growing at 2**24 and stays >= 0
 """
 
 
-def test_a_second_signal_ends_the_process_inside_a_compiled_call():
+def test_a_second_signal_ends_the_process_inside_a_compiled_call(tmp_path):
     """Python handlers wait while the main thread is inside a compiled call; the watching
-    thread does not: the second SIGTERM ends a call that would never return."""
-    proc = subprocess.Popen([sys.executable, "-c", ENDLESS_CALL], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    thread does not: the second SIGTERM ends a call that would never return, and the run's
+    status.json says so (k03: it was missing)."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", ENDLESS_CALL, str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == "inside\n"
         time.sleep(0.5)
@@ -205,6 +208,10 @@ def test_a_second_signal_ends_the_process_inside_a_compiled_call():
     finally:
         proc.kill()
         proc.wait()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["exit_code"] == 143
+    assert f"stopped by signal 15; continue with: headbayes resume {run_dir}" in \
+        status["message"]
 
 
 def test_sigterm_stops_between_the_pieces_of_one_endless_draw(tmp_path):

@@ -11,6 +11,7 @@ from headbayes.app import console
 from headbayes.config.typed import RunConfig
 from headbayes.core.errors import OtherRunInDir, SignalStop, raise_if_signalled
 from headbayes.core.rundir import RunFiles
+from headbayes.job.signals import on_stop_now
 
 __all__ = ["owned", "holds_this_run", "sample", "report", "run_and_report", "plots_prefetch"]
 
@@ -24,8 +25,12 @@ def owned(run_dir: Path):
     signal's stop is re-raised as the `Interrupted` that says how to continue the run. Another
     run's directory (OtherRunInDir) or a live one (RunInUse) is never written to."""
     files = RunFiles(run_dir)
+
+    def stopped_now(signum: int) -> None:
+        files.write_status(SignalStop(signum).in_run(run_dir))
+
     try:
-        with files.lock():
+        with files.lock(), on_stop_now(stopped_now):
             yield files
         raise_if_signalled()  # never record "ok" for a run a signal stopped
     except SignalStop as e:

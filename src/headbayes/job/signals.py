@@ -4,7 +4,8 @@ computed is committed; a second one ends the process at once (every write is ato
 Python runs a signal handler only between bytecodes of the main thread, so not while the main
 thread waits inside a compiled call. `second_signal_ends_process` therefore also has a thread
 watch the signals (through `signal.set_wakeup_fd`): it sees them at once, and ends the process
-at the second."""
+at the second. Before it ends the process, the callbacks of `on_stop_now` run (a run records
+its status.json there)."""
 
 import contextlib
 import os
@@ -14,9 +15,32 @@ import threading
 
 from headbayes.core.errors import SIGNALS_RECEIVED, SignalStop
 
-__all__ = ["stop_requests", "second_signal_ends_process"]
+__all__ = ["stop_requests", "second_signal_ends_process", "on_stop_now"]
 
 STOPPING = (signal.SIGTERM, signal.SIGINT)
+LAST_WORDS: list = []  # callables(signum) run before a second signal ends the process
+
+
+@contextlib.contextmanager
+def on_stop_now(callback):
+    """Within: `callback(signum)` runs, from whichever thread sees it, just before a second
+    signal ends the process. It must be quick and must not take a lock the main thread may
+    hold; an error in it is ignored."""
+    LAST_WORDS.append(callback)
+    try:
+        yield
+    finally:
+        LAST_WORDS.remove(callback)
+
+
+def _stop_now(signum: int) -> None:
+    """End the process with 128 + `signum` after the `on_stop_now` callbacks."""
+    for callback in list(LAST_WORDS):
+        try:
+            callback(signum)
+        except BaseException:  # noqa: BLE001 - the process ends whatever happens here
+            pass
+    os._exit(128 + signum)
 
 
 @contextlib.contextmanager
@@ -29,7 +53,7 @@ def stop_requests():
         return
     def handler(signum, _frame):
         if received:  # a second signal: stop now; every committed chunk is already safe
-            os._exit(128 + signum)
+            _stop_now(signum)
         received.append(signum)
         SIGNALS_RECEIVED.append(signum)
         print(f"headbayes: signal {signum}: stopping after this chunk (again to stop now)",
@@ -85,4 +109,4 @@ def _watch(read_fd: int) -> None:
                 if seen >= 2:
                     print(f"headbayes: signal {signum} again: stopping now", file=sys.stderr,
                           flush=True)
-                    os._exit(128 + signum)
+                    _stop_now(signum)
