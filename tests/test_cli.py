@@ -89,9 +89,19 @@ def test_a_flag_that_chooses_another_config_source_is_refused(refused_run, tmp_p
                        "./configs/experiment/NAME.yaml")
 
 
+@pytest.mark.parametrize("args", [["-m", "seed=0,1", "--cfg", "job"],
+                                  ["seed=0", "--info", "--cfg", "job"], ["-r", "-m"]])
+def test_two_of_hydra_s_modes_are_refused_in_one_line(refused_run, args):
+    """Hydra raised a ValueError with its traceback."""
+    result = refused_run("+experiment=sin_head", *args)
+    assert_clean_error(result, 2, "cannot be combined with",
+                       "choose one of -m, --cfg, --info, --run and --shell-completion")
+
+
 @pytest.mark.parametrize("args,expected", [
     (["a=1", "--cfg", "job", "b=2"], ["--cfg", "job", "a=1", "b=2"]),
-    (["a=1", "-m", "b=2,3", "--info", "config"], ["-m", "--info", "config", "a=1", "b=2,3"]),
+    (["a=1", "--info", "config", "b=2,3"], ["--info", "config", "a=1", "b=2,3"]),
+    (["a=1", "-m", "b=2,3", "--resolve"], ["-m", "--resolve", "a=1", "b=2,3"]),
     (["a=1", "--info", "b=2"], ["--info", "a=1", "b=2"]),
     (["--package", "sampler", "a=1", "--resolve"], ["--package", "sampler", "--resolve", "a=1"]),
 ])
@@ -300,3 +310,45 @@ def test_the_cli_and_a_job_import_neither_hydra_nor_blackjax_nor_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_progress_in_a_log_prints_a_line_per_stage_and_at_most_every_30_s(monkeypatch):
+    """F13: nothing was printed while a job ran with its output in a log file."""
+    import io
+
+    from rich.console import Console
+
+    from headbayes.app import console
+
+    log = io.StringIO()
+    monkeypatch.setattr(console, "stderr", Console(file=log, width=200))
+    clock = iter([0.0, 1.0, 2.0, 10.0, 45.0, 50.0, 200.0, 201.0])
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    with console.sampling_progress() as update:
+        update("warmup", 1, 100, 0)          # 1.0: a new stage
+        update("warmup", 10, 100, 0)         # 2.0
+        update("sampling", 50, 100, 5)       # 10.0: a new stage
+        update("sampling", 60, 100, 6)       # 45.0: 35 s after the last line
+        update("sampling", 70, 100, 7)       # 50.0
+        update("sampling", 100, 100, 10)     # 200.0
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("building the model and compiling")
+    assert [line.split(":")[0] + line.split(",")[1] for line in lines[1:]] == [
+        "warmup 0 draws kept", "sampling 5 draws kept", "sampling 6 draws kept",
+        "sampling 10 draws kept"]
+
+
+def test_a_long_pre_flight_check_is_announced(monkeypatch, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from headbayes.app import cli, console
+
+    monkeypatch.setenv("HEADBAYES_OUTPUT_DIR", str(tmp_path))
+    log = io.StringIO()
+    monkeypatch.setattr(console, "stderr", Console(file=log, width=200))
+    cli.preflight(["-m", "+experiment=sin_head", "seed=range(5)"])
+    assert log.getvalue() == ""
+    cli.preflight(["-m", "+experiment=sin_head", "seed=range(25)"])
+    assert log.getvalue() == "checking 25 swept values before the sweep starts ...\n"

@@ -48,6 +48,9 @@ exit codes: 0 ok, 1 bug, 2 bad config or usage, 3 sampling failed, 4 bad run dir
 PACKAGE_CONFIGS = Path(__file__).parents[1] / "configs"  # src/headbayes/configs
 
 
+MANY_CHECKS = 20  # swept values whose pre-flight check is announced (each composes a config)
+
+
 def preflight(args: list[str]) -> bool:
     """Check a `run` command line before Hydra starts: keys, types and ranges. True when
     that checked every job of the sweep, when only plain keys are swept: Hydra's sweeper then
@@ -86,6 +89,9 @@ def preflight(args: list[str]) -> bool:
             return False
     lines = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in swept]
     firsts = [values[0] for values in lines]
+    checks = 1 + sum(len(values) - 1 for values in lines)
+    if checks >= MANY_CHECKS:
+        console.stderr.print(f"checking {checks:,} swept values before the sweep starts ...")
     base = composition.compose_dict(fixed + firsts)
     composition.checked(base)
     for i, override in enumerate(swept):
@@ -118,6 +124,9 @@ def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
 
 HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--experimental-rerun")
 INFO_TOPICS = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+HYDRA_MODES = {"-m": "multirun", "--multirun": "multirun", "--cfg": "cfg", "-c": "cfg",
+               "--info": "info", "-i": "info", "--run": "run", "-r": "run",
+               "--shell-completion": "completion", "-sc": "completion"}  # one at a time
 CONFIG_SOURCE_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
 
 
@@ -137,6 +146,11 @@ def _flags_first(args: list[str]) -> list[str]:
         takes_value = (arg in HYDRA_VALUE_FLAGS
                        or arg in ("--info", "-i") and i + 1 < len(args)
                        and args[i + 1] in INFO_TOPICS)
+        if arg in HYDRA_MODES and any(a in HYDRA_MODES and HYDRA_MODES[a] != HYDRA_MODES[arg]
+                                      for a in flags):
+            raise ConfigError(f"{arg} cannot be combined with "
+                              f"{next(a for a in flags if a in HYDRA_MODES)}: choose one of "
+                              f"-m, --cfg, --info, --run and --shell-completion")
         if not arg.startswith("-"):
             overrides.append(arg)
         else:

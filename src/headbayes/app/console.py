@@ -25,9 +25,16 @@ stderr = Console(stderr=True, **LITERAL)
 
 class sampling_progress:
     """Context manager giving `update(kind, steps, total, draws)`: a progress bar showing
-    steps, draws kept and steps per second."""
+    steps, draws kept and steps per second. When stderr is no terminal (a log file, a
+    cluster's job output) plain lines instead: one when the job starts, then one when the
+    stage changes and at most every LOG_EVERY seconds."""
+
+    LOG_EVERY = 30.0
 
     def __enter__(self):
+        self._logged = (None, time.perf_counter())  # (stage, when) of the last plain line
+        if not stderr.is_terminal:
+            stderr.print("building the model and compiling the sampling loop ...")
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                              MofNCompleteColumn(), TextColumn("steps"),
                              TextColumn("{task.fields[draws]} draws kept"),
@@ -46,6 +53,11 @@ class sampling_progress:
         rate = f"{(steps - s0) / (now - t0):,.0f}" if now > t0 and steps > s0 else "-"
         self._bar.update(self._task, description=kind, completed=steps, total=total,
                          draws=draws, rate=rate)
+        stage, when = self._logged
+        if not stderr.is_terminal and (kind != stage or now - when >= self.LOG_EVERY):
+            stderr.print(f"{kind}: {steps:,}/{total:,} steps, {draws:,} draws kept, "
+                         f"{rate} steps/s, {now - t0:.0f} s")
+            self._logged = (kind, now)
 
     def __exit__(self, *exc):
         self._bar.__exit__(*exc)
