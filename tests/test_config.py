@@ -42,6 +42,9 @@ def test_bad_step_size_names_key_and_value(value):
     ("nuts:mass_matrix", "full", "one of diagonal, dense"),
     ("hmc:target_accept", 1.0, r"a number in \(0, 1\)"),
     ("init_jitter", -0.1, "a finite number >= 0"),
+    ("hmc:num_integration_steps", 0, r"an integer in \[1, 1024\] \(one step runs in .*\)"),
+    ("hmc:num_integration_steps", 2**20, r"an integer in \[1, 1024\] \(.*sampler=nuts\)"),
+    ("sghmc:num_integration_steps", 1025, r"an integer in \[1, 1024\] \(.*\)"),
 ])
 def test_bad_sampler_values(key, value, allowed):
     sampler, _, key = key.rpartition(":")

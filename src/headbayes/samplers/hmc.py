@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from headbayes.core.checks import at_least, choice, require
+from headbayes.core.checks import choice, require
 from headbayes.samplers.adaptation import schedule as window_schedule, window_adaptation
 from headbayes.samplers.base import (SAMPLERS, Sampler, SamplerOptions, make_info, step_size_hint,
                                      tempered)
-from headbayes.samplers.sgmcmc import check_step_size
+from headbayes.samplers.sgmcmc import check_integration_steps, check_step_size
 
 __all__ = ["make_hmc", "make_nuts", "AdaptiveState", "NUTSOptions", "HMCOptions"]
 
@@ -64,7 +64,7 @@ def _check(options, cfg) -> None:
     require(0 < options.target_accept < 1, "sampler.target_accept", options.target_accept,
             "a number in (0, 1)")
     if hasattr(options, "num_integration_steps"):
-        at_least("sampler.num_integration_steps", options.num_integration_steps, 1)
+        check_integration_steps(options)
 
 
 class AdaptiveState(NamedTuple):

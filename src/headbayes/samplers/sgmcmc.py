@@ -47,9 +47,21 @@ def _check_minibatch(options, cfg) -> None:
                 f"at most data.n_train ({n_train})")
 
 
+MAX_INTEGRATION_STEPS = 1024  # NUTS's own limit (tree depth 10)
+
+
+def check_integration_steps(options) -> None:
+    """One step's integration steps run in one compiled call, which no signal can split: at
+    most MAX_INTEGRATION_STEPS, so a call stays short."""
+    require(1 <= options.num_integration_steps <= MAX_INTEGRATION_STEPS,
+            "sampler.num_integration_steps", options.num_integration_steps,
+            f"an integer in [1, {MAX_INTEGRATION_STEPS}] (one step runs in one compiled call; "
+            f"longer paths: a larger step size, or sampler=nuts)")
+
+
 def _check_sghmc(options, cfg) -> None:
     _check_minibatch(options, cfg)
-    at_least("sampler.num_integration_steps", options.num_integration_steps, 1)
+    check_integration_steps(options)
     positive_float("sampler.friction", options.friction)
 
 
