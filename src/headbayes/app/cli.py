@@ -336,16 +336,20 @@ def _summarize(args: list[str]) -> int:
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--markdown", action="store_true",
                         help="print the table as markdown (for docs) instead of a rich table")
+    parser.add_argument("--metrics", metavar="KEY[,KEY...]",
+                        help="the table's columns after the overrides: these metrics.json keys "
+                             "(and sampled, grad_evals, wall_s) instead of the main ones")
     parser.add_argument("--plot", metavar="METRIC[,METRIC...]",
                         help="also plot these metrics against the number of sampled parameters "
                              "(SWEEP_DIR/<metrics>_vs_sampled.png)")
     ns = parser.parse_args(args)
     from rich.table import Table
 
-    from headbayes.report.summarize import (collect_jobs, markdown_table, table_cell,
-                                            table_columns, write_summary)
+    from headbayes.report.summarize import (checked_metrics, collect_jobs, markdown_table,
+                                            table_cell, table_columns, write_summary)
 
     rows = collect_jobs(ns.sweep_dir)
+    metrics = None if ns.metrics is None else checked_metrics(ns.metrics, rows)
     path = write_summary(ns.sweep_dir, rows)
     if ns.plot:
         from headbayes.report.write import METRIC_KEYS
@@ -359,10 +363,10 @@ def _summarize(args: list[str]) -> int:
         console.stdout.print(f"wrote {plot_against_sampled(ns.sweep_dir, rows, metrics)}")
     damaged = [row for row in rows if "damage" in row]
     if ns.markdown:
-        print(markdown_table(rows, console.format_value))
+        print(markdown_table(rows, console.format_value, metrics))
     else:
         table = Table(title=f"{len(rows)} jobs in {ns.sweep_dir}")
-        columns = table_columns(rows)
+        columns = table_columns(rows, metrics)
         for column in columns:
             table.add_column(column, no_wrap=True)
         for row in rows:

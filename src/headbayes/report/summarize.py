@@ -11,12 +11,14 @@ from headbayes.report.figures import METRIC_KEYS, checked_figures, flat_figures
 from headbayes.report.plots import _pyplot, _save
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
-           "plot_against_sampled", "TABLE_KEYS"]
+           "checked_metrics", "plot_against_sampled", "TABLE_KEYS"]
 
-# The columns of the terminal and markdown tables (summary.csv has every metric).
-TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "rhat_max", "ess_bulk_min",
-              "divergences", "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals",
-              "wall_s", "verdict")
+# The columns of the terminal and markdown tables, each shown when some job has it
+# (summary.csv has every metric): the held-out figures of a run with a test split too.
+TABLE_KEYS = ("status", "sampled", "rel_l2", "band_median", "test_rmse", "test_nll",
+              "test_coverage_90", "accuracy", "ece", "rhat_max", "ess_bulk_min", "divergences",
+              "mean_z_max", "var_ratio_min", "var_ratio_max", "grad_evals", "wall_s", "verdict")
+ROW_KEYS = ("status", "sampled", "grad_evals", "wall_s")  # a row's figures besides its metrics
 
 
 def _sampled_size(files: RunFiles) -> int | None:
@@ -96,14 +98,29 @@ def _inert(value):
     return value
 
 
-def table_columns(rows: list[dict]) -> list[str]:
-    """job, the overrides that differ between jobs, then TABLE_KEYS present in any row."""
+def table_columns(rows: list[dict], metrics=None) -> list[str]:
+    """job, the overrides that differ between jobs, then the TABLE_KEYS present in any row;
+    with `metrics` (keys of `checked_metrics`), status and those instead of TABLE_KEYS."""
     overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
                  if k not in METRIC_KEYS and not k.startswith("groups.")
-                 and k not in ("job", "status", "sampled", "grad_evals", "wall_s", "damage")]
+                 and k not in ("job", "damage", *ROW_KEYS)]
     varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
+    if metrics is not None:
+        return ["job", *varying, "status", *(k for k in metrics if k != "status")]
     present = [k for k in TABLE_KEYS if any(row.get(k) is not None for row in rows)]
     return ["job", *varying, *present]
+
+
+def checked_metrics(text: str, rows: list[dict]) -> list[str]:
+    """The keys of `--metrics KEY,...`: metrics.json keys (a Gibbs group's as
+    groups.NAME.KEY) or a row's own figures; ConfigError naming the choices otherwise."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    known = [*ROW_KEYS, *METRIC_KEYS, *(k for row in rows for k in row if k.startswith("groups."))]
+    unknown = [k for k in keys if k not in known]
+    if unknown or not keys:
+        raise ConfigError(f"--metrics: unknown key(s) {unknown or text!r}; choose from "
+                          f"{', '.join(dict.fromkeys(known))}")
+    return keys
 
 
 def table_cell(row: dict, column: str, format_value) -> str:
@@ -114,8 +131,8 @@ def table_cell(row: dict, column: str, format_value) -> str:
     return format_value(value)
 
 
-def markdown_table(rows: list[dict], format_value) -> str:
-    columns = table_columns(rows)
+def markdown_table(rows: list[dict], format_value, metrics=None) -> str:
+    columns = table_columns(rows, metrics)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(table_cell(row, c, format_value) for c in columns) + " |")
