@@ -164,7 +164,7 @@ ROWS = [
      ' starts)'),
     (('sampler.num_integration_steps',), False,
      'HMC: mean leapfrog steps per draw (uniform in [L/2, 3L/2]); SGHMC: Euler steps per '
-     'draw'),
+     'draw; at most 1024 (a step runs in one compiled call, which a signal cannot split)'),
     (('sampler.mass_matrix',), False,
      'HMC/NUTS: adapted inverse mass matrix, `diagonal` or `dense`'),
     (('sampler.mass_init',), False,
