@@ -108,3 +108,21 @@ def test_scaling_maps_back_to_original_units():
     np.testing.assert_allclose(data.scaling.x_to_model(raw.x_train), data.x_train, atol=1e-5)
     np.testing.assert_allclose(data.scaling.y_to_original(data.y_train), raw.y_train,
                                rtol=1e-5, atol=1e-4)
+
+
+def test_file_rows_follow_every_part_validation_included(tmp_path):
+    """split.npz's rows: which of the file's rows each part holds, in the part's order."""
+    from headbayes.datasets import make_dataset
+
+    table = tmp_path / "t.csv"
+    u = np.arange(50.0)
+    table.write_text("u,y\n" + "".join(f"{a},{3 * a + 1}\n" for a in u))
+    cfg = headbayes.compose(["data=csv", f"data.path={table}", "data.target=y",
+                             "data.val_fraction=0.2", "data.standardize=false"])
+    data = make_dataset(cfg.data)
+    rows = data.rows
+    assert sorted(np.concatenate([rows["train"], rows["val"], rows["test"]]).tolist()) == \
+        list(range(50))
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(data, f"x_{part}")[:, 0], u[rows[part]])
+        np.testing.assert_array_equal(getattr(data, f"y_{part}")[:, 0], 3 * u[rows[part]] + 1)

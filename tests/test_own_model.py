@@ -188,6 +188,24 @@ def test_a_model_class_defined_inside_its_factory_is_refused_by_name(tmp_path, m
         headbayes.compose(["model=local", *RUN[3:]])
 
 
+def test_the_run_keeps_its_split_and_gives_its_data_back(user_run, monkeypatch):
+    root, run_dir, result, _ = user_run
+    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(root)
+    table = read_csv(root / "table.csv")
+    split = np.load(run_dir / "split.npz")
+    assert sorted(split.files) == ["test", "train"]
+    assert sorted(np.concatenate([split["train"], split["test"]]).tolist()) == list(range(80))
+    data = headbayes.load_run(run_dir).data()
+    assert set(data) == {"train", "test"} and len(data["test"]["y"]) == 16
+    for part, values in data.items():
+        np.testing.assert_array_equal(values["rows"], split[part])
+        rows = values["rows"]
+        np.testing.assert_allclose(values["x"], np.stack([table["a"][rows], table["b"][rows]], 1),
+                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(values["y"], table["y"][rows], rtol=1e-6)
+
+
 def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
     """Rows are predicted in blocks under a memory bound; the function's figures (no noise
     replicates) do not depend on the blocks."""

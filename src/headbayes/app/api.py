@@ -8,6 +8,7 @@ run = headbayes.run(cfg, "outputs/my_run")   # samples, writes the run directory
 run.metrics["rel_l2"]
 run.draws("output_layer.weight").shape        # (chain, draw, 1, 16)
 run.predict(x)                                # {"mean": ..., "sd": ..., "q05": ..., ...}
+run.data()["test"]["x"]                       # the held-out rows, in the data's units
 same = headbayes.load_run("outputs/my_run")
 ```
 """
@@ -77,6 +78,27 @@ class RunDir:
         from headbayes.report.figures import checked_figures
 
         return checked_figures(files.read_json(files.METRICS), files.path(files.METRICS))
+
+    def data(self) -> dict:
+        """The run's data in its original units, rebuilt from its config and its own copies
+        of the files: {part: {"x": (n, inputs), "y": (n,), "rows": (n,)}} for the parts it
+        has ("train", "val", "test"); "y" holds class names for a classifier; "rows" (the
+        file's 0-based data rows, as split.npz holds them) only for data read from a file."""
+        from headbayes.datasets import IDENTITY, make_dataset
+
+        data = make_dataset(self.config.data)
+        scaling = data.scaling or IDENTITY(data.x_train.shape[1])
+        parts = {}
+        for part in ("train", "val", "test"):
+            x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
+            if x is None:
+                continue
+            x = np.asarray(x, np.float64) * scaling.x_scale + scaling.x_shift
+            y = (np.asarray(data.classes)[np.asarray(y[:, 0], int)] if data.classes
+                 else scaling.y_to_original(y)[:, 0])
+            parts[part] = {"x": x, "y": y, **({"rows": np.asarray(data.rows[part])}
+                                              if data.rows is not None else {})}
+        return parts
 
     def draws(self, leaf: str) -> np.ndarray:
         """The draws of a sampled leaf, axes (chain, draw, *shape)."""

@@ -45,6 +45,7 @@ class RunFiles:
     FROZEN_END = "frozen_end.npz"
     META = "meta.json"
     METRICS = "metrics.json"
+    SPLIT = "split.npz"  # data read from a file: the file's rows of each part
     STATUS = "status.json"
     HYDRA_CONFIG = ".hydra/config.yaml"
     HYDRA_OVERRIDES = ".hydra/overrides.yaml"
@@ -58,7 +59,7 @@ class RunFiles:
     # checks) and the data copies (data.json checks them), and the figures summarize and the
     # API read: a changed one is refused
     RECORDED = (CONFIG, HYDRA_CONFIG, DATA, HYPERPARAMETERS, MASK, MODEL_SOURCE, PARAMS,
-                PARAMS_INITIAL, FROZEN_END, METRICS)
+                PARAMS_INITIAL, FROZEN_END, METRICS, SPLIT)
 
     def __init__(self, root):
         self.root = Path(root)

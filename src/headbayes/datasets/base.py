@@ -46,7 +46,9 @@ class Dataset(NamedTuple):
     `inputs`/`target`: column names; `scaling`: the standardisation, identity when none;
     `x_val`/`y_val`: a validation part carved from the training rows (None without one);
     `classes`: the class names when the target holds class labels 0 .. K − 1 (None for a
-    numeric target); `x_ood`: inputs far from the data (None when the dataset has none).
+    numeric target); `x_ood`: inputs far from the data (None when the dataset has none);
+    `rows`: for data read from a file, {"train", "test"(, "val")}: the 0-based data rows of the
+    file (of `test_path` for "test" when there is one) each part's rows are, in their order.
     """
 
     x_train: np.ndarray
@@ -64,6 +66,7 @@ class Dataset(NamedTuple):
     classes: tuple | None = None
     x_ood: np.ndarray | None = None
     ignored: tuple = ()  # a file's text columns left out of the inputs (noted in the report)
+    rows: dict | None = None
 
 
 def describe(data: Dataset) -> dict:
@@ -97,8 +100,10 @@ def with_validation(data: Dataset, fraction: float, seed: int) -> Dataset:
     n_val = min(n - 1, max(1, int(round(fraction * n))))
     order = np.random.default_rng(seed + 1).permutation(n)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    rows = None if data.rows is None else {
+        **data.rows, "train": data.rows["train"][train], "val": data.rows["train"][val]}
     return data._replace(x_train=data.x_train[train], y_train=data.y_train[train],
-                         x_val=data.x_train[val], y_val=data.y_train[val])
+                         x_val=data.x_train[val], y_val=data.y_train[val], rows=rows)
 
 
 def data_sizes(options) -> tuple[int, int]:

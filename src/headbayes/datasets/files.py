@@ -374,6 +374,7 @@ def _make_from_file(cfg) -> Dataset:
                               f"paths start at {Path.cwd()})")
         x_test, y_test = _table(cfg, test_file, "data.test_path", wanted)
         x_train, y_train = x, y
+        rows = {"train": np.arange(len(y)), "test": np.arange(len(y_test))}
     else:
         n = len(y)
         if n < MIN_ROWS:
@@ -382,6 +383,7 @@ def _make_from_file(cfg) -> Dataset:
         n_test = min(n - 2, max(1, int(round(cfg.test_fraction * n))))
         test, train = order[:n_test], order[n_test:]
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+        rows = {"train": train, "test": test}
     if len(y_train) < 2 or len(y_test) < 1:
         raise ConfigError(f"data.path: {len(y_train)} training and {len(y_test)} test rows; "
                           f"at least 2 and 1 are needed")
@@ -403,4 +405,5 @@ def _make_from_file(cfg) -> Dataset:
                            for part in (y_train, y_test))
     data = standardized(cfg, x_train, y_train, x_test, y_test, inputs=tuple(inputs),
                         target=str(cfg.target), classes=classes)
-    return data._replace(ignored=tuple(c for c in _text_names(cfg) if c not in inputs))
+    return data._replace(ignored=tuple(c for c in _text_names(cfg) if c not in inputs),
+                         rows=rows)

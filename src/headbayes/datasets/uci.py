@@ -111,5 +111,6 @@ def _make_uci(cfg) -> Dataset:
     x, y = table[:, features], table[:, target]
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ConfigError(f"data.root: {path} holds non-finite values")
-    return standardized(cfg, x[train], y[train], x[test], y[test],
+    data = standardized(cfg, x[train], y[train], x[test], y[test],
                         inputs=tuple(f"x{j}" for j in features), target=f"y{target}")
+    return data._replace(rows={"train": train, "test": test})

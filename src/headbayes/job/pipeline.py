@@ -185,6 +185,8 @@ def _data(cfg: RunConfig, files: RunFiles, resume: bool, checkpoint) -> tuple:
                           f"training points, got {cfg.sampler.batch_size}")
     if not checkpoint:
         files.write_json(files.DATA, {**describe(data), **({"files": copies} if copies else {})})
+        if data.rows is not None:  # which of the file's rows each part holds
+            files.write_npz(files.SPLIT, data.rows)
     return cfg, data
 
 
