@@ -113,8 +113,8 @@ def test_python_api_runs_from_the_user_directory(user_run, monkeypatch):
 
 
 @pytest.mark.parametrize("content, code, message", [
-    ("a\n1\n", 2, "missing: b; extra: none"),
-    ("a,b,c\n1,2,3\n", 2, "missing: none; extra: c"),
+    ("a\n1\n", 2, "missing: b; other: none"),
+    ("a,b,c\n1,2,3\n", 2, "missing: none; other: c"),
     ("a,b\n1,2\n1,oops\n", 2, "line 3, column 'b': 'oops' is not a number"),
 ])
 def test_predict_refuses_bad_input_files(user_run, content, code, message):
@@ -123,6 +123,18 @@ def test_predict_refuses_bad_input_files(user_run, content, code, message):
     result = cli("predict", run_dir, "--input", "bad.csv")
     assert result.returncode == code and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_takes_columns_by_name_and_ignores_the_target(user_run):
+    root, run_dir, _, cli = user_run
+    (root / "plain.csv").write_text("a,b\n0.5,1\n-1,4\n")
+    (root / "shuffled.csv").write_text("y,b,a\n100,1,0.5\n90,4,-1\n")
+    plain = cli("predict", run_dir, "--input", "plain.csv", "--output", "plain_out.csv")
+    shuffled = cli("predict", run_dir, "--input", "shuffled.csv", "--output", "shuf_out.csv")
+    assert plain.returncode == 0 and shuffled.returncode == 0, shuffled.stderr
+    assert "note: column y of" in shuffled.stderr and "is the run's target: ignored" in \
+        shuffled.stderr
+    assert (root / "plain_out.csv").read_text() == (root / "shuf_out.csv").read_text()
 
 
 def test_predict_refuses_unfinished_and_corrupt_runs(user_run, tmp_path):

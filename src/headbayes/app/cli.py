@@ -383,8 +383,8 @@ def _predict(args: list[str]) -> int:
         prog="headbayes predict",
         description="The posterior predictive of a finished run on new inputs, from the run "
                     "directory alone. FILE (.csv with a header row, or .npz with one array per "
-                    "column) has the training input columns by name, in the data's original "
-                    "units. Output per target: mean, sd, q05, q50, q95 with observation noise, "
+                    "column) has the training input columns by name, in any order, in the "
+                    "data's original units (a target column is ignored). Output per target: mean, sd, q05, q50, q95 with observation noise, "
                     "and the same of the noiseless function with the suffix _f, in original "
                     "units (the input columns first).")
     parser.add_argument("run_dir", type=Path)
@@ -402,7 +402,9 @@ def _predict(args: list[str]) -> int:
         if ns.output.exists() and ns.output.resolve() == ns.input.resolve():
             raise ConfigError(f"--output {ns.output} is the --input file; name another file")
     code = _vouched(ns)
-    names, x = read_inputs(ns.run_dir, ns.input, code)
+    names, x, notes = read_inputs(ns.run_dir, ns.input, code)
+    for note in notes:
+        console.stderr.print(f"note: {note}")
     columns = {**{n: x[:, i] for i, n in enumerate(names)},
                **predict_arrays(ns.run_dir, x, code=code)}
     if ns.output:

@@ -23,7 +23,7 @@ from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.datasets import Scaling, describe, make_dataset, scaling_from
-from headbayes.datasets.files import read_table, regular_file
+from headbayes.datasets.files import read_table, read_text_table, regular_file
 from headbayes.engine.predictive import function_draws
 from headbayes.models import check_draws, checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
@@ -177,29 +177,38 @@ def _check_inputs(x: np.ndarray, names: list[str]) -> None:
                           f"magnitude; {np.abs(x).max():.3g} was given)")
 
 
-def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str], np.ndarray]:
-    """(input column names, x) from a csv or npz file holding exactly the run's input columns
-    by name; ConfigError naming missing or extra columns or a non-numeric cell."""
+def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str], np.ndarray,
+                                                                     list[str]]:
+    """(input column names, x, notes) from a csv or npz file holding the run's input columns
+    by name, in any order; the target column, when it is there too, is ignored (a note says
+    so). ConfigError naming missing or other columns or a non-numeric cell."""
 
     path = Path(path)
     if path.suffix not in (".csv", ".npz"):
         raise ConfigError(f"--input: {path} must be a .csv or .npz file")
     path = regular_file(str(path), "--input")
-    names = data_description(Path(run_dir), load_config(RunFiles(run_dir), code=code))["inputs"]
-    columns = read_table(path, path.suffix[1:], "--input")
+    description = data_description(Path(run_dir), load_config(RunFiles(run_dir), code=code))
+    names, target = description["inputs"], description["target"]
     if path.suffix == ".npz":
         with store.open_npz(path) as arrays:
-            odd = {c: arrays[c].dtype for c in names if c in arrays.files and c not in columns}
+            header = list(arrays.files)
+            odd = {c: arrays[c].dtype for c in names
+                   if c in header and arrays[c].dtype.kind not in "biuf"}
         if odd:
             raise ConfigError(f"--input: {path}: "
                               + "; ".join(f"column {c} holds {d}, not real numbers"
                                           for c, d in odd.items()))
-    missing = [c for c in names if c not in columns]
-    extra = [c for c in columns if c not in names]
+    else:
+        header = list(read_text_table(path, "--input", names_only=True))
+    ignored = [target] if target in header and target not in names else []
+    missing = [c for c in names if c not in header]
+    extra = [c for c in header if c not in names and c not in ignored]
     if missing or extra:
-        raise ConfigError(f"--input: {path} must have exactly the training input columns "
-                          f"{', '.join(names)}; missing: {', '.join(missing) or 'none'}; "
-                          f"extra: {', '.join(extra) or 'none'}")
+        raise ConfigError(f"--input: {path} must have the training input columns "
+                          f"{', '.join(names)} (and may have the target {target}); missing: "
+                          f"{', '.join(missing) or 'none'}; other: {', '.join(extra) or 'none'}")
+    columns = read_table(path, path.suffix[1:], "--input", only=set(names))
+    notes = [f"column {target} of {path} is the run's target: ignored"] if ignored else []
     lengths = {len(columns[c]) for c in names}
     if len(lengths) != 1 or not lengths.pop():
         raise ConfigError(f"--input: the columns of {path} must be non-empty and equally long")
@@ -209,7 +218,7 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     if np.abs(x).max() > FLOAT32_MAX:
         raise ConfigError(f"--input: {path} holds values beyond float32's range (at most "
                           f"{FLOAT32_MAX:.3g} in magnitude)")
-    return names, x
+    return names, x, notes
 
 
 def check_output(path: Path) -> None:
