@@ -49,6 +49,10 @@ def test_seed_run_then_report(headbayes, tmp_path):
             "plots"} <= set(stages)
     assert 0.95 * wall <= sum(stages.values()) <= wall  # every second of the job accounted for
     assert meta["versions"]["jax"]
+    # the printed compile time is every compile of the job (model, sampling program, report)
+    compiled = meta["timings"]["jax_compile_s"]
+    assert 0.8 * meta["timings"]["compile_s"] <= compiled <= wall  # events leave out Python
+    assert f"compile {compiled:.2f} s, sampling" in result.stdout
     # report recomputes the same figures from the files alone
     (run_dir / "metrics.json").unlink()
     (run_dir / "predictive.png").unlink()

@@ -74,9 +74,12 @@ def sample(run_config: RunConfig, run_dir: Path, progress, resume: bool = False,
     """Sample (or resume) into `run_dir` (`job.pipeline.run_job`); write meta.json as soon as
     the chains are on disk, so a report that fails loses nothing. A run that had finished
     keeps its meta.json. Returns the `JobResult`."""
+    from headbayes.core.timing import compile_seconds
     from headbayes.job.pipeline import run_job
 
+    compiled_before = compile_seconds()
     job = run_job(run_config, run_dir, progress, resume=resume, on_sampling=on_sampling)
+    job.meta["timings"]["jax_compile_s"] = compile_seconds() - compiled_before
     if not job.finished_before:
         RunFiles(run_dir).write_json(RunFiles.META, job.meta)
     return job
@@ -85,12 +88,15 @@ def sample(run_config: RunConfig, run_dir: Path, progress, resume: bool = False,
 def report(run_config: RunConfig, run_dir: Path, job, worker=None) -> tuple[dict, list]:
     """The report of the job just run (on its dataset and its own model), with its laps added
     to meta.json's timings (a run that had finished keeps its meta.json): (metrics, notes)."""
-    from headbayes.core.timing import Stages, job_seconds
+    from headbayes.core.timing import Stages, compile_seconds, job_seconds
     from headbayes.report.write import write_report
 
     stages = Stages(job.meta["timings"].get("stages"))
+    compiled_before = compile_seconds()
     figures, notes = write_report(run_dir, plot=run_config.report.plots, stages=stages,
                                   worker=worker, job=job)
+    job.meta["timings"]["jax_compile_s"] = (job.meta["timings"].get("jax_compile_s", 0.0)
+                                            + compile_seconds() - compiled_before)
     if not job.finished_before:
         job.meta["timings"].update(stages=stages.seconds, wall_s=job_seconds())
         RunFiles(run_dir).write_json(RunFiles.META, job.meta)
@@ -122,8 +128,8 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
             console.stdout.print(f"stopped processes before this one: {len(earlier)}, "
                                  f"{sum(e['wall_s'] for e in earlier):.2f} s "
                                  f"(meta.json timings.earlier)")
-    console.stdout.print(f"compile {timings['compile_s']:.2f} s, sampling "
-                         f"{timings['sampling_s']:.2f} s; run directory: {run_dir}")
+    console.stdout.print(f"compile {timings.get('jax_compile_s', timings['compile_s']):.2f} s, "
+                         f"sampling {timings['sampling_s']:.2f} s; run directory: {run_dir}")
     pointer = console.exact_pointer(figures)
     if pointer:
         console.stdout.print(pointer)

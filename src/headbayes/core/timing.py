@@ -8,7 +8,8 @@ A resumed run's `timings.earlier` lists the processes stopped before it (`earlie
 import os
 import time
 
-__all__ = ["Stages", "process_seconds", "job_seconds", "end_job", "earlier_processes", "STARTED"]
+__all__ = ["Stages", "process_seconds", "job_seconds", "end_job", "earlier_processes", "STARTED",
+           "compile_seconds"]
 
 STARTED = time.time()  # when headbayes was first imported: the fallback for process_seconds
 _previous_job_end: float | None = None  # time.time() when this process's last job ended
@@ -49,6 +50,29 @@ def end_job() -> None:
     """Mark the current job's end: the next job in this process counts from here."""
     global _previous_job_end
     _previous_job_end = time.time()
+
+
+COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+                  "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                  "/jax/core/compile/backend_compile_duration")
+_compiling = {"seconds": 0.0, "listening": False}
+
+
+def compile_seconds() -> float:
+    """Seconds JAX has spent tracing, lowering and compiling programs in this process since
+    the first call (its `jax.monitoring` compile events; a program loaded from the persistent
+    cache counts its tracing and lowering only). A job's compile time is the difference of
+    two readings."""
+    if not _compiling["listening"]:
+        import jax.monitoring
+
+        def count(event: str, seconds: float, **_kwargs) -> None:
+            if event in COMPILE_EVENTS:
+                _compiling["seconds"] += seconds
+
+        jax.monitoring.register_event_duration_secs_listener(count)
+        _compiling["listening"] = True
+    return _compiling["seconds"]
 
 
 class Stages:
