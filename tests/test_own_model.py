@@ -218,6 +218,52 @@ def test_the_run_keeps_its_split_and_gives_its_data_back(user_run, monkeypatch):
         np.testing.assert_allclose(values["y"], table["y"][rows], rtol=1e-6)
 
 
+def test_a_chosen_model_owns_its_keys_under_an_experiment(tmp_path, monkeypatch):
+    """An experiment's model keys (tabular: width 50, depth 1, relu) are its MLP's: they broke
+    a user's model=NAME (no key model.depth) and would have replaced its width."""
+    monkeypatch.chdir(make_user_dir(tmp_path))
+    tabular = ["+experiment=tabular", "data.path=table.csv", "data.target=y"]
+    with pytest.raises(ConfigError, match=r"'output_layer' \(mask=head\) is the built-in "
+                                          r"models' last layer, this model's is 'readout': "
+                                          r"mask.include=\[readout\]"):
+        headbayes.compose([*tabular, "model=resnet"])
+    cfg = headbayes.compose([*tabular, "model=resnet", "mask.include=[readout]"])
+    assert cfg.model.kwargs == {"width": 32, "blocks": 2}  # the model file's
+    cfg = headbayes.compose([*tabular, "model=resnet", "model.blocks=1", "mask.include=[readout]"])
+    assert cfg.model.kwargs == {"width": 32, "blocks": 1}  # and the command line's
+    assert headbayes.compose([*tabular, "model=mlp"]).model.width == 50  # its own model: kept
+
+
+def test_an_exact_reference_without_stages_names_what_to_add(tmp_path, monkeypatch):
+    from headbayes.analysis.exact import not_applicable_reason
+
+    monkeypatch.chdir(make_user_dir(tmp_path))
+    (tmp_path / "flat.py").write_text(
+        "import equinox as eqx\n\n\nclass Flat(eqx.Module):\n    readout: eqx.nn.Linear\n\n"
+        "    def __call__(self, x):\n        return self.readout(x)\n\n\n"
+        "def make(*, key, in_features, out_features):\n"
+        "    return Flat(eqx.nn.Linear(in_features, out_features, key=key))\n")
+    (tmp_path / "configs" / "model" / "flat.yaml").write_text("_target_: flat.make\n")
+    cfg = headbayes.compose(["model=flat", *RUN[3:]])
+    assert "give its class `stages` (leaf-path prefixes in forward order) and `run_stages(" \
+        in not_applicable_reason(cfg, ["readout.weight", "readout.bias"])
+
+
+def test_a_model_in_the_running_script_is_named_before_sampling(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.chdir(make_user_dir(tmp_path))
+    script = types.ModuleType("__main__")
+    exec(compile((EXAMPLE / "mymodels.py").read_text(), "script.py", "exec"), script.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    (tmp_path / "configs" / "model" / "inline.yaml").write_text(
+        "_target_: __main__.make_net\nwidth: 8\nblocks: 1\n")
+    with pytest.warns(UserWarning, match=r"__main__.make_net is defined in the script or "
+                                         r"notebook being run.*name it as module.make_net"):
+        headbayes.compose(["model=inline", *RUN[3:]])
+
+
 def test_predict_in_row_blocks_equals_one_block(user_run, monkeypatch):
     """Rows are predicted in blocks under a memory bound; the function's figures (no noise
     replicates) do not depend on the blocks."""

@@ -69,8 +69,12 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
         return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
                 f"with a linear head")
     head = _head(cfg)
+    if head is None and not getattr(model_structure(cfg), "stages", None):
+        return ("no exact reference: the model does not say which layer is last; give its "
+                "class `stages` (leaf-path prefixes in forward order) and `run_stages(h, "
+                "start, stop)`, as docs/own-model.md shows")
     if head is None:
-        return "no exact reference: the model's last stage is not a linear layer"
+        return "no exact reference: the model's last stage is not a linear layer with a bias"
     outside = [p for p in sampled if not p.startswith(head + ".")]
     if outside:
         return (f"no exact reference: sampled leaves outside {head} ({', '.join(outside)}) "

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from headbayes.app import console
 from headbayes.app.session import holds_this_run, owned, run_and_report
-from headbayes.config.composition import checked
+from headbayes.config.composition import checked, with_chosen_model_keys
 from headbayes.config.typed import register_schema
 from headbayes.core.errors import HeadbayesError, Interrupted, SignalStop
 from headbayes.core.rundir import RunFiles
@@ -34,6 +34,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> None:
     .hydra/ files (Hydra's own writing is off: `hydra.output_subdir: null`), sample, report."""
     from headbayes.core.timing import end_job
 
+    cfg = with_chosen_model_keys(cfg, list(HydraConfig.get().overrides.task))
     try:
         with owned(run_dir) as files:
             if not files.holds_chunks():

@@ -89,6 +89,7 @@ def compact(message: str) -> str:
 def compose_dict(overrides: list[str]):
     """Hydra's composition of `overrides` (no sweeps) -> DictConfig; errors as ConfigError."""
     from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -98,8 +99,12 @@ def compose_dict(overrides: list[str]):
     check_overrides(parse_overrides(overrides))
     check_experiment_headers(overrides)
     try:
-        with initialize_config_module("headbayes.configs", version_base="1.3"):
-            return compose("config", overrides=overrides)
+        if GlobalHydra.instance().is_initialized():  # inside `headbayes run`'s Hydra task
+            composed = compose("config", overrides=overrides)
+        else:
+            with initialize_config_module("headbayes.configs", version_base="1.3"):
+                composed = compose("config", overrides=overrides)
+        return with_chosen_model_keys(composed, overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         message = compact(str(e.__cause__ or e))
         _raise_option_key_error(overrides, message)
@@ -109,6 +114,34 @@ def compose_dict(overrides: list[str]):
         where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") \
             from _debug_cause(e)
+
+
+def _key(line: str) -> str:
+    return line.lstrip("+~").partition("=")[0]
+
+
+def with_chosen_model_keys(cfg, overrides: list[str]):
+    """`cfg` with the model that `overrides` chose with `model=NAME`, when an experiment had
+    chosen another one: that option's own keys and the overrides' `model.KEY`s only. An
+    experiment's model keys were written for its model (`width: 50, depth: 1` of an MLP must
+    neither break nor silently resize a user's network)."""
+    from omegaconf import open_dict
+
+    chosen = [line for line in overrides if _key(line) == "model"]
+    if not chosen or not any(_key(line) == "experiment" for line in overrides):
+        return cfg
+    own = [line for line in overrides if _key(line).startswith("model.")]
+    alone = compose_dict([chosen[-1], *own])
+    written_for = compose_dict([line for line in overrides if line not in chosen + own])
+
+    def identity(model) -> tuple:
+        return model.get("_target_"), model.get("name")
+
+    if identity(written_for.model) == identity(alone.model):
+        return cfg  # the experiment's keys are this model's
+    with open_dict(cfg):
+        cfg.model = alone.model
+    return cfg
 
 
 def check_experiment_headers(overrides: list[str]) -> None:

@@ -24,6 +24,7 @@ instead of through `vmap` (the built-in MLP does, which keeps its float rounding
 import dataclasses
 import importlib
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,13 @@ def _check_target(options: TargetModel, cfg) -> None:
             allowed = "an integer" if kind is int else "true or false"
             raise ConfigError(f"`model.{key}` must be {allowed}, got {value!r}")
     factory = _import_target(options._target_)
+    if options._target_.startswith("__main__."):
+        warnings.warn(f"model._target_ {options._target_} is defined in the script or notebook "
+                      f"being run: this process can sample, report and predict with it, but "
+                      f"`headbayes report`, `predict`, `resume` and load_run in another process "
+                      f"cannot import it; put it in a module file beside your script and name "
+                      f"it as module.{options._target_.rpartition('.')[2]}", UserWarning,
+                      stacklevel=2)
     parameters = inspect.signature(factory).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         own = [n for n in parameters if n not in ("key", *SIZE_KEYS)]

@@ -45,6 +45,10 @@ def _unmatched_error(key: str, selector: str, paths: list[str]) -> ConfigError:
     prefixes = sorted({p.rsplit(".", 1)[0] for p in paths} | set(paths))
     close = difflib.get_close_matches(selector, prefixes, n=1, cutoff=0.0)
     hint = f"; closest: '{close[0]}'" if close else ""
+    if selector == "output_layer" and paths:  # the shipped `head` mask on another model
+        last = paths[-1].rsplit(".", 1)[0]
+        hint = (f"; 'output_layer' (mask=head) is the built-in models' last layer, this "
+                f"model's is '{last}': {key}=[{last}]")
     return ConfigError(f"`{key}` selector '{selector}' matches no parameter{hint}. "
                        f"Available paths: {', '.join(paths)}")
 
