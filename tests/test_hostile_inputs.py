@@ -100,6 +100,24 @@ def test_python_predict_refuses_empty_and_misshapen_inputs(regression, x, messag
         headbayes.load_run(regression).predict(x)
 
 
+def test_no_compile_cache_inside_a_received_run_directory(regression, tmp_path):
+    """J01, B27: `cd RUN && headbayes report .` used RUN/outputs/jax_cache: compiled programs
+    the sender put there ran, and a link named outputs took the cache's writes elsewhere."""
+    import subprocess
+    import sys
+
+    run = shutil.copytree(regression, tmp_path / "recv" / "run")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (run / "outputs").symlink_to(outside)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HEADBAYES_OUTPUT_DIR", "HEADBAYES_COMPILE_CACHE")}
+    result = subprocess.run([sys.executable, "-m", "headbayes", "report", ".", "--no-plots"],
+                            cwd=run, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert list(outside.iterdir()) == []
+
+
 def test_a_data_file_that_is_a_device_or_fifo_is_refused_before_reading(tmp_path):
     os.mkfifo(tmp_path / "pipe.csv")
     for path in ("/dev/zero", str(tmp_path / "pipe.csv")):

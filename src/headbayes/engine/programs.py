@@ -20,6 +20,7 @@ from headbayes.core.schema import RunConfig
 from headbayes.core.settings import settings
 from headbayes.engine.exported import kept_model_arrays, only_own_code
 from headbayes.models import construct, is_shape, model_key, model_structure
+from headbayes.models.code import inside_read_run
 from headbayes.samplers import SAMPLERS
 
 __all__ = ["kept", "forget", "program_key", "build_model", "MAX_KEPT", "compile_cache_dir",
@@ -79,8 +80,11 @@ def _build(cfg):
 
 def compile_cache_dir() -> Path | None:
     """$HEADBAYES_COMPILE_CACHE, else $HEADBAYES_OUTPUT_DIR/jax_cache (default outputs/jax_cache);
-    the empty string turns the cache off (`core.settings`)."""
-    return settings().compile_cache
+    the empty string turns the cache off (`core.settings`). None, too, when it lies inside a
+    run directory this process read (`headbayes report .` from inside a received one): its
+    compiled programs would be the sender's code, and a link there could point anywhere."""
+    directory = settings().compile_cache
+    return None if directory is None or inside_read_run(directory) else directory
 
 
 def enable_compile_cache() -> None:

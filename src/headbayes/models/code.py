@@ -220,6 +220,15 @@ def guard_run_directory(run_dir: Path) -> None:
         sys.meta_path.insert(0, _GUARD)
 
 
+def inside_read_run(path: Path) -> bool:
+    """True when `path` (as named, or its links resolved) lies inside a run directory this
+    process has read: a folder a received directory could have filled (or linked elsewhere),
+    such as an `outputs/jax_cache` of a command run from inside it."""
+    path = Path(path).absolute()
+    return any(_within(candidate, run_dir) for run_dir in _GUARD.run_dirs
+               for candidate in (path, path.resolve()))
+
+
 def _is_library(location: Path) -> bool:
     """In the standard library, an installed-packages folder (a virtual environment's, the
     user's, the system's) or headbayes itself (an editable install's source folder)."""

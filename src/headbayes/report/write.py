@@ -31,9 +31,9 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     one the files describe) is reused and its model, the config's own, is not checked again;
     None reads everything from the files. `code`: folders a saved `model._target_` may be
     imported from (`config.saved.load_config`)."""
-    enable_compile_cache()  # the report's programs, too, load from disk the second time
     files = RunFiles(run_dir)
     cfg = load_config(files, learned=True, code=code, own=job is not None)
+    enable_compile_cache()  # after load_config: never a cache inside the run directory read
     data = job.data if job is not None else None
     params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
     chain, info = files.chain(cfg.sampler)
