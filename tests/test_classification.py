@@ -203,3 +203,13 @@ def test_a_class_without_a_training_row_is_refused(tmp_path):
         if len(outcomes) == 2:
             break
     assert outcomes == {"ok", "refused"}
+
+
+def test_the_ood_distance_check_works_in_blocks_of_rows():
+    """C47: the distance matrix of n_ood x n rows (200 x 1e8: 320 GB) was made whole."""
+    from headbayes.datasets.classes import _min_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 2)), rng.normal(size=(1000, 2))
+    whole = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2).min()
+    assert _min_distance(a, b, block=64) == whole == _min_distance(a, b)

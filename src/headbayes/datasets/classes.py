@@ -60,6 +60,13 @@ def _moons(n: int, noise: float, rng) -> tuple[np.ndarray, np.ndarray]:
     return x + noise * rng.normal(size=x.shape), y
 
 
+def _min_distance(a: np.ndarray, b: np.ndarray, block: int = 2**16) -> float:
+    """The smallest distance between a row of `a` and a row of `b`, over blocks of `b`'s
+    rows (len(a) × block distances at a time, never len(a) × len(b))."""
+    return min(float(np.linalg.norm(a[:, None, :] - b[None, i:i + block, :], axis=2).min())
+               for i in range(0, len(b), block))
+
+
 def two_moons(options: MoonsOptions) -> Dataset:
     rng = np.random.default_rng(options.seed)
     x, y = _moons(options.n_train + options.n_test, options.noise, rng)
@@ -70,7 +77,7 @@ def two_moons(options: MoonsOptions) -> Dataset:
     angle = rng.uniform(0, 2 * np.pi, options.n_ood)
     ood = centre + options.ood_radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     if len(ood):  # the contract of the module docstring
-        gaps = np.linalg.norm(ood[:, None, :] - x[None, :, :], axis=2).min()
+        gaps = _min_distance(ood, x)
         if gaps < OOD_DISTANCE:
             raise ConfigError(f"data.ood_radius: the ood points come within {gaps:.2f} of the "
                               f"data; make it larger")
