@@ -395,15 +395,42 @@ def test_a_chain_part_claiming_more_than_memory_is_refused_before_allocating(reg
 
     run = shutil.copytree(regression, tmp_path / "run")
     draws = json.loads((run / "chain" / "manifest.json").read_text())["parts"][0]["draws"]
-    header = io.BytesIO()
-    np.lib.format.write_array_header_2_0(
-        header, {"descr": "<f4", "fortran_order": False, "shape": (2, draws, 10**12)})
     archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("output_layer.weight.npy", header.getvalue() + b"\0" * 64)
+    with zipfile.ZipFile(archive, "w") as z:  # the leaves of the run, for 10**9 chains
+        for name, shape in (("output_layer.weight", (1, 16)), ("output_layer.bias", (1,))):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_2_0(
+                header, {"descr": "<f4", "fortran_order": False,
+                         "shape": (10**9, draws, *shape)})
+            z.writestr(f"{name}.npy", header.getvalue() + b"\0" * 64)
     _replace_part(run, archive.getvalue())
     assert run_cli(["report", str(run), "--no-plots"]) == 4
     assert "more than a quarter of the" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ("drop", "it lacks the sampled leaf output_layer.bias"),
+    ("junk", "array 'junk' is no sampled leaf of the run"),
+    ("reshape", "leaf output_layer.bias has draws of shape (2,), the model's is (1,)"),
+    ("nan_info", "step information grad_evals holds values that are no counts"),
+])
+def test_a_chain_part_must_hold_the_runs_leaves(regression, tmp_path, capsys, change, message):
+    """F10: a part without a sampled leaf gave a full report; C20: an extra array of 1.5 MB
+    was decompressed to 3 GB before it was refused; F13: NaN step counts, a traceback."""
+    run = shutil.copytree(regression, tmp_path / "run")
+    arrays = dict(np.load(run / "chain" / "part-00000.npz"))
+    bias = arrays.pop("output_layer.bias")
+    if change == "junk":
+        arrays.update({"output_layer.bias": bias, "junk": np.zeros((1, bias.shape[1], 3))})
+    elif change == "reshape":
+        arrays["output_layer.bias"] = np.concatenate([bias, bias], axis=2)
+    elif change == "nan_info":
+        arrays["output_layer.bias"] = bias
+        arrays["info/grad_evals"] = np.full_like(arrays["info/grad_evals"], np.nan, float)
+    _replace_part(run, arrays)
+    for command in (["report", str(run), "--no-plots"], ["export", str(run)]):
+        assert run_cli(command) == 4
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("trick", ["bomb", "encrypted", "members"])

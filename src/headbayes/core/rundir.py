@@ -236,10 +236,11 @@ class RunFiles:
     def chain_writer(self, resume: bool = False) -> store.ChainWriter:
         return store.ChainWriter(self.root, resume=resume)
 
-    def chain(self, sampler=None) -> tuple[dict, dict]:
+    def chain(self, sampler=None, leaves: dict | None = None) -> tuple[dict, dict]:
         """(leaves, step information), checksums verified; with the run's sampler options, the
-        checkpoint checked against the draws kept (`store.check_progress`)."""
-        return store.load_chain_and_info(self.root, sampler)
+        checkpoint checked against the draws kept (`store.check_progress`); with `leaves`
+        ({name: shape of one draw}), exactly those arrays besides the step information."""
+        return store.load_chain_and_info(self.root, sampler, leaves)
 
     def verify_chain(self) -> None:
         if self.has(store.MANIFEST):

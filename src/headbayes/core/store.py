@@ -427,6 +427,7 @@ def verify_chain(run_dir: Path) -> None:
         _read_verified(confined(run_dir, name), digest, "chain")
 
 
+COUNTED = ("divergences", "grad_evals", "steps")  # step information summing counts per draw
 MAX_MEMBERS = 10_000  # arrays in one npz file: far above any model's leaves
 
 
@@ -450,14 +451,27 @@ def _headers(path: Path, data: bytes) -> dict:
         raise RunDirError(f"corrupt file {path}: {e}") from None
 
 
-def _check_part_headers(run_dir: Path, parts: list, raw: list) -> None:
+def _check_part_headers(run_dir: Path, parts: list, raw: list, leaves: dict | None) -> None:
     """Every part holds the same numeric arrays, (chain, draw, ...) with the manifest's number
     of draws and the first part's other axes, and all of them fit in the memory free now:
     RunDirError naming the part otherwise. A part whose headers claim more than its bytes
-    could hold is refused before numpy allocates it."""
+    could hold is refused before numpy allocates it. `leaves` ({name: shape of one draw}):
+    the arrays besides the step information, each of them there and no other."""
     first, total = None, 0
     for part, (path, data) in zip(parts, raw):
         headers = _headers(path, data)
+        if leaves is not None:
+            held = {n: shape[2:] for n, (shape, _) in headers.items()
+                    if not n.startswith(INFO_PREFIX)}
+            wrong = next((n for n in sorted(set(held) | set(leaves))
+                          if held.get(n) != leaves.get(n)), None)
+            if wrong is not None:
+                raise RunDirError(f"corrupt chain part {path}: "
+                                  + (f"it lacks the sampled leaf {wrong}" if wrong not in held
+                                     else f"array {wrong!r} is no sampled leaf of the run"
+                                     if wrong not in leaves else
+                                     f"leaf {wrong} has draws of shape {held[wrong]}, the "
+                                     f"model's is {leaves[wrong]}"))
         for name, (shape, dtype) in headers.items():
             if dtype.kind not in "biuf" or len(shape) < 2 or shape[1] != part["draws"]:
                 raise RunDirError(f"corrupt chain part {path}: array {name!r} has shape "
@@ -477,10 +491,13 @@ def load_chain(run_dir: Path) -> dict:
     return load_chain_and_info(run_dir)[0]
 
 
-def load_chain_and_info(run_dir: Path, sampler=None) -> tuple[dict, dict]:
+def load_chain_and_info(run_dir: Path, sampler=None, leaves: dict | None = None
+                        ) -> tuple[dict, dict]:
     """(leaves, step information), each {name: array with axes (chain, draw, ...)}; every
     part's and the checkpoint's SHA-256 verified, and with the run's `sampler` options, its
-    progress (`check_progress`)."""
+    progress (`check_progress`); with `leaves` ({name: shape of one draw}), the parts' arrays
+    checked against them from their headers. Step information that counts (COUNTED) must be
+    finite and non-negative."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if sampler is not None:
@@ -495,7 +512,7 @@ def load_chain_and_info(run_dir: Path, sampler=None) -> tuple[dict, dict]:
     for part in parts:
         path = confined(run_dir, part["file"])
         raw.append((path, _read_verified(path, part["sha256"], "chain")))
-    _check_part_headers(run_dir, parts, raw)  # before any array is allocated
+    _check_part_headers(run_dir, parts, raw, leaves)  # before any array is allocated
     pieces = [read_npz(path, data) for path, data in raw]
     try:
         arrays = {k: np.concatenate([p[k] for p in pieces], axis=1) for k in pieces[0]}
@@ -503,4 +520,9 @@ def load_chain_and_info(run_dir: Path, sampler=None) -> tuple[dict, dict]:
         raise RunDirError(f"inconsistent chain files in {run_dir / 'chain'}: {e}") from None
     chain = {k: v for k, v in arrays.items() if not k.startswith(INFO_PREFIX)}
     info = {k[len(INFO_PREFIX):]: v for k, v in arrays.items() if k.startswith(INFO_PREFIX)}
+    odd = next((k for k, v in info.items() if k.rpartition(".")[2] in COUNTED
+                and not (np.isfinite(v) & (v >= 0)).all()), None)
+    if odd is not None:
+        raise RunDirError(f"corrupt chain files in {run_dir / 'chain'}: step information "
+                          f"{odd} holds values that are no counts")
     return chain, info

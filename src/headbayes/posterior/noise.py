@@ -68,6 +68,18 @@ def named_position(tree) -> dict:
     return named_leaves(tree)
 
 
+def chain_leaves(cfg) -> dict:
+    """{name: shape of one draw} of every array a run's chain parts hold besides the step
+    information: the leaves its mask samples, and σ's log when `likelihood.sigma=sampled`."""
+    from headbayes.models import leaf_shapes
+    from headbayes.models.mask import select
+
+    shapes = leaf_shapes(cfg)
+    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
+    leaves = {path: shapes[path] for path, sampled in chosen.items() if sampled}
+    return {**leaves, **({NOISE_LEAF: ()} if cfg.likelihood.sigma == "sampled" else {})}
+
+
 def model_draws(chain: dict) -> dict:
     """The chain without the noise leaf: the model's sampled leaves."""
     return {p: v for p, v in chain.items() if p != NOISE_LEAF}

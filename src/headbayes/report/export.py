@@ -17,6 +17,7 @@ from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.datasets import make_dataset
+from headbayes.posterior.noise import chain_leaves
 
 __all__ = ["export_netcdf", "inference_data"]
 
@@ -35,7 +36,7 @@ def inference_data(run_dir: Path, code: tuple = ()):
     files = RunFiles(run_dir)
     cfg = load_config(files, code=code)
     az = _arviz()
-    draws, info = files.chain(cfg.sampler)
+    draws, info = files.chain(cfg.sampler, chain_leaves(cfg))
     dims = {path: ["chain", "draw"] + [f"{path}_dim_{i}" for i in range(a.ndim - 2)]
             for path, a in draws.items()}
     stats = {}

@@ -27,7 +27,7 @@ from headbayes.datasets.files import read_table, read_text_table, regular_file
 from headbayes.engine.predictive import function_draws
 from headbayes.models import check_draws, checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
-from headbayes.posterior.noise import model_draws, noise_draws
+from headbayes.posterior.noise import chain_leaves, model_draws, noise_draws
 from headbayes.report import classify
 
 __all__ = ["predict_arrays", "read_inputs", "check_output", "write_table", "data_description", "STATISTICS"]
@@ -99,7 +99,7 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     _check_inputs(x, description["inputs"])
     scaling = scaling_from(description)
     params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
-    chain, _ = files.chain(cfg.sampler)
+    chain, _ = files.chain(cfg.sampler, chain_leaves(cfg))
     check_draws(model_draws(chain), params, files.root / "chain")
     draws = int(np.prod(next(iter(chain.values())).shape[:2]))
     outputs = model_sizes(cfg)[1]  # the network's: classes, or mean and log-scale

@@ -18,7 +18,7 @@ from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
 from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
-from headbayes.posterior.noise import model_draws
+from headbayes.posterior.noise import chain_leaves, model_draws
 from headbayes.report import classify, plots
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures, json_figures
 
@@ -36,7 +36,7 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
     enable_compile_cache()  # after load_config: never a cache inside the run directory read
     data = job.data if job is not None else None
     params = checked_arrays(files.read_params(), cfg, files.path(files.PARAMS))
-    chain, info = files.chain(cfg.sampler)
+    chain, info = files.chain(cfg.sampler, chain_leaves(cfg))
     check_draws(model_draws(chain), params, files.root / "chain")
     initial = (checked_arrays(files.read_params(initial=True), cfg,
                               files.path(files.PARAMS_INITIAL))
