@@ -228,6 +228,50 @@ def test_an_edited_file_is_refused_by_report_predict_and_resume(regression, tmp_
         assert f"{name} is not the file the run wrote" in capsys.readouterr().err
 
 
+def _forge_json(run: Path, name: str, change) -> None:
+    values = json.loads((run / name).read_text())
+    change(values)
+    (run / name).write_text(json.dumps(values))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nan_params", "leaf output_layer.bias holds values that are not finite"),
+    ("long_int", "prior_sigma must be numbers > 0"),
+    ("target_list", "model._target_ must be a string"),
+    ("target_elsewhere", "likelihood._target_ is not a key headbayes saves"),
+])
+def test_forged_files_are_refused_without_a_traceback(regression, tmp_path, capsys, case,
+                                                      message):
+    """Round 5, with the record rewritten as a sender could: F03 NaN parameters gave NaN
+    figures with exit 0; C26 a 4000-digit scale and A12 a list as `_target_`, tracebacks."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    if case == "nan_params":
+        params = dict(np.load(run / "params.npz"))
+        params["output_layer.bias"] = np.full_like(params["output_layer.bias"], np.nan)
+        np.savez(run / "params.npz", **params)
+    elif case == "long_int":
+        _forge_json(run, "hyperparameters.json",
+                    lambda d: d.update(prior_sigma=int("9" * 4000)))
+    elif case == "target_list":
+        _forge_json(run, "run_config.json", lambda d: d.update(model={"_target_": ["a.b"]}))
+    else:  # A13: it said "expected a JSON object"
+        _forge_json(run, "run_config.json", lambda d: d["likelihood"].update(_target_="os.x"))
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) == 4
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_classifier_forged_into_a_gaussian_run_is_refused(classifier, tmp_path, capsys):
+    """F23: a KeyError 'likelihood_sigma' traceback."""
+    _, classifier_run = classifier
+    run = Path(shutil.copytree(classifier_run, tmp_path / "run"))
+    _forge_json(run, "run_config.json", lambda d: d["likelihood"].update(name="gaussian"))
+    rerecord(run)
+    assert run_cli(["report", str(run), "--no-plots"]) in (2, 4)
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_edited_parameters_are_refused(regression, tmp_path, capsys):
     run = shutil.copytree(regression, tmp_path / "run")
     params = dict(np.load(run / "params.npz"))
@@ -661,13 +705,17 @@ def test_yaml_aliases_are_refused(regression, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("x_scale", [0.0], "x_scale must hold 1 finite positive number"),
-    ("y_scale", [float("nan")], "y_scale must hold 1 finite positive number"),
-    ("x_shift", [1.0, 2.0], "x_shift must hold 1 finite number"),
+    ("x_scale", [0.0], "x_scale must hold 1 positive numbers of magnitude at most 1e+100"),
+    ("y_scale", [float("nan")], "y_scale must hold 1 positive numbers of magnitude"),
+    ("x_shift", [1.0, 2.0], "x_shift must hold 1 numbers of magnitude at most 1e+100"),
+    ("y_scale", [1e300], "y_scale must hold 1 positive numbers"),
+    ("y_shift", [1e308], "y_shift must hold 1 numbers"),
+    ("y_shift", [int("9" * 4000)], "y_shift must hold 1 numbers"),
     ("inputs", "x", "inputs must be a list of column names")])
 def test_standardisation_constants_are_checked(regression, tmp_path, capsys, key, value,
                                                message):
-    """p30, p31: data.json rewritten with its checksum gave inf or NaN predictions, exit 0."""
+    """p30, p31: data.json rewritten with its checksum gave inf or NaN predictions, exit 0;
+    F02: so did y_scale 1e300 and y_shift 1e308."""
     run = Path(shutil.copytree(regression, tmp_path / "run"))
     description = json.loads((run / "data.json").read_text())
     description[key] = value
@@ -675,6 +723,37 @@ def test_standardisation_constants_are_checked(regression, tmp_path, capsys, key
     rerecord(run)
     (tmp_path / "new.csv").write_text("x\n0.5\n")
     assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
+    assert message in capsys.readouterr().err
+
+
+def test_inputs_that_overflow_the_models_units_are_refused(regression, tmp_path, capsys):
+    """F02: x_scale 1e-300 was accepted, and a numpy overflow warning leaked."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    description = json.loads((run / "data.json").read_text())
+    description["x_scale"] = [1e-40]
+    (run / "data.json").write_text(json.dumps(description))
+    rerecord(run)
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "overflow float32" in err and "RuntimeWarning" not in err
+
+
+@pytest.mark.parametrize("classes, message", [
+    (["0", "0"], "classes names a class twice"),
+    (["a", "b", "c", "d"], "data.json names 4 classes; the model predicts 3"),
+    (["a"], "data.json names 1 classes; the model predicts 3"),
+])
+def test_class_names_must_fit_the_model(classifier, tmp_path, capsys, classes, message):
+    """C09, F18: another number of class names gave an IndexError traceback; a name twice
+    silently dropped a probability column."""
+    root, classifier_run = classifier
+    run = Path(shutil.copytree(classifier_run, tmp_path / "run"))
+    description = json.loads((run / "data.json").read_text())
+    description["classes"] = classes
+    (run / "data.json").write_text(json.dumps(description))
+    rerecord(run)
+    assert run_cli(["predict", str(run), "--input", str(root / "new.csv")]) == 4
     assert message in capsys.readouterr().err
 
 
@@ -1035,6 +1114,18 @@ def test_export_and_predict_wait_for_a_run_still_being_written(regression, tmp_p
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("content", ["-1", "0", "abc", str(2**80)])
+def test_a_lock_naming_no_process_is_stale(regression, tmp_path, capsys, content):
+    """Round 5: a .lock holding -1 was 'being written by process -1' (os.kill(-1, 0) signals
+    every process one may)."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    (run / ".lock").write_text(content)
+    (tmp_path / "new.csv").write_text("x\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 0
+    assert run_cli(["resume", str(run)]) == 0  # takes the stale lock over
+    assert "being written" not in capsys.readouterr().err
 
 
 def test_the_python_api_refuses_arguments_of_the_wrong_kind(regression, tmp_path):

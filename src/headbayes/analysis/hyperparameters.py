@@ -119,8 +119,9 @@ def checked_values(values, path) -> dict:
     finite numbers > 0."""
 
     def scale(value) -> bool:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value) and value > 0)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return 0 < value <= 10**30  # a 4000-digit integer would overflow float()
+        return isinstance(value, float) and math.isfinite(value) and value > 0
 
     ok = (isinstance(values, dict) and scale(values.get("prior_sigma"))
           and ("likelihood_sigma" not in values or scale(values["likelihood_sigma"])))

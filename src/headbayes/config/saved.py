@@ -30,7 +30,11 @@ def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
         cfg = with_own_data(files, cfg)
     if learned and files.has(files.HYPERPARAMETERS):
         scales = files.path(files.HYPERPARAMETERS)
-        cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), scales))
+        try:
+            cfg = with_values(cfg, checked_values(files.read_json(files.HYPERPARAMETERS), scales))
+        except KeyError as e:  # a classifier's file under a config with a noise scale
+            raise RunDirError(f"corrupt file {scales}: it lacks {e}, which the config's "
+                              f"likelihood '{cfg.likelihood.name}' needs") from None
     elif learned and any(isinstance(getattr(section, "sigma", None), str)
                          and section.sigma != "sampled" for section in (cfg.likelihood, cfg.prior)):
         raise RunDirError(f"missing file {files.path(files.HYPERPARAMETERS)}: the run learns "
@@ -61,10 +65,16 @@ def saved_target(files: RunFiles) -> str | None:
 
 def _refuse_interpolations(value, path, key: str = "") -> None:
     """RunDirError for a `${...}` in a saved config's strings: OmegaConf would resolve it
-    (`${oc.env:NAME}` reads the environment), and headbayes saves resolved values."""
+    (`${oc.env:NAME}` reads the environment), and headbayes saves resolved values; and for a
+    `_target_` anywhere but `model._target_` (a string)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _refuse_interpolations(v, path, f"{key}.{k}" if key else str(k))
+            inner = f"{key}.{k}" if key else str(k)
+            if k == "_target_" and (inner != "model._target_" or not isinstance(v, str)):
+                raise RunDirError(f"corrupt file {path}: {inner} " + (
+                    "must be a string" if inner == "model._target_" else
+                    "is not a key headbayes saves (only model._target_ names code)"))
+            _refuse_interpolations(v, path, inner)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _refuse_interpolations(v, path, f"{key}[{i}]")

@@ -245,16 +245,8 @@ def _read_verified(path: Path, sha256: str, what: str) -> bytes:
 def live_writer(run_dir: Path) -> int | None:
     """The pid of another live process holding RUN_DIR/.lock (writing the run), else None."""
     path = confined(run_dir, ".lock")
-    owner = _lock_owner(path) if os.path.isfile(path) and not os.path.islink(path) else None
-    if not owner or owner == os.getpid():
-        return None
-    try:
-        os.kill(owner, 0)
-    except ProcessLookupError:
-        return None
-    except (PermissionError, OverflowError, ValueError):
-        pass
-    return owner
+    owner = _live_owner(path) if os.path.isfile(path) and not os.path.islink(path) else None
+    return None if not owner or owner == os.getpid() else owner
 
 
 @contextlib.contextmanager
@@ -274,18 +266,14 @@ def run_lock(run_dir: Path):
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                owner = int(read_bytes(path).strip() or 0)
-                os.kill(owner, 0)
-            except (ValueError, ProcessLookupError, FileNotFoundError, RunDirError):
+            owner = _live_owner(path)
+            if owner is None:
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
-            except PermissionError:
-                pass  # alive, owned by someone else
-            raise RunInUse(f"{run_dir} is being written by process {owner} (lock {path}); "
-                           f"wait for it or stop it first (if process {owner} is not "
-                           f"headbayes, the lock is stale: delete {path}); nothing was "
-                           f"changed") from None
+            who = f"process {owner}" if owner else "a process taking its lock now"
+            raise RunInUse(f"{run_dir} is being written by {who} (lock {path}); wait for it "
+                           f"or stop it first (if it is not headbayes, the lock is stale: "
+                           f"delete {path}); nothing was changed") from None
         except OSError as e:  # a read-only directory, a full disk
             raise RunDirError(f"cannot write {path}: {e.strerror or e} (errno {e.errno}); "
                               f"nothing was changed") from None
@@ -305,6 +293,28 @@ def _lock_owner(path: Path) -> int | None:
         return int(read_bytes(path).strip() or 0)
     except (ValueError, RunDirError):
         return None
+
+
+def _live_owner(path: Path) -> int | None:
+    """The pid a lock file names when that process lives (also when it is another user's); 0
+    for an empty lock, which a process writes its pid into right after making it; None for a
+    stale lock (its process gone, or no pid > 0 in it) or none."""
+    try:
+        text = read_bytes(path).strip()
+    except (RunDirError, FileNotFoundError):
+        return None
+    if not text:
+        return 0
+    try:
+        owner = int(text)
+        if owner <= 0:
+            return None
+        os.kill(owner, 0)
+    except (ValueError, OverflowError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return owner
 
 
 def read_manifest(run_dir: Path) -> dict:

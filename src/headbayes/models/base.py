@@ -28,6 +28,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.registry import Entry, Registry, registry_of
 from headbayes.datasets import data_sizes
@@ -270,8 +272,8 @@ def leaf_shapes(cfg) -> dict:
 
 def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:
     """`named` ({dotted path: array}, read from the file `where`), refused (RunDirError, exit 4)
-    unless its arrays are float32/float64 leaves of the model with the model's shapes: all of
-    them, or with `some`, any of them (the frozen ones a run kept)."""
+    unless its arrays are finite float32/float64 leaves of the model with the model's shapes:
+    all of them, or with `some`, any of them (the frozen ones a run kept)."""
     shapes = leaf_shapes(cfg)
     missing = [] if some else sorted(set(shapes) - set(named))
     unknown = sorted(set(named) - set(shapes))
@@ -283,6 +285,8 @@ def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:
         if array.dtype.kind != "f" or array.itemsize not in (4, 8) or array.shape != shapes[path]:
             raise RunDirError(f"{where}: leaf {path} is {array.dtype}{list(array.shape)}, the "
                               f"model's is float{list(shapes[path])}")
+        if not np.isfinite(array).all():  # no run starts from or keeps such a value
+            raise RunDirError(f"{where}: leaf {path} holds values that are not finite")
     return named
 
 

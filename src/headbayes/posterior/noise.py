@@ -77,7 +77,8 @@ def chain_leaves(cfg) -> dict:
     shapes = leaf_shapes(cfg)
     chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
     leaves = {path: shapes[path] for path, sampled in chosen.items() if sampled}
-    return {**leaves, **({NOISE_LEAF: ()} if cfg.likelihood.sigma == "sampled" else {})}
+    sampled_noise = getattr(cfg.likelihood, "sigma", None) == "sampled"
+    return {**leaves, **({NOISE_LEAF: ()} if sampled_noise else {})}
 
 
 def model_draws(chain: dict) -> dict:

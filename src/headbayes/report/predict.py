@@ -53,9 +53,13 @@ def data_description(run_dir: Path, cfg) -> dict:
     return describe(make_dataset(cfg.data))
 
 
+DESCRIPTION_LIMIT = 1e100  # |shift| and scale in data.json: data beyond 1e100 is refused too
+
+
 def _checked_description(description: dict, path: Path) -> dict:
     """data.json's names and standardisation constants, checked (RunDirError, exit 4): names
-    are strings, shifts finite and scales finite and positive, one per column."""
+    are strings (class names distinct), shifts and scales numbers of magnitude at most
+    DESCRIPTION_LIMIT, scales positive, one per column."""
     def names(key):
         value = description.get(key)
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
@@ -63,8 +67,8 @@ def _checked_description(description: dict, path: Path) -> dict:
         return value
 
     columns = {"x": len(names("inputs"))}
-    if "classes" in description:
-        names("classes")
+    if "classes" in description and len(set(names("classes"))) != len(description["classes"]):
+        raise RunDirError(f"corrupt file {path}: classes names a class twice")
     if not isinstance(description.get("target"), str):
         raise RunDirError(f"corrupt file {path}: target must be a column name")
     outputs = description.get("y_scale")
@@ -73,14 +77,14 @@ def _checked_description(description: dict, path: Path) -> dict:
         value, count = description.get(key), columns[key[0]]
         numbers = np.asarray(value if isinstance(value, list) else [], dtype=object)
         ok = (count > 0 and numbers.shape == (count,)
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers))
-        ok = ok and bool(np.isfinite(numbers.astype(np.float64)).all())
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and abs(v) <= DESCRIPTION_LIMIT for v in numbers))  # NaN: False
         if ok and key.endswith("scale"):
-            ok = bool((numbers.astype(np.float64) > 0).all())
+            ok = all(v > 0 for v in numbers)
         if not ok:
-            kind = "finite positive" if key.endswith("scale") else "finite"
-            raise RunDirError(f"corrupt file {path}: {key} must hold {count} {kind} "
-                              f"number{'s' if count != 1 else ''}, one per "
+            kind = "positive numbers" if key.endswith("scale") else "numbers"
+            raise RunDirError(f"corrupt file {path}: {key} must hold {count} {kind} of "
+                              f"magnitude at most {DESCRIPTION_LIMIT:g}, one per "
                               f"{'input' if key[0] == 'x' else 'output'} column")
     return description
 
@@ -106,10 +110,14 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
     rows = max(1, max_bytes // (16 * draws * outputs))
     noise_model = noise_predictive(cfg.likelihood.name)  # None: a classifier
     rng = np.random.default_rng(0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x_model = scaling.x_to_model(x)
+    if not np.isfinite(x_model).all():
+        raise ConfigError("inputs lie so far from the training data, in its standard "
+                          "deviations, that the model's units overflow float32")
     blocks = []
     for first in range(0, len(x), rows):
-        f = function_draws(cfg, params, model_draws(chain),
-                           scaling.x_to_model(x[first:first + rows]))
+        f = function_draws(cfg, params, model_draws(chain), x_model[first:first + rows])
         if noise_model is None:
             blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
             continue
@@ -139,6 +147,9 @@ def _class_columns(f: np.ndarray, family: str, classes: list) -> dict:
     `mutual_information` of the predictive (`headbayes.report.classify`)."""
 
     p_mean, draw_entropy = classify.predictive(np.asarray(f), family)
+    if p_mean.shape[1] != len(classes):
+        raise RunDirError(f"data.json names {len(classes)} classes; the model predicts "
+                          f"{p_mean.shape[1]}")
     total = classify.entropy(p_mean)
     return {**{f"p_{name}": p_mean[:, k] for k, name in enumerate(classes)},
             "predicted": np.asarray(classes)[p_mean.argmax(axis=1)],
