@@ -82,3 +82,20 @@ def test_corrupt_checkpoint_is_detected(tmp_path):
     state.write_bytes(state.read_bytes()[:-5])
     with pytest.raises(RunDirError, match="corrupt checkpoint file .*state-"):
         store.ChainWriter(tmp_path, resume=True).load_state()
+
+
+def test_a_files_digest_is_computed_in_blocks(tmp_path):
+    """C37: a data copy was read whole to check its digest (2.2 GB resident for a sparse
+    2 GB file)."""
+    import hashlib
+    import tracemalloc
+
+    path = tmp_path / "sparse.csv"
+    with open(path, "wb") as f:
+        f.truncate(50 * 2**20)
+    tracemalloc.start()
+    digest = store.sha256_of(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert digest == hashlib.sha256(bytes(50 * 2**20)).hexdigest()
+    assert peak < 4 * 2**20

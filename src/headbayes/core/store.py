@@ -29,7 +29,7 @@ from headbayes.core.memory import available_memory
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
            "npz_bytes", "write_json", "write_npz", "read_json", "read_yaml", "read_npz",
            "read_manifest", "run_lock", "live_writer", "ChainWriter", "load_chain", "load_chain_and_info",
-           "verify_chain", "check_progress", "MANIFEST", "INFO_PREFIX"]
+           "verify_chain", "check_progress", "sha256_of", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
@@ -66,6 +66,28 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     """The bytes of `path`, refusing a symbolic link, anything but a regular file and a file
     larger than `limit` bytes (default: a quarter of the memory free), unread (RunDirError,
     exit 4)."""
+    with _regular(path) as (f, size):
+        if limit is None:
+            available = available_memory()
+            limit = available // 4 if available is not None else None
+        _refuse_larger(path, size, limit)
+        return f.read()
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a regular file (as `read_bytes` refuses others), read in blocks of 1 MiB:
+    its size never matters."""
+    digest = hashlib.sha256()
+    with _regular(path) as (f, _):
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _regular(path: Path):
+    """(open binary file, size) of `path`; RunDirError for a link, a missing file or anything
+    but a regular file (a FIFO is refused without waiting for a writer)."""
     try:
         # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
@@ -80,11 +102,7 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
         os.close(fd)
         raise RunDirError(f"refused {path}: not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if limit is None:
-            available = available_memory()
-            limit = available // 4 if available is not None else None
-        _refuse_larger(path, status.st_size, limit)
-        return f.read()
+        yield f, status.st_size
 
 
 def _refuse_larger(path: Path, size: int, limit: int | None) -> None:

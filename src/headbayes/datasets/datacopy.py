@@ -108,7 +108,7 @@ def _check_folder(files, options, record: dict) -> None:
 
 def _check_copy(path: Path, sha256) -> None:
     """RunDirError unless the run's copy at `path` still has the SHA-256 data.json records."""
-    if hashlib.sha256(store.read_bytes(path)).hexdigest() != sha256:
+    if store.sha256_of(path) != sha256:
         raise RunDirError(f"the run's copy of its data {path} has changed since the run "
                           f"(SHA-256 differs from data.json); refusing to use other data")
 
