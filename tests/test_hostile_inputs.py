@@ -983,7 +983,8 @@ def test_predict_checks_the_draws_against_the_model(regression, tmp_path, capsys
     _replace_part(run, arrays)
     (tmp_path / "new.csv").write_text("x\n0.5\n")
     assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 4
-    assert "chain leaf output_layer.weight is float32[2," in capsys.readouterr().err
+    assert "leaf output_layer.weight has draws of shape (2, 16), the model's is (1, 16)" in \
+        capsys.readouterr().err
 
 
 def test_an_error_quoting_a_huge_value_is_cut(capsys):

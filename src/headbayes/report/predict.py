@@ -201,6 +201,7 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     description = data_description(Path(run_dir), load_config(RunFiles(run_dir), code=code))
     names, target = description["inputs"], description["target"]
     if path.suffix == ".npz":
+        columns = read_table(path, "npz", "--input")  # a file that is no npz: ConfigError
         with store.open_npz(path) as arrays:
             header = list(arrays.files)
             odd = {c: arrays[c].dtype for c in names
@@ -218,7 +219,8 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
         raise ConfigError(f"--input: {path} must have the training input columns "
                           f"{', '.join(names)} (and may have the target {target}); missing: "
                           f"{', '.join(missing) or 'none'}; other: {', '.join(extra) or 'none'}")
-    columns = read_table(path, path.suffix[1:], "--input", only=set(names))
+    if path.suffix == ".csv":
+        columns = read_table(path, "csv", "--input", only=set(names))
     notes = [f"column {target} of {path} is the run's target: ignored"] if ignored else []
     lengths = {len(columns[c]) for c in names}
     if len(lengths) != 1 or not lengths.pop():
