@@ -213,3 +213,18 @@ def test_the_ood_distance_check_works_in_blocks_of_rows():
     a, b = rng.normal(size=(7, 2)), rng.normal(size=(1000, 2))
     whole = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2).min()
     assert _min_distance(a, b, block=64) == whole == _min_distance(a, b)
+
+
+def test_an_empty_class_label_is_refused(tmp_path):
+    """Round 5 (B7): an empty label cell became a class named ''."""
+    from headbayes.datasets import make_dataset
+
+    table = tmp_path / "t.csv"
+    labels = ["x", "z"] * 10
+    labels[13] = ""
+    table.write_text("u,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    cfg = headbayes.compose(["data=csv", f"data.path={table}", "data.target=label",
+                             "data.classes=true", "likelihood=categorical"])
+    with pytest.raises(ConfigError, match=r"the class label \(column 'label'\) is empty in "
+                                          r"data row 14"):
+        make_dataset(cfg.data)

@@ -1,5 +1,7 @@
 """Datasets: synthetic targets, files, splits, standardisation and every bad-file case."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,26 @@ def test_file_rows_follow_every_part_validation_included(tmp_path):
     for part in ("train", "val", "test"):
         np.testing.assert_array_equal(getattr(data, f"x_{part}")[:, 0], u[rows[part]])
         np.testing.assert_array_equal(getattr(data, f"y_{part}")[:, 0], 3 * u[rows[part]] + 1)
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ("[a,y]", "`data.inputs` must be columns other than the target 'y'"),
+    ("[a,a]", "`data.inputs` must be distinct columns"),
+])
+def test_inputs_are_distinct_and_never_the_target(tmp_path, inputs, message):
+    """Round 5 (B1, B8): the target among the inputs gave test RMSE 3e-5 with exit 0."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 5}\n" for i in range(20)))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        headbayes.compose(["data=csv", f"data.path={table}", "data.target=y",
+                           f"data.inputs={inputs}"])
+
+
+def test_a_row_longer_than_the_header_is_refused(tmp_path):
+    """Round 5 (B2): '1,000,0.2' under a header of two columns and a target was read as
+    a=1, b=0, y=0.2."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 5}\n" for i in range(20))
+                     + "1,000,0.2,0.3\n")
+    with pytest.raises(ConfigError, match="line 22 has 4 cells, the header 3"):
+        make_dataset(headbayes.compose(["data=csv", f"data.path={table}", "data.target=y"]).data)

@@ -62,6 +62,11 @@ def _check(options, cfg) -> None:
     require(options.delimiter == "auto" or options.delimiter in DELIMITERS
             or len(options.delimiter) == 1, "data.delimiter", options.delimiter,
             "auto, whitespace, tab or one character")
+    inputs = [str(c) for c in options.inputs or ()]
+    require(len(set(inputs)) == len(inputs), "data.inputs", list(inputs),
+            "distinct columns (one is named twice)")
+    require(str(options.target) not in inputs, "data.inputs", list(inputs),
+            f"columns other than the target {options.target!r}")
 
 
 def _input_names(options) -> list[str]:
@@ -248,6 +253,10 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
     if duplicated:
         raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")
     body = rows[1:] if header else rows
+    long = next(((i, len(row)) for i, row in body if len(row) > width), None)
+    if long is not None:  # a thousands separator or a shifted row: never cut short silently
+        raise ConfigError(f"{what}: {path} line {long[0]} has {long[1]} cells, the "
+                          f"{'header' if header else 'first row'} {width}")
     if names_only:  # {name: whether its first row is a number}
         first = body[0][1] if body else []
         return {name: j < len(first) and _is_number(first[j]) for j, name in enumerate(names)}
@@ -307,7 +316,12 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
         return _read_npz(path, what), label_text(_npz_labels(path, what, target))
     columns = read_text_table(path, what, options.delimiter, options.header, only=set(inputs),
                               text={target})
-    return columns, label_text(columns[target])
+    labels = label_text(columns[target])
+    empty = np.flatnonzero(np.char.str_len(labels) == 0)
+    if empty.size:  # a missing label, not a class named ''
+        raise ConfigError(f"{what}: {path}: the class label (column {target!r}) is empty in "
+                          f"data row {empty[0] + 1}")
+    return columns, labels
 
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
