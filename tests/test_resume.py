@@ -77,6 +77,26 @@ def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, reference, contin
     assert (killed / store.MANIFEST).read_bytes() == manifest
 
 
+def test_a_run_stopped_after_its_last_commit_resumes(headbayes, tmp_path):
+    """Round 5 (B3): SIGTERM after the last chunk, before meta.json, said 'continue with
+    headbayes resume', which then always exited 4 (missing meta.json)."""
+    run_dir = tmp_path / "run"
+    headbayes("run", *SHORT, f"hydra.run.dir={run_dir}", check_code=0)
+    finished = {name: (run_dir / name).read_bytes() for name in ("metrics.json",
+                                                                 "frozen_end.npz")}
+    checksums = json.loads((run_dir / "checksums.json").read_text())
+    for name in ("meta.json", "metrics.json", "frozen_end.npz"):  # not written yet then
+        (run_dir / name).unlink()
+        checksums.pop(name, None)
+    (run_dir / "checksums.json").write_text(json.dumps(checksums))
+    (run_dir / "status.json").write_text(json.dumps(
+        {"status": "failed", "exit_code": 143, "message": "stopped by signal 15"}))
+    headbayes("resume", run_dir, check_code=0)
+    for name, content in finished.items():
+        assert (run_dir / name).read_bytes() == content, name
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "ok"
+
+
 def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",

@@ -99,7 +99,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     if writer:
         store.check_progress(files.root, {"parts": writer.parts, "checkpoint": checkpoint},
                              cfg.sampler)
-    if checkpoint and checkpoint["next_step"] >= _total_steps(cfg):  # finished: nothing to do
+    if (checkpoint and checkpoint["next_step"] >= _total_steps(cfg)  # finished: nothing to do
+            and files.has(files.META)):  # (stopped before meta.json: its end is done again)
         return JobResult(files.read_json(files.META), finished_before=True)
     earlier = earlier_processes(_status(files)) if checkpoint else []
     cfg, data = _data(cfg, files, resume, checkpoint)
