@@ -71,17 +71,57 @@ def test_predict_csv_quotes_class_names(classifier, tmp_path, capsys):
     assert len(predicted) == 2 and set(predicted) <= set(LABELS)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize("kind", ["fifo", "directory", "link"])
 def test_predict_never_replaces_an_output_that_is_not_a_regular_file(regression, tmp_path,
                                                                      capsys, kind):
+    """B11 (round 5): a link was replaced by a regular file."""
     (tmp_path / "in.csv").write_text("x\n0.5\n")
     output = tmp_path / "target.csv"
-    os.mkfifo(output) if kind == "fifo" else output.mkdir()
+    if kind == "fifo":
+        os.mkfifo(output)
+    elif kind == "directory":
+        output.mkdir()
+    else:
+        (tmp_path / "kept.csv").write_text("kept\n")
+        output.symlink_to(tmp_path / "kept.csv")
     code = run_cli(["predict", str(regression), "--input", str(tmp_path / "in.csv"),
                     "--output", str(output)])
     assert code == 2
     assert "is not a regular file" in capsys.readouterr().err
-    assert (output.is_fifo() if kind == "fifo" else output.is_dir())
+    assert {"fifo": output.is_fifo, "directory": output.is_dir,
+            "link": output.is_symlink}[kind]()
+
+
+def test_predict_never_writes_into_the_run_directory(regression, tmp_path, capsys):
+    """B4 (round 5): --output RUN/params.npz replaced the run's parameters."""
+    run = Path(shutil.copytree(regression, tmp_path / "run"))
+    (tmp_path / "in.csv").write_text("x\n0.5\n")
+    params = (run / "params.npz").read_bytes()
+    for output in (run / "params.npz", run / "new.csv"):
+        assert run_cli(["predict", str(run), "--input", str(tmp_path / "in.csv"),
+                        "--output", str(output)]) == 2
+        assert "lies inside the run directory" in capsys.readouterr().err
+    assert (run / "params.npz").read_bytes() == params and not (run / "new.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "directory"])
+def test_summarize_never_replaces_a_summary_that_is_not_a_regular_file(tmp_path, capsys,
+                                                                       kind):
+    """B10 (round 5): a FIFO or link at SWEEP/summary.csv was replaced (exit 0)."""
+    sweep = tmp_path / "sweep"
+    finished_run(sweep / "0", [])
+    (sweep / "0" / ".hydra").mkdir()
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+    summary = sweep / "summary.csv"
+    if kind == "fifo":
+        os.mkfifo(summary)
+    elif kind == "directory":
+        summary.mkdir()
+    else:
+        summary.symlink_to(tmp_path / "elsewhere.csv")
+    assert run_cli(["summarize", str(sweep)]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere.csv").exists()
 
 
 def test_predict_refuses_a_two_dimensional_npz_column(regression, tmp_path, capsys):

@@ -398,7 +398,7 @@ def _predict(args: list[str]) -> int:
 
     RunFiles.finished_alone(ns.run_dir)
     if ns.output:
-        check_output(ns.output)
+        check_output(ns.output, ns.run_dir)
         if ns.output.exists() and ns.output.resolve() == ns.input.resolve():
             raise ConfigError(f"--output {ns.output} is the --input file; name another file")
     code = _vouched(ns)

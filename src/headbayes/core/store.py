@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from headbayes.core.errors import RunDirError, RunInUse
+from headbayes.core.errors import ConfigError, RunDirError, RunInUse
 from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
            "npz_bytes", "write_json", "write_npz", "read_json", "read_yaml", "read_npz",
            "read_manifest", "run_lock", "live_writer", "ChainWriter", "load_chain", "load_chain_and_info",
-           "verify_chain", "check_progress", "sha256_of", "MANIFEST", "INFO_PREFIX"]
+           "verify_chain", "check_progress", "sha256_of", "check_replaceable", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
@@ -139,6 +139,14 @@ def temporary_beside(path: Path):
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+def check_replaceable(path: Path, what: str) -> None:
+    """ConfigError (exit 2) unless `path` is new or a regular file: an output never replaces
+    a symbolic link, a device, a FIFO or a folder, nor writes through one."""
+    if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
+        raise ConfigError(f"{what}: {path} exists and is not a regular file (a link, device, "
+                          f"FIFO or folder); nothing was written")
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -60,9 +60,7 @@ def export_netcdf(run_dir: Path, output: Path | None = None, code: tuple = ()) -
     output = Path(output) if output else RunFiles(run_dir).path(RunFiles.NETCDF)
     if output.suffix != ".nc":
         raise ConfigError(f"--output: {output} must end in .nc (a netCDF file)")
-    if output.exists() and not output.is_file():  # a device, a FIFO, a folder: never replaced
-        raise ConfigError(f"--output: {output} exists and is not a regular file; nothing was "
-                          f"written")
+    store.check_replaceable(output, "--output")
     idata = inference_data(run_dir, code)
     _check_room(output, sum(group.nbytes for group in idata.values()) + 2**20)
     with store.temporary_beside(output) as (_, temporary):

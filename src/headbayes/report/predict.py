@@ -234,16 +234,19 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     return names, x, notes
 
 
-def check_output(path: Path) -> None:
+def check_output(path: Path, run_dir: Path | None = None) -> None:
     """ConfigError unless `path` names a .csv or .npz file that is new or a regular file (a
-    device, a FIFO or a folder is never replaced)."""
+    link, a device, a FIFO or a folder is never replaced) outside `run_dir` (a run's own
+    files are never overwritten)."""
     path = Path(path)
     if path.suffix not in (".csv", ".npz"):
         raise ConfigError(f"--output: {path} must end in .csv or .npz (the two formats "
                           f"predict writes)")
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"--output: {path} exists and is not a regular file; nothing was "
-                          f"written")
+    store.check_replaceable(path, "--output")
+    if run_dir is not None and path.absolute().resolve().is_relative_to(
+            Path(run_dir).absolute().resolve()):
+        raise ConfigError(f"--output: {path} lies inside the run directory {run_dir}, whose "
+                          f"files predict never replaces; name a file outside it")
 
 
 def write_table(path: Path, columns: dict) -> None:

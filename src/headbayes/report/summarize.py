@@ -85,6 +85,7 @@ def write_summary(sweep_dir: Path, rows: list[dict]) -> Path:
     writer.writeheader()
     writer.writerows({k: _inert(v) for k, v in row.items()} for row in rows)
     path = Path(sweep_dir) / "summary.csv"
+    store.check_replaceable(path, "summarize")
     store.write_bytes(path, buffer.getvalue().encode())
     return path
 
