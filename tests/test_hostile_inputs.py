@@ -380,6 +380,17 @@ class NaNOut(eqx.Module):
         return jnp.log(-jnp.abs(self.output_layer(x)))
 
 
+class SometimesInf(eqx.Module):
+    output_layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return jnp.where(x > 0.9, jnp.inf, self.output_layer(x))
+
+
+def sometimes_inf(*, key, in_features, out_features):
+    return SometimesInf(eqx.nn.Linear(in_features, out_features, key=key))
+
+
 def nanout(*, key, in_features, out_features):
     return NaNOut(eqx.nn.Linear(in_features, out_features, key=key))
 
@@ -432,6 +443,25 @@ def test_non_finite_starting_values_are_named_before_sampling(tmp_path, monkeypa
         sample(cfg, run, lambda *a: None)
     assert "step size" not in str(refused.value)
     assert not (run / "chain" / "manifest.json").exists()
+
+
+def test_a_model_whose_outputs_are_not_finite_at_report_points_gets_a_warning(
+        tmp_path, monkeypatch, capsys):
+    """B6 (round 5): rel_l2 inf and band NaN with exit 0, a verdict naming only R-hat, and a
+    numpy warning on the terminal."""
+    (tmp_path / "bad_models.py").write_text(BAD_MODELS)
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    (tmp_path / "configs" / "model" / "own.yaml").write_text(
+        "_target_: bad_models.sometimes_inf\n")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    cfg = headbayes.compose(["model=own", *SMALL])
+    with owned(run):
+        sample(cfg, run, lambda *a: None)
+    assert run_cli(["report", str(run), "--no-plots"]) == 0
+    verdict = json.loads((run / "metrics.json").read_text())["verdict"]
+    assert re.search(r"the model's outputs are not finite at \d+ eval points", verdict)
+    assert "RuntimeWarning" not in capsys.readouterr().err
 
 
 def test_a_forward_that_gives_nan_is_named_at_the_first_step(tmp_path, monkeypatch):
@@ -777,6 +807,28 @@ def test_inputs_that_overflow_the_models_units_are_refused(regression, tmp_path,
     assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 2
     err = capsys.readouterr().err
     assert "overflow float32" in err and "RuntimeWarning" not in err
+
+
+def test_a_prediction_that_is_not_finite_is_refused(regression, tmp_path, capsys,
+                                                   monkeypatch):
+    """B5 (round 5): inputs where a model's outputs overflow (3e38 into a ReLU network) gave a
+    table of NaN with exit 0."""
+    from headbayes.report import predict
+
+    draws = predict.function_draws
+
+    def overflowing(cfg, params, chain, x):
+        f = np.array(draws(cfg, params, chain, x))
+        f[:, :, x[:, 0] > 1e3] = np.inf
+        return f
+
+    monkeypatch.setattr(predict, "function_draws", overflowing)
+    with pytest.raises(ConfigError, match="the predictive is not finite at 1 of the 3 input "
+                                          "rows \\(the first: row 2\\)"):
+        headbayes.load_run(regression).predict([[0.5], [3e30], [0.2]])
+    (tmp_path / "edge.csv").write_text("x\n0.5\n3e30\n")
+    assert run_cli(["predict", str(regression), "--input", str(tmp_path / "edge.csv")]) == 2
+    assert "RuntimeWarning" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("classes, message", [

@@ -423,6 +423,11 @@ def _verdict(ctx: ReportContext):
     if changed != 0.0 and changed is not None:
         warnings.append("frozen leaves at the end of sampling differ from params.npz "
                         f"(unmasked_var_max {changed:.3g})")
+    bad = {part: int((~np.isfinite(f)).any(axis=(0, 1, 3)).sum())
+           for part, f in ctx.part_draws.items()}
+    if any(bad.values()):  # the chain is finite, the model's outputs are not
+        warnings.append("the model's outputs are not finite at " + ", ".join(
+            f"{n} {part} points" for part, n in bad.items() if n))
     if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
         residual = metrics.mean_rmse(ctx.mean_draws("train"), ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
@@ -479,6 +484,7 @@ def compute_figures(ctx: ReportContext) -> dict:
     computed first, so their working memory does not add to that of the function draws."""
     ctx.checks  # noqa: B018 (a cached property: computed now, used by the metrics below)
     figures = {}
-    for m in METRICS:
-        figures.update(m.compute(ctx) or {})
+    with np.errstate(all="ignore"):  # a non-finite figure is null in metrics.json, and
+        for m in METRICS:            # the verdict names what is not finite
+            figures.update(m.compute(ctx) or {})
     return figures

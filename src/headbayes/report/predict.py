@@ -116,17 +116,25 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
         raise ConfigError("inputs lie so far from the training data, in its standard "
                           "deviations, that the model's units overflow float32")
     blocks = []
-    for first in range(0, len(x), rows):
-        f = function_draws(cfg, params, model_draws(chain), x_model[first:first + rows])
-        if noise_model is None:
-            blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
-            continue
-        f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
-        f, noise = _mean_and_noise(cfg, f, chain)
-        f, noise = scaling.y_to_original(f), noise * scaling.y_scale
-        blocks.append(_summaries(f, noise_model.replicate(rng, f, noise), noise,
-                                 noise_model.variance))
-    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    with np.errstate(all="ignore"):  # a non-finite prediction is refused below
+        for first in range(0, len(x), rows):
+            f = function_draws(cfg, params, model_draws(chain), x_model[first:first + rows])
+            if noise_model is None:
+                blocks.append(_class_columns(f, cfg.likelihood.name, description["classes"]))
+                continue
+            f = np.asarray(f, np.float64).reshape((-1,) + f.shape[2:])  # (draws, rows, out)
+            f, noise = _mean_and_noise(cfg, f, chain)
+            f, noise = scaling.y_to_original(f), noise * scaling.y_scale
+            blocks.append(_summaries(f, noise_model.replicate(rng, f, noise), noise,
+                                     noise_model.variance))
+    columns = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    numbers = [v for v in columns.values() if v.dtype.kind == "f"]
+    bad = np.flatnonzero(~np.all([np.isfinite(v) for v in numbers], axis=0))
+    if bad.size:  # never a table of NaN with exit 0
+        raise ConfigError(f"the predictive is not finite at {bad.size} of the {len(x)} input "
+                          f"rows (the first: row {bad[0] + 1}): the model's outputs are not "
+                          f"finite there, or the inputs lie far outside the training data")
+    return columns
 
 
 def _mean_and_noise(cfg, f: np.ndarray, chain: dict) -> tuple:
