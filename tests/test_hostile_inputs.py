@@ -464,6 +464,20 @@ def test_a_model_whose_outputs_are_not_finite_at_report_points_gets_a_warning(
     assert "RuntimeWarning" not in capsys.readouterr().err
 
 
+def test_learned_scales_outside_the_scale_range_stop_before_sampling(tmp_path):
+    """B9 (round 5): a 4-row table under +experiment=tabular learned prior.sigma 4.5e-76,
+    sampled, then refused its own run_config.json with exit 4 for good."""
+    table = tmp_path / "four.csv"
+    table.write_text("a,b,y\n0.1,0.5,0.3\n0.4,0.2,0.9\n0.8,0.9,0.1\n0.3,0.6,0.5\n")
+    cfg = headbayes.compose(["+experiment=tabular", f"data.path={table}", "data.target=y",
+                             "body.steps=20", "sampler.keep=10"])
+    run = tmp_path / "run"
+    with pytest.raises(SamplingError, match=r"learning the scales failed: found .*outside "
+                                            r"\[1e-30, 1e\+30\] \(too few"), owned(run):
+        sample(cfg, run, lambda *a: None)
+    assert not (run / "chain" / "manifest.json").exists()
+
+
 def test_a_forward_that_gives_nan_is_named_at_the_first_step(tmp_path, monkeypatch):
     (tmp_path / "bad_models.py").write_text(BAD_MODELS)
     (tmp_path / "configs" / "model").mkdir(parents=True)

@@ -33,7 +33,7 @@ import numpy as np
 from headbayes.analysis.evidence import maximize_evidence, maximize_validation
 from headbayes.analysis.exact import design, not_applicable_reason
 from headbayes.analysis.linearised import linearised_design
-from headbayes.core.checks import is_learned
+from headbayes.core.checks import SCALE_RANGE, is_learned
 from headbayes.core.errors import ConfigError, RunDirError, SamplingError
 from headbayes.models.bodies import body_entry, modes_without
 from headbayes.posterior.priors import is_plain_config
@@ -97,10 +97,13 @@ def learn(cfg, params: dict, sampled: list, data) -> dict:
                                     y_val, fixed["prior_sigma"])
     else:
         found = maximize_evidence(jac.T @ jac, jac.T @ y, float(y @ y), y.size, **fixed)
-    if not all(math.isfinite(found[k]) and found[k] > 0
+    low, high = SCALE_RANGE
+    if not all(math.isfinite(found[k]) and low <= found[k] <= high
                for k in ("likelihood_sigma", "prior_sigma")):
-        raise SamplingError(f"learning the scales failed (found {found}); set "
-                            f"likelihood.sigma and prior.sigma to numbers")
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in found.items() if isinstance(v, float))
+        raise SamplingError(f"learning the scales failed: found {shown}, outside "
+                            f"[{low:g}, {high:g}] (too few or too regular training rows, "
+                            f"{y.size} here); set likelihood.sigma and prior.sigma to numbers")
     return found
 
 
