@@ -348,6 +348,33 @@ class Casts(eqx.Module):
         return self.output_layer(x).astype(jnp.int32)
 
 
+class RaisingStages(eqx.Module):
+    body: eqx.nn.Linear
+    output_layer: eqx.nn.Linear
+    stages = ("body", "output_layer")
+
+    def run_stages(self, h, start=0, stop=None):
+        raise ValueError("stage boom")
+
+    def __call__(self, x):
+        return self.output_layer(jnp.tanh(self.body(x)))
+
+
+def raisingstages(*, key, in_features, out_features):
+    k1, k2 = jax.random.split(key)
+    return RaisingStages(eqx.nn.Linear(in_features, 8, key=k1),
+                         eqx.nn.Linear(8, out_features, key=k2))
+
+
+def interrupted(*, key, in_features, out_features):
+    raise KeyboardInterrupt
+
+
+def exits(*, key, in_features, out_features):
+    import sys
+    sys.exit(0)
+
+
 def hugeout(*, key, in_features, out_features):
     return Net(eqx.nn.Linear(in_features, 200, key=key))
 
@@ -409,6 +436,8 @@ def nanbias(*, key, in_features, out_features):
     ("boom", "forward pass on one example failed: RuntimeError: my forward is broken"),
     ("intout", "int32 outputs; the likelihood needs float32 or float64"),
     ("syntax", "cannot import module 'broken_mods': SyntaxError"),
+    ("raisingstages", "its run_stages failed (stages before and from 1): ValueError: stage boom"),
+    ("exits", "model factory bad_models.exits failed: it called sys.exit(0)"),
 ])
 def test_an_own_model_that_cannot_fit_the_data_is_a_config_error(tmp_path, monkeypatch, name,
                                                                  message):
@@ -489,6 +518,18 @@ def test_a_forward_that_gives_nan_is_named_at_the_first_step(tmp_path, monkeypat
                                             "the model's outputs or their gradients"), \
             owned(tmp_path / "run"):
         sample(cfg, tmp_path / "run", lambda *a: None)
+
+
+def test_a_keyboard_interrupt_in_the_users_code_ends_with_130_and_one_line(tmp_path,
+                                                                          monkeypatch, capsys):
+    """B15 (round 5): a traceback, and the process died of SIGINT."""
+    (tmp_path / "bad_models.py").write_text(BAD_MODELS)
+    (tmp_path / "configs" / "model").mkdir(parents=True)
+    (tmp_path / "configs" / "model" / "own.yaml").write_text("_target_: bad_models.interrupted\n")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["inspect", "model=own"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped by signal 2" in err and "Traceback" not in err
 
 
 def test_python_predict_takes_a_number_and_a_dict_of_columns(regression):

@@ -449,11 +449,12 @@ def run_cli(argv: list[str]) -> int:
             if settings().debug:
                 raise
             return e.exit_code
-        except SignalStop as e:
-            console.error(f"{e}; what was committed is kept (a run continues with "
+        except (SignalStop, KeyboardInterrupt) as e:  # raised by code, too: a Ctrl-C
+            stop = e if isinstance(e, SignalStop) else SignalStop(signal.SIGINT)
+            console.error(f"{stop}; what was committed is kept (a run continues with "
                           f"`headbayes resume RUN_DIR`)" if command in ("run", "resume") else
-                          f"{e}; no file was left half-written")
-            return e.exit_code
+                          f"{stop}; no file was left half-written")
+            return stop.exit_code
 
 
 RUN_MARKS = (".hydra", "run_config.json", "chain")  # what a folder a run wrote holds

@@ -74,10 +74,12 @@ def _import_target(target: str):
                           f"(looked in {cwd} and the installed packages: run headbayes from "
                           f"the directory that holds it, or add that to PYTHONPATH): {e}") \
             from None
-    except Exception as e:  # the user's module failed while importing: name where
+    except (Exception, SystemExit) as e:  # the user's module failed while importing
         where = (f" ({e.filename}, line {e.lineno})" if isinstance(e, SyntaxError) else "")
+        what = (f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit)
+                else f"{type(e).__name__}: {getattr(e, 'msg', e)}{where}")
         raise ConfigError(f"`model._target_`: cannot import module '{module_name}': "
-                          f"{type(e).__name__}: {getattr(e, 'msg', e)}{where}") from None
+                          f"{what}") from None
     if not callable(getattr(module, attr, None)):
         raise ConfigError(f"`model._target_`: module '{module_name}' has no function '{attr}'")
     return getattr(module, attr)
@@ -137,13 +139,21 @@ def _check_built(options: TargetModel, cfg) -> None:
                               f"(hold other constants in `eqx.field(static=True)` fields)")
     in_features, out_features = model_sizes(cfg)
     arrays, static = eqx.partition(structure, is_shape)
+    one = jnp.zeros((1, in_features), jnp.float32)
     try:
-        out = jax.eval_shape(lambda a: forward(eqx.combine(a, static),
-                                               jnp.zeros((1, in_features), jnp.float32)), arrays)
+        out = jax.eval_shape(lambda a: forward(eqx.combine(a, static), one), arrays)
     except Exception as e:  # the user's forward: name it and its error
         raise ConfigError(f"model {name}: its forward pass on one example failed: "
                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
             from None
+    for stop in range(1, len(getattr(structure, "stages", None) or ())):
+        try:  # the split forward that feature caching runs: its first stages, then the rest
+            jax.eval_shape(lambda a: run_from(eqx.combine(a, static), features(
+                eqx.combine(a, static), one, stop), stop), arrays)
+        except Exception as e:
+            raise ConfigError(f"model {name}: its run_stages failed (stages before and from "
+                              f"{stop}): {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}") from None
     inputs = f"{in_features} input{'s' if in_features != 1 else ''}"
     if not hasattr(out, "shape") or tuple(out.shape) != (1, out_features):
         shape = tuple(out.shape[1:]) if hasattr(out, "shape") else type(out).__name__
@@ -171,9 +181,10 @@ def _build_target(options: TargetModel, key, in_features: int, out_features: int
         with import_path():  # a factory that imports its helpers when called
             return factory(**options.kwargs, key=key, in_features=in_features,
                            out_features=out_features)
-    except Exception as e:  # the user's code: name it and its error
-        raise ConfigError(f"model factory {options._target_} failed: "
-                          f"{type(e).__name__}: {e}") from e
+    except (Exception, SystemExit) as e:  # the user's code: name it and its error
+        what = (f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit)
+                else f"{type(e).__name__}: {e}")
+        raise ConfigError(f"model factory {options._target_} failed: {what}") from e
 
 
 TARGET_ENTRY = Entry("_target_", TargetModel, _build_target, _check_target)
