@@ -1281,7 +1281,9 @@ def test_the_python_api_refuses_arguments_of_the_wrong_kind(regression, tmp_path
     TypeError, AttributeError or FileExistsError; code="dir" was read letter by letter."""
     cases = [lambda: headbayes.load_run(123), lambda: headbayes.run("config"),
              lambda: headbayes.compose("+experiment=sin_head"),
-             lambda: headbayes.run(headbayes.compose(SMALL), tmp_path / "a_file")]
+             lambda: headbayes.run(headbayes.compose(SMALL), tmp_path / "a_file"),
+             lambda: headbayes.compose(None),  # B17 (round 5): TypeError
+             lambda: headbayes.load_run(regression, code=123)]
     (tmp_path / "a_file").write_text("")
     for case in cases:
         with pytest.raises(ConfigError):

@@ -33,7 +33,7 @@ def compose(overrides=()):
     without -m); ConfigError (a ValueError) naming the key on bad input."""
     from headbayes.config.composition import compose as compose_overrides
 
-    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+    if not isinstance(overrides, (list, tuple)) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"compose takes a list of override strings such as "
                           f"['+experiment=sin_head'], got {overrides!r:.80}")
     return compose_overrides(list(overrides))
@@ -48,7 +48,11 @@ class RunDir:
         if not isinstance(path, (str, os.PathLike)):
             raise ConfigError(f"a run directory is a path, got {type(path).__name__}")
         self.path = RunFiles.existing(path).root
-        self._code = (code,) if isinstance(code, (str, os.PathLike)) else tuple(code or ())
+        code = (code,) if isinstance(code, (str, os.PathLike)) else code or ()
+        if not isinstance(code, (list, tuple)) or not all(
+                isinstance(c, (str, os.PathLike)) for c in code):
+            raise ConfigError(f"code is a folder or a list of folders, got {code!r:.80}")
+        self._code = tuple(code)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"

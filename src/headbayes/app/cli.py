@@ -292,6 +292,7 @@ def _with_overrides(cfg, overrides: list[str]):
     from omegaconf import OmegaConf
 
     from headbayes.config import composition  # Hydra and JAX: only when needed
+    from headbayes.config.typed import CONFIG_GROUPS
 
     if not overrides:  # nothing to parse: Hydra's parser (0.1 s to import) is not needed
         return cfg
@@ -304,6 +305,12 @@ def _with_overrides(cfg, overrides: list[str]):
     if swept:
         raise ConfigError(f"'{swept[0]}' is a sweep; resume continues one run with its saved "
                           f"values")
+    groups = [o.input_line for o in parsed if "." not in o.key_or_group
+              and o.key_or_group in CONFIG_GROUPS]
+    if groups:
+        raise ConfigError(f"'{groups[0]}' chooses a config group's option; resume continues "
+                          f"the saved run and takes KEY=VALUE overrides of its keys only "
+                          f"(another option is a new run)")
     merged = OmegaConf.structured(cfg)
     for override in parsed:
         merged = composition.with_value(merged, override.key_or_group, override.value())

@@ -14,12 +14,17 @@ def require(ok: bool, key: str, value, allowed: str) -> None:
         raise ConfigError(f"`{key}` must be {allowed}, got {value!r}")
 
 
+FLOAT_MAX = 1e30  # a setting's largest magnitude: sums and squares stay float32 numbers
+
+
 def positive_float(key: str, value) -> None:
     require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
+    require(value <= FLOAT_MAX, key, value, f"at most {FLOAT_MAX:g} (the chains are float32)")
 
 
 def nonnegative_float(key: str, value) -> None:
     require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
+    require(value <= FLOAT_MAX, key, value, f"at most {FLOAT_MAX:g} (the chains are float32)")
 
 
 def check_bool(key: str, value) -> None:
