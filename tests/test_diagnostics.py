@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,9 @@ def test_stuck_chain_is_flagged(iid):
     stuck[2] = stuck[2, 0]
     warnings = verdict(figures_of(stuck), num_chains=4)
     assert any(w.startswith("R-hat") for w in warnings)
+    # the figure and the bound it misses, in the same units (it read "128 < 100 per chain")
+    assert any(re.fullmatch(r"bulk ESS [\d.]+ < 400 \(100 per chain, 4 chains\)", w)
+               for w in warnings)
 
 
 def test_shifted_chain_is_flagged(iid):
