@@ -151,3 +151,33 @@ def test_a_row_longer_than_the_header_is_refused(tmp_path):
                      + "1,000,0.2,0.3\n")
     with pytest.raises(ConfigError, match="line 22 has 4 cells, the header 3"):
         make_dataset(headbayes.compose(["data=csv", f"data.path={table}", "data.target=y"]).data)
+
+
+def test_a_non_finite_cell_is_named_by_column_and_row(tmp_path):
+    """P4 (round 5): 'holds non-finite values in the chosen columns' named neither."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i},{'nan' if i == 6 else i % 3},{i % 5}\n"
+                                         for i in range(20)))
+    with pytest.raises(ConfigError, match=r"holds a non-finite value \(nan\) in column 'b', "
+                                          r"data row 7"):
+        make_dataset(headbayes.compose(["data=csv", f"data.path={table}", "data.target=y"]).data)
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"t.csv": "a,b,y\n"}, "data.path: .*t.csv has a header row but no data rows"),
+    ({"t.csv": "a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(10)), "test.npz": None},
+     "data.test_path: .*test.npz is an npz file; read it with data=npz"),
+])
+def test_file_messages_name_the_option_and_the_problem(tmp_path, files, message):
+    """P5, P6 (round 5): a header-only csv 'held values that are not numbers'; an npz
+    test_path was 'data.path: not UTF-8 text'."""
+    for name, text in files.items():
+        if text is None:
+            np.savez(tmp_path / name, a=np.ones(3), y=np.ones(3))
+        else:
+            (tmp_path / name).write_text(text)
+    overrides = ["data=csv", f"data.path={tmp_path / 't.csv'}", "data.target=y"]
+    if "test.npz" in files:
+        overrides.append(f"data.test_path={tmp_path / 'test.npz'}")
+    with pytest.raises(ConfigError, match=message):
+        make_dataset(headbayes.compose(overrides).data)

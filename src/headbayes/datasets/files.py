@@ -168,14 +168,16 @@ def regular_file(path: str, what: str = "data.path") -> Path:
     return resolved
 
 
-def _column_kinds(path: Path, options) -> dict:
-    """{column name: whether its first row is a number (npz: a numeric array)} of a file."""
+def _column_kinds(path: Path, options, what: str = "data.path") -> dict:
+    """{column name: whether its first row is a number (npz: a numeric array)} of a file;
+    `what`: the option that named it, for messages."""
     return dict(_kinds_of(path, path.stat().st_mtime_ns, options.name, options.delimiter,
-                          options.header))
+                          options.header, what))
 
 
 @functools.lru_cache(maxsize=32)
-def _kinds_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) -> tuple:
+def _kinds_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool,
+              what: str) -> tuple:
     """`_column_kinds` as (name, is a number) pairs, read once per file (cached by path and
     modification time)."""
     if kind == "npz":  # every array, text ones (class labels) included
@@ -183,10 +185,12 @@ def _kinds_of(path: Path, _stamp: int, kind: str, delimiter: str, header: bool) 
             with open_npz(path) as f:
                 kinds = {k: f[k].dtype.kind in "biuf" for k in f.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-            raise ConfigError(f"data.path: cannot read {path} as npz of numeric columns: "
+            raise ConfigError(f"{what}: cannot read {path} as npz of numeric columns: "
                               f"{e}") from None
     else:
-        kinds = read_text_table(path, "data.path", delimiter, header, names_only=True)
+        if path.suffix.lower() == ".npz":
+            raise ConfigError(f"{what}: {path} is an npz file; read it with data=npz")
+        kinds = read_text_table(path, what, delimiter, header, names_only=True)
     return tuple(kinds.items())
 
 
@@ -258,7 +262,9 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
         raise ConfigError(f"{what}: {path} line {long[0]} has {long[1]} cells, the "
                           f"{'header' if header else 'first row'} {width}")
     if names_only:  # {name: whether its first row is a number}
-        first = body[0][1] if body else []
+        if not body:
+            raise ConfigError(f"{what}: {path} has a header row but no data rows")
+        first = body[0][1]
         return {name: j < len(first) and _is_number(first[j]) for j, name in enumerate(names)}
     columns = {}
     for j, name in enumerate(names):
@@ -326,7 +332,7 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
 
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
-    kinds = _column_kinds(path, options)
+    kinds = _column_kinds(path, options, what)
     missing = [c for c in wanted if c not in kinds]
     if missing:
         raise ConfigError(f"data.inputs/data.target: columns {missing} not in {path}; "
@@ -340,8 +346,12 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
     x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
-    if not (np.isfinite(x).all() and (options.classes or np.isfinite(y).all())):
-        raise ConfigError(f"{what}: {path} holds non-finite values in the chosen columns")
+    values = x if options.classes else np.column_stack([x, y])
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        row, column = bad[0]
+        raise ConfigError(f"{what}: {path} holds a non-finite value ({values[row, column]}) in "
+                          f"column '{wanted[column]}', data row {row + 1}")
     _check_magnitude(x, y if not options.classes else None, wanted, path, what)
     return x, y
 
