@@ -165,6 +165,8 @@ def test_a_non_finite_cell_is_named_by_column_and_row(tmp_path):
 
 @pytest.mark.parametrize("files, message", [
     ({"t.csv": "a,b,y\n"}, "data.path: .*t.csv has a header row but no data rows"),
+    ({"t.csv": "a,,y\n" + "".join(f"{i},{i},{i % 3}\n" for i in range(10))},
+     "data.path: .*t.csv: column 2 of the header has no name"),  # P9
     ({"t.csv": "a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(10)), "test.npz": None},
      "data.test_path: .*test.npz is an npz file; read it with data=npz"),
 ])

@@ -366,6 +366,21 @@ def raisingstages(*, key, in_features, out_features):
                          eqx.nn.Linear(8, out_features, key=k2))
 
 
+class MisnamedStages(eqx.Module):
+    output_layer: eqx.nn.Linear
+    stages = ("nothere", "output_layer")
+
+    def run_stages(self, h, start=0, stop=None):
+        return self.output_layer(h)
+
+    def __call__(self, x):
+        return self.output_layer(x)
+
+
+def misnamed(*, key, in_features, out_features):
+    return MisnamedStages(eqx.nn.Linear(in_features, out_features, key=key))
+
+
 def interrupted(*, key, in_features, out_features):
     raise KeyboardInterrupt
 
@@ -438,6 +453,7 @@ def nanbias(*, key, in_features, out_features):
     ("syntax", "cannot import module 'broken_mods': SyntaxError"),
     ("raisingstages", "its run_stages failed (stages before and from 1): ValueError: stage boom"),
     ("exits", "model factory bad_models.exits failed: it called sys.exit(0)"),
+    ("misnamed", "its stages name 'nothere', which is no leaf path's prefix"),
 ])
 def test_an_own_model_that_cannot_fit_the_data_is_a_config_error(tmp_path, monkeypatch, name,
                                                                  message):
@@ -538,6 +554,14 @@ def test_python_predict_takes_a_number_and_a_dict_of_columns(regression):
     assert run.predict({"x": [0.1, 0.2]})["mean"].shape == (2,)
     with pytest.raises(ConfigError, match="no column 'x'"):
         run.predict({"u": [0.1]})
+    # P14 (round 5): other columns were ignored without a word, 2-D ones flattened into rows
+    same = run.predict({"x": [0.1, 0.2], "y": [5.0, 6.0]})["mean"]  # the target: ignored
+    np.testing.assert_array_equal(same, run.predict({"x": [0.1, 0.2]})["mean"])
+    with pytest.raises(ConfigError, match="column 'u' is none of the run's inputs"):
+        run.predict({"x": [0.1], "u": [0.1]})
+    with pytest.raises(ConfigError, match=r"column 'x' must hold one value per row, got "
+                                          r"shape \(2, 2\)"):
+        run.predict({"x": [[0.1, 0.2], [0.3, 0.4]]})
 
 
 def _replace_part(run, arrays_or_bytes):

@@ -124,11 +124,20 @@ class RunDir:
         if isinstance(x, dict):
             from headbayes.report.predict import data_description
 
-            names = data_description(self.path, self.config)["inputs"]
+            description = data_description(self.path, self.config)
+            names = description["inputs"]
             missing = [n for n in names if n not in x]
             if missing:
                 raise ConfigError(f"inputs: no column {missing[0]!r} (the run's inputs: "
                                   f"{', '.join(names)})")
+            other = [str(k) for k in x if k not in names and k != description["target"]]
+            if other:  # as the command line: the target may be there, nothing else
+                raise ConfigError(f"inputs: column {other[0]!r} is none of the run's inputs "
+                                  f"({', '.join(names)}) nor its target")
+            flat = [n for n in names if np.ndim(x[n]) > 1]
+            if flat:
+                raise ConfigError(f"inputs: column {flat[0]!r} must hold one value per row, "
+                                  f"got shape {np.shape(x[flat[0]])}")
             x = [np.asarray(x[n]).reshape(-1) for n in names]
             x = np.stack(x, axis=1) if len({len(c) for c in x}) == 1 else x
         try:

@@ -253,6 +253,9 @@ def read_text_table(path: Path, what: str, delimiter: str = "auto", header: bool
         raise ConfigError(f"{what}: {path} is empty")
     width = len(rows[0][1])
     names = list(rows[0][1]) if header else [str(j) for j in range(width)]
+    if "" in names:
+        raise ConfigError(f"{what}: {path}: column {names.index('') + 1} of the header has no "
+                          f"name")
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"{what}: {path} names the columns {duplicated} more than once")

@@ -146,6 +146,11 @@ def _check_built(options: TargetModel, cfg) -> None:
         raise ConfigError(f"model {name}: its forward pass on one example failed: "
                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
             from None
+    paths = list(named_leaves(eqx.filter(structure, is_shape)))
+    for prefix in getattr(structure, "stages", None) or ():
+        if not any(p == prefix or p.startswith(f"{prefix}.") for p in paths):
+            raise ConfigError(f"model {name}: its stages name '{prefix}', which is no leaf "
+                              f"path's prefix (its leaves: {', '.join(paths)})")
     for stop in range(1, len(getattr(structure, "stages", None) or ())):
         try:  # the split forward that feature caching runs: its first stages, then the rest
             jax.eval_shape(lambda a: run_from(eqx.combine(a, static), features(
