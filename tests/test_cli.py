@@ -93,6 +93,13 @@ def test_a_flag_that_chooses_another_config_source_is_refused(refused_run, tmp_p
                        "./configs/experiment/NAME.yaml")
 
 
+def test_a_glob_over_a_key_is_refused(refused_run):
+    """P3 (round 5): 'seed=glob(*)' launched 0 jobs and exited 0."""
+    result = refused_run("-m", "+experiment=sin_head", "seed=glob(*)")
+    assert_clean_error(result, 2, "glob() chooses among a config group's option files",
+                       "seed is a key")
+
+
 @pytest.mark.parametrize("args", [["-m", "seed=0,1", "--cfg", "job"],
                                   ["seed=0", "--info", "--cfg", "job"], ["-r", "-m"]])
 def test_two_of_hydra_s_modes_are_refused_in_one_line(refused_run, args):

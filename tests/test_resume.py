@@ -179,6 +179,8 @@ def test_resume_refuses_changed_settings_and_lists_them(headbayes, tmp_path):
     assert (run_dir / store.MANIFEST).read_bytes() == manifest
     headbayes("resume", run_dir, "sampler.step_size=0.001", check_code=0)  # same value: fine
     assert headbayes("resume", run_dir, "sampler.stepsize=1").returncode == 2
+    moved = headbayes("resume", run_dir, f"hydra.run.dir={tmp_path}/x")  # P2 (round 5)
+    assert moved.returncode == 2 and "takes no hydra.* override" in moved.stderr
     group = headbayes("resume", run_dir, "sampler=nuts")  # B13 (round 5): a traceback
     assert group.returncode == 2 and "'sampler=nuts' chooses a config group's option" in \
         group.stderr and "Traceback" not in group.stderr

@@ -116,6 +116,13 @@ def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
     if not multirun:
         raise ConfigError(f"'{line}' is a sweep: add -m to run one job per value (or quote the "
                           f"value to pass it as text)")
+    from headbayes.config.typed import CONFIG_GROUPS
+
+    if override.value_type is not None and override.value_type.name == "GLOB_CHOICE_SWEEP" \
+            and override.key_or_group not in CONFIG_GROUPS:
+        raise ConfigError(f"'{line}': glob() chooses among a config group's option files "
+                          f"(such as sampler or mask); {override.key_or_group} is a key: "
+                          f"list its values (KEY=a,b,c or range(...))")
     if override.is_interval_sweep() and own_sweeper:
         raise ConfigError(f"'{line}': the basic sweeper takes lists (KEY=a,b,c, range(...), "
                           f"choice(...)); an interval needs a sampling sweeper "
@@ -305,6 +312,10 @@ def _with_overrides(cfg, overrides: list[str]):
     if swept:
         raise ConfigError(f"'{swept[0]}' is a sweep; resume continues one run with its saved "
                           f"values")
+    hydra_keys = [o.input_line for o in parsed if composition.is_hydra_key(o.key_or_group)]
+    if hydra_keys:
+        raise ConfigError(f"'{hydra_keys[0]}': resume continues the run in its own directory "
+                          f"and takes no hydra.* override")
     groups = [o.input_line for o in parsed if "." not in o.key_or_group
               and o.key_or_group in CONFIG_GROUPS]
     if groups:
