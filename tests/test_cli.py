@@ -78,6 +78,9 @@ def test_seed_run_then_report(headbayes, tmp_path):
     ("sampler.step_size=fast", ["could not be converted to Float", "sampler.step_size"]),
     ("sampler=nope", ["Could not find 'sampler/nope'", "sgld"]),
     ("seed=[1", ["no viable alternative"]),
+    ("seed=${seed}", ["`seed`: Recursive interpolation detected"]),  # P1 (round 5)
+    ("sampler.step_size=${oc.env:HEADBAYES_NOT_SET}", ["`sampler.step_size`: KeyError",
+                                                       "HEADBAYES_NOT_SET"]),
 ])
 def test_bad_input_exits_2_without_traceback(refused_run, tmp_path, override, fragments):
     result = refused_run("+experiment=sin_head", override, f"hydra.run.dir={tmp_path}/r")

@@ -32,8 +32,9 @@ def to_run_config(cfg, strict: bool = True):
 
     try:
         plain = OmegaConf.to_object(cfg)
-    except (OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(str(e).splitlines()[0]) from None
+    except (OmegaConfBaseException, ValueError) as e:  # an interpolation, say: name its key
+        key = getattr(e, "full_key", None)
+        raise ConfigError((f"`{key}`: " if key else "") + str(e).splitlines()[0]) from None
     return typed(plain, strict)
 
 
