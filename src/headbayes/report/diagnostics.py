@@ -153,8 +153,9 @@ def verdict(figures: dict, num_chains: int, iid: bool = False) -> list[str]:
         warnings.append(f"R-hat {figures['rhat_max']:.4f} > {RHAT_MAX}")
     for key, label in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
         if not figures[key] >= ESS_PER_CHAIN_MIN * num_chains:
+            chains = f"{num_chains} chain{'s' if num_chains != 1 else ''}"
             warnings.append(f"{label} ESS {figures[key]:.3g} < {ESS_PER_CHAIN_MIN * num_chains} "
-                            f"({ESS_PER_CHAIN_MIN} per chain, {num_chains} chains)")
+                            f"({ESS_PER_CHAIN_MIN} per chain, {chains})")
     if not figures["divergences"] == 0:
         warnings.append(f"{figures['divergences']} divergent transitions")
     return warnings
