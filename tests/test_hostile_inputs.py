@@ -6,6 +6,7 @@ import re
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -499,6 +500,7 @@ def test_a_model_whose_outputs_are_not_finite_at_report_points_gets_a_warning(
     (tmp_path / "configs" / "model" / "own.yaml").write_text(
         "_target_: bad_models.sometimes_inf\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "bad_models", raising=False)  # another test's folder
     run = tmp_path / "run"
     cfg = headbayes.compose(["model=own", *SMALL])
     with owned(run):
