@@ -8,10 +8,11 @@ the machine's speed, the draws do not), of `params.npz` and of `metrics.json`.
     python scripts/golden.py --only sin_head,sin_lora
     python scripts/golden.py --only digits_cnn_head --add-variant   # see below
 
-Some cases give other bits on another CPU (the digits CNN's convolutions and the Laplace
-sampler's linear algebra differ between AVX2 and AVX-512 kernels). tests/golden_variants.json
-holds such a machine's hashes: a case matches its record or one of its variants. Add one only
-after checking that the code before your change gives the same variant on that machine.
+tests/golden.json was recorded on an x86-64 CPU with AVX-512. Some cases give other bits on
+another CPU (the digits CNN's convolutions and the Laplace sampler's linear algebra differ
+between AVX2 and AVX-512 kernels): tests/golden_variants.json (absent: none) holds such a
+machine's hashes, and a case matches its record or one of its variants. Add one only after
+checking that the code before your change gives the same variant on that machine.
 
 A behaviour-preserving change leaves every hash as it was (`tests/test_golden.py` runs a few of
 these cases in `make test` and all of them in `make test-all`).
