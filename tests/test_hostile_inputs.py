@@ -93,6 +93,21 @@ def test_predict_never_replaces_an_output_that_is_not_a_regular_file(regression,
             "link": output.is_symlink}[kind]()
 
 
+def test_an_input_named_like_a_predict_column_keeps_its_values(tmp_path, capsys):
+    """Round 6: an input column named mean (or p_0) was overwritten by the predictive's."""
+    table = tmp_path / "t.csv"
+    table.write_text("mean,y\n" + "".join(f"{i / 40},{np.sin(i / 7):.4f}\n" for i in range(40)))
+    run = finished_run(tmp_path / "run", ["data=csv", f"data.path={table}", "data.target=y"])
+    (tmp_path / "new.csv").write_text("mean\n0.125\n0.5\n")
+    assert run_cli(["predict", str(run), "--input", str(tmp_path / "new.csv"), "--output",
+                    str(tmp_path / "out.csv")]) == 0
+    assert "input column mean written as input_mean" in capsys.readouterr().err
+    with open(tmp_path / "out.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["input_mean"]) for r in rows] == [0.125, 0.5]
+    assert all(float(r["q05"]) <= float(r["mean"]) <= float(r["q95"]) for r in rows)
+
+
 def test_predict_never_writes_into_the_run_directory(regression, tmp_path, capsys):
     """B4 (round 5): --output RUN/params.npz replaced the run's parameters."""
     run = Path(shutil.copytree(regression, tmp_path / "run"))
@@ -280,6 +295,7 @@ def _forge_json(run: Path, name: str, change) -> None:
     ("long_int", "prior_sigma must be numbers > 0"),
     ("target_list", "model._target_ must be a string"),
     ("target_elsewhere", "likelihood._target_ is not a key headbayes saves"),
+    ("model_string", "section model must be a mapping of keys"),  # round 6: a traceback
 ])
 def test_forged_files_are_refused_without_a_traceback(regression, tmp_path, capsys, case,
                                                       message):
@@ -295,6 +311,8 @@ def test_forged_files_are_refused_without_a_traceback(regression, tmp_path, caps
                     lambda d: d.update(prior_sigma=int("9" * 4000)))
     elif case == "target_list":
         _forge_json(run, "run_config.json", lambda d: d.update(model={"_target_": ["a.b"]}))
+    elif case == "model_string":
+        _forge_json(run, "run_config.json", lambda d: d.update(model="evil.make"))
     else:  # A13: it said "expected a JSON object"
         _forge_json(run, "run_config.json", lambda d: d["likelihood"].update(_target_="os.x"))
     rerecord(run)
@@ -608,6 +626,7 @@ def test_a_chain_part_claiming_more_than_memory_is_refused_before_allocating(reg
     ("junk", "array 'junk' is no sampled leaf of the run"),
     ("reshape", "leaf output_layer.bias has draws of shape (2,), the model's is (1,)"),
     ("nan_info", "step information grad_evals holds values that are no counts"),
+    ("chains", "its arrays have different numbers of chains [2, 4]"),  # round 6: a traceback
 ])
 def test_a_chain_part_must_hold_the_runs_leaves(regression, tmp_path, capsys, change, message):
     """F10: a part without a sampled leaf gave a full report; C20: an extra array of 1.5 MB
@@ -619,6 +638,8 @@ def test_a_chain_part_must_hold_the_runs_leaves(regression, tmp_path, capsys, ch
         arrays.update({"output_layer.bias": bias, "junk": np.zeros((1, bias.shape[1], 3))})
     elif change == "reshape":
         arrays["output_layer.bias"] = np.concatenate([bias, bias], axis=2)
+    elif change == "chains":
+        arrays["output_layer.bias"] = np.concatenate([bias, bias], axis=0)
     elif change == "nan_info":
         arrays["output_layer.bias"] = bias
         arrays["info/grad_evals"] = np.full_like(arrays["info/grad_evals"], np.nan, float)

@@ -423,8 +423,14 @@ def _predict(args: list[str]) -> int:
     names, x, notes = read_inputs(ns.run_dir, ns.input, code)
     for note in notes:
         console.stderr.print(f"note: {note}")
-    columns = {**{n: x[:, i] for i, n in enumerate(names)},
-               **predict_arrays(ns.run_dir, x, code=code)}
+    predicted = predict_arrays(ns.run_dir, x, code=code)
+    shown = {(f"input_{n}" if n in predicted else n): x[:, i] for i, n in enumerate(names)}
+    clashes = [n for n in names if n in predicted]
+    if clashes:  # an input named like an output column: both kept, under distinct names
+        console.stderr.print(f"note: input column{'s' if len(clashes) > 1 else ''} "
+                             f"{', '.join(clashes)} written as "
+                             f"{', '.join('input_' + n for n in clashes)}")
+    columns = {**shown, **predicted}
     if ns.output:
         write_table(ns.output, columns)
         console.stdout.print(f"wrote {ns.output} ({len(x)} rows)")

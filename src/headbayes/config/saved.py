@@ -2,6 +2,7 @@
 learned scales put in. A received directory's config never chooses code to run
 (`models.code.check_saved_target`)."""
 
+import dataclasses
 import os
 
 from headbayes.analysis.hyperparameters import checked_values, with_values
@@ -15,6 +16,9 @@ from headbayes.models import TargetModel
 from headbayes.models.code import check_saved_target, guard_run_directory
 
 __all__ = ["load_config", "with_own_data", "saved_target"]
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "seed")
 
 
 def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
@@ -102,6 +106,11 @@ def _saved_config(files: RunFiles, code: tuple, own: bool = False):
         raise RunDirError(f"missing file {path} (is {files.root} a headbayes run directory?)")
     name = str(path.relative_to(files.root))
     saved = files.read_json(name) if path.suffix == ".json" else files.read_yaml(name) or {}
+    if not isinstance(saved, dict):
+        raise RunDirError(f"corrupt file {path}: expected a mapping of config sections")
+    odd = next((k for k, v in saved.items() if k in SECTIONS and not isinstance(v, dict)), None)
+    if odd is not None:  # `"model": "evil.make"` reached a registry as a string
+        raise RunDirError(f"corrupt file {path}: section {odd} must be a mapping of keys")
     _refuse_interpolations(saved, path)
     try:
         merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), saved))

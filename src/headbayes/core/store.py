@@ -508,6 +508,10 @@ def _check_part_headers(run_dir: Path, parts: list, raw: list, leaves: dict | No
                                      if wrong not in leaves else
                                      f"leaf {wrong} has draws of shape {held[wrong]}, the "
                                      f"model's is {leaves[wrong]}"))
+        chains = {shape[0] for shape, _ in headers.values() if shape}
+        if len(chains) > 1:  # every leaf and statistic has one row per chain
+            raise RunDirError(f"corrupt chain part {path}: its arrays have different numbers "
+                              f"of chains {sorted(chains)}")
         for name, (shape, dtype) in headers.items():
             if dtype.kind not in "biuf" or len(shape) < 2 or shape[1] != part["draws"]:
                 raise RunDirError(f"corrupt chain part {path}: array {name!r} has shape "

@@ -234,8 +234,10 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     if len(lengths) != 1 or not lengths.pop():
         raise ConfigError(f"--input: the columns of {path} must be non-empty and equally long")
     x = np.stack([columns[c] for c in names], axis=1)
-    if not np.isfinite(x).all():
-        raise ConfigError(f"--input: {path} holds non-finite values")
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        raise ConfigError(f"--input: {path} holds a non-finite value ({x[tuple(bad[0])]}) in "
+                          f"column '{names[bad[0][1]]}', data row {bad[0][0] + 1}")
     if np.abs(x).max() > FLOAT32_MAX:
         raise ConfigError(f"--input: {path} holds values beyond float32's range (at most "
                           f"{FLOAT32_MAX:.3g} in magnitude)")
