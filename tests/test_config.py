@@ -44,8 +44,9 @@ def test_bad_step_size_names_key_and_value(value):
     ("init_jitter", -0.1, "a finite number >= 0"),
     ("temperature", 1e300, r"at most 1e\+30 \(the chains are float32\)"),  # B16 (round 5)
     ("init_jitter", 1e300, r"at most 1e\+30 \(the chains are float32\)"),
-    ("step_size", 1e39, r"at most 1e\+30 \(the chains are float32\)"),
-    ("vi:learning_rate", 1e300, r"at most 1e\+30 \(the chains are float32\)"),
+    ("step_size", 1e39, r"in \[1e-30, 1e\+30\] \(the chains are float32\)"),
+    ("step_size", 1e-46, r"in \[1e-30, 1e\+30\] \(the chains are float32\)"),  # round 6
+    ("vi:learning_rate", 1e300, r"in \[1e-30, 1e\+30\] \(the chains are float32\)"),
     ("hmc:num_integration_steps", 0, r"an integer in \[1, 1024\] \(one step runs in .*\)"),
     ("hmc:num_integration_steps", 2**20, r"an integer in \[1, 1024\] \(.*sampler=nuts\)"),
     ("sghmc:num_integration_steps", 1025, r"an integer in \[1, 1024\] \(.*\)"),

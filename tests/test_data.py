@@ -183,3 +183,14 @@ def test_file_messages_name_the_option_and_the_problem(tmp_path, files, message)
         overrides.append(f"data.test_path={tmp_path / 'test.npz'}")
     with pytest.raises(ConfigError, match=message):
         make_dataset(headbayes.compose(overrides).data)
+
+
+def test_an_npz_column_error_says_its_option_once(tmp_path):
+    """P8 (round 5): 'data.path: cannot read ... as npz of numeric columns: data.path: ...'."""
+    arrays = tmp_path / "t.npz"
+    np.savez(arrays, a=np.zeros((10, 2)), y=np.arange(10.0))
+    with pytest.raises(ConfigError) as refused:
+        make_dataset(headbayes.compose(["data=npz", f"data.path={arrays}", "data.target=y",
+                                        "data.inputs=[a]"]).data)
+    assert str(refused.value).count("data.path") == 1 and "one value per row" in \
+        str(refused.value)

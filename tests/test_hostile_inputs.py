@@ -934,9 +934,10 @@ def test_a_prediction_that_is_not_finite_is_refused(regression, tmp_path, capsys
 
 
 @pytest.mark.parametrize("classes, message", [
-    (["0", "0"], "classes names a class twice"),
+    (["0", "0"], "classes names a class twice or an empty one"),
     (["a", "b", "c", "d"], "data.json names 4 classes; the model predicts 3"),
     (["a"], "data.json names 1 classes; the model predicts 3"),
+    (["", "b", "c"], "classes names a class twice or an empty one"),  # round 6 (N29)
 ])
 def test_class_names_must_fit_the_model(classifier, tmp_path, capsys, classes, message):
     """C09, F18: another number of class names gave an IndexError traceback; a name twice

@@ -15,11 +15,13 @@ def require(ok: bool, key: str, value, allowed: str) -> None:
 
 
 FLOAT_MAX = 1e30  # a setting's largest magnitude: sums and squares stay float32 numbers
+FLOAT_MIN = 1e-30  # a positive setting's smallest: float32 holds it (1e-46 would be 0)
 
 
 def positive_float(key: str, value) -> None:
     require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
-    require(value <= FLOAT_MAX, key, value, f"at most {FLOAT_MAX:g} (the chains are float32)")
+    require(FLOAT_MIN <= value <= FLOAT_MAX, key, value,
+            f"in [{FLOAT_MIN:g}, {FLOAT_MAX:g}] (the chains are float32)")
 
 
 def nonnegative_float(key: str, value) -> None:

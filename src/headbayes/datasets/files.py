@@ -298,6 +298,8 @@ def _read_npz(path: Path, what: str) -> dict:
                               f"{arrays[flat[0]].shape}: each column holds one value per row")
         return {k: np.asarray(v, np.float64).reshape(-1) for k, v in arrays.items()
                 if v.dtype.kind in "biuf"}
+    except ConfigError:
+        raise  # already says what and where (a ValueError, too)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, TypeError) as e:
         raise ConfigError(f"{what}: cannot read {path} as npz of numeric columns: {e}") \
             from None

@@ -67,8 +67,9 @@ def _checked_description(description: dict, path: Path) -> dict:
         return value
 
     columns = {"x": len(names("inputs"))}
-    if "classes" in description and len(set(names("classes"))) != len(description["classes"]):
-        raise RunDirError(f"corrupt file {path}: classes names a class twice")
+    if "classes" in description and (len(set(names("classes"))) != len(description["classes"])
+                                     or "" in description["classes"]):
+        raise RunDirError(f"corrupt file {path}: classes names a class twice or an empty one")
     if not isinstance(description.get("target"), str):
         raise RunDirError(f"corrupt file {path}: target must be a column name")
     outputs = description.get("y_scale")
@@ -114,7 +115,8 @@ def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
         x_model = scaling.x_to_model(x)
     if not np.isfinite(x_model).all():
         raise ConfigError("inputs lie so far from the training data, in its standard "
-                          "deviations, that the model's units overflow float32")
+                          "deviations (data.json's x_shift and x_scale), that the model's "
+                          "units overflow float32")
     blocks = []
     with np.errstate(all="ignore"):  # a non-finite prediction is refused below
         for first in range(0, len(x), rows):
