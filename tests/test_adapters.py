@@ -71,6 +71,7 @@ def test_a_lora_run_stores_only_the_sampled_factors_and_pretraining_leaves_them(
     assert table["sampled_size"] == 64 and table["sampled_leaves"] == 2
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_b_factors_of_an_output_adapter_reach_their_gaussian_posterior(run_in_process):
     """With A frozen, f = W φ + b + s B (A φ) is linear in B: a Gaussian likelihood and prior
     make B's posterior Gaussian, computed here by hand; NUTS must match it within Monte-Carlo

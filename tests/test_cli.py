@@ -256,6 +256,7 @@ def test_malformed_yaml_names_file_line_and_column(refused_run, tmp_path):
     assert_clean_error(result, 2, "malformed YAML in", "broken.yaml, line 3, column 5")
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_summarize_marks_a_damaged_job_and_shows_the_others(headbayes, tmp_path):
     """sw10: one damaged job left no table at all."""
     sweep = tmp_path / "sweep"

@@ -39,6 +39,7 @@ def test_band_gap_ratio():
     assert band_gap_ratio(summary, x, (-0.3, 0.3)) == pytest.approx(4.0)
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_pretraining_lowers_the_loss_and_freezes_the_trained_body(run_in_process):
     figures, _, run_dir = run_in_process(
         "+experiment=sin_head", "body=pretrained", "body.steps=500", "sampler=laplace",

@@ -51,7 +51,7 @@ def test_minibatch_scale_is_n_over_batch():
     assert batch.x.shape == (8, 1) and float(batch.data_scale) == 12.0
 
 
-@pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
+@pytest.mark.parametrize("sampler", ["sgld", pytest.param("sghmc", marks=pytest.mark.slow)])
 def test_minibatch_chain_differs_from_full_batch_and_is_reproducible(run_in_process, sampler):
     common = ("+experiment=sin_head", f"sampler={sampler}", "sampler.warmup=50",
               "sampler.keep=30", "sampler.step_size=1e-4")

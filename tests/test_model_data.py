@@ -70,6 +70,7 @@ def test_leaf_shapes_match_the_built_model(depth, width):
     assert leaf_shapes(cfg) == {path: leaf.shape for path, leaf in params.items()}
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_cnn_stages_compose_to_the_full_forward():
     pixels = ",".join(f"p{i}" for i in range(16))
     cfg = headbayes.compose(["+experiment=sin_head", "model=cnn", "data=npz", "data.path=x.npz",
@@ -96,6 +97,7 @@ def test_cnn_needs_a_square_number_of_pixels():
         headbayes.compose(["+experiment=sin_head", "model=cnn", "data=friedman1"])
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_cnn_runs_and_reports_with_its_readout_exact(tmp_path, monkeypatch):
     """The shipped cnn on 4x4 images from an npz file: a Bayesian last layer, the report's
     exact reference found through the cnn's stages, predictions on new images."""

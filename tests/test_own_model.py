@@ -125,16 +125,19 @@ def test_predict_refuses_bad_input_files(user_run, content, code, message):
     assert "Traceback" not in result.stderr
 
 
-def test_predict_takes_columns_by_name_and_ignores_the_target(user_run):
-    root, run_dir, _, cli = user_run
+def test_predict_takes_columns_by_name_and_ignores_the_target(user_run, monkeypatch, capsys):
+    from headbayes.app.cli import run_cli
+
+    root, run_dir, _, _ = user_run
+    monkeypatch.chdir(root)
     (root / "plain.csv").write_text("a,b\n0.5,1\n-1,4\n")
     (root / "shuffled.csv").write_text("y,b,a\n100,1,0.5\n90,4,-1\n")
-    plain = cli("predict", run_dir, "--input", "plain.csv", "--output", "plain_out.csv")
-    shuffled = cli("predict", run_dir, "--input", "shuffled.csv", "--output", "shuf_out.csv")
-    assert plain.returncode == 0 and shuffled.returncode == 0, shuffled.stderr
-    assert "note: column y of" in shuffled.stderr and "is the run's target: ignored" in \
-        shuffled.stderr
-    assert (root / "plain_out.csv").read_text() == (root / "shuf_out.csv").read_text()
+    for name in ("plain", "shuffled"):
+        assert run_cli(["predict", str(run_dir), "--input", f"{name}.csv", "--output",
+                        f"{name}_out.csv"]) == 0
+    err = capsys.readouterr().err
+    assert "note: column y of" in err and "is the run's target: ignored" in err
+    assert (root / "plain_out.csv").read_text() == (root / "shuffled_out.csv").read_text()
 
 
 def test_predict_refuses_unfinished_and_corrupt_runs(user_run, tmp_path):

@@ -97,6 +97,7 @@ def _learn(*overrides):
     return learn(validate(cfg), params, sampled_paths(cfg), make_dataset(cfg.data)), cfg, params
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_linearised_evidence_beyond_the_head_learns_the_noise():
     from headbayes.analysis.exact import design
     from headbayes.analysis.linearised import linearised_design

@@ -77,6 +77,7 @@ def test_kill_and_resume_is_bit_identical(headbayes, tmp_path, reference, contin
     assert (killed / store.MANIFEST).read_bytes() == manifest
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_a_run_stopped_after_its_last_commit_resumes(headbayes, tmp_path):
     """Round 5 (B3): SIGTERM after the last chunk, before meta.json, said 'continue with
     headbayes resume', which then always exited 4 (missing meta.json)."""
@@ -97,6 +98,7 @@ def test_a_run_stopped_after_its_last_commit_resumes(headbayes, tmp_path):
     assert json.loads((run_dir / "status.json").read_text())["status"] == "ok"
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",
@@ -135,6 +137,7 @@ def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path,
     assert "timings" not in json.loads((run_dir / "status.json").read_text())  # now "ok"
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_a_second_writer_is_refused(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", "+experiment=sin_head", "sampler.warmup=10", "sampler.keep=5",
@@ -186,6 +189,7 @@ def test_resume_refuses_changed_settings_and_lists_them(headbayes, tmp_path):
         group.stderr and "Traceback" not in group.stderr
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_a_new_run_never_overwrites_another_runs_chain(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", *SHORT, f"hydra.run.dir={run_dir}", check_code=0)
@@ -239,6 +243,7 @@ def test_a_second_signal_ends_the_process_inside_a_compiled_call(tmp_path):
         status["message"]
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_sigterm_stops_between_the_pieces_of_one_endless_draw(tmp_path):
     """One kept draw of 2**31 - 3 steps runs in calls of about half a second: SIGTERM stops it
     after the current one, with the last committed step (the end of warmup) in its message."""
