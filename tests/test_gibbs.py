@@ -18,6 +18,7 @@ def _schur_sd_ratio(cov: np.ndarray, i: int) -> float:
     return float(np.sqrt(conditional / cov[i, i]))
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_weights_by_nuts_and_bias_by_mala_reach_the_exact_posterior(run_in_process):
     figures, extras, run_dir = run_in_process("+experiment=sin_gibbs", name="gibbs")
     assert_at_exact_posterior(run_dir, figures, extras)

@@ -1118,6 +1118,7 @@ def test_a_recorded_file_removed_or_replaced_is_not_taken_as_absent(regression, 
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 4-6 s: make test-all
 def test_a_learned_run_without_its_scales_and_a_huge_integer_are_run_directory_errors(
         tmp_path, capsys):
     """Round 4: a uci run whose hyperparameters.json was gone (with the record rewritten)

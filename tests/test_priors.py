@@ -48,7 +48,8 @@ def test_fan_in_and_group_priors_per_leaf():
 
 
 @pytest.mark.parametrize("family, variance", [
-    ("laplace", 2.0), pytest.param("student_t", 5 / 3, marks=pytest.mark.slow)])
+    pytest.param("laplace", 2.0, marks=pytest.mark.slow),
+    pytest.param("student_t", 5 / 3, marks=pytest.mark.slow)])
 def test_a_prior_dominated_posterior_is_the_prior(run_in_process, family, variance):
     """With a negligible likelihood (σ = 10⁴) the bias's posterior is its prior: Laplace(0, 1)
     has variance 2; Student-t with ν = 5, scale 1 has variance 5/3. Tolerance: 4 Monte-Carlo

@@ -32,8 +32,9 @@ def test_a_key_the_sampler_does_not_have_names_the_sampler_and_its_keys():
                               "sampler.friction=0.5"]).sampler.friction == 0.5
 
 
-@pytest.mark.parametrize("sampler", [n for n in SAMPLERS.names()
-                                     if "composite" not in SAMPLERS[n].caps])
+@pytest.mark.parametrize("sampler", [  # the gradient-based ones share most code: one of them fast
+    pytest.param(n, marks=pytest.mark.slow) if n in ("nuts", "hmc", "vi") else n
+    for n in SAMPLERS.names() if "composite" not in SAMPLERS[n].caps])
 def test_frozen_leaves_bit_identical_under_every_sampler(run_in_process, sampler):
     figures, _, run_dir = run_in_process(
         "+experiment=sin_head", f"sampler={sampler}", *TINY, "mask.include=[output_layer.weight]",
