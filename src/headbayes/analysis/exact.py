@@ -31,8 +31,7 @@ import numpy as np
 from headbayes.analysis.evidence import eigenbasis, fixed_point, log_evidence
 from headbayes.core.normal import Z_95
 from headbayes.core.schema import RunConfig
-from headbayes.models import features, leaf_shapes, linear_head, model_structure
-from headbayes.models.mask import select
+from headbayes.models import features, leaf_shapes, linear_head, model_structure, sampled_paths
 from headbayes.models.skeleton import model_with
 from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.posterior.noise import log_noise_prior
@@ -55,12 +54,6 @@ class ExactPosterior(NamedTuple):
 
 def _head(cfg: RunConfig) -> str | None:
     return linear_head(model_structure(cfg))
-
-
-def sampled_paths(cfg: RunConfig) -> list[str]:
-    """The leaves the mask of `cfg` samples, from the model's structure (nothing computed)."""
-    chosen = select(list(leaf_shapes(cfg)), cfg.mask.include, cfg.mask.exclude)
-    return [path for path, sampled in chosen.items() if sampled]
 
 
 def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:

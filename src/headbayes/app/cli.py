@@ -402,7 +402,8 @@ def _predict(args: list[str]) -> int:
         description="The posterior predictive of a finished run on new inputs, from the run "
                     "directory alone. FILE (.csv with a header row, or .npz with one array per "
                     "column) has the training input columns by name, in any order, in the "
-                    "data's original units (a target column is ignored). Output per target: mean, sd, q05, q50, q95 with observation noise, "
+                    "data's original units (a target column is ignored). Output per target: "
+                    "mean, sd, q05, q50, q95 with observation noise, "
                     "and the same of the noiseless function with the suffix _f, in original "
                     "units (the input columns first).")
     parser.add_argument("run_dir", type=Path)

@@ -22,8 +22,7 @@ from headbayes.core.errors import ConfigError
 from headbayes.core.memory import available_memory
 from headbayes.datasets import data_sizes, report_points
 from headbayes.datasets.datacopy import FILE_KEYS
-from headbayes.models import leaf_shapes, model_sizes
-from headbayes.models.mask import select
+from headbayes.models import leaf_shapes, model_sizes, sampled_paths
 
 ADVICE = {"kept draws": "keep fewer draws (sampler.keep) or chains (sampler.num_chains), or "
                         "sample fewer leaves (mask.include)",
@@ -99,10 +98,7 @@ READING = ("kept draws", "model", "data")  # what reading a finished run holds
 def check_run_memory(cfg, reading: bool = False) -> None:
     """`check_memory` on the model's shapes (traced, nothing allocated); `reading`: only the
     parts a report or prediction holds (READING), not the sampler's."""
-    shapes = leaf_shapes(cfg)
-    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
-    check_memory(cfg, shapes, [path for path, sampled in chosen.items() if sampled],
-                 parts=READING if reading else None)
+    check_memory(cfg, leaf_shapes(cfg), sampled_paths(cfg), parts=READING if reading else None)
 
 
 def check_report_memory(cfg, data, sampled: list, available: int | None = None) -> None:

@@ -35,12 +35,12 @@ from headbayes.core.registry import Entry, Registry, registry_of
 from headbayes.datasets import data_sizes
 from headbayes.models.adapters import add_adapters
 from headbayes.models.code import import_path
-from headbayes.models.mask import named_leaves, node_at
+from headbayes.models.mask import named_leaves, node_at, select
 
-__all__ = ["checked_arrays", "check_draws", "MODELS", "TargetModel", "model_options", "model_entry",
-           "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
-           "leaf_shapes", "model_sizes", "forward", "first_sampled_stage", "run_from", "features",
-           "linear_head", "SIZE_KEYS"]
+__all__ = ["checked_arrays", "check_draws", "MODELS", "TargetModel", "model_options",
+           "model_entry", "model_key", "construct", "is_shape", "model_structure",
+           "is_inexact_shape", "leaf_shapes", "sampled_paths", "model_sizes", "forward",
+           "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")
@@ -284,6 +284,12 @@ def leaf_shapes(cfg) -> dict:
 
     shaped = eqx.filter(model_structure(cfg), is_inexact_shape)
     return {p: tuple(leaf.shape) for p, leaf in named_leaves(shaped).items()}
+
+
+def sampled_paths(cfg) -> list[str]:
+    """The leaves the mask of `cfg` samples, from the model's structure (nothing computed)."""
+    chosen = select(list(leaf_shapes(cfg)), cfg.mask.include, cfg.mask.exclude)
+    return [path for path, sampled in chosen.items() if sampled]
 
 
 def checked_arrays(named: dict, cfg, where, some: bool = False) -> dict:

@@ -14,8 +14,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from headbayes.core.checks import choice, positive_float
-from headbayes.models.base import leaf_shapes
-from headbayes.models.mask import named_leaves, select
+from headbayes.models.base import leaf_shapes, sampled_paths
+from headbayes.models.mask import named_leaves
 from headbayes.posterior.sufficient import HeadStats
 
 __all__ = ["WithNoise", "NOISE_LEAF", "NOISE_PRIORS", "log_noise_prior", "with_sampled_noise",
@@ -73,8 +73,7 @@ def chain_leaves(cfg) -> dict:
     """{name: shape of one draw} of every array a run's chain parts hold besides the step
     information: the leaves its mask samples, and σ's log when `likelihood.sigma=sampled`."""
     shapes = leaf_shapes(cfg)
-    chosen = select(list(shapes), cfg.mask.include, cfg.mask.exclude)
-    leaves = {path: shapes[path] for path, sampled in chosen.items() if sampled}
+    leaves = {path: shapes[path] for path in sampled_paths(cfg)}
     sampled_noise = getattr(cfg.likelihood, "sigma", None) == "sampled"
     return {**leaves, **({NOISE_LEAF: ()} if sampled_noise else {})}
 
