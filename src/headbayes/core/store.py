@@ -28,8 +28,9 @@ from headbayes.core.memory import available_memory
 
 __all__ = ["confined", "read_bytes", "open_npz", "temporary_beside", "write_bytes", "json_bytes",
            "npz_bytes", "write_json", "write_npz", "read_json", "read_yaml", "read_npz",
-           "read_manifest", "run_lock", "live_writer", "ChainWriter", "load_chain", "load_chain_and_info",
-           "verify_chain", "check_progress", "sha256_of", "check_replaceable", "MANIFEST", "INFO_PREFIX"]
+           "read_manifest", "run_lock", "live_writer", "ChainWriter", "load_chain",
+           "load_chain_and_info", "verify_chain", "check_progress", "sha256_of",
+           "check_replaceable", "MANIFEST", "INFO_PREFIX"]
 
 MANIFEST = "chain/manifest.json"
 INFO_PREFIX = "info/"
@@ -284,7 +285,7 @@ def run_lock(run_dir: Path):
     if os.path.isdir(path) and not os.path.islink(path):
         raise RunDirError(f"{path} is not a file: a run directory's .lock holds a writer's "
                           f"pid; remove the folder if no headbayes process uses {run_dir}")
-    if _lock_owner(path) == os.getpid():
+    if _live_owner(path) == os.getpid():
         yield
         return
     for _ in range(2):
@@ -312,13 +313,6 @@ def run_lock(run_dir: Path):
         yield
     finally:
         path.unlink(missing_ok=True)
-
-
-def _lock_owner(path: Path) -> int | None:
-    try:
-        return int(read_bytes(path).strip() or 0)
-    except (ValueError, RunDirError):
-        return None
 
 
 def _live_owner(path: Path) -> int | None:
