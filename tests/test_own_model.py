@@ -116,6 +116,7 @@ def test_python_api_runs_from_the_user_directory(user_run, monkeypatch):
     ("a\n1\n", 2, "missing: b; other: none"),
     ("a,b,c\n1,2,3\n", 2, "missing: none; other: c"),
     ("a,b\n1,2\n1,oops\n", 2, "line 3, column 'b': 'oops' is not a number"),
+    ("a,b\n1,2\n1,nan\n", 2, "holds a non-finite value (nan) in column 'b', data row 2"),
 ])
 def test_predict_refuses_bad_input_files(user_run, content, code, message):
     root, run_dir, _, cli = user_run

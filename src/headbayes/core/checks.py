@@ -49,7 +49,7 @@ def is_learned(value) -> bool:
     return isinstance(value, str)
 
 
-SCALE_RANGE = (1e-30, 1e30)  # a scale whose square (a variance) stays a float32 number
+SCALE_RANGE = (FLOAT_MIN, FLOAT_MAX)  # a scale whose square (a variance) stays float32
 
 
 def check_scale(key: str, value, sampled_ok: bool = False) -> None:

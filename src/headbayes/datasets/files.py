@@ -30,7 +30,8 @@ from headbayes.core.memory import available_memory
 from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.synthetic import standardized
 
-__all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table", "regular_file"]
+__all__ = ["FileOptions", "read_table", "MIN_ROWS", "DELIMITERS", "read_text_table", "regular_file",
+           "refuse_non_finite"]
 
 MIN_ROWS = 4  # a file needs at least this many rows (some for training, some for testing)
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "whitespace": None}
@@ -335,6 +336,16 @@ def _read_columns(options, path: Path, what: str, inputs: list) -> tuple[dict, n
     return columns, labels
 
 
+def refuse_non_finite(values: np.ndarray, names: list[str], where: str) -> None:
+    """ConfigError naming the column and data row of the first NaN or infinity in `values`
+    (rows × the columns `names`); `where` starts the message (the option and the file)."""
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        row, column = bad[0]
+        raise ConfigError(f"{where} holds a non-finite value ({values[row, column]}) in column "
+                          f"'{names[column]}', data row {row + 1}")
+
+
 def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     """(x, y) of the `wanted` columns (inputs, then the target) of one file."""
     kinds = _column_kinds(path, options, what)
@@ -351,12 +362,8 @@ def _table(options, path: Path, what: str, wanted: list[str]) -> tuple:
     if len(lengths) != 1:
         raise ConfigError(f"{what}: columns of {path} have different lengths {sorted(lengths)}")
     x = np.stack([columns[c] for c in wanted[:-1]], axis=1)
-    values = x if options.classes else np.column_stack([x, y])
-    bad = np.argwhere(~np.isfinite(values))
-    if bad.size:
-        row, column = bad[0]
-        raise ConfigError(f"{what}: {path} holds a non-finite value ({values[row, column]}) in "
-                          f"column '{wanted[column]}', data row {row + 1}")
+    refuse_non_finite(x if options.classes else np.column_stack([x, y]), wanted,
+                      f"{what}: {path}")
     _check_magnitude(x, y if not options.classes else None, wanted, path, what)
     return x, y
 

@@ -23,7 +23,8 @@ from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.datasets import Scaling, describe, make_dataset, scaling_from
-from headbayes.datasets.files import read_table, read_text_table, regular_file
+from headbayes.datasets.files import (read_table, read_text_table, refuse_non_finite,
+                                      regular_file)
 from headbayes.engine.predictive import function_draws
 from headbayes.models import check_draws, checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
@@ -236,10 +237,7 @@ def read_inputs(run_dir: Path, path: Path, code: tuple = ()) -> tuple[list[str],
     if len(lengths) != 1 or not lengths.pop():
         raise ConfigError(f"--input: the columns of {path} must be non-empty and equally long")
     x = np.stack([columns[c] for c in names], axis=1)
-    bad = np.argwhere(~np.isfinite(x))
-    if bad.size:
-        raise ConfigError(f"--input: {path} holds a non-finite value ({x[tuple(bad[0])]}) in "
-                          f"column '{names[bad[0][1]]}', data row {bad[0][0] + 1}")
+    refuse_non_finite(x, names, f"--input: {path}")
     if np.abs(x).max() > FLOAT32_MAX:
         raise ConfigError(f"--input: {path} holds values beyond float32's range (at most "
                           f"{FLOAT32_MAX:.3g} in magnitude)")
