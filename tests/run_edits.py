@@ -15,7 +15,6 @@ def rerecord(run_dir) -> None:
     (Path(run_dir) / RunFiles.CHECKSUMS).write_text(json.dumps(record))
 
 
-
 def replace_with(path, kind: str, link_to=None) -> None:
     """Put `kind` where `path` was (a file, a folder or nothing): "link" (a symbolic link to
     `link_to`), "folder", "fifo", or "remove" (nothing)."""

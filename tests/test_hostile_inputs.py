@@ -72,25 +72,20 @@ def test_predict_csv_quotes_class_names(classifier, tmp_path, capsys):
     assert len(predicted) == 2 and set(predicted) <= set(LABELS)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "directory", "link"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link"])
 def test_predict_never_replaces_an_output_that_is_not_a_regular_file(regression, tmp_path,
                                                                      capsys, kind):
     """B11 (round 5): a link was replaced by a regular file."""
     (tmp_path / "in.csv").write_text("x\n0.5\n")
+    (tmp_path / "kept.csv").write_text("kept\n")
     output = tmp_path / "target.csv"
-    if kind == "fifo":
-        os.mkfifo(output)
-    elif kind == "directory":
-        output.mkdir()
-    else:
-        (tmp_path / "kept.csv").write_text("kept\n")
-        output.symlink_to(tmp_path / "kept.csv")
+    replace_with(output, kind, link_to=tmp_path / "kept.csv")
     code = run_cli(["predict", str(regression), "--input", str(tmp_path / "in.csv"),
                     "--output", str(output)])
     assert code == 2
     assert "is not a regular file" in capsys.readouterr().err
-    assert {"fifo": output.is_fifo, "directory": output.is_dir,
-            "link": output.is_symlink}[kind]()
+    assert {"fifo": output.is_fifo, "folder": output.is_dir, "link": output.is_symlink}[kind]()
+    assert (tmp_path / "kept.csv").read_text() == "kept\n"
 
 
 def test_an_input_named_like_a_predict_column_keeps_its_values(tmp_path, capsys):
@@ -120,7 +115,7 @@ def test_predict_never_writes_into_the_run_directory(regression, tmp_path, capsy
     assert (run / "params.npz").read_bytes() == params and not (run / "new.csv").exists()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link", "directory"])
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
 def test_summarize_never_replaces_a_summary_that_is_not_a_regular_file(tmp_path, capsys,
                                                                        kind):
     """B10 (round 5): a FIFO or link at SWEEP/summary.csv was replaced (exit 0)."""
@@ -128,13 +123,7 @@ def test_summarize_never_replaces_a_summary_that_is_not_a_regular_file(tmp_path,
     finished_run(sweep / "0", [])
     (sweep / "0" / ".hydra").mkdir()
     (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
-    summary = sweep / "summary.csv"
-    if kind == "fifo":
-        os.mkfifo(summary)
-    elif kind == "directory":
-        summary.mkdir()
-    else:
-        summary.symlink_to(tmp_path / "elsewhere.csv")
+    replace_with(sweep / "summary.csv", kind, link_to=tmp_path / "elsewhere.csv")
     assert run_cli(["summarize", str(sweep)]) == 2
     assert "is not a regular file" in capsys.readouterr().err
     assert not (tmp_path / "elsewhere.csv").exists()

@@ -495,13 +495,14 @@ def _check_part_headers(run_dir: Path, parts: list, raw: list, leaves: dict | No
                     if not n.startswith(INFO_PREFIX)}
             wrong = next((n for n in sorted(set(held) | set(leaves))
                           if held.get(n) != leaves.get(n)), None)
+            if wrong not in (None, *held):
+                raise RunDirError(f"corrupt chain part {path}: it lacks the sampled leaf {wrong}")
+            if wrong is not None and wrong not in leaves:
+                raise RunDirError(f"corrupt chain part {path}: array {wrong!r} is no sampled "
+                                  f"leaf of the run")
             if wrong is not None:
-                raise RunDirError(f"corrupt chain part {path}: "
-                                  + (f"it lacks the sampled leaf {wrong}" if wrong not in held
-                                     else f"array {wrong!r} is no sampled leaf of the run"
-                                     if wrong not in leaves else
-                                     f"leaf {wrong} has draws of shape {held[wrong]}, the "
-                                     f"model's is {leaves[wrong]}"))
+                raise RunDirError(f"corrupt chain part {path}: leaf {wrong} has draws of shape "
+                                  f"{held[wrong]}, the model's is {leaves[wrong]}")
         chains = {shape[0] for shape, _ in headers.values() if shape}
         if len(chains) > 1:  # every leaf and statistic has one row per chain
             raise RunDirError(f"corrupt chain part {path}: its arrays have different numbers "
