@@ -1,7 +1,8 @@
 """headbayes: a config-driven runner for partially Bayesian neural networks in JAX.
 
 Public API: `compose(overrides) -> RunConfig`, `run(config, run_dir) -> RunDir`,
-`load_run(path) -> RunDir` (`.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`).
+`load_run(path) -> RunDir` (`.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`), and
+`fit(model, x, y, ...) -> Posterior` (an equinox object and arrays in memory).
 """
 
 import os
@@ -14,7 +15,8 @@ if sys.argv[:1] == ["-m"] and sys.path[:1] in ([""], [os.getcwd()]):
 
 from headbayes.core import timing  # noqa: E402,F401  (first: stamps the import time)
 from headbayes.app.api import RunDir, compose, load_run, run  # noqa: E402
+from headbayes.app.fit import Posterior, fit  # noqa: E402
 
-__all__ = ["compose", "run", "load_run", "RunDir", "__version__"]
+__all__ = ["compose", "run", "load_run", "fit", "RunDir", "Posterior", "__version__"]
 
 __version__ = "0.1.0"

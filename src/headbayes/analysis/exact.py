@@ -31,7 +31,8 @@ import numpy as np
 from headbayes.analysis.evidence import eigenbasis, fixed_point, log_evidence
 from headbayes.core.normal import Z_95
 from headbayes.core.schema import RunConfig
-from headbayes.models import features, leaf_shapes, linear_head, model_structure, sampled_paths
+from headbayes.models import (features, leaf_shapes, linear_head, model_structure, sampled_paths,
+                              stages_of)
 from headbayes.models.skeleton import model_with
 from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.posterior.noise import log_noise_prior
@@ -62,7 +63,7 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
         return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
                 f"with a linear head")
     head = _head(cfg)
-    if head is None and not getattr(model_structure(cfg), "stages", None):
+    if head is None and not stages_of(model_structure(cfg)):
         return ("no exact reference: the model does not say which layer is last; give its "
                 "class `stages` (leaf-path prefixes in forward order) and `run_stages(h, "
                 "start, stop)`, as docs/own-model.md shows")
@@ -101,7 +102,7 @@ def _features(cfg: RunConfig, params: dict, x: np.ndarray) -> np.ndarray:
     with jax.enable_x64(True):
         model = model_with(cfg, params, np.float64)
         return np.asarray(_phi_program()(model, np.asarray(x, np.float64),
-                                         len(model.stages) - 1))
+                                         len(stages_of(model)) - 1))
 
 
 def _design(phi: np.ndarray, params: dict, sampled: list[str], head: str):

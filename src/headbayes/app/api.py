@@ -42,9 +42,10 @@ def compose(overrides=()):
 class RunDir:
     """A run directory, read lazily: `.config`, `.metrics`, `.draws(leaf)`, `.predict(x)`.
     `code`: folders whose modules you trust, where a saved `model._target_` may be imported
-    from when the run recorded other source (`headbayes report --code`)."""
+    from when the run recorded other source (`headbayes report --code`); `model`: for a run
+    of `headbayes.fit` read in another process, the equinox model it was given."""
 
-    def __init__(self, path, code=()):
+    def __init__(self, path, code=(), model=None):
         if not isinstance(path, (str, os.PathLike)):
             raise ConfigError(f"a run directory is a path, got {type(path).__name__}")
         self.path = RunFiles.existing(path).root
@@ -53,6 +54,7 @@ class RunDir:
                 isinstance(c, (str, os.PathLike)) for c in code):
             raise ConfigError(f"code is a folder or a list of folders, got {code!r:.80}")
         self._code = tuple(code)
+        self._model = model
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -63,7 +65,8 @@ class RunDir:
 
         from headbayes.models.code import vouched_folders
 
-        return load_config(RunFiles(self.path), code=vouched_folders(self._code))
+        return load_config(RunFiles(self.path), code=vouched_folders(self._code),
+                           model=self._model)
 
     @property
     def meta(self) -> dict:
@@ -104,9 +107,12 @@ class RunDir:
                                               if data.rows is not None else {})}
         return parts
 
-    def draws(self, leaf: str) -> np.ndarray:
-        """The draws of a sampled leaf, axes (chain, draw, *shape)."""
+    def draws(self, leaf: str | None = None):
+        """The draws of a sampled leaf, axes (chain, draw, *shape); without `leaf`, those of
+        every sampled leaf (and σ when sampled) by name."""
         chain, _ = RunFiles(self.path).chain()
+        if leaf is None:
+            return dict(chain)
         if leaf not in chain:
             raise ConfigError(f"leaf '{leaf}' was not sampled; sampled: {', '.join(chain)}")
         return chain[leaf]
@@ -153,7 +159,7 @@ class RunDir:
             raise ConfigError(f"inputs must be numbers, (rows, inputs) or a dict of input "
                               f"columns: {type(e).__name__}: {e}") from None
         x = x.reshape(1, 1) if x.ndim == 0 else x[None, :] if x.ndim == 1 else x
-        return predict_arrays(self.path, x, code=vouched_folders(self._code))
+        return predict_arrays(self.path, x, code=vouched_folders(self._code), model=self._model)
 
 
 def _default_run_dir() -> Path:
@@ -190,7 +196,7 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     return RunDir(run_dir)
 
 
-def load_run(path, code=()) -> RunDir:
-    """The run directory at `path` (its files are read when first asked for); `code` as in
-    `RunDir`."""
-    return RunDir(path, code)
+def load_run(path, code=(), model=None) -> RunDir:
+    """The run directory at `path` (its files are read when first asked for); `code` and
+    `model` as in `RunDir`."""
+    return RunDir(path, code, model)

@@ -25,13 +25,16 @@ stderr = Console(stderr=True, **LITERAL)
 
 class sampling_progress:
     """Context manager giving `update(kind, steps, total, draws)`: a progress bar showing
-    steps, draws kept and steps per second. When stderr is no terminal (a log file, a
-    cluster's job output) plain lines instead: one when the job starts, then one when the
-    stage changes and at most every LOG_EVERY seconds."""
+    steps, draws kept and steps per second. In Jupyter an HTML bar updated in place; when
+    stderr is no terminal (a log file, a cluster's job output) plain lines instead: one when
+    the job starts, then one when the stage changes and at most every LOG_EVERY seconds."""
 
     LOG_EVERY = 30.0
 
     def __enter__(self):
+        self._notebook = _NotebookBar() if stderr.is_jupyter else None
+        if self._notebook is not None:
+            return self._notebook.update
         self._logged = (None, time.perf_counter())  # (stage, when) of the last plain line
         if not stderr.is_terminal:
             stderr.print("building the model and compiling the sampling loop ...")
@@ -60,7 +63,44 @@ class sampling_progress:
             self._logged = (kind, now)
 
     def __exit__(self, *exc):
-        self._bar.__exit__(*exc)
+        if self._notebook is not None:
+            self._notebook.close()
+        else:
+            self._bar.__exit__(*exc)
+
+
+class _NotebookBar:
+    """The progress bar of a Jupyter cell: one HTML `<progress>` line, redrawn in place
+    (IPython's display handles; no widget library) at most every EVERY seconds."""
+
+    EVERY = 0.25
+
+    def __init__(self):
+        from IPython.display import HTML, display
+
+        self._html = HTML
+        self._start = None
+        self._shown = 0.0
+        self._line = "building the model and compiling the sampling loop ..."
+        self._handle = display(HTML(self._line), display_id=True)
+
+    def update(self, kind: str, steps: int, total: int, draws: int) -> None:
+        import html
+
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = (now, steps)
+        t0, s0 = self._start
+        rate = f"{(steps - s0) / (now - t0):,.0f}" if now > t0 and steps > s0 else "-"
+        self._line = (f"<progress value='{steps}' max='{max(total, 1)}'></progress> "
+                      f"{html.escape(kind)} {steps:,}/{total:,} steps, {draws:,} draws kept, "
+                      f"{rate} steps/s, {now - t0:.0f} s")
+        if now - self._shown >= self.EVERY or steps >= total:
+            self._handle.update(self._html(self._line))
+            self._shown = now
+
+    def close(self) -> None:
+        self._handle.update(self._html(self._line))
 
 
 def format_value(value) -> str:

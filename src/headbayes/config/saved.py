@@ -14,6 +14,7 @@ from headbayes.core.schema import RunConfig
 from headbayes.datasets.datacopy import with_copies
 from headbayes.models import TargetModel
 from headbayes.models.code import check_saved_target, guard_run_directory
+from headbayes.models.given import is_given, receive, require_given
 
 __all__ = ["load_config", "with_own_data", "saved_target"]
 
@@ -22,14 +23,17 @@ SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "see
 
 
 def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
-                code: tuple = (), own: bool = False):
+                code: tuple = (), own: bool = False, model=None):
     """The typed config the run sampled with: run_config.json, else .hydra/config.yaml;
     with `learned`, the scales of hyperparameters.json put in for learned ones; with
     `own_data`, data files read from the run's checked copies (`headbayes.datasets.datacopy`)
     rather than the paths as typed. `code`: the folders the user vouches for
     (`models.code.vouched_folders`), where a saved `model._target_` may be imported from;
-    `own`: the config this process sampled with (its model is the one it imported)."""
+    `own`: the config this process sampled with (its model is the one it imported);
+    `model`: the equinox object a run of `headbayes.fit` was given, passed back in
+    (`models.given.receive`)."""
     cfg, path = _saved_config(files, code, own)
+    cfg = _with_given_model(cfg, model)
     if own_data:
         cfg = with_own_data(files, cfg)
     if learned and files.has(files.HYPERPARAMETERS):
@@ -53,6 +57,20 @@ def load_config(files: RunFiles, learned: bool = False, own_data: bool = True,
     except ConfigError as e:  # this machine's memory, not the directory, is the limit
         raise ConfigError(f"{path}: {e}") from None
     return cfg
+
+
+def _with_given_model(cfg, model):
+    """`cfg` with `model` as its given model; ConfigError when the run's model is not an
+    object given to `headbayes.fit`, or is one that this process does not hold."""
+    if not is_given(cfg.model):
+        if model is not None:
+            raise ConfigError(f"model=: this run builds its model from its config "
+                              f"({cfg.model.name}); model= is for runs of headbayes.fit")
+        return cfg
+    if model is None:
+        require_given(cfg.model)
+        return cfg
+    return dataclasses.replace(cfg, model=receive(cfg.model, model))
 
 
 def saved_target(files: RunFiles) -> str | None:

@@ -11,7 +11,8 @@ values: the config (`programs.program_key`), headbayes' own source, the versions
 libraries it traces, JAX's settings, the device and the compiler options, and the training
 data's bytes. A file whose digest, format or argument shapes do not match is ignored (the
 program is traced again and stored anew); a file that cannot be written costs only speed.
-Code outside headbayes has no digest here: a run with a user's model (`model._target_`) or
+Code outside headbayes has no digest here: a run with a user's model (`model._target_`, or
+an object given to `headbayes.fit`) or
 with any model, likelihood or sampler registered outside headbayes is never stored.
 
 The model's initial arrays are kept the same way, with the SHA-256 of their bytes inside the
@@ -27,6 +28,7 @@ import numpy as np
 from headbayes.core import store, xla
 from headbayes.core.errors import RunDirError
 from headbayes.models import MODELS, TargetModel
+from headbayes.models.given import GivenModel
 from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.posterior.priors import PRIORS
 from headbayes.samplers import SAMPLERS
@@ -96,12 +98,12 @@ def _arrays_digest(name: str, values: list) -> str:
 
 def only_own_code(cfg) -> bool:
     """True when the run traces headbayes' code only: its model is not a user's
-    `model._target_` factory, and every registered model, likelihood, prior family and sampler
+    `model._target_` factory nor an object given to `headbayes.fit`, and every registered model, likelihood, prior family and sampler
     is built by a headbayes module (none was registered by a user's code)."""
 
     builders = [registry[name].build for registry in (MODELS, LIKELIHOODS, PRIORS, SAMPLERS)
                 for name in registry.names()]
-    return (not isinstance(cfg.model, TargetModel)
+    return (not isinstance(cfg.model, (TargetModel, GivenModel))
             and all(build.__module__.startswith("headbayes.") for build in builders))
 
 

@@ -18,7 +18,7 @@ from headbayes.datasets import make_dataset
 from headbayes.engine import runner
 from headbayes.engine.programs import build_model, program_key
 from headbayes.models.bodies import body_entry
-from headbayes.models import is_inexact_shape, linear_head, model_structure
+from headbayes.models import is_inexact_shape, linear_head, model_structure, stages_of
 from headbayes.models.mask import build_mask, leaf_path, named_leaves
 from headbayes.models.prefix import compute_features, first_sampled_stage
 from headbayes.posterior.density import Problem, make_logdensity_fn, plain_log_prior
@@ -110,7 +110,7 @@ def stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int, 
     head = linear_head(model)
     minibatches = any(getattr(o, "batch_size", 0) for o in
                       [s, *(group.sampler for group in cfg.mask.groups.values())])
-    if (head is None or start_stage != len(model.stages) - 1 or minibatches
+    if (head is None or start_stage != len(stages_of(model)) - 1 or minibatches
             or not_applicable_reason(cfg, sampled) is not None):
         return None
     total_steps = s.warmup + s.keep * s.thin

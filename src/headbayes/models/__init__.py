@@ -9,12 +9,13 @@ from headbayes.models.base import (MODELS, TargetModel, model_options,
                                    is_inexact_shape, leaf_shapes, sampled_paths, checked_arrays,
                                    check_draws,
                                    model_sizes, forward, first_sampled_stage, run_from, features,
-                                   linear_head, SIZE_KEYS)
+                                   linear_head, SIZE_KEYS, stages_of, run_stages)
 
 __all__ = ["MODELS", "TargetModel", "model_options", "model_entry",
            "model_key", "construct", "is_shape", "model_structure", "is_inexact_shape",
            "leaf_shapes", "sampled_paths", "checked_arrays", "check_draws", "model_sizes",
-           "forward", "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
+           "forward", "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS",
+           "stages_of", "run_stages"]
 
 from headbayes.models import mlp  # noqa: E402,F401  (listed first: the default)
 

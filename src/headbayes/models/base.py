@@ -40,7 +40,8 @@ from headbayes.models.mask import named_leaves, node_at, select
 __all__ = ["checked_arrays", "check_draws", "MODELS", "TargetModel", "model_options",
            "model_entry", "model_key", "construct", "is_shape", "model_structure",
            "is_inexact_shape", "leaf_shapes", "sampled_paths", "model_sizes", "forward",
-           "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS"]
+           "first_sampled_stage", "run_from", "features", "linear_head", "SIZE_KEYS",
+           "stages_of", "run_stages"]
 
 MODELS = Registry("model")
 SIZE_KEYS = ("in_features", "out_features")
@@ -111,18 +112,18 @@ def _check_target(options: TargetModel, cfg) -> None:
                               f"changed: name your model in a file configs/model/NAME.yaml and "
                               f"pick it with model=NAME)")
     _check_sizes(options, cfg)
-    _check_built(options, cfg)
+    _check_built(options._target_, cfg)
 
 
-def _check_built(options: TargetModel, cfg) -> None:
-    """The factory's model, traced (nothing computed): an equinox Module with float32/float64
-    array leaves whose forward maps one example to the `out_features` the likelihood needs."""
+def _check_built(name: str, cfg) -> None:
+    """The model of `cfg` (named `name` in messages), traced (nothing computed): an equinox
+    Module with float32/float64 array leaves whose forward maps one example to the
+    `out_features` the likelihood needs."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp
 
     structure = model_structure(cfg)
-    name = options._target_
     if not isinstance(structure, eqx.Module):
         raise ConfigError(f"model factory {name} returned a {type(structure).__name__}, not an "
                           f"equinox Module")
@@ -147,11 +148,11 @@ def _check_built(options: TargetModel, cfg) -> None:
                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \
             from None
     paths = list(named_leaves(eqx.filter(structure, is_shape)))
-    for prefix in getattr(structure, "stages", None) or ():
+    for prefix in stages_of(structure):
         if not any(p == prefix or p.startswith(f"{prefix}.") for p in paths):
             raise ConfigError(f"model {name}: its stages name '{prefix}', which is no leaf "
                               f"path's prefix (its leaves: {', '.join(paths)})")
-    for stop in range(1, len(getattr(structure, "stages", None) or ())):
+    for stop in range(1, len(stages_of(structure))):
         try:  # the split forward that feature caching runs: its first stages, then the rest
             jax.eval_shape(lambda a: run_from(eqx.combine(a, static), features(
                 eqx.combine(a, static), one, stop), stop), arrays)
@@ -331,10 +332,59 @@ def forward(model, x):
     return model(x) if getattr(model, "batched", False) else jax.vmap(model)(x)
 
 
+def stages_of(model) -> tuple:
+    """The model's stages: its own `stages`, those of an `equinox.nn.MLP` (`layers.0`, ...,
+    see `_mlp_stages`), or () for a model without stages."""
+    stages = getattr(model, "stages", None)
+    if stages:
+        return tuple(stages)
+    return _mlp_stages(model)
+
+
+def _mlp_stages(model) -> tuple:
+    """An `equinox.nn.MLP` as stages, one per linear layer (`layers.0`, `layers.1`, ...): when
+    it is not scanned, its sizes are integers and its activations hold no arrays. Its
+    `run_stages` is `_run_mlp_stages`."""
+    import equinox as eqx
+
+    if not isinstance(model, eqx.nn.MLP) or getattr(model, "scan", False):
+        return ()
+    if not all(isinstance(getattr(model, k, None), int) for k in ("in_size", "out_size")):
+        return ()
+    import jax
+
+    if jax.tree_util.tree_leaves(eqx.filter((model.activation, model.final_activation),
+                                            eqx.is_array)):
+        return ()
+    return tuple(f"layers.{i}" for i in range(len(model.layers)))
+
+
+def _run_mlp_stages(model, h, start: int, stop: int | None):
+    """`equinox.nn.MLP.__call__` stage by stage: each layer, then the activation (after the
+    last layer the final activation, which an MLP of depth 0 does not apply)."""
+    import jax
+
+    last = len(model.layers) - 1
+    for i in range(start, last + 1 if stop is None else stop):
+        h = model.layers[i](h)
+        if i < last:
+            h = jax.vmap(model.activation)(h)
+        elif last > 0:
+            h = jax.vmap(model.final_activation)(h)
+    return h
+
+
+def run_stages(model, h, start: int, stop: int | None):
+    """Stages `start` .. `stop` − 1 (None: to the end) of the model on `h`."""
+    if getattr(model, "stages", None):
+        return model.run_stages(h, start, stop)
+    return _run_mlp_stages(model, h, start, stop)
+
+
 def first_sampled_stage(model, sampled: dict) -> int:
     """The first stage with a sampled leaf (0 when the model has no stages); `sampled` maps
     dotted leaf paths to bools."""
-    stages = getattr(model, "stages", None)
+    stages = stages_of(model)
     if not stages:
         return 0
     for i, prefix in enumerate(stages):
@@ -351,8 +401,8 @@ def run_from(model, h, start: int):
     if start == 0:
         return forward(model, h)
     if getattr(model, "batched", False):
-        return model.run_stages(h, start, None)
-    return jax.vmap(lambda e: model.run_stages(e, start, None))(h)
+        return run_stages(model, h, start, None)
+    return jax.vmap(lambda e: run_stages(model, e, start, None))(h)
 
 
 def features(model, x, stop: int):
@@ -360,16 +410,32 @@ def features(model, x, stop: int):
     import jax
 
     if getattr(model, "batched", False):
-        return model.run_stages(x, 0, stop)
-    return jax.vmap(lambda e: model.run_stages(e, 0, stop))(x)
+        return run_stages(model, x, 0, stop)
+    return jax.vmap(lambda e: run_stages(model, e, 0, stop))(x)
+
+
+def _is_identity(function) -> bool:
+    """True when `function` returns its input unchanged (checked on numbers of every sign and
+    size): an MLP's final activation that keeps its last layer linear."""
+    import jax.numpy as jnp
+
+    probe = jnp.asarray([-1e3, -2.5, -1.0, 0.0, 0.5, 1.0, 6.5, 1e3], jnp.float32)
+    try:
+        return bool(jnp.array_equal(function(probe), probe))
+    except Exception:  # noqa: BLE001 (not an elementwise function of an array)
+        return False
 
 
 def linear_head(model) -> str | None:
-    """The path of the last stage when it is an `equinox.nn.Linear` with a bias, else None."""
+    """The path of the last stage when it is an `equinox.nn.Linear` with a bias (for an
+    `equinox.nn.MLP`, with no final activation), else None."""
     import equinox as eqx
 
-    stages = getattr(model, "stages", None)
+    stages = stages_of(model)
     if not stages:
+        return None
+    if (not getattr(model, "stages", None) and len(stages) > 1
+            and not _is_identity(model.final_activation)):
         return None
     node = node_at(model, stages[-1])
     ok = isinstance(node, eqx.nn.Linear) and node.bias is not None

@@ -92,15 +92,16 @@ def _checked_description(description: dict, path: Path) -> dict:
 
 
 def predict_arrays(run_dir: Path, x: np.ndarray, max_bytes: int = 256 * 2**20,
-                   code: tuple = ()) -> dict:
+                   code: tuple = (), model=None) -> dict:
     """{column: array (n,)} of the predictive at the rows of `x` (original units, columns in
     the training order); rows are taken in blocks whose draws stay under `max_bytes`. `code`:
-    folders a saved `model._target_` may be imported from (`config.saved.load_config`)."""
+    folders a saved `model._target_` may be imported from; `model`: the object a run of
+    `headbayes.fit` was given (`config.saved.load_config`)."""
 
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     _require_finished(run_dir)
-    cfg = load_config(files, learned=True, code=code)
+    cfg = load_config(files, learned=True, code=code, model=model)
     description = data_description(run_dir, cfg)
     _check_inputs(x, description["inputs"])
     scaling = scaling_from(description)
