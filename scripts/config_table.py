@@ -188,7 +188,7 @@ ROWS = [
      'never a setting of the chain'),
     (('tracking.experiment', 'tracking.uri'), False,
      'the MLflow experiment; the store when `$MLFLOW_TRACKING_URI` is unset ("": '
-     '`outputs/mlruns`)'),
+     '`outputs/mlflow.db`, a SQLite database, artifacts in `outputs/mlartifacts`)'),
     (('report.plots',), False,
      'draw predictive.png, calibration.png and trace.png after the run (each at most 2000 '
      'points); `false` writes metrics.json only, for big sweeps (`headbayes report` draws '

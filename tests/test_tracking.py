@@ -13,10 +13,10 @@ TINY = ["+experiment=sin_head", "sampler.warmup=50", "sampler.keep=20", "+tracki
 
 
 def _client(tmp_path):
+    """The default store: a SQLite database under the output directory."""
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return MlflowClient((tmp_path / "outputs" / "mlruns").resolve().as_uri())
+    return MlflowClient(f"sqlite:///{(tmp_path / 'outputs' / 'mlflow.db').resolve()}")
 
 
 def _runs(client):
@@ -39,6 +39,75 @@ def test_a_run_is_logged_with_config_metrics_verdict_and_artifacts(headbayes, tm
     assert run.data.tags["headbayes.run_dir"] == str(run_dir.resolve())
     names = {a.path for a in _client(tmp_path).list_artifacts(run.info.run_id)}
     assert {"metrics.json", "meta.json", "predictive.png", "trace.png"} <= names
+    kept = tmp_path / "outputs" / "mlartifacts" / run.info.run_id / "artifacts"
+    assert (kept / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
+
+
+def test_a_store_that_does_not_answer_stops_the_run_before_sampling(refused_run,
+                                                                    monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    result = refused_run(*TINY, "hydra.run.dir=never")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "the MLflow store http://127.0.0.1:9 does not " \
+        "answer" in result.stderr
+
+
+@pytest.mark.slow  # 25 s: an MLflow server, a two-job sweep
+def test_a_sweep_reaches_a_real_mlflow_server_on_sqlite(headbayes, tmp_path):
+    """`mlflow server` with a SQLite backend and served artifacts, as a team would run it:
+    the sweep's runs, parameters, metrics and artifacts read back through the client."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mlflow.tracking import MlflowClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server_artifacts"), "--workers", "1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+        sweep = tmp_path / "sweep"
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        try:
+            headbayes("run", "-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}",
+                      check_code=0)
+        finally:
+            del os.environ["MLFLOW_TRACKING_URI"]
+        client = MlflowClient(uri)
+        runs = _runs(client)
+        parent = json.loads((sweep / "mlflow_parent.json").read_text())["run_id"]
+        children = {r.data.params["seed"]: r for r in runs
+                    if r.data.tags.get("mlflow.parentRunId") == parent}
+        assert sorted(children) == ["0", "1"] and len(runs) == 3
+        for seed, run in children.items():
+            metrics = json.loads((sweep / seed / "metrics.json").read_text())
+            assert run.data.metrics["rhat_max"] == pytest.approx(metrics["rhat_max"])
+            assert run.data.params["sampler.keep"] == "20"
+            assert run.data.tags["headbayes.verdict"] == metrics["verdict"]
+            fetched = client.download_artifacts(run.info.run_id, "metrics.json",
+                                                str(tmp_path / f"fetched{seed}"))
+            assert json.loads(open(fetched).read()) == metrics
+            assert "trace.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert (tmp_path / "server_artifacts").is_dir()
+        assert not (tmp_path / "outputs" / "mlflow.db").exists()  # the server's store only
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.mark.slow  # 6 s: a two-job sweep

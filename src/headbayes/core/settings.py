@@ -13,7 +13,7 @@ __all__ = ["Settings", "settings"]
 
 @dataclass(frozen=True)
 class Settings:
-    output_dir: Path  # HEADBAYES_OUTPUT_DIR (default outputs): runs, sweeps, caches, mlruns
+    output_dir: Path  # HEADBAYES_OUTPUT_DIR (default outputs): runs, sweeps, caches, mlflow.db
     compile_cache: Path | None  # HEADBAYES_COMPILE_CACHE ("": off); default output_dir/jax_cache
     plot_worker: bool  # HEADBAYES_PLOT_WORKER=0 draws plots in-process
     xla_defaults: bool  # HEADBAYES_XLA_DEFAULTS=1: XLA's own compile options everywhere

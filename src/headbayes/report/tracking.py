@@ -5,15 +5,18 @@ parameters, every numeric metric (a Gibbs run's `groups` as `groups.NAME.KEY`), 
 and the run directory as tags, and metrics.json, meta.json and the plots as artifacts. The jobs
 of a sweep are children of one parent run per sweep directory (its id kept in
 SWEEP_DIR/mlflow_parent.json, created once under a lock, so jobs on parallel launchers share
-it). The store is $MLFLOW_TRACKING_URI when set, else `tracking.uri`, else a local file store
-under the output directory ($HEADBAYES_OUTPUT_DIR/mlruns, default outputs/mlruns; MLflow 3
-keeps that store in maintenance mode, so headbayes sets MLFLOW_ALLOW_FILE_STORE=true for
-it; point MLFLOW_TRACKING_URI at a database or server for the rest). The client
-is an optional extra (`pip install 'headbayes[mlflow]'`, the lightweight `mlflow-skinny`);
-without it `+tracking=mlflow` exits 2 before anything runs. Tracking never shapes the chain.
+it). The store is $MLFLOW_TRACKING_URI when set, else `tracking.uri`, else a SQLite database
+under the output directory (MLflow's recommended local store: $HEADBAYES_OUTPUT_DIR/mlflow.db,
+default outputs/mlflow.db, with the artifacts beside it in outputs/mlartifacts). Whichever it
+is, `check_store` asks it once before sampling (`headbayes run`, `resume`): a store that does
+not answer exits 2 with one line. MLflow (`pip install 'headbayes[mlflow]'`, with its server
+and UI) is an optional extra; without it `+tracking=mlflow` exits 2 before anything runs.
+Tracking never shapes the chain.
 """
 
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from headbayes.config.typed import flat_values
@@ -22,10 +25,18 @@ from headbayes.core.settings import settings
 from headbayes.report.figures import flat_figures
 
 
-__all__ = ["tracking_uri", "log_run", "PARENT_FILE"]
+__all__ = ["tracking_uri", "check_store", "log_run", "PARENT_FILE", "DEFAULT_STORE"]
 
 PARENT_FILE = "mlflow_parent.json"
 ARTIFACTS = ("metrics.json", "meta.json", "predictive.png", "calibration.png", "trace.png")
+DEFAULT_STORE = ("mlflow.db", "mlartifacts")  # under the output directory
+
+
+def _default_store() -> tuple[str, str]:
+    """(tracking URI, artifact location) of the default store under the output directory."""
+    root = settings().output_dir.resolve()
+    database, artifacts = (root / name for name in DEFAULT_STORE)
+    return f"sqlite:///{database}", artifacts.as_uri()
 
 
 def tracking_uri(tracking) -> str:
@@ -33,8 +44,50 @@ def tracking_uri(tracking) -> str:
         return settings().mlflow_uri
     if tracking.uri:
         return tracking.uri
-    root = settings().output_dir / "mlruns"
-    return root.resolve().as_uri()
+    return _default_store()[0]
+
+
+@contextlib.contextmanager
+def _client(uri: str, quick: bool = False):
+    """An MlflowClient of `uri` (the default store's folder created first), with MLflow's
+    INFO lines (creating a database's tables) kept quiet; `quick`: HTTP without retries and
+    with a 10 s timeout, to ask whether a store answers."""
+    from mlflow.tracking import MlflowClient
+
+    if uri == _default_store()[0]:
+        settings().output_dir.mkdir(parents=True, exist_ok=True)
+    if uri.startswith("file:"):  # MLflow 3 keeps its file store only on request
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    quiet = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {k: os.environ.get(k) for k in quiet} if quick else {}
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    try:
+        os.environ.update(quiet if quick else {})
+        logger.setLevel(max(level, logging.WARNING))
+        yield MlflowClient(uri)
+    finally:
+        logger.setLevel(level)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_store(tracking) -> None:
+    """ConfigError (one line, exit 2) unless the tracking store answers a search."""
+    from headbayes.core.errors import ConfigError
+
+    uri = tracking_uri(tracking)
+    try:
+        with _client(uri, quick=True) as client:
+            client.search_experiments(max_results=1)
+    except Exception as e:  # noqa: BLE001 (any client, driver or server error)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ConfigError(f"tracking: the MLflow store {uri} does not answer "
+                          f"({type(e).__name__}: {first[:300]}); start it, or set "
+                          f"MLFLOW_TRACKING_URI or tracking.uri to one that does") from None
 
 
 def _split_metrics(figures: dict) -> tuple[dict, dict]:
@@ -69,17 +122,20 @@ def _parent_run(client, experiment_id: str, sweep_dir: Path) -> str:
 
 def log_run(run_config, run_dir: Path, figures: dict, sweep_dir: Path | None = None) -> str:
     """Log the finished run (see the module docstring); returns the MLflow run id."""
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
-
     tracking = run_config.tracking
     uri = tracking_uri(tracking)
-    if uri.startswith("file:"):  # MLflow 3 keeps its file store only on request
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(uri)
+    with _client(uri) as client:
+        return _log(client, uri, run_config, run_dir, figures, sweep_dir)
+
+
+def _log(client, uri: str, run_config, run_dir: Path, figures: dict, sweep_dir) -> str:
+    from mlflow.entities import Metric, Param
+
+    tracking = run_config.tracking
     found = client.get_experiment_by_name(tracking.experiment)
-    experiment_id = (found.experiment_id if found is not None
-                     else client.create_experiment(tracking.experiment))
+    default, artifacts = _default_store()
+    experiment_id = (found.experiment_id if found is not None else client.create_experiment(
+        tracking.experiment, artifact_location=artifacts if uri == default else None))
     tags = {"headbayes.run_dir": str(Path(run_dir).resolve())}
     if sweep_dir is not None:
         tags["mlflow.parentRunId"] = _parent_run(client, experiment_id, Path(sweep_dir))
