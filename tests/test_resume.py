@@ -113,6 +113,7 @@ def test_resume_refuses_a_corrupt_chain(headbayes, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # 8 s: make test-all
 def test_sigterm_commits_then_exits_143_and_resume_finishes(headbayes, tmp_path, monkeypatch):
     # restored after `resume --profile`
     monkeypatch.setattr("headbayes.app.session.PROFILE", False)
@@ -218,6 +219,7 @@ with owned(sys.argv[1]), stop_requests():
 """
 
 
+@pytest.mark.slow  # 4 s: make test-all
 def test_a_second_signal_ends_the_process_inside_a_compiled_call(tmp_path):
     """Python handlers wait while the main thread is inside a compiled call; the watching
     thread does not: the second SIGTERM ends a call that would never return, and the run's

@@ -53,7 +53,7 @@ def test_frozen_leaves_bit_identical_under_every_sampler(run_in_process, sampler
 # for 17 normal z-scores). Seeds 1-7 gave |z| <= 2.3. A 16-chain run of 5000 draws each (ESS
 # about 150,000) put all 17 within 2 MCSE, so the offset was not a bias.
 @pytest.mark.parametrize("sampler,start,seed", [
-    ("nuts", "identity", 0), ("hmc", "identity", 0),
+    ("nuts", "identity", 0), pytest.param("hmc", "identity", 0, marks=pytest.mark.slow),
     pytest.param("nuts", "hessian", 1, marks=pytest.mark.slow)])
 def test_matches_exact_posterior_within_monte_carlo_error(run_in_process, sampler, start, seed):
     figures, extras, run_dir = run_in_process(

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from headbayes.config.typed import flat_values
 from headbayes.core import store
+from headbayes.core.errors import ConfigError
 from headbayes.core.settings import settings
 from headbayes.report.figures import flat_figures
 
@@ -77,8 +78,6 @@ def _client(uri: str, quick: bool = False):
 
 def check_store(tracking) -> None:
     """ConfigError (one line, exit 2) unless the tracking store answers a search."""
-    from headbayes.core.errors import ConfigError
-
     uri = tracking_uri(tracking)
     try:
         with _client(uri, quick=True) as client:
