@@ -31,6 +31,7 @@ import numpy as np
 from headbayes.app.api import RunDir
 from headbayes.core.errors import ConfigError
 from headbayes.core.rundir import RunFiles
+from headbayes.core.settings import settings
 
 __all__ = ["fit", "Posterior", "Report"]
 
@@ -77,7 +78,7 @@ def _no_compile_cache():
     """No persistent compile cache for a fit (it would write outputs/jax_cache where the
     notebook runs), unless HEADBAYES_COMPILE_CACHE names one."""
     name = "HEADBAYES_COMPILE_CACHE"
-    if name in os.environ:
+    if settings().compile_cache_set:
         yield
         return
     os.environ[name] = ""

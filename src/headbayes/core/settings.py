@@ -15,6 +15,7 @@ __all__ = ["Settings", "settings"]
 class Settings:
     output_dir: Path  # HEADBAYES_OUTPUT_DIR (default outputs): runs, sweeps, caches, mlflow.db
     compile_cache: Path | None  # HEADBAYES_COMPILE_CACHE ("": off); default output_dir/jax_cache
+    compile_cache_set: bool  # HEADBAYES_COMPILE_CACHE is set (headbayes.fit uses no cache else)
     plot_worker: bool  # HEADBAYES_PLOT_WORKER=0 draws plots in-process
     xla_defaults: bool  # HEADBAYES_XLA_DEFAULTS=1: XLA's own compile options everywhere
     debug: bool  # HEADBAYES_DEBUG (any non-empty value): tracebacks instead of one line
@@ -33,6 +34,7 @@ def settings() -> Settings:
     return Settings(
         output_dir=output_dir,
         compile_cache=compile_cache,
+        compile_cache_set=cache is not None,
         plot_worker=env.get("HEADBAYES_PLOT_WORKER") != "0",
         xla_defaults=env.get("HEADBAYES_XLA_DEFAULTS") == "1",
         debug=bool(env.get("HEADBAYES_DEBUG")),
