@@ -51,7 +51,7 @@ def test_cached_logdensity_and_gradient_equal_uncached(include, reduction):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
 
 
-@pytest.mark.parametrize("mask", ["head", "last_two"])
+@pytest.mark.parametrize("mask", ["head", pytest.param("last_two", marks=pytest.mark.slow)])
 def test_cached_run_equals_uncached_run(run_in_process, mask):
     common = ("+experiment=sin_head", f"mask={mask}", "sampler.warmup=200", "sampler.keep=100",
               "sampler.num_chains=2", "sampler.step_size=1e-4")

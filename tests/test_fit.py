@@ -144,7 +144,8 @@ def test_text_labels_make_a_classifier_and_predict_takes_a_frame_by_name(tmp_pat
     frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
     frame["kind"] = np.where(frame.a + frame.b > 0, "up", "down")
     net = eqx.nn.MLP(2, 2, 8, 1, activation=jax.nn.relu, key=jax.random.PRNGKey(0))
-    post = headbayes.fit(net, frame, "kind", progress=False, sampler="laplace",
+    post = headbayes.fit(net, frame, "kind", progress=False,
+                         sampler={"name": "laplace", "warmup": 300, "keep": 200},
                          body={"mode": "pretrained", "steps": 300, "weight_decay": 1e-3},
                          prior={"sigma": 1.0}, report={"plots": False})
     assert post.config.likelihood.name == "categorical"

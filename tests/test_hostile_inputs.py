@@ -1130,6 +1130,7 @@ def test_a_learned_run_without_its_scales_and_a_huge_integer_are_run_directory_e
     assert "corrupt file" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 4 s: make test-all
 def test_a_uci_run_reads_its_own_copy_of_the_folder(tmp_path, capsys):
     """Round 4: a received config's data.root was read in place: a folder outside the run (or
     one edited since) gave other figures with exit 0, and a link in it leaked a file's first

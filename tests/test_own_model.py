@@ -141,6 +141,7 @@ def test_predict_takes_columns_by_name_and_ignores_the_target(user_run, monkeypa
     assert (root / "plain_out.csv").read_text() == (root / "shuffled_out.csv").read_text()
 
 
+@pytest.mark.slow  # 4 s: make test-all
 def test_predict_refuses_unfinished_and_corrupt_runs(user_run, tmp_path):
     root, run_dir, _, cli = user_run
     (root / "ok.csv").write_text("a,b\n0,1\n")

@@ -172,6 +172,7 @@ def test_write_failure_names_the_path_and_keeps_the_old_file(tmp_path):
 SHORT = ["+experiment=sin_head", "sampler.warmup=100", "sampler.keep=50"]
 
 
+@pytest.mark.slow  # 6 s: make test-all
 def test_resume_refuses_changed_settings_and_lists_them(headbayes, tmp_path):
     run_dir = tmp_path / "run"
     headbayes("run", *SHORT, f"hydra.run.dir={run_dir}", check_code=0)
