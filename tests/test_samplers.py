@@ -112,3 +112,34 @@ def test_sgld_seed_run_is_far_from_the_exact_posterior(run_in_process):
     assert figures["verdict"] != "ok"
     assert figures["var_ratio_max"] < 0.1
     assert figures["exact_rel_l2"] < 0.1 < figures["rel_l2"]
+
+
+def test_laplace_newton_reaches_the_mode_of_a_log_concave_target_from_far_away():
+    """Logistic regression (log-concave, not quadratic) started 30 units from its mode: full
+    Newton steps overshoot there (three of them, kept only when better, stay far away); the
+    line-searched steps reach the mode, where the gradient vanishes."""
+    import jax
+    import jax.numpy as jnp
+
+    from headbayes.samplers.approximate import _gaussian_at
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(200, 3)), jnp.float32)
+    y = jnp.asarray(rng.random(200) < jax.nn.sigmoid(x @ jnp.array([1.0, -2.0, 0.5])),
+                    jnp.float32)
+
+    def logdensity(w):
+        logits = x @ w
+        return jnp.sum(y * logits - jnp.logaddexp(0.0, logits)) - 0.5 * jnp.sum(w ** 2)
+
+    start = jnp.full(3, 30.0)
+    mode, scale, steps = jax.jit(lambda s: _gaussian_at(logdensity, s, 50))(start)
+    assert float(jnp.max(jnp.abs(jax.grad(logdensity)(mode)))) < 1e-3
+    assert 3 < int(steps) < 50 and np.all(np.isfinite(np.asarray(scale)))
+
+    def plain_newton(w, _):  # the earlier rule: a full step, kept only when better
+        step = jnp.linalg.solve(-jax.hessian(logdensity)(w), jax.grad(logdensity)(w))
+        return jnp.where(logdensity(w + step) > logdensity(w), w + step, w), None
+
+    stuck, _ = jax.lax.scan(plain_newton, start, None, length=3)
+    assert float(jnp.max(jnp.abs(stuck - mode))) > 1.0

@@ -43,7 +43,7 @@ from headbayes.core import xla
 from headbayes.engine.exported import compile_program
 from headbayes.engine.prngkeys import run_keys
 from headbayes.engine.programs import kept
-from headbayes.samplers.base import Info, Sampler
+from headbayes.samplers.base import STEP_KEY, Info, Sampler
 
 __all__ = ["Chunk", "LoopState", "InfoSums", "advance", "zero_sums", "finish_sums", "grow_chunk",
            "warmup_chunk", "sampling_chunk", "FIRST_CALL_STEPS",
@@ -156,8 +156,12 @@ def advance(sampler: Sampler, state: LoopState, key, t, problem, hyper, sums: In
             track: bool = True):
     """The loop body, one chain: one sampler step with `key` at step `t`, the info sums and
     (with `track`) the non-finite record updated. Warmup, sampling and joint training all step
-    with it. Samplers whose info never changes skip the per-step sums (~0.3 µs a step on CPU)."""
-    sampler_state, info = sampler.step(key, state.sampler_state, problem, hyper)
+    with it. Samplers whose info never changes skip the per-step sums (~0.3 µs a step on CPU).
+    The sampler's `hyper` also holds `t` as STEP_KEY: the same for every chain, so a sampler
+    that branches on it (fit, then draw) runs one branch, not both (`vmap` turns a branch on a
+    per-chain value into a select)."""
+    sampler_state, info = sampler.step(key, state.sampler_state, problem,
+                                       {**hyper, STEP_KEY: jnp.asarray(t, jnp.int32)})
     first = state.first_bad_step
     if track:
         first = _track_nonfinite(first, sampler_state.position, t)

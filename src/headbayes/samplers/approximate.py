@@ -8,9 +8,11 @@ checkpointed and resumed like sampling; then each step is an independent draw.
   `num_mc_samples` draws per step, optax Adam at `learning_rate`), started at the initial
   parameters with log-scale -2; `keep` draws from the fitted Gaussian.
 - `laplace`: `warmup` Adam steps (at `learning_rate`) towards the MAP of the sampled leaves,
-  then `NEWTON_STEPS` Newton steps with the exact Hessian, each kept only if it raises the
-  log-density (one step is exact when the posterior is Gaussian), then the Gaussian with
-  covariance T·(−∇²log p)⁻¹ at that point; `keep` draws.
+  then Newton steps with the exact Hessian and a backtracking line search, until no step
+  raises the log-density (at most `NEWTON_STEPS`; one step is exact when the posterior is
+  Gaussian; a log-concave posterior reaches its mode), then the Gaussian with covariance
+  T·(−∇²log p)⁻¹ at that point; `keep` draws. The loop's step number (the same for every
+  chain) picks fitting or drawing, so a drawing step costs one matrix-vector product.
 - `exact`: i.i.d. draws from the closed-form Gaussian posterior of a linear head with a
   conjugate likelihood (`headbayes.analysis.exact`, computed in float64 before the loop and
   handed to it in `hyper`: its mean and the Cholesky factor of its covariance, T included);
@@ -32,8 +34,8 @@ from headbayes.analysis.exact import (design, exact_posterior, noise_mixture,
 from headbayes.core.checks import at_least, positive_float
 from headbayes.core.errors import ConfigError
 from headbayes.posterior.noise import WithNoise, is_sampled
-from headbayes.samplers.base import (SAMPLERS, PositionState, Sampler, SamplerOptions,
-                                     check_common, make_info, tempered)
+from headbayes.samplers.base import (SAMPLERS, STEP_KEY, PositionState, Sampler,
+                                     SamplerOptions, check_common, make_info, tempered)
 
 __all__ = ["make_vi", "make_laplace", "make_exact", "GaussianState", "NEWTON_STEPS",
            "REFIT_STEPS", "LaplaceOptions", "VIOptions", "ExactOptions"]
@@ -90,7 +92,8 @@ def _vi_hint(options) -> str:
 FITTED = {"fitted"}
 HYPER = ("learning_rate", "temperature")
 
-NEWTON_STEPS = 3
+NEWTON_STEPS = 50  # at most; the loop ends at the first step that finds no better point
+HALVINGS = 16  # step lengths tried along a Newton direction: 1, 1/2, ..., 2^-15
 REFIT_STEPS = 50  # VI steps refitting a Gibbs group's Gaussian to each sweep's conditional
 
 
@@ -136,35 +139,58 @@ def _fitted_sampler(logdensity_fn: Callable, warmup: int, fit: Callable, start_s
 
     def step(key, state: GaussianState, problem, hyper):
         logdensity = tempered(logdensity_fn, problem, hyper)
+        # the loop's step, the same for every chain: one branch runs, not both (a Gibbs
+        # group's hyper lacks it; its own count is the same number, per chain)
+        t = hyper.get(STEP_KEY, state.step)
 
         def fitting(state):
-            fitted, grads = fit(key, state, logdensity, hyper, state.step == warmup - 1)
+            fitted, grads = fit(key, state, logdensity, hyper, t == warmup - 1)
             return fitted, make_info(num_grad_evals=grads)
 
         def drawing(state):
             return _draw(key, state, _unravel_of(state.position)), make_info(num_grad_evals=0)
 
-        new, info = jax.lax.cond(state.step < warmup, fitting, drawing, state)
+        new, info = jax.lax.cond(t < warmup, fitting, drawing, state)
         return new._replace(step=state.step + 1), info
 
     return Sampler(init, step, refresh=refresh)
 
 
 def _gaussian_at(logdensity, x, newton_steps: int):
-    """(mode, dense scale factor): `newton_steps` Newton steps from `x` (each kept only where
-    it raises the log-density), then the Gaussian there with covariance (−∇²log p)⁻¹."""
+    """(mode, dense scale factor, Newton steps taken): Newton steps from `x`, each along the
+    Newton direction at the longest of 1, 1/2, 1/4, ... (HALVINGS lengths) that raises the
+    log-density, until none does or `newton_steps` were taken (a log-concave target, such as
+    a linear head under any shipped likelihood, reaches its mode from anywhere); then the
+    Gaussian there with covariance (−∇²log p)⁻¹."""
     hessian = jax.hessian(logdensity)
+    lengths = 0.5 ** jnp.arange(HALVINGS, dtype=x.dtype)
 
-    def newton(x, _):
-        step = jnp.linalg.solve(-hessian(x), jax.grad(logdensity)(x))
-        better = logdensity(x + step) > logdensity(x)
-        return jnp.where(better, x + step, x), None
+    def newton(carry):
+        x, value, steps, _ = carry
+        direction = jnp.linalg.solve(-hessian(x), jax.grad(logdensity)(x))
+        candidates = x + lengths[:, None] * direction
+        values = jax.vmap(logdensity)(candidates)
+        better = values > value  # NaN is never better
+        k = jnp.argmax(better)
+        moved = better[k]
+        return (jnp.where(moved, candidates[k], x), jnp.where(moved, values[k], value),
+                steps + moved.astype(jnp.int32), moved)
 
-    mode, _ = jax.lax.scan(newton, x, None, length=newton_steps)
+    def going(carry):
+        return carry[3] & (carry[2] < newton_steps)
+
+    mode, _, steps, _ = jax.lax.while_loop(going, newton,
+                                           (x, logdensity(x), jnp.int32(0), jnp.bool_(True)))
     eigenvalues, eigenvectors = jnp.linalg.eigh(-hessian(mode))
     # covariance = V diag(1/λ) Vᵀ; NaN (a failed run) if some λ <= 0
     scale = eigenvectors / jnp.sqrt(jnp.where(eigenvalues > 0, eigenvalues, jnp.nan))
-    return mode, scale
+    return mode, scale, steps
+
+
+def _newton_grads(steps, size: int):
+    """Gradient evaluations of `_gaussian_at`: a Hessian (size gradients) and a gradient per
+    Newton step (the step that found no better point included), and the final Hessian."""
+    return (steps + 1) * (size + 1) + size
 
 
 def _unravel_of(position):
@@ -223,19 +249,20 @@ def make_laplace(logdensity_fn: Callable, cfg) -> Sampler:
         x = optax.apply_updates(x, updates)
 
         def finish(x):
-            return _gaussian_at(flat_logdensity, x, NEWTON_STEPS)
+            mean, scale, steps = _gaussian_at(flat_logdensity, x, NEWTON_STEPS)
+            return mean, scale, _newton_grads(steps, x.size)
 
-        mean, scale = jax.lax.cond(last, finish, lambda x: (state.mean, state.scale), x)
+        mean, scale, grads = jax.lax.cond(
+            last, finish, lambda x: (state.mean, state.scale, jnp.int32(0)), x)
         fitted = state._replace(position=unravel(jnp.where(last, mean, x)), fit=(x, opt_state),
                                 mean=mean, scale=scale)
-        hessian_grads = (NEWTON_STEPS + 1) * x.size + NEWTON_STEPS
-        return fitted, 1 + jnp.where(last, hessian_grads, 0)
+        return fitted, 1 + grads
 
     def refit(key, state: GaussianState, logdensity, hyper):
         unravel = _unravel_of(state.position)
-        mean, scale = _gaussian_at(lambda z: logdensity(unravel(z)), state.mean, NEWTON_STEPS)
-        return (state._replace(mean=mean, scale=scale),
-                (NEWTON_STEPS + 1) * state.mean.size + NEWTON_STEPS)
+        mean, scale, steps = _gaussian_at(lambda z: logdensity(unravel(z)), state.mean,
+                                          NEWTON_STEPS)
+        return state._replace(mean=mean, scale=scale), _newton_grads(steps, state.mean.size)
 
     return _fitted_sampler(logdensity_fn, cfg.warmup, fit,
                            lambda flat: jnp.zeros((flat.size, flat.size), flat.dtype), start_fit,

@@ -40,7 +40,7 @@ from headbayes.posterior.density import minibatch
 
 __all__ = ["SAMPLERS", "make_sampler", "make_hyper", "prepared_hyper", "failure_hint", "Sampler",
            "Info", "make_info", "tempered", "PositionState", "with_minibatch", "SamplerOptions",
-           "check_common", "step_size_hint", "SHARED_KEYS"]
+           "check_common", "step_size_hint", "SHARED_KEYS", "STEP_KEY"]
 
 
 SAMPLERS = Registry("sampler")
@@ -107,6 +107,10 @@ class SamplerOptions:
     num_chains: int = 1  # chains side by side (vmap; split across devices)
     init_jitter: float = 0.0  # chains start at the initial parameters + init_jitter · N(0, 1)
 
+
+# The loop's step number in the `hyper` a sampler's step receives (`engine.runner.advance`): the
+# same for every chain (a Gibbs group's hyper lacks it).
+STEP_KEY = "step"
 
 # The keys of SamplerOptions that the groups of a Gibbs sampler share (set on `sampler`).
 SHARED_KEYS = ("temperature", "warmup", "keep", "thin", "num_chains", "init_jitter")

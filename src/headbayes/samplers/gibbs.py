@@ -15,7 +15,8 @@ the `sampler.warmup` sweeps, on the conditionals it meets then. The keys every s
 
 A group with a fitted sampler (`vi`, `laplace`) makes the run mixed VI + MCMC. Its Gaussian
 is refit to the current conditional p(θ_v | θ_m) at every sweep (warm-started from the last
-fit: Laplace takes NEWTON_STEPS Newton steps and the Hessian there, VI takes REFIT_STEPS
+fit: Laplace takes line-searched Newton steps until none improves (at most NEWTON_STEPS) and the
+Hessian there, VI takes REFIT_STEPS
 optimiser steps), and θ_v is drawn from it. So the run is Gibbs with one conditional replaced
 by its Gaussian approximation q(θ_v | θ_m): exact where that conditional is Gaussian and the
 fit reaches it (Laplace on a linear-Gaussian block, as the seed's head bias), approximate
