@@ -228,3 +228,26 @@ def test_an_empty_class_label_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"the class label \(column 'label'\) is empty in "
                                           r"data row 14"):
         make_dataset(cfg.data)
+
+
+def test_worse_than_needs_the_mean_excess_above_its_standard_error():
+    from headbayes.report.metrics import worse_than
+
+    rng = np.random.default_rng(0)
+    reference = rng.exponential(size=400)
+    noise = rng.normal(0.0, 1.0, 400)
+    assert worse_than(reference + noise - noise.mean(), reference) is None  # mean excess 0
+    mean, error = worse_than(reference + noise - noise.mean() + 0.2, reference)
+    assert mean == pytest.approx(0.2) and error == pytest.approx(noise.std(ddof=1) / 20)
+    assert worse_than(reference - 0.5, reference) is None  # better, not worse
+
+
+@pytest.mark.slow  # 7 s: make test-all
+def test_the_verdict_warns_when_the_posterior_is_worse_than_the_map_network(run_in_process):
+    """The issue's command: a Laplace last layer with prior sd 10 on two moons is far worse
+    on held-out NLL than its own MAP network, and the verdict says so (before, 'ok')."""
+    figures, _, _ = run_in_process("data=two_moons", "likelihood=categorical",
+                                   "body=pretrained", "body.steps=1000", "sampler=laplace",
+                                   "sampler.warmup=300", "sampler.keep=100", "report.plots=false")
+    assert figures["test_nll"] > 5 * figures["map_test_nll"]
+    assert "is worse than the MAP network's" in figures["verdict"]

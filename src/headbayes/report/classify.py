@@ -59,14 +59,19 @@ def reliability(p_mean: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) ->
             "count": np.array([r[2] for r in rows])}
 
 
+def point_nll(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n,) negative log probability of each point's label under `p` (n, classes)."""
+    labels = np.asarray(y).reshape(-1).astype(int)
+    return -np.log(np.maximum(p[np.arange(len(labels)), labels], _TINY))
+
+
 def class_figures(p_mean: np.ndarray, y: np.ndarray) -> dict:
     """accuracy, test_nll, brier, ece and the mean entropy of p̄ against labels `y` (n, 1)."""
     labels = np.asarray(y).reshape(-1).astype(int)
     onehot = np.eye(p_mean.shape[1])[labels]
     table = reliability(p_mean, labels)
     return {"accuracy": float(np.mean(p_mean.argmax(axis=1) == labels)),
-            "test_nll": float(-np.mean(np.log(np.maximum(p_mean[np.arange(len(labels)), labels],
-                                                         _TINY)))),
+            "test_nll": float(np.mean(point_nll(p_mean, labels))),
             "brier": float(np.mean(np.sum((p_mean - onehot) ** 2, axis=1))),
             "ece": float(np.sum(table["count"] * np.abs(table["accuracy"] - table["confidence"]))
                          / len(labels)),

@@ -431,7 +431,33 @@ def _verdict(ctx: ReportContext):
     if ctx.heldout is not None:  # then the training rows were evaluated too (report_parts)
         residual = metrics.mean_rmse(ctx.mean_draws("train"), ctx.data.y_train)
         warnings += fit_warnings(ctx.heldout[0], ctx.noise_sd_mean, residual)
+    warnings += _worse_than_map(ctx)
     return {"verdict": "ok" if not warnings else "; ".join(warnings)}
+
+
+def _worse_than_map(ctx: ReportContext) -> list[str]:
+    """A warning when the posterior predictive's held-out NLL is worse than the MAP network's
+    (a body with capability `map`) by more than the standard error of the per-point excess."""
+    if "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None:
+        return []
+    y = ctx.data.y_test
+    if ctx.classifier:
+        bayes = classify.point_nll(ctx.class_predictive["test"][0], y)
+        point = classify.point_nll(classify.probabilities(ctx.map_test, ctx.family), y)
+    else:
+        f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean
+        if ctx.split is not None:
+            f_map, scale = ctx.split(f_map)
+            noise_sd = scale[:, 0]
+        bayes = metrics.pointwise_nll(ctx.f_test, y, ctx.noise_for("test"), ctx.noise_predictive)
+        point = metrics.point_nll(f_map, y, noise_sd, ctx.noise_predictive)
+    worse = metrics.worse_than(bayes, point)
+    if worse is None:
+        return []
+    shift = 0.0 if ctx.classifier else float(np.log(ctx.y_scale))  # as test_nll is reported
+    return [f"held-out NLL {np.mean(bayes) + shift:.4g} is worse than the MAP network's "
+            f"{np.mean(point) + shift:.4g} by {worse[0]:.3g} (standard error {worse[1]:.2g}): "
+            f"the posterior adds no value here; check the prior scale (prior.sigma)"]
 
 
 METRIC_KEYS = tuple(dict.fromkeys(key for m in METRICS for key in m.keys))  # test_nll: twice

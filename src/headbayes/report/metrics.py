@@ -104,15 +104,41 @@ def heldout(f_draws: np.ndarray, y: np.ndarray, sigma,
     one per draw and point (draws, n)."""
     pooled = _pooled(f_draws)
     calibration = _coverage(pooled, y, sigma, CALIBRATION_LEVELS, noise)  # LEVELS among them
+    log_mean = -pointwise_nll(f_draws, y, sigma, noise)
     y = np.asarray(y, np.float64)[:, 0]
-    logp = noise.logpdf(pooled, y, sigma)
-    peak = logp.max(axis=0)
-    log_mean = peak + np.log(np.mean(np.exp(logp - peak), axis=0))
     figures = {"test_rmse": float(np.sqrt(np.mean((pooled.mean(axis=0) - y) ** 2))),
                "test_nll": float(-np.mean(log_mean)),
                "test_coverage_90": calibration[0.9],
                **{f"coverage_{round(level * 100)}": calibration[level] for level in LEVELS}}
     return figures, calibration
+
+
+def pointwise_nll(f_draws: np.ndarray, y: np.ndarray, sigma,
+                  noise: NoisePredictive = GAUSSIAN_NOISE) -> np.ndarray:
+    """(n,) negative log predictive density at each test point: the draws' mixture (arguments
+    as `heldout`)."""
+    logp = noise.logpdf(_pooled(f_draws), np.asarray(y, np.float64)[:, 0], sigma)
+    peak = logp.max(axis=0)
+    return -(peak + np.log(np.mean(np.exp(logp - peak), axis=0)))
+
+
+def point_nll(f: np.ndarray, y: np.ndarray, sigma,
+              noise: NoisePredictive = GAUSSIAN_NOISE) -> np.ndarray:
+    """(n,) negative log density of one network's predictive at each test point (arguments
+    as `point_heldout`)."""
+    return -noise.logpdf(np.asarray(f, np.float64)[:, 0], np.asarray(y, np.float64)[:, 0],
+                         sigma)
+
+
+def worse_than(nll: np.ndarray, reference: np.ndarray) -> tuple[float, float] | None:
+    """(mean excess, its standard error) of the per-point `nll` over `reference`'s on the
+    same points, when the mean excess is more than its standard error; else None."""
+    excess = np.asarray(nll, np.float64) - np.asarray(reference, np.float64)
+    if excess.size < 2 or not np.all(np.isfinite(excess)):
+        return None
+    error = float(np.std(excess, ddof=1) / np.sqrt(excess.size))
+    mean = float(np.mean(excess))
+    return (mean, error) if mean > error else None
 
 
 def point_heldout(f: np.ndarray, y: np.ndarray, sigma,
@@ -121,9 +147,9 @@ def point_heldout(f: np.ndarray, y: np.ndarray, sigma,
     `noise` (default N(f(x), sigma²)) at every test point; RMSE, mean negative log density,
     and the share of y in the central 90% interval (Gaussian: f ± 1.6449 sigma). `f` and `y`
     have shape (n, 1); `sigma` a number or one per point (n,)."""
+    nll = point_nll(f, y, sigma, noise)
     y, f = np.asarray(y, np.float64)[:, 0], np.asarray(f, np.float64)[:, 0]
     residual = y - f
-    nll = -noise.logpdf(f, y, sigma)
     return {"test_rmse": float(np.sqrt(np.mean(residual**2))), "test_nll": float(np.mean(nll)),
             "test_coverage_90": float(np.mean(noise.covers_90(f, y, sigma)))}
 
