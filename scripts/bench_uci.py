@@ -11,9 +11,12 @@ the mean ± standard error over the splits of the test RMSE and the test log-lik
 published figures of data/uci/README.md. Wall time per split is measured in one process
 through the Python API (`headbayes.run`: pretraining, learning the scales, sampling, report
 with plots; no interpreter start-up), the first split of the first dataset including the
-compilation of every program.
+compilation of every program. Then the gap splits (Foong et al. 2019; `data.gap=K`, one per
+input of each dataset: the middle third of the rows sorted by input K held out), with the same
+recipe, in the section "gap" (`--gap-only` measures and rewrites that section alone).
 
     python scripts/bench_uci.py [--splits 20] [--datasets yacht energy] [--output docs/uci.md]
+    python scripts/bench_uci.py --gap-only
 """
 
 import argparse
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_sections import markers
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "uci"
@@ -57,6 +61,48 @@ def run_split(name: str, split: int, variant: list, out: Path) -> tuple[dict, fl
     started = time.perf_counter()
     run = headbayes.run(cfg, run_dir=out / f"{name}-{split}-{'-'.join(variant) or 'uci'}")
     return run.metrics, time.perf_counter() - started
+
+
+def measure_gap(datasets: list) -> dict:
+    """{dataset: [figures of the gap split of each input]} with the `uci` recipe."""
+    import headbayes
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in datasets:
+            inputs = len((DATA / name / "index_features.txt").read_text().split())
+            results[name] = []
+            for k in range(inputs):
+                cfg = headbayes.compose(["+experiment=uci", f"data.root={DATA / name}",
+                                         f"data.gap={k}", "report.plots=false"])
+                figures = headbayes.run(cfg, run_dir=Path(tmp) / f"{name}-gap{k}").metrics
+                results[name].append(figures)
+                print(f"{name} gap {k}: cov90 {figures['test_coverage_90']:.2f} LL "
+                      f"{-figures['test_nll']:.3f} (MAP cov90 "
+                      f"{figures['map_test_coverage_90']:.2f})", flush=True)
+    return results
+
+
+def gap_section(results: dict) -> str:
+    lines = ["## Gap splits", "",
+             "`headbayes run +experiment=uci data.root=data/uci/NAME data.gap=K`, one run per "
+             "input K: the rows sorted by input K, the middle third held out (Foong et al. "
+             "2019, \"in-between\" uncertainty), the same recipe. Means over the inputs; the "
+             "coverage is of the held-out middle third.", "",
+             "| dataset | gap splits | 90% coverage in the gap | lowest | test log-likelihood | "
+             "MAP network's 90% coverage | MAP network's log-likelihood |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, rows in results.items():
+        coverage = [r["test_coverage_90"] for r in rows]
+        lines.append(f"| {name} | {len(rows)} | {np.mean(coverage):.3f} | {min(coverage):.3f} | "
+                     f"{mean_se([-r['test_nll'] for r in rows])} | "
+                     f"{np.mean([r['map_test_coverage_90'] for r in rows]):.3f} | "
+                     f"{mean_se([-r['map_test_nll'] for r in rows])} |")
+    reached = [n for n, rows in results.items()
+               if np.mean([r["test_coverage_90"] for r in rows]) >= 0.80]
+    lines += ["", f"Mean 90% coverage in the gap at least 0.80: {len(reached)} of "
+              f"{len(results)} ({', '.join(reached) or 'none'}).", ""]
+    return "\n".join(lines)
 
 
 def mean_se(values) -> str:
@@ -148,7 +194,7 @@ def timings(results: dict, datasets: list) -> list[str]:
     return lines
 
 
-def render(results: dict, datasets: list, splits: int, cli: list) -> str:
+def render(results: dict, datasets: list, splits: int, cli: list, gap: str) -> str:
     import jax
 
     command = "python scripts/bench_uci.py" + ("" if splits == 20 else f" --splits {splits}")
@@ -192,6 +238,8 @@ def render(results: dict, datasets: list, splits: int, cli: list) -> str:
         f"{cli[0]:.1f} s with an empty compilation cache, then "
         f"{', '.join(f'{t:.1f}' for t in cli[1:])} s with the cache it filled.",
         "",
+        "\n".join(markers("gap")[:1] + [gap.strip()] + markers("gap")[1:]),
+        "",
     ])
 
 
@@ -201,11 +249,17 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=sorted(PUBLISHED))
     parser.add_argument("--output", default=str(ROOT / "docs" / "uci.md"),
                         help="file to write, or - to print")
+    parser.add_argument("--gap-only", action="store_true",
+                        help="measure the gap splits alone and rewrite their section")
     args = parser.parse_args()
-    results = measure(args.datasets, args.splits)
-    text = render(results, args.datasets, args.splits, command_line(args.datasets[0]))
     from bench_sections import emit
 
+    gap = gap_section(measure_gap(args.datasets))
+    if args.gap_only:
+        emit(gap, args.output, section="gap")
+        return
+    results = measure(args.datasets, args.splits)
+    text = render(results, args.datasets, args.splits, command_line(args.datasets[0]), gap)
     emit(text, args.output)
 
 

@@ -72,6 +72,9 @@ ROWS = [
     (('data.root', 'data.split'), False,
      '`uci`: the benchmark folder and the standard split K (`index_train_K.txt`, '
      '`index_test_K.txt`)'),
+    (('data.gap',), False,
+     '`uci`: null (the standard split), or K: the gap split of input K instead (the rows '
+     'sorted by input K, the middle third held out; Foong et al. 2019)'),
     (('body',), True,
      "`frozen` (the seed's Pattern A), `pretrained`, `joint` (see \"Body modes\" below)"),
     (('body.optimizer', 'body.lr', 'body.steps'), False,

@@ -2,6 +2,7 @@
 until `.save`, and come back with `load_run(dir, model=net)`."""
 
 import gc
+import re
 import json
 import os
 
@@ -185,3 +186,96 @@ def test_an_equinox_mlp_runs_stage_by_stage_as_its_own_forward(depth, final):
     if depth:
         np.testing.assert_array_equal(run_from(net, features(net, x, depth), depth), whole)
     assert linear_head(net) == (None if final == "softplus" else f"layers.{depth}")
+
+
+CLASS = """
+import equinox as eqx
+import jax.numpy as jnp
+
+
+class Head(eqx.Module):
+    layer: eqx.nn.Linear
+
+    def __call__(self, x):
+        return {body}
+"""
+
+
+def _head_class(body: str):
+    """A class `Head` of module 'notebook', as a notebook cell defines it (run again: a new
+    class of the same name)."""
+    namespace = {"__name__": "notebook"}
+    exec(CLASS.format(body=body), namespace)  # noqa: S102 (the test's own source)
+    return namespace["Head"]
+
+
+def test_a_class_defined_again_is_another_model_and_another_layout():
+    """A notebook cell run again with another forward: the same name, module and values, but
+    another class; its digest (every cache's key) differs. A network passed back with another
+    activation has another layout and is refused."""
+    import equinox as eqx
+    import jax
+
+    from headbayes.models.given import give, receive
+
+    linear = eqx.nn.Linear(3, 1, key=jax.random.PRNGKey(0))
+    first = give(_head_class("jnp.tanh(self.layer(x))")(linear))
+    second = give(_head_class("self.layer(x)")(linear))
+    assert first.digest != second.digest and first.layout == second.layout
+    relu = give(eqx.nn.MLP(3, 1, 8, 1, activation=jax.nn.relu, key=jax.random.PRNGKey(0)))
+    tanh = eqx.nn.MLP(3, 1, 8, 1, activation=jax.numpy.tanh, key=jax.random.PRNGKey(0))
+    with pytest.raises(ConfigError, match="pass the network the run was fit with"):
+        receive(relu, tanh)
+    assert receive(relu, eqx.nn.MLP(3, 1, 8, 1, activation=jax.nn.relu,
+                                    key=jax.random.PRNGKey(5))).layout == relu.layout
+
+
+def _configured(tmp_path, x, y, **options):
+    from headbayes.app.fit import _config
+
+    sections = {k: options.pop(k, None) for k in ("mask", "likelihood", "prior", "sampler",
+                                                  "body")}
+    return _config(_net(), x, y, tmp_path, options.pop("x_test", None),
+                   options.pop("y_test", None), options.pop("experiment", None), sections,
+                   options)
+
+
+def test_fit_refuses_what_it_cannot_take_as_data_naming_the_column(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40),
+                          "t": rng.normal(size=40)})
+    for bad, message in (
+            (frame.assign(c=["u"] * 40), "column 'c' holds values that are not numbers"),
+            (frame.rename(columns={"b": "${oc.env:HOME}"}), "would read as an interpolation"),
+            (pd.concat([frame, frame[["a"]].rename(columns={"a": "a"})], axis=1),
+             "more than one column is named 'a'")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            _configured(tmp_path, bad, "t")
+    flagged = frame.assign(t=frame.t, flag=frame.a > 0)[["a", "flag", "t"]]
+    cfg = _configured(tmp_path, flagged, "t")  # bool inputs as 0 and 1
+    with np.load(cfg.data.path) as written:
+        assert set(np.unique(written["flag"])) == {0.0, 1.0}
+    labels = pd.Series(["up", "down"] * 19 + ["up", None])
+    with pytest.raises(ConfigError, match="y: no label at position 39"):
+        _configured(tmp_path, frame[["a", "b"]], labels)
+    with pytest.raises(ConfigError, match="y_test: the target column is 't'"):
+        _configured(tmp_path, frame, "t", x_test=frame.rename(columns={"t": "u"}), y_test="u")
+    with pytest.raises(ConfigError, match="brings its own data"):
+        _configured(tmp_path, frame, "t", experiment="sin3_head")
+
+
+def test_fit_takes_mask_groups_and_names_the_users_data_in_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x, y = _data(40)
+    groups = {"weights": {"include": ["layers.1.weight"], "sampler": {"name": "nuts"}},
+              "bias": {"include": ["layers.1.bias"], "sampler": {"name": "mala"}}}
+    cfg = _configured(tmp_path, x, y, sampler="gibbs", mask={"include": ["layers.1"],
+                                                              "groups": groups})
+    assert list(cfg.mask.groups) == ["weights", "bias"]
+    x[5, 1] = np.nan
+    with pytest.raises(ConfigError) as refused:
+        headbayes.fit(_net(), x, y, progress=False)
+    assert str(refused.value).startswith("x, y: holds a non-finite value (nan) in column 'x1'")
+    assert "headbayes-fit-" not in str(refused.value)

@@ -292,3 +292,30 @@ def test_sampled_sigma_refused_with_a_tempered_posterior():
         validate(headbayes.compose([*SAMPLED, "sampler.temperature=2"]))
     with pytest.raises(ConfigError, match="needs `likelihood.reduction=sum`"):
         validate(headbayes.compose([*SAMPLED, "likelihood.reduction=mean"]))
+
+
+def test_a_gap_split_holds_out_the_middle_third_of_one_input():
+    """`data.gap=K`: the test rows are the middle third of the rows sorted by input K, so the
+    held-out values of that input lie between the training rows' lower and upper thirds."""
+    from headbayes.datasets import make_dataset
+    from headbayes.datasets.uci import gap_split
+
+    column = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 0.0, 3.0])
+    train, test = gap_split(column)
+    assert sorted(column[test].tolist()) == [3.0, 3.0, 4.0]  # ranks 3..5 of 11 (stable)
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(11))
+
+    root = ROOT / "data" / "uci" / "yacht"
+    cfg = headbayes.compose(["+experiment=uci", f"data.root={root}", "data.gap=5"])
+    data = make_dataset(cfg.data)
+    table = np.loadtxt(root / "data.txt")
+    froude = table[:, 5]  # input 5 of yacht is column 5, the Froude number
+    test_rows = data.rows["test"]  # the training rows: its train and validation parts
+    train_rows = np.concatenate([data.rows["train"], data.rows.get("val", [])]).astype(int)
+    assert len(test_rows) == len(table) // 3 and len(train_rows) == len(table) - len(test_rows)
+    lower = froude[train_rows][froude[train_rows] <= np.median(froude)]
+    upper = froude[train_rows][froude[train_rows] > np.median(froude)]
+    assert lower.max() <= froude[test_rows].min() and froude[test_rows].max() <= upper.min()
+    with pytest.raises(ConfigError, match="data.gap: 6 is beyond the 6 inputs"):
+        make_dataset(headbayes.compose(["+experiment=uci", f"data.root={root}",
+                                        "data.gap=6"]).data)

@@ -171,3 +171,24 @@ def test_the_sweep_lock_is_never_opened_through_a_link(tmp_path):
     with pytest.raises((OSError, HeadbayesError)):
         _parent_run(None, "0", sweep)  # refused before the client is ever used
     assert not target.exists() and not (sweep / "mlflow_parent.json").exists()
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("sqlite:///", "in-memory database, which keeps nothing"),
+    ("sqlite:///:memory:", "in-memory database, which keeps nothing")])
+def test_a_store_that_keeps_nothing_is_refused(uri, message, monkeypatch):
+    from headbayes.report.tracking import check_store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(ConfigError, match=message):
+        check_store(headbayes.compose(TINY).tracking)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with pytest.raises(ConfigError, match="tracking.experiment: the MLflow experiment needs"):
+        check_store(headbayes.compose([*TINY, "tracking.experiment=' '"]).tracking)
+
+
+def test_the_python_api_asks_the_store_before_sampling(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="does not answer"):
+        headbayes.run(headbayes.compose(TINY), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

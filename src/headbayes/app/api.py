@@ -170,7 +170,8 @@ def _default_run_dir() -> Path:
 def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     """Sample `config` (from `compose`) into `run_dir` (default: a new directory under
     outputs/runs/), write the report (metrics.json; the plots unless `report.plots` is false)
-    and status.json; return the `RunDir`. Errors raise HeadbayesError subclasses (ConfigError,
+    and status.json; with `+tracking=mlflow` log it (the store is asked before sampling);
+    return the `RunDir`. Errors raise HeadbayesError subclasses (ConfigError,
     SamplingError, ...); status.json records them. A `run_dir` holding committed chunks of the
     same config resumes from them; one holding another config's is refused (OtherRunInDir),
     nothing changed."""
@@ -186,13 +187,19 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file, not a folder for the run")
     validate(config)
+    if config.tracking.backend == "mlflow":  # the store answers before anything is sampled
+        from headbayes.report.tracking import check_store
+
+        check_store(config.tracking)
     run_dir.mkdir(parents=True, exist_ok=True)
     with session.owned(run_dir):
         resume = session.holds_this_run(config, run_dir)  # before anything is written
         job = session.sample(config, run_dir, progress or (lambda *args: None), resume,
                              on_sampling=session.plots_prefetch(config) if report else None)
         if report:
-            session.report(config, run_dir, job)
+            figures, _ = session.report(config, run_dir, job)
+    if report and config.tracking.backend == "mlflow":
+        session.track(config, run_dir, figures)
     return RunDir(run_dir)
 
 

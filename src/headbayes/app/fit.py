@@ -21,6 +21,7 @@ import base64
 import contextlib
 import html
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from headbayes.app.api import RunDir
-from headbayes.core.errors import ConfigError
+from headbayes.core.errors import ConfigError, HeadbayesError, RunDirError, SamplingError
 from headbayes.core.rundir import RunFiles
 from headbayes.core.settings import settings
 
@@ -67,10 +68,25 @@ def fit(model, x, y=None, *, mask=None, likelihood=None, prior=None, sampler=Non
         bar = sampling_progress() if progress else contextlib.nullcontext(None)
         with _no_compile_cache(), bar as update:
             api.run(config, folder / "run", progress=update)
+    except HeadbayesError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        if type(e) in (ConfigError, SamplingError, RunDirError):  # one message argument
+            raise type(e)(_without_folder(str(e), folder)) from None
+        raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return Posterior(folder)
+
+
+def _without_folder(message: str, folder: Path) -> str:
+    """`message` naming fit's data as the user gave it, not the temporary files (removed)."""
+    message = message.replace(f"data.path: {folder / 'train.npz'}", "x, y:")
+    message = message.replace(f"data.test_path: {folder / 'test.npz'}", "x_test, y_test:")
+    message = message.replace(str(folder / "train.npz"), "x, y")
+    message = message.replace(str(folder / "test.npz"), "x_test, y_test")
+    return re.sub(r"; \d+ draws kept before it are in \S+", "", message).replace(
+        str(folder), "fit's temporary folder (removed)")
 
 
 @contextlib.contextmanager
@@ -97,6 +113,9 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
     from headbayes.models.given import give
 
     given = None
+    if "hydra" in options:
+        raise ConfigError("hydra: fit runs in a temporary folder, without Hydra; save the "
+                          "result where you want it with .save(dir)")
     overrides = [] if experiment is None else [f"+experiment={_text(experiment, 'experiment')}"]
     if isinstance(model, (str, dict)):
         overrides += _section("model", model, "name")
@@ -106,12 +125,13 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
     if not isinstance(data_options, dict):
         raise ConfigError(f"data: a dict of data keys (test_fraction, val_fraction, seed, "
                           f"standardize, inputs), got {data_options!r:.80}")
+    data_options = dict(data_options)  # the caller's dict stays as it is
     fixed = [k for k in data_options if k in DATA_KEYS_SET_BY_FIT]
     if fixed:
         raise ConfigError(f"data.{fixed[0]}: fit writes the data's file from x and y; give "
                           f"the data keys test_fraction, val_fraction, seed, standardize, "
                           f"inputs")
-    table = _Table(x, y, x_test, y_test)
+    table = _Table(x, y, x_test, y_test, data_options.pop("inputs", None))
     if sections["likelihood"] is None and table.text_labels:
         sections["likelihood"] = "categorical"
     for name, value in sections.items():
@@ -121,7 +141,17 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
     for key, value in options.items():
         overrides += _flat(key, value)
     overrides += ["data=npz", *_flat("data", data_options)]
-    composed = compose_dict(overrides)
+    try:
+        composed = compose_dict(overrides)
+    except ConfigError as e:
+        if experiment is None or "data 'npz' has no key" not in str(e):
+            raise
+        composed = None
+    if composed is None or composed.data.name != "npz":
+        raise ConfigError(f"experiment {experiment!r} brings its own data (its data keys do "
+                          f"not apply to x and y); fit uses your arrays: start from an "
+                          f"experiment for your own data (experiment='tabular'), or give the "
+                          f"sections yourself")
     classes = table.text_labels or _is_classifier(composed.likelihood.name)
     paths = table.write(folder, classes)
     with open_dict(composed):
@@ -129,6 +159,10 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
                                             "classes": classes,
                                             "test_path": str(paths[1]) if paths[1] else ""},
                          merge=True)
+        groups = sections["mask"].get("groups") if isinstance(sections["mask"], dict) else None
+        if groups is not None:  # new keys: set on the composed config, typed by checked()
+            _value(groups, "mask.groups")  # plain values only, no interpolation
+            OmegaConf.update(composed, "mask.groups", groups, merge=False)
         if given is not None:
             composed.model = OmegaConf.create(vars(given))
             if sections["mask"] is None:
@@ -172,7 +206,7 @@ def _mask(value) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [f"mask.include={_value(list(value), 'mask')}", "mask.exclude=[]"]
     if isinstance(value, dict):
-        return _flat("mask", value)
+        return _flat("mask", {k: v for k, v in value.items() if k != "groups"})
     raise ConfigError(f"mask: a list of leaf selectors, a mask name or a dict of mask keys, "
                       f"got {value!r:.80}")
 
@@ -216,6 +250,7 @@ def _value(value, key: str) -> str:
     if isinstance(value, float):
         return repr(value)  # inf, -inf and nan are Hydra's spellings too
     if isinstance(value, str):
+        _refuse_interpolation(value, key)
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_value(v, key) for v in value) + "]"
@@ -225,49 +260,84 @@ def _value(value, key: str) -> str:
                       f"{type(value).__name__}")
 
 
-class _Table:
-    """fit's x and y as named columns: a frame's names, else x0, x1, ... and y."""
+def _refuse_interpolation(text: str, what: str) -> None:
+    if "${" in text:
+        raise ConfigError(f"{what}: {text!r} holds '${{', which the config would read as an "
+                          f"interpolation; rename it")
 
-    def __init__(self, x, y, x_test, y_test):
-        self.inputs, self.target, train = self._columns(x, y, "x", "y")
+
+class _Table:
+    """fit's x and y as named columns: a frame's names, else x0, x1, ... and y. Input columns
+    are numbers (bool as 0 and 1); a frame's other columns are refused unless `inputs` leaves
+    them out. The target holds numbers, or labels (text, bool or integers) for a classifier."""
+
+    def __init__(self, x, y, x_test, y_test, inputs=None):
+        self.chosen = None if not inputs else [str(n) for n in inputs]
+        self.inputs, self.target, self.train = self._columns(x, y, "x", "y")
         self.test = None
         if (x_test is None) != (y_test is None):
-            raise ConfigError("x_test and y_test come together (held-out inputs and targets)")
+            raise ConfigError("x_test and y_test come together (held-out inputs and targets; "
+                              "y_test may name a column of x_test)")
         if x_test is not None:
-            inputs, target, self.test = self._columns(x_test, y_test, "x_test", "y_test",
-                                                      self.target)
-            if inputs != self.inputs:
-                raise ConfigError(f"x_test: columns {inputs} differ from x's {self.inputs}")
-        self.train = train
-        labels = [part[self.target] for part in (train, self.test) if part is not None]
+            inputs, _, self.test = self._columns(x_test, y_test, "x_test", "y_test",
+                                                 self.target)
+            missing = [n for n in self.inputs if n not in inputs]
+            if missing:
+                raise ConfigError(f"x_test: no column {missing[0]!r} (x's inputs: "
+                                  f"{', '.join(self.inputs)})")
+            self.test = {n: self.test[n] for n in [*self.inputs, self.target]}
+        labels = [part[self.target] for part in (self.train, self.test) if part is not None]
         self.text_labels = any(v.dtype.kind in "USb" for v in labels)
 
-    @staticmethod
-    def _columns(x, y, x_name: str, y_name: str, target: str | None = None):
+    def _columns(self, x, y, x_name: str, y_name: str, target: str | None = None):
+        """(input names, target name, {name: values}) of one part."""
         if hasattr(x, "columns"):  # a pandas DataFrame: its columns by name
             names = [str(c) for c in x.columns]
-            columns = {str(c): _column(x[c], f"{x_name}[{c!r}]") for c in x.columns}
-            if isinstance(y, str):
-                if y not in columns:
-                    raise ConfigError(f"y: no column {y!r} in x (its columns: "
-                                      f"{', '.join(names)})")
-                return [n for n in names if n != y], y, columns
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ConfigError(f"{x_name}: more than one column is named {repeated[0]!r} "
+                                  f"(names are compared as text)")
+            for name in names:
+                _refuse_interpolation(name, f"{x_name}: column")
+            named = y is not None and np.ndim(y) == 0
+            if named and str(y) not in names:
+                raise ConfigError(f"{y_name}: no column {str(y)!r} in {x_name} (its columns: "
+                                  f"{', '.join(names)})")
+            name = str(y) if named else None
+            if named and target is not None and name != target:
+                raise ConfigError(f"{y_name}: the target column is {target!r} (as in fit's "
+                                  f"y), not {name!r}")
+            columns = dict(zip(names, (x[c] for c in x.columns)))
+            values = columns.pop(name) if named else None
         else:
             if isinstance(y, str):
-                raise ConfigError(f"{y_name}: a column name needs x as a pandas DataFrame; "
-                                  f"give the target's values")
+                raise ConfigError(f"{y_name}: a column name needs {x_name} as a pandas "
+                                  f"DataFrame; give the target's values")
             array = _array(x, x_name)
             array = array[:, None] if array.ndim == 1 else array
             if array.ndim != 2:
                 raise ConfigError(f"{x_name}: (rows, inputs) values, got shape {array.shape}")
-            names = [f"x{j}" for j in range(array.shape[1])]
-            columns = {n: array[:, j] for j, n in enumerate(names)}
-        if y is None:
-            raise ConfigError(f"{y_name}: the targets (one per row), or a column name of x")
-        name = target or str(getattr(y, "name", None) or "y")
-        if name in columns:
-            raise ConfigError(f"{y_name}: its name {name!r} is a column of {x_name} too")
-        values = _column(y, y_name)
+            columns = {f"x{j}": array[:, j] for j in range(array.shape[1])}
+            named, values = False, None
+        if self.chosen is not None:
+            missing = [n for n in self.chosen if n not in columns]
+            if missing:
+                raise ConfigError(f"data.inputs: no column {missing[0]!r} in {x_name} (its "
+                                  f"columns: {', '.join(columns)})")
+            columns = {n: columns[n] for n in self.chosen}
+        columns = {n: _input_column(v, f"{x_name}: column {n!r}") for n, v in columns.items()}
+        if not named:
+            if y is None:
+                raise ConfigError(f"{y_name}: the targets (one per row), or a column name of "
+                                  f"{x_name}")
+            name = target or str(getattr(y, "name", None) or "y")
+            values = y
+            if name in columns:
+                name = target or "target"  # a frame's column is called y: the values' name
+            if name in columns:
+                raise ConfigError(f"{y_name}: its name {name!r} is a column of {x_name} too")
+        _refuse_interpolation(name, y_name)
+        values = _column(values, y_name)
         lengths = {len(v) for v in columns.values()}
         if lengths != {len(values)}:
             raise ConfigError(f"{x_name} has {sorted(lengths)[0]} rows, {y_name} "
@@ -290,6 +360,21 @@ class _Table:
         return tuple(paths)
 
 
+def _input_column(values, what: str) -> np.ndarray:
+    """An input column as float64: numbers, or bool as 0 and 1; text is refused."""
+    array = np.asarray(values)
+    if array.dtype.kind == "b":
+        return array.astype(np.float64)
+    if array.dtype.kind not in "biuf":
+        try:
+            return _array(array.astype(np.float64), what)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what} holds values that are not numbers ({array.dtype}): "
+                              f"encode it as numbers (pandas.get_dummies, say) or leave it "
+                              f"out (data={{'inputs': [...]}})") from None
+    return _array(array, what)
+
+
 def _labels(values: np.ndarray) -> np.ndarray:
     return values.astype(str) if values.dtype.kind in "USb" else values
 
@@ -305,8 +390,15 @@ def _array(values, what: str) -> np.ndarray:
 
 
 def _column(values, what: str) -> np.ndarray:
-    """One value per row: numbers as float64, text or bool labels as text."""
+    """One value per row: numbers as float64, text or bool labels as text; a missing label
+    (None, NaN among text) is refused."""
     array = np.asarray(values)
+    if array.dtype.kind == "O":
+        missing = [i for i, v in enumerate(array.tolist())
+                   if v is None or isinstance(v, float) and v != v]
+        if missing and not all(isinstance(v, (int, float)) for v in array.tolist()):
+            raise ConfigError(f"{what}: no label at position {missing[0]} (None or NaN); "
+                              f"drop the row or give its label")
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -340,7 +432,7 @@ class Posterior(RunDir):
 
     def save(self, directory) -> RunDir:
         """Copy the run directory to `directory` (new, or an empty folder): an ordinary run
-        directory (`headbayes report`, `summarize`; `load_run(directory, model=net)`)."""
+        directory, read again with `headbayes.load_run(directory, model=net)`."""
         if not isinstance(directory, (str, os.PathLike)):
             raise ConfigError(f"save: a folder's path, got {type(directory).__name__}")
         target = Path(directory)

@@ -13,7 +13,8 @@ from headbayes.core.errors import OtherRunInDir, SignalStop, raise_if_signalled
 from headbayes.core.rundir import RunFiles
 from headbayes.job.signals import on_stop_now
 
-__all__ = ["owned", "holds_this_run", "sample", "report", "run_and_report", "plots_prefetch"]
+__all__ = ["owned", "holds_this_run", "sample", "report", "run_and_report", "track",
+           "plots_prefetch"]
 
 PROFILE = False  # `headbayes run --profile`: print where the job's seconds went
 
@@ -134,10 +135,11 @@ def run_and_report(run_config: RunConfig, run_dir: Path, resume: bool = False,
     if pointer:
         console.stdout.print(pointer)
     if run_config.tracking.backend == "mlflow":
-        _track(run_config, run_dir, figures, sweep_dir)
+        track(run_config, run_dir, figures, sweep_dir)
 
 
-def _track(run_config: RunConfig, run_dir: Path, figures: dict, sweep_dir: Path | None) -> None:
+def track(run_config: RunConfig, run_dir: Path, figures: dict,
+          sweep_dir: Path | None = None) -> None:
     """Log to MLflow; a tracking server that fails is a warning: the run itself is done."""
     from headbayes.report.tracking import log_run, tracking_uri
 

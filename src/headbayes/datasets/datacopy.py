@@ -26,9 +26,11 @@ DIRECTORY = "inputs"
 
 
 def _folder_files(options) -> list[str]:
-    """The files of `data.root` a uci run reads: the table, the columns and its split."""
-    return ["data.txt", "index_features.txt", "index_target.txt",
-            f"index_train_{options.split}.txt", f"index_test_{options.split}.txt"]
+    """The files of `data.root` a uci run reads: the table, the columns and its split's index
+    files (none for a gap split, which follows from the table)."""
+    split = ([] if getattr(options, "gap", None) is not None else
+             [f"index_train_{options.split}.txt", f"index_test_{options.split}.txt"])
+    return ["data.txt", "index_features.txt", "index_target.txt", *split]
 
 
 def copy_inputs(files, cfg) -> tuple[object, dict]:

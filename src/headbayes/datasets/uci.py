@@ -3,8 +3,11 @@
 `data.root` is a folder in the layout of Hernández-Lobato & Adams' benchmark (as the repository's
 data/uci/<name>/ ships it): `data.txt` (whitespace-separated numbers, no header),
 `index_features.txt` and `index_target.txt` (0-based column numbers), and
-`index_train_K.txt`, `index_test_K.txt` (0-based row numbers of split K = `data.split`). The
-inputs are named x<column>, the target y<column>. Inputs and target are standardised with the
+`index_train_K.txt`, `index_test_K.txt` (0-based row numbers of split K = `data.split`). With
+`data.gap=K` the split is instead the gap split of input K (Foong et al. 2019, "in-between"
+uncertainty): the rows sorted by that input (a stable sort), the middle third held out for
+testing, the outer two thirds for training. The inputs are named x<column>, the target
+y<column>. Inputs and target are standardised with the
 training rows (`standardize`), and `val_fraction` of the training rows become a validation part
 drawn with `data.seed`. Every file is read from inside `root`; no name in them is followed.
 """
@@ -21,7 +24,7 @@ from headbayes.datasets.base import DATASETS, Dataset
 from headbayes.datasets.files import regular_file
 from headbayes.datasets.synthetic import standardized
 
-__all__ = ["UCIOptions", "read_indices"]
+__all__ = ["UCIOptions", "read_indices", "gap_split"]
 
 
 @dataclass
@@ -29,6 +32,7 @@ class UCIOptions:
     name: str = "uci"
     root: str = "data/uci/yacht"  # relative to where the command is typed
     split: int = 0
+    gap: int | None = None  # K: the gap split of input K (0-based among the inputs) instead
     val_fraction: float = 0.0
     standardize: bool = True
     seed: int = 0  # draws the validation part
@@ -38,6 +42,8 @@ def _check(options, cfg) -> None:
     require(bool(options.root), "data.root", options.root,
             "a folder in the UCI benchmark layout (e.g. data/uci/yacht)")
     at_least("data.split", options.split, 0)
+    if options.gap is not None:
+        at_least("data.gap", options.gap, 0)
     require(0 <= options.val_fraction < 1, "data.val_fraction", options.val_fraction,
             "a number in [0, 1)")
 
@@ -91,6 +97,34 @@ def _sizes(options) -> tuple[int, int]:
     return len(_columns(options)[0]), 1
 
 
+def gap_split(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, test rows) of a gap split: the rows in the order of `column` (stable), the
+    middle third (n // 3 rows from rank n // 3 on) held out; both sorted by row number."""
+    order = np.argsort(column, kind="stable")
+    n = len(order)
+    test = order[n // 3:n // 3 + n // 3]
+    return np.sort(np.concatenate([order[:n // 3], order[n // 3 + n // 3:]])), np.sort(test)
+
+
+def _split_rows(cfg, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, test rows): the gap split of input `data.gap`, else standard split
+    `data.split` from its index files."""
+    n = x.shape[0]
+    if cfg.gap is not None:
+        if cfg.gap >= x.shape[1]:
+            raise ConfigError(f"data.gap: {cfg.gap} is beyond the {x.shape[1]} inputs "
+                              f"(0 to {x.shape[1] - 1})")
+        if n < 6:
+            raise ConfigError(f"data.gap: {n} rows; a gap split needs at least 6")
+        return gap_split(x[:, cfg.gap])
+    train = read_indices(_file(cfg, f"index_train_{cfg.split}.txt"), n, "data.root")
+    test = read_indices(_file(cfg, f"index_test_{cfg.split}.txt"), n, "data.root")
+    if np.intersect1d(train, test).size:
+        raise ConfigError(f"data.root: split {cfg.split} has rows in both its train and test "
+                          f"indices")
+    return train, test
+
+
 @DATASETS.register("uci", UCIOptions, check=_check, sizes=_sizes)
 def _make_uci(cfg) -> Dataset:
     features, target = _columns(cfg)
@@ -102,13 +136,8 @@ def _make_uci(cfg) -> Dataset:
     if max(features.max(), target) >= table.shape[1]:
         raise ConfigError(f"data.root: column indices beyond the {table.shape[1]} columns of "
                           f"{path}")
-    n = table.shape[0]
-    train = read_indices(_file(cfg, f"index_train_{cfg.split}.txt"), n, "data.root")
-    test = read_indices(_file(cfg, f"index_test_{cfg.split}.txt"), n, "data.root")
-    if np.intersect1d(train, test).size:
-        raise ConfigError(f"data.root: split {cfg.split} has rows in both its train and test "
-                          f"indices")
     x, y = table[:, features], table[:, target]
+    train, test = _split_rows(cfg, x)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ConfigError(f"data.root: {path} holds non-finite values")
     data = standardized(cfg, x[train], y[train], x[test], y[test],

@@ -9,6 +9,7 @@ that layout; its values then come from the run's params.npz, as for every model.
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,12 +45,29 @@ def _array_leaves(module) -> dict:
     return named_leaves(eqx.filter(module, eqx.is_array))
 
 
+def _portable(value) -> str:
+    """A leaf that is not an array, as another process would name it: a function by its
+    module and name, anything else by its repr with memory addresses removed."""
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if callable(value) and name:
+        return f"{getattr(value, '__module__', '')}.{name}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
 def layout_of(module) -> tuple[str, str]:
     """(layout digest, description) of an equinox module: what a model passed again must
-    share with the one a run was fit with."""
+    share with the one a run was fit with: its classes, its static fields and other
+    non-array leaves (functions by name), its array leaves' paths, shapes and dtypes."""
+    import jax
+
     classes = [f"{c.__module__}.{c.__qualname__}" for c in _module_classes(module)]
     leaves = _array_leaves(module)
+    others, treedef = jax.tree_util.tree_flatten(module)
     digest = hashlib.sha256("\n".join(classes).encode())
+    digest.update(re.sub(r" at 0x[0-9a-fA-F]+", "", str(treedef)).encode())
+    for leaf in others:
+        if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
+            digest.update(f"\n{_portable(leaf)}".encode())
     for path, leaf in leaves.items():
         digest.update(f"\n{path} {np.dtype(leaf.dtype).str} {tuple(leaf.shape)}".encode())
     size = sum(int(np.prod(leaf.shape)) for leaf in leaves.values())
@@ -59,12 +77,15 @@ def layout_of(module) -> tuple[str, str]:
 
 
 def _digest(module) -> str:
-    """SHA-256 of everything the object computes with: its tree structure (static fields
-    included), its array leaves' dtypes, shapes and bytes, its other leaves' reprs."""
+    """SHA-256 of everything the object computes with: its classes (the class objects
+    themselves: a class defined again, in a notebook cell, is another model), its tree
+    structure (static fields included), its array leaves' dtypes, shapes and bytes, its other
+    leaves' reprs."""
     import jax
 
     leaves, treedef = jax.tree_util.tree_flatten(module)
-    digest = hashlib.sha256(str(treedef).encode())
+    classes = [f"{c.__module__}.{c.__qualname__}@{id(c)}" for c in _module_classes(module)]
+    digest = hashlib.sha256("\n".join([*classes, str(treedef)]).encode())
     for leaf in leaves:
         if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
             value = np.ascontiguousarray(np.asarray(leaf))

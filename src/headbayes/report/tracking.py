@@ -79,6 +79,11 @@ def _client(uri: str, quick: bool = False):
 def check_store(tracking) -> None:
     """ConfigError (one line, exit 2) unless the tracking store answers a search."""
     uri = tracking_uri(tracking)
+    if not tracking.experiment.strip():
+        raise ConfigError("tracking.experiment: the MLflow experiment needs a name")
+    if uri.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://") or ":memory:" in uri:
+        raise ConfigError(f"tracking: {uri} is an in-memory database, which keeps nothing "
+                          f"after the run; give a file, sqlite:///PATH.db")
     try:
         with _client(uri, quick=True) as client:
             client.search_experiments(max_results=1)
