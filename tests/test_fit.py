@@ -279,3 +279,43 @@ def test_fit_takes_mask_groups_and_names_the_users_data_in_errors(tmp_path, monk
         headbayes.fit(_net(), x, y, progress=False)
     assert str(refused.value).startswith("x, y: holds a non-finite value (nan) in column 'x1'")
     assert "headbayes-fit-" not in str(refused.value)
+
+
+STAGED = """
+import equinox as eqx
+import jax.numpy as jnp
+
+
+class Staged(eqx.Module):
+    a: eqx.nn.Linear
+    b: eqx.nn.Linear
+    stages = ("a", "b")
+
+    def run_stages(self, h, start=0, stop=None):
+        layers = [self.a, self.b][start:stop]
+        for layer in layers:
+            h = {step}
+        return h
+
+    def __call__(self, x):
+        return self.b(jnp.tanh(self.a(x)))
+"""
+
+
+def test_stages_that_do_not_compose_to_the_forward_are_refused_before_sampling(tmp_path):
+    """run_stages whose pieces give another shape than the forward (a user's slip) is named
+    before anything is compiled, instead of a dot_general traceback from the head's
+    statistics."""
+    import jax
+
+    namespace = {"__name__": "notebook"}
+    step = "jnp.zeros(3) + layer(h).sum() if layer is self.a else jnp.zeros(1) + h.sum()"
+    exec(STAGED.format(step=step), namespace)  # noqa: S102
+    keys = jax.random.split(jax.random.PRNGKey(0))
+    import equinox as eqx
+
+    net = namespace["Staged"](eqx.nn.Linear(2, 9, key=keys[0]), eqx.nn.Linear(9, 1, key=keys[1]))
+    x, y = _data(40)
+    with pytest.raises(ConfigError, match=r"the stages before its last \(b\) give shape \(3,\), "
+                                          r"and b takes \(9,\)"):
+        headbayes.fit(net, x, y, progress=False, sampler="exact")

@@ -134,6 +134,10 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
     table = _Table(x, y, x_test, y_test, data_options.pop("inputs", None))
     if sections["likelihood"] is None and table.text_labels:
         sections["likelihood"] = "categorical"
+    for key in ("report", "adapters", "tracking"):
+        if key in options and not isinstance(options[key], dict):
+            raise ConfigError(f"{key}: a dict of {key} keys ({key}={{...}}), got "
+                              f"{options[key]!r:.80}")
     for name, value in sections.items():
         if value is not None:
             overrides += (_mask(value) if name == "mask"
@@ -153,6 +157,10 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
                           f"experiment for your own data (experiment='tabular'), or give the "
                           f"sections yourself")
     classes = table.text_labels or _is_classifier(composed.likelihood.name)
+    if table.text_labels and not _is_classifier(composed.likelihood.name):
+        raise ConfigError(f"y holds labels (text or bool), and likelihood "
+                          f"'{composed.likelihood.name}' is for numbers: a classifier's "
+                          f"likelihood (categorical, bernoulli) takes labels")
     paths = table.write(folder, classes)
     with open_dict(composed):
         OmegaConf.update(composed, "data", {"path": str(paths[0]), "target": table.target,
@@ -202,6 +210,10 @@ def _text(value, what: str) -> str:
 
 def _mask(value) -> list[str]:
     if isinstance(value, str):
+        options = _mask_options()
+        if value not in options:
+            raise ConfigError(f"mask: {value!r} is no mask option ({', '.join(options)}); "
+                              f"leaves to sample are a list: mask=[{value!r}]")
         return [f"mask={value}"]
     if isinstance(value, (list, tuple)):
         return [f"mask.include={_value(list(value), 'mask')}", "mask.exclude=[]"]
@@ -209,6 +221,16 @@ def _mask(value) -> list[str]:
         return _flat("mask", {k: v for k, v in value.items() if k != "groups"})
     raise ConfigError(f"mask: a list of leaf selectors, a mask name or a dict of mask keys, "
                       f"got {value!r:.80}")
+
+
+def _mask_options() -> list[str]:
+    """The mask config files: the package's and ./configs/mask's."""
+    from importlib.resources import files
+
+    shipped = files("headbayes.configs").joinpath("mask").iterdir()
+    names = {p.name[:-len(".yaml")] for p in shipped if p.name.endswith(".yaml")}
+    local = Path.cwd() / "configs" / "mask"
+    return sorted(names | ({p.stem for p in local.glob("*.yaml")} if local.is_dir() else set()))
 
 
 def _section(group: str, value, option_key: str) -> list[str]:

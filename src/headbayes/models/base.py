@@ -154,12 +154,25 @@ def _check_built(name: str, cfg) -> None:
                               f"path's prefix (its leaves: {', '.join(paths)})")
     for stop in range(1, len(stages_of(structure))):
         try:  # the split forward that feature caching runs: its first stages, then the rest
-            jax.eval_shape(lambda a: run_from(eqx.combine(a, static), features(
+            split = jax.eval_shape(lambda a: run_from(eqx.combine(a, static), features(
                 eqx.combine(a, static), one, stop), stop), arrays)
         except Exception as e:
             raise ConfigError(f"model {name}: its run_stages failed (stages before and from "
                               f"{stop}): {type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        if getattr(split, "shape", None) != getattr(out, "shape", None):
+            raise ConfigError(f"model {name}: its run_stages (stages before and from {stop}) "
+                              f"give shape {tuple(getattr(split, 'shape', ()))[1:]} where its "
+                              f"forward gives {tuple(out.shape)[1:]}; run_stages(x, 0, None) "
+                              f"must be model(x)")
+    head = linear_head(structure)
+    if head is not None:
+        width = jax.eval_shape(lambda a: features(eqx.combine(a, static), one,
+                                                  len(stages_of(structure)) - 1), arrays)
+        wanted = node_at(structure, head).weight.shape[1]
+        if tuple(width.shape)[1:] != (wanted,):
+            raise ConfigError(f"model {name}: the stages before its last ({head}) give shape "
+                              f"{tuple(width.shape)[1:]}, and {head} takes ({wanted},)")
     inputs = f"{in_features} input{'s' if in_features != 1 else ''}"
     if not hasattr(out, "shape") or tuple(out.shape) != (1, out_features):
         shape = tuple(out.shape[1:]) if hasattr(out, "shape") else type(out).__name__

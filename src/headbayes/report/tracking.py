@@ -89,6 +89,11 @@ def check_store(tracking) -> None:
             client.search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 (any client, driver or server error)
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "maintenance mode" in first:  # a plain string is a path to MLflow's file store
+            raise ConfigError(f"tracking: {uri!r} is no tracking URI MLflow serves (a path "
+                              f"means MLflow's file store, which MLflow 3 keeps only with "
+                              f"MLFLOW_ALLOW_FILE_STORE=true): give http://HOST:PORT or "
+                              f"sqlite:///PATH.db") from None
         raise ConfigError(f"tracking: the MLflow store {uri} does not answer "
                           f"({type(e).__name__}: {first[:300]}); start it, or set "
                           f"MLFLOW_TRACKING_URI or tracking.uri to one that does") from None
