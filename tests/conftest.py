@@ -44,6 +44,13 @@ def headbayes(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _no_mlflow_telemetry():
+    """MLflow 3 sends usage telemetry from a thread; the tests (and the processes they start)
+    never reach the network for it."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _source_key(tmp_path_factory):
     """This account's key for model source records (`models.code`), kept out of ~/.config;
     the commands the tests start in other processes inherit it."""

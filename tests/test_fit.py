@@ -134,6 +134,7 @@ def test_fit_options_are_refused_with_the_command_line_messages(tmp_path, monkey
         headbayes.fit(_net(), x, y, data={"path": "elsewhere.csv"})
 
 
+@pytest.mark.slow  # 6 s: make test-all (the notebook's wine classifier covers it too)
 def test_text_labels_make_a_classifier_and_predict_takes_a_frame_by_name(tmp_path,
                                                                          monkeypatch):
     import equinox as eqx

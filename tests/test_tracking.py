@@ -43,11 +43,13 @@ def test_a_run_is_logged_with_config_metrics_verdict_and_artifacts(headbayes, tm
     assert (kept / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
 
 
-def test_a_store_that_does_not_answer_stops_the_run_before_sampling(refused_run,
+def test_a_store_that_does_not_answer_stops_the_run_before_sampling(headbayes, tmp_path,
                                                                     monkeypatch):
+    """In a process of its own, as typed (importing MLflow into this test process, with
+    everything the suite has imported, takes 10 s)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
-    result = refused_run(*TINY, "hydra.run.dir=never")
-    assert result.returncode == 2
+    result = headbayes("run", *TINY, f"hydra.run.dir={tmp_path / 'never'}")
+    assert result.returncode == 2 and not (tmp_path / "never").exists()
     assert result.stderr.count("\n") == 1 and "the MLflow store http://127.0.0.1:9 does not " \
         "answer" in result.stderr
 
@@ -187,6 +189,7 @@ def test_a_store_that_keeps_nothing_is_refused(uri, message, monkeypatch):
         check_store(headbayes.compose([*TINY, "tracking.experiment=' '"]).tracking)
 
 
+@pytest.mark.slow  # 7 s: importing MLflow into the test process; make test-all
 def test_the_python_api_asks_the_store_before_sampling(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     with pytest.raises(ConfigError, match="does not answer"):
