@@ -2,8 +2,9 @@
 
 The object is kept in this process under its digest (`give`); the config names it by that
 digest, so every cache keyed on the model options (`models.model_key`) keys on the object's
-structure, static parts and array values. The config also keeps the object's `layout` (its
-classes, leaf paths, shapes and dtypes): a run directory of a given model is read again with
+class objects, structure, static parts and array values. The config also keeps the object's
+`layout` (its classes by name, static fields, functions by name, leaf paths, shapes and
+dtypes): a run directory of a given model is read again with
 the model passed back in (`receive`, `headbayes.load_run(dir, model=net)`), which must have
 that layout; its values then come from the run's params.npz, as for every model.
 """
@@ -30,8 +31,8 @@ class GivenModel:
     out_features: int | None = None
     seed: int = 0  # unused: the object's values are given
     cache_features: bool = True
-    digest: str = ""  # SHA-256 of the object: structure, static parts, array values
-    layout: str = ""  # SHA-256 of its classes, leaf paths, shapes and dtypes
+    digest: str = ""  # SHA-256 of the object: classes, structure, static parts, array values
+    layout: str = ""  # SHA-256 of what another process can check: see layout_of
     described: str = ""  # its class and size, for messages
 
 
