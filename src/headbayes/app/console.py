@@ -53,7 +53,7 @@ class sampling_progress:
         if self._start is None:
             self._start = (now, 0)
         t0, s0 = self._start
-        rate = f"{(steps - s0) / (now - t0):,.0f}" if now > t0 and steps > s0 else "-"
+        rate = _rate(steps - s0, now - t0)
         self._bar.update(self._task, description=kind, completed=steps, total=total,
                          draws=draws, rate=rate)
         stage, when = self._logged
@@ -67,6 +67,11 @@ class sampling_progress:
             self._notebook.close()
         else:
             self._bar.__exit__(*exc)
+
+
+def _rate(steps: int, seconds: float) -> str:
+    """Steps per second as the bars show it ("-" before the first step is timed)."""
+    return f"{steps / seconds:,.0f}" if seconds > 0 and steps > 0 else "-"
 
 
 class _NotebookBar:
@@ -91,7 +96,7 @@ class _NotebookBar:
         if self._start is None:
             self._start = (now, steps)
         t0, s0 = self._start
-        rate = f"{(steps - s0) / (now - t0):,.0f}" if now > t0 and steps > s0 else "-"
+        rate = _rate(steps - s0, now - t0)
         self._line = (f"<progress value='{steps}' max='{max(total, 1)}'></progress> "
                       f"{html.escape(kind)} {steps:,}/{total:,} steps, {draws:,} draws kept, "
                       f"{rate} steps/s, {now - t0:.0f} s")

@@ -161,7 +161,7 @@ def _config(model, x, y, folder: Path, x_test, y_test, experiment, sections: dic
         raise ConfigError(f"y holds labels (text or bool), and likelihood "
                           f"'{composed.likelihood.name}' is for numbers: a classifier's "
                           f"likelihood (categorical, bernoulli) takes labels")
-    paths = table.write(folder, classes)
+    paths = table.write(folder)
     with open_dict(composed):
         OmegaConf.update(composed, "data", {"path": str(paths[0]), "target": table.target,
                                             "classes": classes,
@@ -309,7 +309,7 @@ class _Table:
                                   f"{', '.join(self.inputs)})")
             self.test = {n: self.test[n] for n in [*self.inputs, self.target]}
         labels = [part[self.target] for part in (self.train, self.test) if part is not None]
-        self.text_labels = any(v.dtype.kind in "USb" for v in labels)
+        self.text_labels = any(v.dtype.kind == "U" for v in labels)  # `_column`: text or floats
 
     def _columns(self, x, y, x_name: str, y_name: str, target: str | None = None):
         """(input names, target name, {name: values}) of one part."""
@@ -366,18 +366,15 @@ class _Table:
                               f"{len(values)}: one target per row")
         return list(columns), name, {**columns, name: values}
 
-    def write(self, folder: Path, classes: bool) -> tuple:
+    def write(self, folder: Path) -> tuple:
         """(train file, test file or None) as npz under `folder`."""
         paths = []
         for part, columns in (("train", self.train), ("test", self.test)):
             if columns is None:
                 paths.append(None)
                 continue
-            arrays = dict(columns)
-            if classes:
-                arrays[self.target] = _labels(arrays[self.target])
             path = folder / f"{part}.npz"
-            np.savez(path, **arrays)
+            np.savez(path, **columns)
             paths.append(path)
         return tuple(paths)
 
@@ -395,10 +392,6 @@ def _input_column(values, what: str) -> np.ndarray:
                               f"encode it as numbers (pandas.get_dummies, say) or leave it "
                               f"out (data={{'inputs': [...]}})") from None
     return _array(array, what)
-
-
-def _labels(values: np.ndarray) -> np.ndarray:
-    return values.astype(str) if values.dtype.kind in "USb" else values
 
 
 def _array(values, what: str) -> np.ndarray:

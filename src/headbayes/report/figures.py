@@ -161,6 +161,18 @@ class ReportContext:
         return map_outputs(self, self.data.x_test)
 
     @cached_property
+    def map_predictive(self) -> tuple:
+        """The MAP network's predictive on the test points: a classifier's class probabilities
+        (n, classes) and None; else its mean (n, 1) and noise sd (the run's mean σ, or the
+        network's own per point when it predicts its noise)."""
+        if self.classifier:
+            return classify.probabilities(self.map_test, self.family), None
+        if self.split is None:
+            return self.map_test, self.noise_sd_mean
+        f_map, scale = self.split(self.map_test)
+        return f_map, scale[:, 0]
+
+    @cached_property
     def iid(self) -> bool:
         """The sampler's draws are independent (it fits, then draws): no R-hat to judge."""
         return "fitted" in SAMPLERS[self.cfg.sampler.name].caps
@@ -287,10 +299,7 @@ def _map_heldout(ctx: ReportContext):
     likelihood's noise: what the Bayesian part adds over it."""
     if "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None or ctx.classifier:
         return None
-    f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean
-    if ctx.split is not None:
-        f_map, scale = ctx.split(f_map)
-        noise_sd = scale[:, 0]
+    f_map, noise_sd = ctx.map_predictive
     figures = metrics.point_heldout(f_map, ctx.data.y_test, noise_sd, ctx.noise_predictive)
     return {**_in_original_units(figures, ctx.y_scale, "map_"),
             "map_test_coverage_90": figures["test_coverage_90"]}
@@ -329,7 +338,7 @@ def _map_classes(ctx: ReportContext):
     """The same for the MAP network alone (a body with capability `map`)."""
     if not ctx.classifier or "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None:
         return None
-    p_map = classify.probabilities(ctx.map_test, ctx.family)
+    p_map = ctx.map_predictive[0]
     figures = classify.class_figures(p_map, ctx.data.y_test)
     result = {f"map_{k}": figures[k] for k in ("accuracy", "test_nll", "brier", "ece")}
     if ctx.data.x_ood is not None:
@@ -441,14 +450,11 @@ def _worse_than_map(ctx: ReportContext) -> list[str]:
     if "map" not in body_entry(ctx.cfg).caps or ctx.data.x_test is None:
         return []
     y = ctx.data.y_test
+    f_map, noise_sd = ctx.map_predictive
     if ctx.classifier:
         bayes = classify.point_nll(ctx.class_predictive["test"][0], y)
-        point = classify.point_nll(classify.probabilities(ctx.map_test, ctx.family), y)
+        point = classify.point_nll(f_map, y)
     else:
-        f_map, noise_sd = ctx.map_test, ctx.noise_sd_mean
-        if ctx.split is not None:
-            f_map, scale = ctx.split(f_map)
-            noise_sd = scale[:, 0]
         bayes = metrics.pointwise_nll(ctx.f_test, y, ctx.noise_for("test"), ctx.noise_predictive)
         point = metrics.point_nll(f_map, y, noise_sd, ctx.noise_predictive)
     worse = metrics.worse_than(bayes, point)

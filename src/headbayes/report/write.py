@@ -72,8 +72,7 @@ def _class_extras(ctx: ReportContext) -> dict:
         labels = ctx.data.y_test[:, 0].astype(int)
         extras["reliability"] = classify.reliability(ctx.class_predictive["test"][0], labels)
         if "map" in body_entry(ctx.cfg).caps:
-            p_map = classify.probabilities(ctx.map_test, ctx.family)
-            extras["map_reliability"] = classify.reliability(p_map, labels)
+            extras["map_reliability"] = classify.reliability(ctx.map_predictive[0], labels)
     if ctx.data.x_train.shape[1] == 2:
 
         grid = plots.plane_grid(np.concatenate([ctx.data.x_train, ctx.data.x_test]))
