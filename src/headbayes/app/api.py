@@ -187,10 +187,9 @@ def run(config, run_dir=None, progress=None, report: bool = True) -> RunDir:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file, not a folder for the run")
     validate(config)
-    if config.tracking.backend == "mlflow":  # the store answers before anything is sampled
-        from headbayes.report.tracking import check_store
+    from headbayes.report.tracking import check_store
 
-        check_store(config.tracking)
+    check_store(config.tracking)  # with tracking, the store answers before anything is sampled
     run_dir.mkdir(parents=True, exist_ok=True)
     with session.owned(run_dir):
         resume = session.holds_this_run(config, run_dir)  # before anything is written

@@ -64,6 +64,7 @@ def preflight(args: list[str]) -> bool:
     from hydra.core.override_parser.types import ValueType
 
     from headbayes.config import composition  # Hydra and JAX: only when needed
+    from headbayes.report.tracking import check_store
     from headbayes.config.typed import CONFIG_GROUPS
 
     output_dir = settings().output_dir
@@ -93,7 +94,7 @@ def preflight(args: list[str]) -> bool:
     if checks >= MANY_CHECKS:
         console.stderr.print(f"checking {checks:,} swept values before the sweep starts ...")
     base = composition.compose_dict(fixed + firsts)
-    _check_tracking(composition.checked(base))
+    check_store(composition.checked(base).tracking)  # before anything is sampled
     for i, override in enumerate(swept):
         key = override.key_or_group
         plain = (key not in CONFIG_GROUPS and "/" not in key and not override.is_add()
@@ -105,14 +106,6 @@ def preflight(args: list[str]) -> bool:
             else:
                 composition.compose(fixed + firsts[:i] + [line] + firsts[i + 1:])
     return every_job
-
-
-def _check_tracking(run_config) -> None:
-    """With `+tracking=mlflow`, the store answers before anything is sampled."""
-    if run_config.tracking.backend == "mlflow":
-        from headbayes.report.tracking import check_store
-
-        check_store(run_config.tracking)
 
 
 def _check_sweep(override, multirun: bool, own_sweeper: bool) -> None:
@@ -268,6 +261,7 @@ def _resume(args: list[str]) -> int:
     plotworker.launch()  # imports matplotlib in another process while this one works
     from headbayes.app import session as job
     from headbayes.config.typed import TrackingConfig, differences, validate
+    from headbayes.report.tracking import check_store
     from headbayes.core.rundir import RunFiles
 
     job.PROFILE = ns.profile
@@ -283,7 +277,7 @@ def _resume(args: list[str]) -> int:
     if changed:
         raise ConfigError(f"resume continues the saved run and cannot change its settings; "
                           f"these differ: {'; '.join(changed)}. Start a new run instead")
-    _check_tracking(cfg)
+    check_store(cfg.tracking)
     with job.owned(ns.run_dir):
         job.run_and_report(cfg, ns.run_dir, resume=True)  # its model: checked above
     return 0

@@ -77,7 +77,10 @@ def _client(uri: str, quick: bool = False):
 
 
 def check_store(tracking) -> None:
-    """ConfigError (one line, exit 2) unless the tracking store answers a search."""
+    """With `tracking.backend=mlflow`, ConfigError (one line, exit 2) unless the tracking store
+    answers a search; nothing without tracking."""
+    if tracking.backend != "mlflow":
+        return
     uri = tracking_uri(tracking)
     if not tracking.experiment.strip():
         raise ConfigError("tracking.experiment: the MLflow experiment needs a name")
