@@ -12,6 +12,8 @@ a = 1 for `sum`,
 with s and c each sampled number's prior sd and centre (`headbayes.posterior.priors`: σ_prior, or
 σ_prior/√fan-in, or a group's own; 0 or the initial value). A prior of another family has no
 closed form: then there is no exact reference.
+A physics likelihood with a linear operator (`headbayes.posterior.physics`) is linear in θ as
+well, each row with its own noise sd: `_physics_posterior`.
 The predictive on the eval grid is Gaussian with mean J μ + offset, variance diag(J Σ Jᵀ);
 its 5%–95% band is 2 · 1.6449 standard deviations wide.
 
@@ -35,7 +37,10 @@ from headbayes.models import (features, leaf_shapes, linear_head, model_structur
                               stages_of)
 from headbayes.models.skeleton import model_with
 from headbayes.posterior.likelihoods import LIKELIHOODS
+from headbayes.models.mask import node_at
 from headbayes.posterior.noise import log_noise_prior
+from headbayes.posterior.operators import FORCING, operator_of
+from headbayes.posterior.physics import is_physics, predicted_terms, unknown_names
 from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
@@ -59,7 +64,13 @@ def _head(cfg: RunConfig) -> str | None:
 
 def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     """Why there is no closed form for this likelihood, model and mask, or None if there is."""
-    if "linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps:
+    if is_physics(cfg.likelihood):
+        if not operator_of(cfg.likelihood.operator, "likelihood.operator").linear:
+            return (f"no exact reference: the operator '{cfg.likelihood.operator}' is not "
+                    f"linear")
+        if unknown_names(cfg.likelihood):
+            return "no exact reference: the operator's coefficients are sampled"
+    elif "linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps:
         return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
                 f"with a linear head")
     head = _head(cfg)
@@ -77,7 +88,7 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
     families = sorted({p.options.family for p in leaves.values() if not is_gaussian(p.options)})
     if families:
         return f"no exact reference: the prior is {' and '.join(families)}, not Gaussian"
-    if cfg.likelihood.sigma == "sampled" and not is_plain(leaves):
+    if getattr(cfg.likelihood, "sigma", None) == "sampled" and not is_plain(leaves):
         return ("no exact reference: with likelihood.sigma=sampled it needs the plain prior "
                 "(Gaussian, prior.scale=fixed, prior.center=zero, no group priors)")
     return None
@@ -183,6 +194,8 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
     `sampled` (the mixture over σ, `noise_mixture`)."""
     head = _head(cfg)
     params64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    if is_physics(cfg.likelihood):
+        return _physics_posterior(cfg, params, params64, sampled, data, head)
     n = len(data.x_train)
     phi_all = _features(cfg, params, np.concatenate([data.x_train, data.x_eval]))  # one program
     phi, phi_eval = phi_all[:n], phi_all[n:]
@@ -201,6 +214,58 @@ def exact_posterior(cfg: RunConfig, params: dict, sampled: list[str], data) -> E
     precision = a * jac.T @ jac / s2 + np.diag(1 / sd**2)
     mean = np.linalg.solve(precision, a * jac.T @ (y - offset) / s2 + centre / sd**2)
     cov = cfg.sampler.temperature * np.linalg.inv(precision)
+    f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)
+    f_var = np.einsum("ij,jk,ik->i", jac_eval, cov, jac_eval).reshape(-1, out)
+    return ExactPosterior(order, mean, cov, f_mean, np.sqrt(np.maximum(f_var, 0)))
+
+
+def _physics_design(cfg: RunConfig, params: dict, order: list[str], x, y):
+    """(J, offset) of a physics likelihood's predicted terms (`predicted_terms`: L[u] at the
+    forcing sensors, u at its values) in the head numbers θ (`order`), float64: exact for a
+    linear operator, where they are affine in θ."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    operator = operator_of(cfg.likelihood.operator, "likelihood.operator")
+    shapes = [np.shape(params[p]) for p in order]
+    with jax.enable_x64(True):
+        model = model_with(cfg, params, np.float64)
+        coefficients = {k: jnp.float64(v) for k, v in cfg.likelihood.coefficients.items()}
+        x, y = jnp.asarray(x, jnp.float64), jnp.asarray(y, jnp.float64)
+
+        def terms(theta):
+            m, start = model, 0
+            for path, shape in zip(order, shapes):
+                size = int(np.prod(shape))
+                parent, _, leaf = path.rpartition(".")
+                m = eqx.tree_at(lambda t: getattr(node_at(t, parent), leaf), m,
+                                theta[start:start + size].reshape(shape))
+                start += size
+            return predicted_terms(m, x, y, operator, coefficients)
+
+        theta0 = jnp.concatenate([jnp.asarray(params[p], jnp.float64).reshape(-1)
+                                  for p in order])
+        jac = np.asarray(jax.jacfwd(terms)(theta0), np.float64)
+        return jac, np.asarray(terms(theta0), np.float64) - jac @ np.asarray(theta0)
+
+
+def _physics_posterior(cfg, params, params64, sampled, data, head) -> ExactPosterior:
+    """The Gaussian posterior of a linear head under a physics likelihood with a linear
+    operator: precision JᵀWJ + diag(1/s²), W = diag(1/sd²) of each row's term."""
+    order = [p for p in (f"{head}.weight", f"{head}.bias") if p in sampled]
+    jac, offset = _physics_design(cfg, params, order, data.x_train, data.y_train)
+    y = np.asarray(data.y_train, np.float64)
+    options = cfg.likelihood
+    sd = np.where(y[:, 1] == FORCING, float(options.sigma_f), float(options.sigma_u))
+    weighted = jac / sd[:, None] ** 2
+    centre, prior_sd = prior_arrays(_leaf_priors(cfg, order), params, float(cfg.prior.sigma))
+    precision = weighted.T @ jac + np.diag(1 / prior_sd**2)
+    mean = np.linalg.solve(precision, weighted.T @ (y[:, 0] - offset) + centre / prior_sd**2)
+    cov = cfg.sampler.temperature * np.linalg.inv(precision)
+    jac_eval, offset_eval, _ = _design(_features(cfg, params, data.x_eval), params64, sampled,
+                                       head)
+    out = params64[f"{head}.bias"].shape[0]
     f_mean = (jac_eval @ mean + offset_eval).reshape(-1, out)
     f_var = np.einsum("ij,jk,ik->i", jac_eval, cov, jac_eval).reshape(-1, out)
     return ExactPosterior(order, mean, cov, f_mean, np.sqrt(np.maximum(f_var, 0)))

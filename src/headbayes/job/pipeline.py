@@ -33,7 +33,7 @@ from headbayes.job.signals import stop_requests
 from headbayes.models import TargetModel
 from headbayes.models.code import source_record
 from headbayes.models.mask import assign_groups, leaf_table, named_leaves
-from headbayes.posterior.noise import named_position
+from headbayes.posterior.position import named_position
 from headbayes.samplers import failure_hint
 
 __all__ = ["run_job", "JobResult"]
@@ -115,7 +115,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     check_report_memory(cfg, data, [leaf["path"] for leaf in table["leaves"] if leaf["sampled"]])
     stages.lap("scales")
     loop, features_s = prepare_loop(cfg, params, static, mask, data,
-                                    sigma_start=scales.get("likelihood_sigma", 1.0))
+                                    sigma_start=scales.get("likelihood_sigma", 1.0),
+                                    coefficients_start=pretraining.get("coefficients"))
     loop, writer, start_step, counts, draws_done = _start(cfg, files, loop, params, writer,
                                                           checkpoint)
     stages.lap("prepare")

@@ -22,8 +22,9 @@ from headbayes.models import is_inexact_shape, linear_head, model_structure, sta
 from headbayes.models.mask import build_mask, leaf_path, named_leaves
 from headbayes.models.prefix import compute_features, first_sampled_stage
 from headbayes.posterior.density import Problem, make_logdensity_fn, plain_log_prior
-from headbayes.posterior.likelihoods import make_likelihood
+from headbayes.posterior.likelihoods import LIKELIHOODS, make_likelihood
 from headbayes.posterior.noise import WithNoise, is_sampled, with_sampled_noise
+from headbayes.posterior.physics import is_physics, physics_logdensity_fn, start_position
 from headbayes.posterior.priors import is_plain, leaf_priors, make_log_prior
 from headbayes.posterior.sufficient import head_stats, make_stats_logdensity_fn, worth_it
 from headbayes.samplers import make_sampler, prepared_hyper
@@ -48,16 +49,20 @@ class Loop(NamedTuple):
 
 
 def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
-                 sigma_start: float = 1.0) -> tuple[Loop, float]:
+                 sigma_start: float = 1.0,
+                 coefficients_start: dict | None = None) -> tuple[Loop, float]:
     """Split the parameters by `mask` and set up the sampler over the sampled leaves (and log σ
-    when `likelihood.sigma=sampled`, starting at `sigma_start`; `headbayes.posterior.noise`);
+    when `likelihood.sigma=sampled`, starting at `sigma_start`; `headbayes.posterior.noise`;
+    and a physics likelihood's unknown coefficients, starting at `coefficients_start` or their
+    prior means; `headbayes.posterior.physics`);
     returns the loop and the seconds spent caching frozen-prefix features (0 when none are
     cached)."""
     position, frozen = eqx.partition(params, mask)
     data = make_dataset(cfg.data) if data is None else data
     s = cfg.sampler
     x, start_stage, features_s = jnp.asarray(data.x_train), 0, 0.0
-    if cfg.model.cache_features and "moves" not in body_entry(cfg).caps:
+    physics = is_physics(cfg.likelihood)  # derivatives in the inputs: the whole network runs
+    if cfg.model.cache_features and "moves" not in body_entry(cfg).caps and not physics:
         start_stage = first_sampled_stage(eqx.combine(params, static), named_leaves(mask))
     if start_stage > 0:
         started = time.perf_counter()
@@ -67,8 +72,11 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     y = jnp.asarray(data.y_train)
     sampled = [p for p, flag in named_leaves(mask).items() if flag]
     log_prior_fn, prior_center = prior_fn(cfg, params, sampled)
-    head = stats_head(cfg, params, static, sampled, start_stage, x)
-    if head is not None:  # a linear Gaussian head: N-independent statistics stand for the data
+    head = None if physics else stats_head(cfg, params, static, sampled, start_stage, x)
+    if physics:
+        logdensity_fn = physics_logdensity_fn(static, cfg.likelihood, log_prior_fn)
+        position = start_position(position, cfg.likelihood, coefficients_start)
+    elif head is not None:  # a linear Gaussian head: N-independent statistics stand for the data
         x, y = head_stats(x, y, eqx.combine(params, static), head), np.zeros((0,), np.float32)
         logdensity_fn = make_stats_logdensity_fn(static, likelihood.from_squares, head,
                                                  log_prior_fn)
@@ -110,7 +118,8 @@ def stats_head(cfg: RunConfig, params, static, sampled: list, start_stage: int, 
     head = linear_head(model)
     minibatches = any(getattr(o, "batch_size", 0) for o in
                       [s, *(group.sampler for group in cfg.mask.groups.values())])
-    if (head is None or start_stage != len(stages_of(model)) - 1 or minibatches
+    if ("linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps or head is None
+            or start_stage != len(stages_of(model)) - 1 or minibatches
             or not_applicable_reason(cfg, sampled) is not None):
         return None
     total_steps = s.warmup + s.keep * s.thin

@@ -7,6 +7,10 @@
   likelihood's and the prior's scales, so they can be learned afterwards;
 - with `body.weight_decay: null`: −(log-likelihood + log-prior) of the run's likelihood and
   prior (their scales must then be numbers).
+A physics likelihood (`headbayes.posterior.physics`) trains the deterministic PINN: its loss
+is the mean over rows of ½ (residual / sd)² (or the negative log posterior), and its unknown
+coefficients are trained with the network, from their prior means; their values go to the
+record (`coefficients`), where the sampler starts them.
 With a validation part (`data.val_fraction` > 0) the loss on it is computed after every step,
 training stops after `body.patience` steps without a better one, and the best parameters are
 kept. The trained values go to params.npz; the sampler starts its masked leaves there and the
@@ -25,6 +29,8 @@ from headbayes.models.adapters import is_adapter_leaf
 from headbayes.models.mask import leaf_path
 from headbayes.posterior.density import log_prior
 from headbayes.posterior.likelihoods import LIKELIHOODS, make_likelihood
+from headbayes.posterior.physics import (coefficient_log_prior, is_physics, physics_loss,
+                                         start_position, unknown_names)
 
 __all__ = ["pretrain", "optimizer"]
 
@@ -37,8 +43,29 @@ def optimizer(name: str, lr: float):
     return {"adam": optax.adam, "sgd": optax.sgd}[name](lr)
 
 
+def _physics_loss_fn(cfg: RunConfig, static):
+    """loss((params, coefficients), x, y) of a physics likelihood: the PINN's loss, its mean
+    over rows plus weight decay, or with `body.weight_decay: null` the negative log posterior
+    (the unknown coefficients' priors included)."""
+    pinn, decay = physics_loss(cfg.likelihood), cfg.body.weight_decay
+    prior_sigma = np.float32(cfg.prior.sigma)
+
+    def loss(trained, x, y):
+        params, coefficients = trained
+        mean = pinn(eqx.combine(params, static), coefficients, x, y)
+        if decay is not None:
+            return mean + np.float32(decay) * sum(jnp.sum(leaf**2) for leaf in
+                                                  jax.tree_util.tree_leaves(params))
+        return (x.shape[0] * mean - log_prior(params, prior_sigma)
+                - coefficient_log_prior(coefficients, cfg.likelihood))
+
+    return loss
+
+
 def _loss_fn(cfg: RunConfig, static):
     """loss(params, x, y) of the module docstring."""
+    if is_physics(cfg.likelihood):
+        return _physics_loss_fn(cfg, static)
     body = cfg.body
     if body.weight_decay is not None:
         decay = np.float32(body.weight_decay)
@@ -78,6 +105,10 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
 
     import optax
 
+    physics = is_physics(cfg.likelihood)
+    if physics:  # the unknown coefficients are trained with the network
+        params = (params, start_position({}, cfg.likelihood).coefficients
+                  if unknown_names(cfg.likelihood) else {})
     opt = optimizer(cfg.body.optimizer, cfg.body.lr)
     loss = _loss_fn(cfg, static)
     steps, patience = cfg.body.steps, cfg.body.patience
@@ -131,4 +162,8 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
               "steps": done}
     if validate:
         record.update(val_loss_best=float(best_val), best_step=int(best_step))
+    if physics:
+        best, coefficients = best
+        if coefficients:
+            record["coefficients"] = {k: float(v) for k, v in coefficients.items()}
     return best, record

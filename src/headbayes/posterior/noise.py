@@ -14,12 +14,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from headbayes.core.checks import choice, positive_float
-from headbayes.models.base import leaf_shapes, sampled_paths
-from headbayes.models.mask import named_leaves
 from headbayes.posterior.sufficient import HeadStats
 
 __all__ = ["WithNoise", "NOISE_LEAF", "NOISE_PRIORS", "log_noise_prior", "with_sampled_noise",
-           "named_position", "model_draws", "noise_draws", "is_sampled", "check_noise_prior"]
+           "noise_draws", "is_sampled", "check_noise_prior"]
 
 NOISE_LEAF = "likelihood.log_sigma"
 NOISE_PRIORS = ("half_normal", "inverse_gamma")
@@ -62,25 +60,10 @@ def with_sampled_noise(logdensity_fn: Callable, options) -> Callable:
     return fn
 
 
-def named_position(tree) -> dict:
-    """{dotted path: leaf} of a sampler position (or a tree shaped like one)."""
-    if isinstance(tree, WithNoise):
-        return {**named_leaves(tree.model), NOISE_LEAF: tree.log_sigma}
-    return named_leaves(tree)
 
 
-def chain_leaves(cfg) -> dict:
-    """{name: shape of one draw} of every array a run's chain parts hold besides the step
-    information: the leaves its mask samples, and σ's log when `likelihood.sigma=sampled`."""
-    shapes = leaf_shapes(cfg)
-    leaves = {path: shapes[path] for path in sampled_paths(cfg)}
-    sampled_noise = getattr(cfg.likelihood, "sigma", None) == "sampled"
-    return {**leaves, **({NOISE_LEAF: ()} if sampled_noise else {})}
 
 
-def model_draws(chain: dict) -> dict:
-    """The chain without the noise leaf: the model's sampled leaves."""
-    return {p: v for p, v in chain.items() if p != NOISE_LEAF}
 
 
 def noise_draws(chain: dict) -> np.ndarray | None:

@@ -17,7 +17,7 @@ from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
 from headbayes.datasets import make_dataset
-from headbayes.posterior.noise import chain_leaves
+from headbayes.posterior.position import chain_leaves
 
 __all__ = ["export_netcdf", "inference_data"]
 

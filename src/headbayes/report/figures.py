@@ -19,6 +19,7 @@ from headbayes.datasets import report_parts, report_points
 from headbayes.engine.predictive import function_draws
 from headbayes.models.bodies import body_entry
 from headbayes.posterior import noise
+from headbayes.posterior.position import model_draws
 from headbayes.posterior.likelihoods import (is_classifier, make_likelihood, noise_predictive,
                                              output_split)
 from headbayes.report import classify, diagnostics, metrics
@@ -124,7 +125,7 @@ class ReportContext:
     @cached_property
     def model_chain(self) -> dict:
         """The chain's model leaves (without a sampled σ)."""
-        return noise.model_draws(self.chain)
+        return model_draws(self.chain)
 
     @cached_property
     def noise_sd(self):

@@ -18,7 +18,7 @@ from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
 from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
-from headbayes.posterior.noise import chain_leaves, model_draws
+from headbayes.posterior.position import chain_leaves, model_draws
 from headbayes.report import classify, plots
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures, json_figures
 

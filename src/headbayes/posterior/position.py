@@ -1,0 +1,38 @@
+"""A sampler's position beyond the model's sampled leaves, and its names in the chain: log σ
+when `likelihood.sigma=sampled` (`WithNoise`, `headbayes.posterior.noise`) and a physics
+likelihood's unknown coefficients (`WithCoefficients`, `headbayes.posterior.physics`)."""
+
+from headbayes.models.base import leaf_shapes, sampled_paths
+from headbayes.models.mask import named_leaves
+from headbayes.posterior.noise import NOISE_LEAF, WithNoise
+from headbayes.posterior.physics import (COEFFICIENT_PREFIX, WithCoefficients,
+                                         coefficient_leaves)
+
+__all__ = ["named_position", "chain_leaves", "model_draws"]
+
+
+def named_position(tree) -> dict:
+    """{dotted path: leaf} of a sampler position (or a tree shaped like one)."""
+    if isinstance(tree, WithNoise):
+        return {**named_position(tree.model), NOISE_LEAF: tree.log_sigma}
+    if isinstance(tree, WithCoefficients):
+        return {**named_leaves(tree.model),
+                **{COEFFICIENT_PREFIX + n: v for n, v in tree.coefficients.items()}}
+    return named_leaves(tree)
+
+
+def chain_leaves(cfg) -> dict:
+    """{name: shape of one draw} of every array a run's chain parts hold besides the step
+    information: the leaves its mask samples, σ's log when `likelihood.sigma=sampled`, and a
+    physics likelihood's unknown coefficients."""
+    shapes = leaf_shapes(cfg)
+    leaves = {path: shapes[path] for path in sampled_paths(cfg)}
+    sampled_noise = getattr(cfg.likelihood, "sigma", None) == "sampled"
+    return {**leaves, **({NOISE_LEAF: ()} if sampled_noise else {}),
+            **coefficient_leaves(cfg.likelihood)}
+
+
+def model_draws(chain: dict) -> dict:
+    """The chain without the noise leaf and the sampled coefficients: the model's leaves."""
+    return {p: v for p, v in chain.items()
+            if p != NOISE_LEAF and not p.startswith(COEFFICIENT_PREFIX)}
