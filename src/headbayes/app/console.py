@@ -14,7 +14,7 @@ from rich.text import Text
 from headbayes.core.settings import settings
 
 __all__ = ["stdout", "stderr", "sampling_progress", "metrics_table", "groups_table",
-           "print_report", "leaf_table_view", "format_value", "error"]
+           "coefficients_table", "print_report", "leaf_table_view", "format_value", "error"]
 
 LITERAL = {"markup": False, "emoji": False, "highlight": False}
 stdout = Console(**LITERAL)
@@ -131,6 +131,8 @@ def print_report(figures: dict, notes: list[str]) -> None:
                                 if k != "verdict" and not isinstance(v, dict)}, "metrics"))
     if figures.get("groups"):
         stdout.print(groups_table(figures["groups"]))
+    if figures.get("coefficients"):
+        stdout.print(coefficients_table(figures["coefficients"]))
     for note in notes:
         stdout.print(f"note: {note}")
     if figures["verdict"] == "ok":
@@ -158,6 +160,18 @@ def groups_table(groups: dict) -> Table:
         table.add_column(column, justify="left" if column == "sampler" else "right")
     for name, figures in groups.items():
         table.add_row(name, *(format_value(figures.get(c)) for c in GROUP_COLUMNS))
+    return table
+
+
+def coefficients_table(coefficients: dict) -> Table:
+    """metrics.json `coefficients`: one row per sampled PDE coefficient."""
+    table = Table(title="sampled coefficients (posterior)")
+    table.add_column("coefficient")
+    for column in ("mean", "sd", "q05", "q95"):
+        table.add_column(column, justify="right")
+    for name, figures in coefficients.items():
+        table.add_row(name, *(format_value(figures.get(c)) for c in ("mean", "sd", "q05",
+                                                                     "q95")))
     return table
 
 

@@ -14,6 +14,7 @@ from headbayes.core.schema import RunConfig
 from headbayes.datasets.datacopy import with_copies
 from headbayes.models import TargetModel
 from headbayes.models.code import check_saved_target, guard_run_directory
+from headbayes.posterior.operators import is_builtin
 from headbayes.models.given import is_given, receive, require_given
 
 __all__ = ["load_config", "with_own_data", "saved_target"]
@@ -140,4 +141,16 @@ def _saved_config(files: RunFiles, code: tuple, own: bool = False):
                     else None)
         check_saved_target(cfg.model._target_, path, files.root,
                            recorded if isinstance(recorded, dict) else None, code)
+    for key, name in user_functions(cfg):  # a physics run's own operator or solution
+        check_saved_target(name, path, files.root, None, code, key=key)
     return cfg, path
+
+
+def user_functions(cfg) -> list[tuple[str, str]]:
+    """(config key, module.function) of every user function a config names besides the model:
+    a pde dataset's operator and solution, a physics likelihood's operator."""
+    named = [("data.operator", getattr(cfg.data, "operator", None)),
+             ("data.solution", getattr(cfg.data, "solution", None)),
+             ("likelihood.operator", getattr(cfg.likelihood, "operator", None))]
+    return [(key, name) for key, name in named
+            if isinstance(name, str) and not is_builtin(name)]

@@ -43,9 +43,9 @@ MAX_SOURCE_BYTES = 64 * 2**20
 _HEADBAYES = Path(__file__).resolve().parents[1]  # the package's own folder
 
 
-def _top(target: str) -> str:
+def _top(target: str, key: str = "model._target_") -> str:
     if not all(part.isidentifier() for part in target.split(".")):
-        raise RunDirError(f"model._target_ {target!r} is not a dotted Python name")
+        raise RunDirError(f"{key} {target!r} is not a dotted Python name")
     return target.split(".", 1)[0]
 
 
@@ -256,7 +256,7 @@ def vouched_folders(folders) -> tuple[Path, ...]:
 
 
 def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict | None,
-                       code: tuple[Path, ...] = ()) -> None:
+                       code: tuple[Path, ...] = (), key: str = "model._target_") -> None:
     """Allow importing `target` from a config read from `where` in `run_dir`, or refuse:
     RunDirError (exit 4) for a module inside the run directory (or holding it), outside the
     working directory, PYTHONPATH and `code`, in the standard library or installed packages,
@@ -264,7 +264,7 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
     whose source is not the recorded one, saying to pass --code. `recorded` is the run's
     `source_record` (None: the run has none). Nothing is imported; from now on nothing is
     imported from `run_dir` (`guard_run_directory`)."""
-    top = _top(target)
+    top = _top(target, key)
     run_dir = Path(run_dir).resolve()
     guard_run_directory(run_dir)
     hint = "pass --code DIR (the folder holding it) if you trust it"
@@ -276,17 +276,17 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
         with import_path(code):  # where `models.base._import_target` will import it from
             locations = _find(top)
     except ImportError as e:  # the guard: it lies in the run directory
-        raise RunDirError(f"{where} names model._target_ {target!r}: {e}") from None
+        raise RunDirError(f"{where} names {key} {target!r}: {e}") from None
     if locations is None and (top in sys.builtin_module_names or top in sys.stdlib_module_names):
-        raise RunDirError(f"{where} names model._target_ {target!r}, from Python's own "
+        raise RunDirError(f"{where} names {key} {target!r}, from Python's own "
                           f"modules; a run directory's config may not choose such code")
     if locations is None:
-        raise ConfigError(f"{where} names model._target_ {target!r}, but there is no module "
+        raise ConfigError(f"{where} names {key} {target!r}, but there is no module "
                           f"'{top}' to import; run the command from the folder that holds it, "
                           f"or {hint}")
     for location in locations:
         if _overlaps(location, run_dir):
-            raise RunDirError(f"{where} names model._target_ {target!r}, whose module "
+            raise RunDirError(f"{where} names {key} {target!r}, whose module "
                               f"{location} lies inside the run directory or holds it; code is "
                               f"never imported from a run directory")
     if all(any(_within(location, folder) for folder in code) for location in locations):
@@ -295,21 +295,21 @@ def check_saved_target(target: str, where: Path, run_dir: Path, recorded: dict |
     if any(_is_library(location) for location in locations) or not all(
             any(_within(location, place.resolve()) for place in places)
             for location in locations):
-        raise RunDirError(f"{where} names model._target_ {target!r} from {locations[0]}, "
+        raise RunDirError(f"{where} names {key} {target!r} from {locations[0]}, "
                           f"outside your working directory and PYTHONPATH or among the "
                           f"installed packages; a run directory's config may not choose such "
                           f"code. If the model is yours, {hint}")
     expected = (recorded or {}).get("sha256")
     if not isinstance(expected, str) or recorded.get("module") != top:
-        raise ConfigError(f"{where} names model._target_ {target!r}, and the run records no "
+        raise ConfigError(f"{where} names {key} {target!r}, and the run records no "
                           f"digest of its source; {hint}")
     key = _account_key(create=False)
     signature = recorded.get("signature")
     if key is None or not isinstance(signature, str) or not hmac.compare_digest(
             signature, _signature(key, top, expected)):
-        raise ConfigError(f"{where} names model._target_ {target!r}, and its record of the "
+        raise ConfigError(f"{where} names {key} {target!r}, and its record of the "
                           f"source was not made by this account (another user's or machine's "
                           f"run, or edited); {hint}")
     if _digest(locations) != expected:
-        raise ConfigError(f"{where} names model._target_ {target!r}: module '{top}' at "
+        raise ConfigError(f"{where} names {key} {target!r}: module '{top}' at "
                           f"{locations[0]} is not the source the run was made with; {hint}")

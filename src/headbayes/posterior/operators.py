@@ -30,7 +30,7 @@ from headbayes.core.errors import ConfigError
 from headbayes.datasets import DATASETS, IDENTITY, Dataset
 
 __all__ = ["Operator", "OPERATORS", "SOLUTIONS", "PDEOptions", "operator_of", "solution_of",
-           "FORCING", "VALUE", "MAX_POINTS"]
+           "FORCING", "VALUE", "MAX_POINTS", "is_builtin", "value_rows", "forcing_values", "solution_values"]
 
 FORCING, VALUE = 0, 1  # y_train[:, 1] of a forcing sensor and of a value of u
 MAX_POINTS = 1_000_000  # training rows and eval points, each
@@ -249,6 +249,12 @@ def solution_values(solution: Callable, points: np.ndarray) -> np.ndarray:
     with jax.enable_x64(True):
         return np.asarray(jax.jit(jax.vmap(solution))(jnp.asarray(points, jnp.float64)),
                           np.float64)
+
+
+def value_rows(data: Dataset) -> Dataset:
+    """`data` with only its rows that are values of u (for plots of u), target column only."""
+    rows = data.y_train[:, 1] == VALUE
+    return data._replace(x_train=data.x_train[rows], y_train=data.y_train[rows, :1])
 
 
 def _pde_sizes(options: PDEOptions) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from headbayes.datasets import report_parts, report_points
 from headbayes.engine.predictive import function_draws
 from headbayes.models.bodies import body_entry
 from headbayes.posterior import noise
+from headbayes.posterior.physics import coefficient_draws, is_physics
 from headbayes.posterior.position import model_draws
 from headbayes.posterior.likelihoods import (is_classifier, make_likelihood, noise_predictive,
                                              output_split)
@@ -235,6 +236,25 @@ def _truth_coverage(ctx: ReportContext):
     if ctx.data.f_eval is None:
         return None
     return {"truth_coverage_90": metrics.truth_coverage(ctx.summary, ctx.data.f_eval)}
+
+
+@metric("truth_within_2sd", "coefficients")
+def _physics(ctx: ReportContext):
+    """A physics likelihood's figures: the fraction of eval points whose true u lies within
+    the posterior mean ± 2 sd of the function draws, and each sampled coefficient's posterior
+    (mean, sd, 5% and 95% quantiles over all draws)."""
+    if not is_physics(ctx.cfg.likelihood):
+        return None
+    pooled = ctx.f_eval.reshape((-1,) + ctx.f_eval.shape[2:]).astype(np.float64)
+    mean, sd = pooled.mean(axis=0), pooled.std(axis=0, ddof=1)
+    figures = {"truth_within_2sd": float(np.mean(np.abs(ctx.data.f_eval - mean) <= 2 * sd))}
+    draws = coefficient_draws(ctx.chain, ctx.cfg.likelihood)
+    if draws:
+        figures["coefficients"] = {
+            name: {"mean": float(d.mean()), "sd": float(d.std(ddof=1)),
+                   "q05": float(np.quantile(d, 0.05)), "q95": float(np.quantile(d, 0.95))}
+            for name, d in draws.items()}
+    return figures
 
 
 @metric("band_gap_ratio")
@@ -482,14 +502,18 @@ def json_figures(figures: dict) -> dict:
     return plain(figures)
 
 
+NESTED = ("groups", "coefficients")  # {name: {figure: value}}
+
+
 def checked_figures(figures: dict, path) -> dict:
     """metrics.json's figures as read from `path`, refused (RunDirError, exit 4) unless every
-    value is a number, a string, true/false or null, and `groups` maps names to such values."""
+    value is a number, a string, true/false or null, and `groups` and `coefficients` map names
+    to such values."""
     def plain(value) -> bool:
         return value is None or isinstance(value, (int, float, str, bool))
 
     for key, value in figures.items():
-        ok = (plain(value) if key != "groups" else isinstance(value, dict) and all(
+        ok = (plain(value) if key not in NESTED else isinstance(value, dict) and all(
             isinstance(inner, dict) and all(plain(v) for v in inner.values())
             for inner in value.values()))
         if not ok:

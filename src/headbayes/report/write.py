@@ -18,6 +18,8 @@ from headbayes.engine.predictive import function_draws
 from headbayes.engine.programs import enable_compile_cache
 from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
+from headbayes.posterior.operators import value_rows
+from headbayes.posterior.physics import is_physics
 from headbayes.posterior.position import chain_leaves, model_draws
 from headbayes.report import classify, plots
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures, json_figures
@@ -55,7 +57,8 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
         figures = compute_figures(ctx)
     except KeyError as e:
         raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
-    extras = {"data": ctx.data, "chain": chain, "exact": ctx.exact, "notes": ctx.notes,
+    shown = value_rows(ctx.data) if is_physics(cfg.likelihood) else ctx.data  # u, not f
+    extras = {"data": shown, "chain": chain, "exact": ctx.exact, "notes": ctx.notes,
               "f_test": ctx.f_test, "classifier": ctx.classifier,
               "calibration": None if ctx.heldout is None else ctx.heldout[1]}
     if ctx.classifier:

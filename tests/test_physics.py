@@ -1,0 +1,225 @@
+"""The physics likelihood: operators, the pde data, the exact reference, sampled coefficients."""
+
+import json
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import headbayes
+from exact_check import assert_at_exact_posterior
+from headbayes.core.errors import ConfigError, RunDirError
+from headbayes.datasets import make_dataset
+from headbayes.analysis.exact import exact_posterior, not_applicable_reason
+from headbayes.job.plan import build_position
+from headbayes.models.mask import named_leaves
+from headbayes.posterior.density import Problem, plain_log_prior
+from headbayes.posterior.operators import (FORCING, OPERATORS, VALUE, forcing_values,
+                                           operator_of)
+from headbayes.posterior.physics import physics_logdensity_fn, predicted_terms
+from run_edits import rerecord
+
+SMALL = ["+experiment=poisson_bpinn", "model.width=12", "body.steps=400", "data.eval_points=41"]
+
+
+def _sin3_second(x):
+    """d²/dx² sin³(6x) = 216 sin(6x) cos²(6x) − 108 sin³(6x)."""
+    s, c = np.sin(6 * x), np.cos(6 * x)
+    return 216 * s * c**2 - 108 * s**3
+
+
+def test_forcing_of_the_builtin_operators_matches_their_formulas():
+    from headbayes.posterior.operators import SOLUTIONS
+
+    x = np.linspace(-0.7, 0.7, 9)[:, None]
+    u = np.sin(6 * x[:, 0]) ** 3
+    sin3 = SOLUTIONS["sin3"][0]
+    np.testing.assert_allclose(forcing_values(OPERATORS["poisson1d"], sin3, {"lam": 0.01}, x),
+                               0.01 * _sin3_second(x[:, 0]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        forcing_values(OPERATORS["nonlinear_poisson1d"], sin3, {"lam": 0.01, "k": 0.7}, x),
+        0.01 * _sin3_second(x[:, 0]) + 0.7 * np.tanh(u), rtol=1e-10, atol=1e-12)
+    p = np.array([[0.3, -0.2], [0.5, 0.5], [-0.9, 0.1]])
+    v = np.sin(np.pi * p[:, 0]) * np.sin(np.pi * p[:, 1])
+    np.testing.assert_allclose(
+        forcing_values(OPERATORS["allen_cahn2d"], SOLUTIONS["sin_pi_xy"][0], {"lam": 0.01}, p),
+        0.01 * (-2 * np.pi**2 * v) + v * (v**2 - 1), rtol=1e-10, atol=1e-12)
+
+
+def test_pde_data_holds_forcing_rows_then_values_with_their_terms():
+    cfg = headbayes.compose(["+experiment=nonlinear_poisson_inverse", "data.noise_f=0",
+                             "data.noise_u=0", "likelihood.sigma_f=0.01",
+                             "likelihood.sigma_u=0.01"])
+    data = make_dataset(cfg.data)
+    terms = data.y_train[:, 1]
+    assert list(terms) == [FORCING] * 32 + [VALUE] * 8
+    x = data.x_train[:, 0].astype(np.float64)
+    assert x[32] == np.float32(-0.7) and x[33] == np.float32(0.7)  # the boundary, then 6 interior sensors
+    assert np.all((x[34:] > -0.7) & (x[34:] < 0.7))
+    np.testing.assert_allclose(data.y_train[32:, 0], np.sin(6 * x[32:]) ** 3, atol=1e-6)
+    np.testing.assert_allclose(data.f_eval[:, 0], np.sin(6 * data.x_eval[:, 0]) ** 3, atol=1e-6)
+    noisy = make_dataset(headbayes.compose(["+experiment=nonlinear_poisson_inverse"]).data)
+    again = make_dataset(headbayes.compose(["+experiment=nonlinear_poisson_inverse"]).data)
+    np.testing.assert_array_equal(noisy.y_train, again.y_train)
+    residual = noisy.y_train[:, 0] - data.y_train[:, 0]
+    assert 0.003 < residual.std() < 0.03  # noise sd 0.01 on 40 rows
+
+
+def test_predicted_terms_are_the_operator_by_finite_differences():
+    cfg = headbayes.compose(SMALL)
+    params, static, _ = build_position(cfg)
+    model = eqx.combine(params, static)
+    x = jnp.linspace(-0.6, 0.6, 7)[:, None]
+    y = jnp.stack([jnp.zeros(7), jnp.array([FORCING] * 6 + [VALUE])], axis=1)
+    terms = np.asarray(predicted_terms(model, x, y, OPERATORS["poisson1d"], {"lam": 0.01}))
+    with jax.enable_x64(True):
+        m64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64) if eqx.is_array(a) else a,
+                           model)
+        h = 1e-4
+        xs = np.asarray(x, np.float64)
+        u = lambda v: np.asarray(m64(jnp.asarray(v)))[:, 0]  # noqa: E731
+        second = (u(xs + h) - 2 * u(xs) + u(xs - h)) / h**2
+        np.testing.assert_allclose(terms[:6], 0.01 * second[:6], rtol=2e-3, atol=1e-5)
+        np.testing.assert_allclose(terms[6], u(xs)[6], rtol=1e-5)
+
+
+def test_exact_physics_posterior_is_the_log_density_s_mode_and_curvature():
+    cfg = headbayes.compose([*SMALL, "body=frozen"])
+    params, static, mask = build_position(cfg)
+    position, frozen = eqx.partition(params, mask)
+    data = make_dataset(cfg.data)
+    named = {k: np.asarray(v) for k, v in named_leaves(params).items()}
+    sampled = [p for p, flag in named_leaves(mask).items() if flag]
+    assert not_applicable_reason(cfg, sampled) is None
+    posterior = exact_posterior(cfg, named, sampled, data)
+    problem = Problem(frozen, jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                      jnp.float32(1.0), jnp.float32(cfg.prior.sigma))
+    logdensity = physics_logdensity_fn(static, cfg.likelihood, plain_log_prior)
+    with jax.enable_x64(True):
+        to64 = lambda t: jax.tree.map(  # noqa: E731
+            lambda a: jnp.asarray(a, jnp.float64) if eqx.is_array(a) else a, t)
+        problem64 = to64(problem)
+        flat0, unravel = jax.flatten_util.ravel_pytree(to64(position))
+        density = lambda flat: logdensity(unravel(flat), problem64)  # noqa: E731
+        mean = jnp.asarray(posterior.mean, jnp.float64)
+        precision = np.linalg.inv(posterior.cov)
+        np.testing.assert_allclose(-np.asarray(jax.hessian(density)(mean)), precision,
+                                   rtol=1e-6, atol=1e-6 * np.abs(precision).max())
+        at_mean = np.abs(np.asarray(jax.grad(density)(mean))).max()
+        assert at_mean < 1e-6 * np.abs(np.asarray(jax.grad(density)(flat0))).max()
+
+
+def test_nonlinear_operator_and_sampled_coefficients_have_no_exact_reference():
+    cfg = headbayes.compose(["+experiment=nonlinear_poisson_inverse", "mask=head"])
+    assert "not linear" in not_applicable_reason(cfg, ["output_layer.weight"])
+    cfg = headbayes.compose([*SMALL, "+likelihood.unknown={lam: {mean: 0.0, sd: 1.0}}"])
+    assert "coefficients are sampled" in not_applicable_reason(cfg, ["output_layer.weight"])
+
+
+@pytest.fixture(scope="module")
+def head_run(tmp_path_factory):
+    """NUTS on the linear head of a small PINN body (poisson_bpinn)."""
+    run_dir = tmp_path_factory.mktemp("physics") / "head"
+    cfg = headbayes.compose([*SMALL, "sampler.warmup=300", "sampler.keep=500",
+                             "report.plots=false"])
+    return headbayes.run(cfg, run_dir)
+
+
+def test_nuts_on_a_pinn_head_reaches_the_exact_posterior(head_run):
+    from headbayes.report.write import compute_report
+
+    figures, extras = compute_report(head_run.path)
+    assert_at_exact_posterior(head_run.path, figures, extras)
+    assert 0 <= figures["truth_within_2sd"] <= 1
+    exact = extras["exact"]
+    within = np.abs(extras["data"].f_eval - exact.f_mean) <= 2 * exact.f_sd
+    # the chain's band agrees with the exact one: the fractions differ by the points whose
+    # truth lies near the band's edge
+    assert abs(figures["truth_within_2sd"] - within.mean()) < 0.1
+
+
+def test_saved_physics_run_reports_and_predicts_as_it_ran(head_run, headbayes):
+    again = headbayes("report", head_run.path, check_code=0)
+    assert json.loads((head_run.path / "metrics.json").read_text())["mean_z_max"] == \
+        head_run.metrics["mean_z_max"], again.stdout
+    from headbayes.report.write import compute_report
+
+    figures, extras = compute_report(head_run.path)
+    exact = extras["exact"]
+    x = extras["data"].x_eval[::10]
+    predicted = head_run.predict(x)
+    # the chain's mean of u(x) is the exact one's within 5 Monte-Carlo standard errors
+    error = np.abs(predicted["mean"] - exact.f_mean[::10, 0])
+    assert np.all(error <= 5 * exact.f_sd[::10, 0] / np.sqrt(figures["ess_bulk_min"]))
+
+
+def test_a_saved_config_naming_a_user_operator_is_refused_without_code(head_run, tmp_path):
+    import shutil
+
+    from headbayes.config.saved import load_config
+    from headbayes.core.rundir import RunFiles
+
+    copy = tmp_path / "copy"
+    shutil.copytree(head_run.path, copy)
+    config = json.loads((copy / "run_config.json").read_text())
+    config["data"]["operator"] = "planted.op"
+    (copy / "run_config.json").write_text(json.dumps(config))
+    (tmp_path / "planted.py").write_text("raise SystemExit('planted code ran')\n")
+    rerecord(copy)
+    with pytest.raises((ConfigError, RunDirError), match="data.operator 'planted.op'"):
+        load_config(RunFiles(copy))
+    assert "planted" not in sys.modules
+
+
+def test_a_user_operator_by_name_gives_the_builtin_s_exact_posterior(tmp_path, monkeypatch):
+    (tmp_path / "myops.py").write_text(
+        "import jax\n\n\ndef poisson(u, x, c):\n    return c['lam'] * jax.hessian(u)(x)[0, 0]\n"
+        "\n\npoisson.linear = True\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "myops", raising=False)
+    assert operator_of("myops.poisson").linear
+    posteriors = []
+    for name in ("poisson1d", "myops.poisson"):
+        cfg = headbayes.compose([*SMALL, "body=frozen", f"data.operator={name}"])
+        params, static, mask = build_position(cfg)
+        named = {k: np.asarray(v) for k, v in named_leaves(params).items()}
+        sampled = [p for p, flag in named_leaves(mask).items() if flag]
+        posteriors.append(exact_posterior(cfg, named, sampled, make_dataset(cfg.data)))
+    np.testing.assert_allclose(posteriors[1].mean, posteriors[0].mean, rtol=1e-9)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["likelihood=physics"], "needs data=pde"),
+    ([*SMALL, "+likelihood.unknown={q: {mean: 0.0, sd: 1.0}}"], "has no coefficient q"),
+    ([*SMALL, "+likelihood.unknown={lam: {mean: 0.0}}"], "likelihood.unknown.lam"),
+    ([*SMALL, "data.operator=nonlinear_poisson1d"], "needs data.coefficients.k"),
+    ([*SMALL, "data.operator=allen_cahn2d"], "works on 2-D points"),
+    ([*SMALL, "data.operator=poisson"], "must be one of poisson1d"),
+    ([*SMALL, "data.operator=nosuchmodule.op"], "cannot import module 'nosuchmodule'"),
+    ([*SMALL, "body=joint"], "frozen or pretrained"),
+    ([*SMALL, "likelihood.sigma_f=0"], "likelihood.sigma_f"),
+    ([*SMALL, "data.boundary=3"], "data.boundary"),
+])
+def test_bad_physics_configs_exit_2_before_compiling(refused_run, overrides, message):
+    result = refused_run(*overrides)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_pretraining_learns_the_unknown_coefficient_and_sampling_starts_there(tmp_path):
+    cfg = headbayes.compose(["+experiment=nonlinear_poisson_inverse", "model.width=12",
+                             "body.steps=1500", "mask=head", "sampler.warmup=100",
+                             "sampler.keep=100", "report.plots=false"])
+    run = headbayes.run(cfg, tmp_path / "inverse")
+    meta = json.loads((run.path / "meta.json").read_text())
+    learned = meta["pretraining"]["coefficients"]["k"]
+    assert abs(learned - 0.7) < 0.35  # from the prior mean 0, 0.7 away
+    k = run.draws("likelihood.k")
+    assert k.shape == (4, 100)
+    coefficients = run.metrics["coefficients"]["k"]
+    assert coefficients["q05"] <= coefficients["mean"] <= coefficients["q95"]
+    np.testing.assert_allclose(coefficients["mean"], np.asarray(k, np.float64).mean(),
+                               rtol=1e-6)
