@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SWEEP_DIR := outputs/sweeps/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: help install run test test-all sweep bench bench-full bench-uci bench-classification bench-lora clean
+.PHONY: help install run test test-all sweep bench bench-full bench-uci bench-classification bench-lora bench-pinn clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: $(BENCH_STAMP)  ## benchmarks against hand-written baselines and NumPyro 
 
 bench-uci: $(STAMP)  ## the UCI benchmark (4 datasets x 20 standard splits); writes docs/uci.md
 	$(PY) scripts/bench_uci.py
+
+bench-pinn: $(STAMP)  ## the B-PINN problems, masks head / last two / all side by side; writes docs/pinn.md
+	$(PY) scripts/bench_pinn.py
 
 bench-lora: $(STAMP)  ## sin_lora: LoRA adapters vs head only vs every weight; writes its section of docs/benchmarks.md
 	$(PY) scripts/bench_lora.py

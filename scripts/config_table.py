@@ -28,7 +28,7 @@ ROWS = [
     (('data',), True,
      '`sin`: y = sin(πx) + noise on an even grid; `data.name=sin3`: y = sin³(6x) + noise; '
      '`sin_shift`, `gap`, `friedman1`, `sin_growing_noise`, `two_moons`, `digits`, `csv`, `npz`, '
-     '`uci` '
+     '`uci`, `pde` '
      '(see "Datasets" below)'),
     (('data.n_train',), False,
      'training points, `linspace(x_min, x_max, n_train)`'),
@@ -72,6 +72,17 @@ ROWS = [
     (('data.root', 'data.split'), False,
      '`uci`: the benchmark folder and the standard split K (`index_train_K.txt`, '
      '`index_test_K.txt`)'),
+    (('data.operator', 'data.coefficients'), False,
+     '`pde`: the operator L of L[u] = f (`poisson1d`, `nonlinear_poisson1d`, `allen_cahn2d`, '
+     'or `module.function`) and its true coefficients; see [pinn.md](pinn.md)'),
+    (('data.solution', 'data.dimension'), False,
+     '`pde`: the true u (`sin3`, `sin_pi_xy`, or `module.function` of one point) and, for '
+     "a user's solution, the points' dimension"),
+    (('data.forcing', 'data.boundary', 'data.sensors'), False,
+     '`pde`: f sensors, u values on the boundary (1-D: 0 or 2; 2-D: per edge), u sensors '
+     'inside'),
+    (('data.noise_f', 'data.noise_u', 'data.eval_points'), False,
+     "`pde`: the noise sd of f and of u, and the eval grid's points per axis"),
     (('data.gap',), False,
      '`uci`: null (the standard split), or K: the gap split of input K instead (the rows '
      'sorted by input K, the middle third held out; Foong et al. 2019)'),
@@ -123,7 +134,8 @@ ROWS = [
      '`prior` keys it sets differently); see [patterns.md](patterns.md)'),
     (('likelihood',), True,
      'the likelihood family: `gaussian`, `heteroscedastic`, `bernoulli`, `categorical` (each'
-     ' with `reduction`; see [data.md](data.md))'),
+     ' with `reduction`; see [data.md](data.md)), `physics` (PDE residuals, with `data=pde`; '
+     'see [pinn.md](pinn.md))'),
     (('likelihood.sigma',), False,
      'noise sd (residual scale) in the units the model sees: a number, `evidence` or '
      '`validation` (learned before sampling, see [data.md](data.md)), or `sampled`'),
@@ -132,6 +144,16 @@ ROWS = [
      'shape a, scale c²)'),
     (('likelihood.sigma_prior_scale', 'likelihood.sigma_prior_shape'), False,
      'c and a of that prior'),
+    (('likelihood.operator', 'likelihood.coefficients'), False,
+     '`physics`: the operator and its known coefficients (default: the data\'s)'),
+    (('likelihood.unknown',), False,
+     '`physics`: {name: {mean, sd}}: coefficients sampled with the leaves under a Gaussian '
+     'prior'),
+    (('likelihood.sigma_f', 'likelihood.sigma_u'), False,
+     '`physics`: the noise sd of a forcing residual and of a value of u, a number (default: '
+     "the data's noise) or `sampled`"),
+    (('likelihood.sigma_prior_scale',), False,
+     '`physics`: c of the half-normal prior of a sampled sd'),
     (('likelihood.reduction',), False,
      '`mean` or `sum` (see "Numerical conventions" below)'),
     (('prior',), True,

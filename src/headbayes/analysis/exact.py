@@ -40,7 +40,8 @@ from headbayes.posterior.likelihoods import LIKELIHOODS
 from headbayes.models.mask import node_at
 from headbayes.posterior.noise import log_noise_prior
 from headbayes.posterior.operators import FORCING, operator_of
-from headbayes.posterior.physics import is_physics, predicted_terms, unknown_names
+from headbayes.posterior.physics import (is_physics, predicted_terms, sampled_scales,
+                                         unknown_names)
 from headbayes.posterior.priors import is_gaussian, is_plain, leaf_priors, prior_arrays
 
 __all__ = ["ExactPosterior", "exact_posterior", "not_applicable_reason", "chain_distance",
@@ -70,6 +71,8 @@ def not_applicable_reason(cfg: RunConfig, sampled: list[str]) -> str | None:
                     f"linear")
         if unknown_names(cfg.likelihood):
             return "no exact reference: the operator's coefficients are sampled"
+        if sampled_scales(cfg.likelihood):
+            return "no exact reference: the noise sds are sampled"
     elif "linear_gaussian" not in LIKELIHOODS[cfg.likelihood.name].caps:
         return (f"no exact reference: the likelihood '{cfg.likelihood.name}' is not conjugate "
                 f"with a linear head")

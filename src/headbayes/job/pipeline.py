@@ -116,7 +116,8 @@ def run_job(cfg: RunConfig, run_dir: Path, progress, resume: bool = False,
     stages.lap("scales")
     loop, features_s = prepare_loop(cfg, params, static, mask, data,
                                     sigma_start=scales.get("likelihood_sigma", 1.0),
-                                    coefficients_start=pretraining.get("coefficients"))
+                                    coefficients_start={**pretraining.get("coefficients", {}),
+                                                        **pretraining.get("sigma", {})})
     loop, writer, start_step, counts, draws_done = _start(cfg, files, loop, params, writer,
                                                           checkpoint)
     stages.lap("prepare")

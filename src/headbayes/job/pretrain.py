@@ -10,7 +10,8 @@
 A physics likelihood (`headbayes.posterior.physics`) trains the deterministic PINN: its loss
 is the mean over rows of ½ (residual / sd)² (or the negative log posterior), and its unknown
 coefficients are trained with the network, from their prior means; their values go to the
-record (`coefficients`), where the sampler starts them.
+record (`coefficients`), where the sampler starts them, and so do the root mean square
+residuals of each term whose sd is sampled (`sigma`).
 With a validation part (`data.val_fraction` > 0) the loss on it is computed after every step,
 training stops after `body.patience` steps without a better one, and the best parameters are
 kept. The trained values go to params.npz; the sampler starts its masked leaves there and the
@@ -30,7 +31,7 @@ from headbayes.models.mask import leaf_path
 from headbayes.posterior.density import log_prior
 from headbayes.posterior.likelihoods import LIKELIHOODS, make_likelihood
 from headbayes.posterior.physics import (coefficient_log_prior, is_physics, physics_loss,
-                                         start_position, unknown_names)
+                                         residual_scales, unknown_names)
 
 __all__ = ["pretrain", "optimizer"]
 
@@ -107,8 +108,9 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
 
     physics = is_physics(cfg.likelihood)
     if physics:  # the unknown coefficients are trained with the network
-        params = (params, start_position({}, cfg.likelihood).coefficients
-                  if unknown_names(cfg.likelihood) else {})
+        unknown = cfg.likelihood.unknown
+        params = (params, {n: jnp.float32(unknown[n]["mean"])
+                           for n in unknown_names(cfg.likelihood)})
     opt = optimizer(cfg.body.optimizer, cfg.body.lr)
     loss = _loss_fn(cfg, static)
     steps, patience = cfg.body.steps, cfg.body.patience
@@ -166,4 +168,7 @@ def pretrain(cfg: RunConfig, params, static, data) -> tuple[object, dict]:
         best, coefficients = best
         if coefficients:
             record["coefficients"] = {k: float(v) for k, v in coefficients.items()}
+        scales = residual_scales(eqx.combine(best, static), coefficients, x, y, cfg.likelihood)
+        if scales:
+            record["sigma"] = scales
     return best, record

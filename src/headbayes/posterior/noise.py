@@ -12,12 +12,11 @@ Every MCMC sampler samples u with the model's leaves. The chain stores it like a
 
 from typing import Callable, NamedTuple
 
-import numpy as np
 from headbayes.core.checks import choice, positive_float
 from headbayes.posterior.sufficient import HeadStats
 
 __all__ = ["WithNoise", "NOISE_LEAF", "NOISE_PRIORS", "log_noise_prior", "with_sampled_noise",
-           "noise_draws", "is_sampled", "check_noise_prior"]
+           "is_sampled", "check_noise_prior"]
 
 NOISE_LEAF = "likelihood.log_sigma"
 NOISE_PRIORS = ("half_normal", "inverse_gamma")
@@ -64,13 +63,6 @@ def with_sampled_noise(logdensity_fn: Callable, options) -> Callable:
 
 
 
-
-
-def noise_draws(chain: dict) -> np.ndarray | None:
-    """σ of every draw, (chain, draw) float64, or None when σ was not sampled."""
-    if NOISE_LEAF not in chain:
-        return None
-    return np.exp(np.asarray(chain[NOISE_LEAF], np.float64))
 
 
 def check_noise_prior(options) -> None:

@@ -2,13 +2,15 @@
 when `likelihood.sigma=sampled` (`WithNoise`, `headbayes.posterior.noise`) and a physics
 likelihood's unknown coefficients (`WithCoefficients`, `headbayes.posterior.physics`)."""
 
+import numpy as np
+
 from headbayes.models.base import leaf_shapes, sampled_paths
 from headbayes.models.mask import named_leaves
 from headbayes.posterior.noise import NOISE_LEAF, WithNoise
 from headbayes.posterior.physics import (COEFFICIENT_PREFIX, WithCoefficients,
                                          coefficient_leaves)
 
-__all__ = ["named_position", "chain_leaves", "model_draws"]
+__all__ = ["named_position", "chain_leaves", "model_draws", "noise_draws"]
 
 
 def named_position(tree) -> dict:
@@ -36,3 +38,12 @@ def model_draws(chain: dict) -> dict:
     """The chain without the noise leaf and the sampled coefficients: the model's leaves."""
     return {p: v for p, v in chain.items()
             if p != NOISE_LEAF and not p.startswith(COEFFICIENT_PREFIX)}
+
+
+def noise_draws(chain: dict) -> np.ndarray | None:
+    """The predictive's noise sd of every draw, (chain, draw) float64, when it was sampled (a
+    Gaussian likelihood's σ, a physics likelihood's sd of u); else None."""
+    for leaf in (NOISE_LEAF, f"{COEFFICIENT_PREFIX}log_sigma_u"):
+        if leaf in chain:
+            return np.exp(np.asarray(chain[leaf], np.float64))
+    return None

@@ -18,9 +18,8 @@ from headbayes.core.errors import RunDirError
 from headbayes.datasets import report_parts, report_points
 from headbayes.engine.predictive import function_draws
 from headbayes.models.bodies import body_entry
-from headbayes.posterior import noise
 from headbayes.posterior.physics import coefficient_draws, is_physics
-from headbayes.posterior.position import model_draws
+from headbayes.posterior.position import model_draws, noise_draws
 from headbayes.posterior.likelihoods import (is_classifier, make_likelihood, noise_predictive,
                                              output_split)
 from headbayes.report import classify, diagnostics, metrics
@@ -133,7 +132,7 @@ class ReportContext:
         """The observation noise the likelihood's predictive adds (model units): a number, or
         with σ sampled one per draw, (draws, 1) pooled over chains."""
 
-        sigma = noise.noise_draws(self.chain)
+        sigma = noise_draws(self.chain)
         if sigma is not None:
             return sigma.reshape(-1, 1)
         return make_likelihood(self.cfg.likelihood).noise_sd

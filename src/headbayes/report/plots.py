@@ -12,7 +12,7 @@ import numpy as np
 from headbayes.core import store
 from headbayes.core.normal import Z_95
 
-__all__ = ["plot_predictive", "plot_observed", "plot_calibration", "plot_traces",
+__all__ = ["plot_predictive", "plot_observed", "plot_field", "plot_calibration", "plot_traces",
            "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
 
 
@@ -195,6 +195,31 @@ def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
         shown = _thinned(len(data.x_train))
         ax.scatter(data.x_train[shown, 0], data.x_train[shown, 1], c=data.y_train[shown, 0], s=8,
                    cmap="coolwarm", edgecolors="k", linewidths=0.3)
+        ax.set_title(title)
+        ax.set_xlabel(data.inputs[0])
+        ax.set_ylabel(data.inputs[1])
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_field(path: Path, data, summary: dict) -> None:
+    """2-D inputs on a square eval grid (a pde's): the posterior mean, its error against the
+    truth (when known) and the 90% band's width, each as a map, with the u sensors marked."""
+    plt = _pyplot()
+    n = int(round(np.sqrt(len(data.x_eval))))
+    u = data.x_eval[:, 0].reshape(n, n)
+    v = data.x_eval[:, 1].reshape(n, n)
+    panels = [(summary["mean"][:, 0], "posterior mean")]
+    if data.f_eval is not None:
+        panels.append((np.abs(summary["mean"][:, 0] - data.f_eval[:, 0]), "|mean - truth|"))
+    panels.append(((summary["hi"] - summary["lo"])[:, 0], "90% band width"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4),
+                             layout="constrained", squeeze=False)
+    for ax, (values, title) in zip(axes[0], panels):
+        image = ax.contourf(u, v, values.reshape(n, n), levels=20, cmap="viridis")
+        fig.colorbar(image, ax=ax)
+        shown = _thinned(len(data.x_train))
+        ax.plot(data.x_train[shown, 0], data.x_train[shown, 1], "k.", ms=2)
         ax.set_title(title)
         ax.set_xlabel(data.inputs[0])
         ax.set_ylabel(data.inputs[1])

@@ -28,8 +28,7 @@ from headbayes.datasets.files import (read_table, read_text_table, refuse_non_fi
 from headbayes.engine.predictive import function_draws
 from headbayes.models import check_draws, checked_arrays, model_sizes
 from headbayes.posterior.likelihoods import make_likelihood, noise_predictive, output_split
-from headbayes.posterior.noise import noise_draws
-from headbayes.posterior.position import chain_leaves, model_draws
+from headbayes.posterior.position import chain_leaves, model_draws, noise_draws
 from headbayes.report import classify
 
 __all__ = ["predict_arrays", "read_inputs", "check_output", "write_table", "data_description", "STATISTICS"]

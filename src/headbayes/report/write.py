@@ -57,8 +57,9 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
         figures = compute_figures(ctx)
     except KeyError as e:
         raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
-    shown = value_rows(ctx.data) if is_physics(cfg.likelihood) else ctx.data  # u, not f
-    extras = {"data": shown, "chain": chain, "exact": ctx.exact, "notes": ctx.notes,
+    physics = is_physics(cfg.likelihood)
+    shown = value_rows(ctx.data) if physics else ctx.data  # the sensors of u, not of f
+    extras = {"data": shown, "chain": chain, "field": physics, "exact": ctx.exact, "notes": ctx.notes,
               "f_test": ctx.f_test, "classifier": ctx.classifier,
               "calibration": None if ctx.heldout is None else ctx.heldout[1]}
     if ctx.classifier:
@@ -122,6 +123,9 @@ def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
         if data.x_train.shape[1] == 1:
             calls.append(("plot_predictive", (files.path(files.PREDICTIVE_PLOT), data,
                                               extras["summary"], extras["exact"])))
+        elif extras["field"]:
+            calls.append(("plot_field", (files.path(files.PREDICTIVE_PLOT), data,
+                                         extras["summary"])))
         else:
             calls.append(("plot_observed", (files.path(files.PREDICTIVE_PLOT), data,
                                             extras["f_test"])))
