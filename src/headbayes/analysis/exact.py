@@ -249,8 +249,9 @@ def _physics_design(cfg: RunConfig, params: dict, order: list[str], x, y):
 
         theta0 = jnp.concatenate([jnp.asarray(params[p], jnp.float64).reshape(-1)
                                   for p in order])
-        jac = np.asarray(jax.jacfwd(terms)(theta0), np.float64)
-        return jac, np.asarray(terms(theta0), np.float64) - jac @ np.asarray(theta0)
+        jac, value = jax.jit(lambda t: (jax.jacfwd(terms)(t), terms(t)))(theta0)
+        jac = np.asarray(jac, np.float64)
+        return jac, np.asarray(value, np.float64) - jac @ np.asarray(theta0)
 
 
 def _physics_posterior(cfg, params, params64, sampled, data, head) -> ExactPosterior:

@@ -221,6 +221,12 @@ def _inspect(args: list[str]) -> int:
         from headbayes.posterior.noise import NOISE_LEAF
 
         console.stdout.print(f"also sampled: {NOISE_LEAF} (likelihood.sigma=sampled), 1 number")
+    from headbayes.posterior.physics import coefficient_leaves
+
+    extra = list(coefficient_leaves(cfg.likelihood))
+    if extra:  # a physics likelihood's unknown coefficients and sampled sds
+        console.stdout.print(f"also sampled: {', '.join(extra)} (likelihood.unknown, sampled "
+                             f"sds), {len(extra)} number{'s' if len(extra) > 1 else ''}")
     return 0
 
 

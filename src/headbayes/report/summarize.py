@@ -7,7 +7,7 @@ from pathlib import Path
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, RunDirError
 from headbayes.core.rundir import RunFiles
-from headbayes.report.figures import METRIC_KEYS, checked_figures, flat_figures
+from headbayes.report.figures import METRIC_KEYS, NESTED, checked_figures, flat_figures
 from headbayes.report.plots import _pyplot, _save
 
 __all__ = ["collect_jobs", "write_summary", "markdown_table", "table_columns", "table_cell",
@@ -99,11 +99,16 @@ def _inert(value):
     return value
 
 
+def _nested(key: str) -> bool:
+    """A flattened entry of a nested metric (`groups.NAME.KEY`, `coefficients.NAME.KEY`)."""
+    return key.split(".", 1)[0] in NESTED and "." in key
+
+
 def table_columns(rows: list[dict], metrics=None) -> list[str]:
     """job, the overrides that differ between jobs, then the TABLE_KEYS present in any row;
     with `metrics` (keys of `checked_metrics`), status and those instead of TABLE_KEYS."""
     overrides = [k for k in dict.fromkeys(k for row in rows for k in row)
-                 if k not in METRIC_KEYS and not k.startswith("groups.")
+                 if k not in METRIC_KEYS and not _nested(k)
                  and k not in ("job", "damage", *ROW_KEYS)]
     varying = [k for k in overrides if len({str(row.get(k)) for row in rows}) > 1] or overrides
     if metrics is not None:
@@ -114,9 +119,10 @@ def table_columns(rows: list[dict], metrics=None) -> list[str]:
 
 def checked_metrics(text: str, rows: list[dict]) -> list[str]:
     """The keys of `--metrics KEY,...`: metrics.json keys (a Gibbs group's as
-    groups.NAME.KEY) or a row's own figures; ConfigError naming the choices otherwise."""
+    groups.NAME.KEY, a physics run's coefficients.NAME.KEY) or a row's own figures; ConfigError
+    naming the choices otherwise."""
     keys = [k.strip() for k in text.split(",") if k.strip()]
-    known = [*ROW_KEYS, *METRIC_KEYS, *(k for row in rows for k in row if k.startswith("groups."))]
+    known = [*ROW_KEYS, *METRIC_KEYS, *(k for row in rows for k in row if _nested(k))]
     unknown = [k for k in keys if k not in known]
     if unknown or not keys:
         raise ConfigError(f"--metrics: unknown key(s) {unknown or text!r}; choose from "

@@ -59,7 +59,8 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
         raise RunDirError(f"{files.path(files.PARAMS)} lacks leaf {e}") from None
     physics = is_physics(cfg.likelihood)
     shown = value_rows(ctx.data) if physics else ctx.data  # the sensors of u, not of f
-    extras = {"data": shown, "chain": chain, "field": physics, "exact": ctx.exact, "notes": ctx.notes,
+    extras = {"data": shown, "chain": chain, "field": physics, "exact": ctx.exact,
+              "notes": ctx.notes,
               "f_test": ctx.f_test, "classifier": ctx.classifier,
               "calibration": None if ctx.heldout is None else ctx.heldout[1]}
     if ctx.classifier:
