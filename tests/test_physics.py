@@ -162,6 +162,28 @@ def test_saved_physics_run_reports_and_predicts_as_it_ran(head_run, headbayes):
     assert np.all(error <= 5 * exact.f_sd[::10, 0] / np.sqrt(figures["ess_bulk_min"]))
 
 
+def test_the_report_s_residual_is_the_operator_of_the_draw_minus_the_true_forcing(head_run):
+    from headbayes.report.physics import pde_residuals
+
+    cfg = head_run.config
+    params = {k: np.asarray(v) for k, v in np.load(head_run.path / "params.npz").items()}
+    draw = {p: params[p][None, None] for p in ("output_layer.weight", "output_layer.bias")}
+    x = np.linspace(-0.6, 0.6, 13)[:, None]
+    residual = pde_residuals(cfg, params, draw, draw, x)
+    assert residual.shape == (1, 13)
+    with jax.enable_x64(True):
+        from headbayes.models.skeleton import model_with
+
+        model = model_with(cfg, params, np.float64)
+        u = lambda v: np.asarray(model(jnp.asarray(v)))[:, 0]  # noqa: E731
+        h = 1e-4
+        second = (u(x + h) - 2 * u(x) + u(x - h)) / h**2
+    expected = 0.01 * second - 0.01 * _sin3_second(x[:, 0])
+    np.testing.assert_allclose(residual[0], expected, rtol=2e-3, atol=2e-4)
+    assert (head_run.path / "physics.png").is_file()
+    assert head_run.metrics["pde_residual_rms"] > 0
+
+
 def test_a_saved_config_naming_a_user_operator_is_refused_without_code(head_run, tmp_path):
     import shutil
 

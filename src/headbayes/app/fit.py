@@ -461,9 +461,10 @@ class Posterior(RunDir):
 
     def report(self) -> "Report":
         """The report's figures and plots; shown inline in Jupyter."""
-        return Report(self.metrics, [self.path / name for name in
-                                     (RunFiles.PREDICTIVE_PLOT, RunFiles.CALIBRATION_PLOT,
-                                      RunFiles.TRACE_PLOT) if (self.path / name).is_file()])
+        names = (RunFiles.PREDICTIVE_PLOT, RunFiles.CALIBRATION_PLOT, RunFiles.PHYSICS_PLOT,
+                 RunFiles.TRACE_PLOT)
+        return Report(self.metrics, [self.path / name for name in names
+                                     if (self.path / name).is_file()])
 
 
 class Report:

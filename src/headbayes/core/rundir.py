@@ -53,6 +53,7 @@ class RunFiles:
     PREDICTIVE_PLOT = "predictive.png"
     CALIBRATION_PLOT = "calibration.png"
     TRACE_PLOT = "trace.png"
+    PHYSICS_PLOT = "physics.png"
     NETCDF = "inference_data.nc"
     CHECKSUMS = "checksums.json"  # {name: SHA-256} of every RECORDED file, as the run wrote it
     # what a report, prediction or resume reads besides the chain (whose parts the manifest

@@ -12,7 +12,7 @@ import numpy as np
 from headbayes.core import store
 from headbayes.core.normal import Z_95
 
-__all__ = ["plot_predictive", "plot_observed", "plot_field", "plot_calibration", "plot_traces",
+__all__ = ["plot_predictive", "plot_observed", "plot_field", "plot_physics", "plot_calibration", "plot_traces",
            "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
 
 
@@ -198,6 +198,41 @@ def plot_class_maps(path: Path, data, grid: np.ndarray, p_grid: np.ndarray,
         ax.set_title(title)
         ax.set_xlabel(data.inputs[0])
         ax.set_ylabel(data.inputs[1])
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_physics(path: Path, x: np.ndarray, mean: np.ndarray, sd: np.ndarray,
+                 truth: np.ndarray, sensors: np.ndarray, residual: np.ndarray,
+                 coefficients: dict, true_coefficients: dict) -> None:
+    """A 1-D physics run: u's posterior mean ± 2 sd against the truth with the sensors of u;
+    the residual L[u] − f (5%, 50% and 95% over the draws); a histogram of each sampled
+    coefficient with its true value. `sensors` is (n, 2): x and the observed u."""
+    plt = _pyplot()
+    panels = 2 + len(coefficients)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.8), layout="constrained")
+    ax = axes[0]
+    ax.fill_between(x, mean - 2 * sd, mean + 2 * sd, alpha=0.3, label="mean ± 2 sd")
+    ax.plot(x, truth, "k--", label="truth")
+    ax.plot(x, mean, label="posterior mean")
+    ax.plot(sensors[:, 0], sensors[:, 1], "o", ms=4, label="u sensors")
+    ax.set_xlabel("x")
+    ax.set_title("u")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    lo, mid, hi = np.quantile(residual, [0.05, 0.5, 0.95], axis=0)
+    ax.fill_between(x, lo, hi, alpha=0.3, label="5%-95% of the draws")
+    ax.plot(x, mid, label="median")
+    ax.axhline(0, color="k", lw=0.7)
+    ax.set_xlabel("x")
+    ax.set_title("residual L[u] - f")
+    ax.legend(fontsize=7)
+    for ax, (name, draws) in zip(axes[2:], coefficients.items()):
+        ax.hist(draws, bins=40, alpha=0.7)
+        if name in true_coefficients:
+            ax.axvline(true_coefficients[name], color="k", ls="--", label="true value")
+            ax.legend(fontsize=7)
+        ax.set_title(f"posterior of {name}")
     _save(fig, path)
     plt.close(fig)
 

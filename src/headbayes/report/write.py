@@ -19,7 +19,7 @@ from headbayes.engine.programs import enable_compile_cache
 from headbayes.models import check_draws, checked_arrays
 from headbayes.models.bodies import body_entry
 from headbayes.posterior.operators import value_rows
-from headbayes.posterior.physics import is_physics
+from headbayes.posterior.physics import coefficient_draws, is_physics
 from headbayes.posterior.position import chain_leaves, model_draws
 from headbayes.report import classify, plots
 from headbayes.report.figures import METRIC_KEYS, ReportContext, compute_figures, json_figures
@@ -67,7 +67,21 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
         extras.update(_class_extras(ctx))
     else:
         extras["summary"] = ctx.summary
+    if physics and ctx.data.x_eval.shape[1] == 1:
+        extras["physics"] = _physics_extras(ctx, shown)
     return figures, extras
+
+
+def _physics_extras(ctx: ReportContext, shown) -> tuple:
+    """plot_physics's arguments but the path: u's mean and sd on the eval grid, its truth, the
+    sensors of u, the residual draws, the sampled coefficients and their true values."""
+    pooled = ctx.f_eval.reshape((-1,) + ctx.f_eval.shape[2:])[..., 0].astype(np.float64)
+    coefficients = {k: v.reshape(-1) for k, v in
+                    coefficient_draws(ctx.chain, ctx.cfg.likelihood).items()}
+    truths = {k: float(v) for k, v in getattr(ctx.cfg.data, "coefficients", {}).items()}
+    return (ctx.data.x_eval[:, 0], pooled.mean(axis=0), pooled.std(axis=0, ddof=1),
+            ctx.data.f_eval[:, 0], np.stack([shown.x_train[:, 0], shown.y_train[:, 0]], 1),
+            ctx.pde_residuals, coefficients, truths)
 
 
 def _class_extras(ctx: ReportContext) -> dict:
@@ -109,7 +123,8 @@ def write_report(run_dir: Path, plot: bool = True, stages=None, worker=None,
 
 def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
     """(function of `headbayes.report.plots`, arguments) of the run's figures: predictive.png
-    (class maps), calibration.png (reliability) and trace.png."""
+    (class maps; a 2-D physics run's fields), calibration.png (reliability), physics.png (a 1-D
+    physics run) and trace.png."""
     calls = []
     if extras["classifier"]:
         if "maps" in extras:
@@ -133,5 +148,7 @@ def _plot_calls(files: RunFiles, extras: dict) -> list[tuple[str, tuple]]:
         if extras["f_test"] is not None:
             calls.append(("plot_calibration", (files.path(files.CALIBRATION_PLOT),
                                                extras["calibration"])))
+    if extras.get("physics") is not None:
+        calls.append(("plot_physics", (files.path(files.PHYSICS_PLOT), *extras["physics"])))
     calls.append(("plot_traces", (files.path(files.TRACE_PLOT), extras["chain"])))
     return calls
