@@ -219,6 +219,19 @@ def test_a_user_operator_by_name_gives_the_builtin_s_exact_posterior(tmp_path, m
     np.testing.assert_allclose(posteriors[1].mean, posteriors[0].mean, rtol=1e-9)
 
 
+def test_a_user_function_that_fails_is_refused_before_compiling(refused_run, tmp_path):
+    (tmp_path / "badops.py").write_text(
+        "import jax\nimport numpy as np\n\n\ndef two(u, x, c):\n"
+        "    return jax.numpy.stack([u(x), u(x)])\n\n\ndef host(u, x, c):\n"
+        "    return np.asarray(u(x))\n\n\ndef nan(x):\n    return x[0] * jax.numpy.nan\n")
+    for override, message in (("data.operator=badops.two", "must return one number a point"),
+                              ("data.operator=badops.host", "TracerArrayConversionError"),
+                              ("data.solution=badops.nan", "must return finite numbers")):
+        sys.modules.pop("badops", None)
+        result = refused_run(*SMALL, override, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["likelihood=physics"], "needs data=pde"),
     ([*SMALL, "+likelihood.unknown={q: {mean: 0.0, sd: 1.0}}"], "has no coefficient q"),

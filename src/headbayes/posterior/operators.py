@@ -205,6 +205,32 @@ def _check_pde(options: PDEOptions, cfg) -> None:
             f"such that there are at most {MAX_POINTS} eval points ({d}-D)")
     nonnegative_float("data.noise_f", options.noise_f)
     nonnegative_float("data.noise_u", options.noise_u)
+    if not (is_builtin(options.operator) and is_builtin(options.solution)):
+        _probe(operator, options, d)
+
+
+def _probe(operator: Operator, options: PDEOptions, d: int) -> None:
+    """ConfigError unless a user's solution and operator give one finite number a point on
+    three points of the domain (traced by JAX, as the run will)."""
+    points = np.linspace(options.x_min, options.x_max, 3)[:, None] * np.ones((1, d))
+    solution, _ = solution_of(options.solution)
+    for key, name, compute in (
+            ("data.solution", options.solution, lambda: solution_values(solution, points)),
+            ("data.operator", options.operator, lambda: forcing_values(
+                operator, solution, options.coefficients, points))):
+        try:
+            values = np.asarray(compute())
+        except Exception as e:  # noqa: BLE001 (the user's function failed)
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise ConfigError(f"`{key}` {name} fails on {d}-D points of the domain (it takes "
+                              f"one point, shape ({d},), and returns a number; traced by "
+                              f"JAX): {type(e).__name__}: {first}") from None
+        if values.shape != (len(points),):
+            raise ConfigError(f"`{key}` {name} must return one number a point; it returned "
+                              f"shape {values.shape[1:]} for each point")
+        if not np.all(np.isfinite(values)):
+            raise ConfigError(f"`{key}` {name} must return finite numbers; on {d}-D points "
+                              f"{points.tolist()} it gave {values.tolist()}")
 
 
 def _points(options: PDEOptions, d: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
