@@ -77,7 +77,7 @@ ROWS = [
      'or `module.function`) and its true coefficients; see [pinn.md](pinn.md)'),
     (('data.solution', 'data.dimension'), False,
      '`pde`: the true u (`sin3`, `sin_pi_xy`, or `module.function` of one point) and, for '
-     "a user's solution, the points' dimension"),
+     "a user's solution with a user's operator, the points' dimension (1 or 2)"),
     (('data.forcing', 'data.boundary', 'data.sensors'), False,
      '`pde`: f sensors, u values on the boundary (1-D: 0 or 2; 2-D: per edge), u sensors '
      'inside'),

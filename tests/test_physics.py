@@ -124,7 +124,7 @@ def test_nonlinear_operator_and_sampled_coefficients_have_no_exact_reference():
 def head_run(tmp_path_factory):
     """Exact draws of the linear head of a small PINN body (poisson_bpinn)."""
     run_dir = tmp_path_factory.mktemp("physics") / "head"
-    cfg = headbayes.compose([*SMALL, "sampler=exact", "~sampler.mass_matrix",
+    cfg = headbayes.compose([*SMALL, "sampler=exact",
                              "sampler.keep=500"])
     return headbayes.run(cfg, run_dir)
 
@@ -223,13 +223,63 @@ def test_a_user_function_that_fails_is_refused_before_compiling(refused_run, tmp
     (tmp_path / "badops.py").write_text(
         "import jax\nimport numpy as np\n\n\ndef two(u, x, c):\n"
         "    return jax.numpy.stack([u(x), u(x)])\n\n\ndef host(u, x, c):\n"
-        "    return np.asarray(u(x))\n\n\ndef nan(x):\n    return x[0] * jax.numpy.nan\n")
+        "    return np.asarray(u(x))\n\n\ndef nan(x):\n    return x[0] * jax.numpy.nan\n"
+        "\n\ndef lie(u, x, c):\n    return u(x) ** 2\n\n\nlie.linear = True\n")
+    (tmp_path / "inner.py").write_text("import no_such_package_xyz\n")
     for override, message in (("data.operator=badops.two", "must return one number a point"),
                               ("data.operator=badops.host", "TracerArrayConversionError"),
-                              ("data.solution=badops.nan", "must return finite numbers")):
+                              ("data.solution=badops.nan", "must return finite numbers"),
+                              ("data.operator=badops.np", "is a module, not a function"),
+                              ("data.operator=badops.lie", "says linear = True, but"),
+                              ("data.operator=inner.op", "failed while importing")):
         sys.modules.pop("badops", None)
+        sys.modules.pop("inner", None)
         result = refused_run(*SMALL, override, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_coefficients_are_added_dropped_and_set_from_the_command_line():
+    cfg = headbayes.compose(["+experiment=poisson_bpinn", "+data.coefficients.kappa=0.02",
+                             "~data.coefficients.lam", "data.operator=poisson1d",
+                             "+data.coefficients.lam=0.03"])
+    assert cfg.data.coefficients == {"kappa": 0.02, "lam": 0.03}
+    assert cfg.likelihood.coefficients == cfg.data.coefficients
+    cfg = headbayes.compose(["+experiment=nonlinear_poisson_inverse",
+                             "likelihood.unknown.k.sd=0.5",
+                             "+likelihood.unknown.lam={mean: 0.01, sd: 0.1}"])
+    assert cfg.likelihood.unknown == {"k": {"mean": 0.0, "sd": 0.5},
+                                      "lam": {"mean": 0.01, "sd": 0.1}}
+    assert headbayes.compose([*SMALL, "sampler=exact"]).sampler.name == "exact"
+
+
+def test_a_sampled_sd_is_fixed_in_pretraining_and_sampled_after(tmp_path):
+    from headbayes.posterior.physics import coefficient_log_prior
+
+    cfg = headbayes.compose([*SMALL, "likelihood.sigma_f=sampled", "body.weight_decay=null"])
+    assert float(coefficient_log_prior({}, cfg.likelihood)) == 0.0  # pretraining's values
+    u = np.log(0.5)
+    expected = -0.5**2 / 2 + u  # half-normal, c = 1, with the Jacobian
+    assert np.isclose(float(coefficient_log_prior({"log_sigma_f": u}, cfg.likelihood)),
+                      expected)
+
+
+def test_a_run_with_a_user_operator_reports_again_from_its_record(tmp_path, monkeypatch,
+                                                                   request):
+    (tmp_path / "myops2.py").write_text(
+        "import jax\n\n\ndef poisson(u, x, c):\n    return c['lam'] * jax.hessian(u)(x)[0, 0]"
+        "\n\n\npoisson.linear = True\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "myops2", raising=False)
+    cfg = headbayes.compose([*SMALL, "body=frozen", "data.operator=myops2.poisson",
+                             "sampler=exact", "sampler.keep=200", "report.plots=false"])
+    run = headbayes.run(cfg, tmp_path / "run")
+    record = json.loads((run.path / "model_source.json").read_text())
+    assert record["functions"]["data.operator"]["module"] == "myops2"
+    command = request.getfixturevalue("headbayes")  # the CLI, as conftest runs it
+    command("report", run.path, cwd=tmp_path, check_code=0)
+    (tmp_path / "myops2.py").write_text((tmp_path / "myops2.py").read_text() + "# edited\n")
+    again = command("report", run.path, cwd=tmp_path)
+    assert again.returncode == 2 and "is not the source the run was made with" in again.stderr
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -243,6 +293,8 @@ def test_a_user_function_that_fails_is_refused_before_compiling(refused_run, tmp
     ([*SMALL, "body=joint"], "frozen or pretrained"),
     ([*SMALL, "likelihood.sigma_f=0"], "likelihood.sigma_f"),
     ([*SMALL, "data.boundary=3"], "data.boundary"),
+    ([*SMALL, "data.dimension=2"], "the built-in solution works on 1-D points"),
+    ([*SMALL, "+likelihood.unknown.k=3"], "likelihood.unknown.k"),
 ])
 def test_bad_physics_configs_exit_2_before_compiling(refused_run, overrides, message):
     result = refused_run(*overrides)

@@ -141,8 +141,14 @@ def _saved_config(files: RunFiles, code: tuple, own: bool = False):
                     else None)
         check_saved_target(cfg.model._target_, path, files.root,
                            recorded if isinstance(recorded, dict) else None, code)
-    for key, name in user_functions(cfg):  # a physics run's own operator or solution
-        check_saved_target(name, path, files.root, None, code, key=key)
+    functions = user_functions(cfg) if not own else []  # a physics run's operator, solution
+    if functions:
+        record = files.read_json(files.MODEL_SOURCE) if files.has(files.MODEL_SOURCE) else {}
+        records = record.get("functions") if isinstance(record, dict) else None
+        for key, name in functions:
+            recorded = records.get(key) if isinstance(records, dict) else None
+            check_saved_target(name, path, files.root,
+                               recorded if isinstance(recorded, dict) else None, code, key=key)
     return cfg, path
 
 

@@ -38,6 +38,8 @@ OPTION_GROUPS = ("data", "model", "likelihood", "prior", "sampler")
 CONFIG_GROUPS = ("data", "model", "body", "mask", "likelihood", "prior", "sampler", "experiment",
                  "sweep", "launcher", "tracking")
 BODY_OPTIMIZERS = ("adam", "sgd")
+# dict-valued keys whose entries the user names: `+KEY.NAME=V` adds one, `~KEY.NAME` drops one
+DICT_KEYS = ("data.coefficients", "likelihood.coefficients", "likelihood.unknown")
 
 
 def registry(group: str):
@@ -131,10 +133,12 @@ def _known_keys() -> list[str]:
 def check_key(key: str) -> None:
     """Raise ConfigError if dotted `key` is no option's key (names the closest one). Any
     `model.*` key is accepted: a user's model factory takes keys of its own; so is any
-    `mask.groups.*` key (group names are the user's)."""
+    `mask.groups.*` key (group names are the user's), and so is a key inside a dict whose names
+    are the user's (`DICT_KEYS`: a PDE's coefficients)."""
     keys = _known_keys()
     sections = {k.split(".")[0] for k in keys}
-    if key in keys or key in sections or key.startswith(("model.", "mask.groups.", "body.data.")):
+    if key in keys or key in sections or key.startswith(("model.", "mask.groups.", "body.data.",
+                                                         *(k + "." for k in DICT_KEYS))):
         return  # a group's keys are checked when the config is typed (`_typed_groups`)
     group = difflib.get_close_matches(key, CONFIG_GROUPS, n=1, cutoff=0.6)
     if "." not in key and group:

@@ -16,6 +16,7 @@ import numpy as np
 
 from headbayes.analysis.hyperparameters import checked_values, learn, with_values
 from headbayes.config.budget import check_report_memory, check_run_memory
+from headbayes.config.saved import user_functions
 from headbayes.config.typed import RunConfig
 from headbayes.core import store
 from headbayes.core.errors import ConfigError, Interrupted, RunDirError, SamplingError
@@ -180,8 +181,12 @@ def _data(cfg: RunConfig, files: RunFiles, resume: bool, checkpoint) -> tuple:
     else:
         typed, (cfg, copies) = cfg, copy_inputs(files, cfg)
         files.write_config(typed)  # the paths as typed; the copies are read from now on
-        if isinstance(cfg.model, TargetModel):  # what a later report may import without --code
-            files.write_json(files.MODEL_SOURCE, source_record(cfg.model._target_))
+        functions = {key: source_record(name) for key, name in user_functions(cfg)}
+        if isinstance(cfg.model, TargetModel) or functions:  # what a later report may import
+            record = (source_record(cfg.model._target_)  # without --code
+                      if isinstance(cfg.model, TargetModel) else {})
+            files.write_json(files.MODEL_SOURCE,
+                             {**record, **({"functions": functions} if functions else {})})
     data = _dataset(cfg, copies)  # file errors surface here, before anything compiles
     if getattr(cfg.sampler, "batch_size", 0) > len(data.x_train):  # file data: known only now
         raise ConfigError(f"`sampler.batch_size` must be at most the {len(data.x_train)} "

@@ -104,12 +104,21 @@ def _user_function(spec: str, key: str) -> Callable:
     try:
         with import_path():
             module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as e:  # noqa: BLE001 (the user's module failed to import)
+    except ModuleNotFoundError as e:
+        if not module_name.startswith(str(e.name)):  # the module imports a missing one
+            raise ConfigError(f"`{key}`: module '{module_name}' failed while importing: "
+                              f"{e}") from None
         raise ConfigError(f"`{key}`: cannot import module '{module_name}' (run headbayes from "
-                          f"the folder that holds it): {type(e).__name__}: {e}") from None
+                          f"the folder that holds it)") from None
+    except (Exception, SystemExit) as e:  # noqa: BLE001 (the user's module failed to import)
+        raise ConfigError(f"`{key}`: module '{module_name}' failed while importing: "
+                          f"{type(e).__name__}: {e}") from None
     function = getattr(module, attr, None)
-    if not callable(function):
+    if function is None:
         raise ConfigError(f"`{key}`: module '{module_name}' has no function '{attr}'")
+    if not callable(function):
+        raise ConfigError(f"`{key}`: '{attr}' in module '{module_name}' is a "
+                          f"{type(function).__name__}, not a function")
     return function
 
 
@@ -147,7 +156,7 @@ class PDEOptions:
     operator: str = "poisson1d"  # a key of OPERATORS, or module.function
     coefficients: dict = field(default_factory=lambda: {"lam": 0.01})  # the true values
     solution: str = "sin3"  # a key of SOLUTIONS, or module.function of one point
-    dimension: int = 1  # of a point, for a user's solution and operator
+    dimension: int | None = None  # of a point; None: the built-in solution's or operator's
     x_min: float = -0.7  # the domain: [x_min, x_max] on every axis
     x_max: float = 0.7
     forcing: int = 16  # f sensors: equidistant in 1-D (ends included), uniform in 2-D
@@ -161,7 +170,7 @@ class PDEOptions:
 
 def _dimension(options: PDEOptions) -> int:
     """The points' dimension: the built-in solution's, else the built-in operator's, else
-    `dimension`."""
+    `dimension` (checked against theirs: `_check_pde`)."""
     if options.solution in SOLUTIONS:
         return SOLUTIONS[options.solution][1]
     if options.operator in OPERATORS:
@@ -173,6 +182,13 @@ def _check_pde(options: PDEOptions, cfg) -> None:
     operator = operator_of(options.operator)
     _, solution_inputs = solution_of(options.solution)
     d = _dimension(options)
+    if d is None:
+        raise ConfigError(f"data.dimension: a user's solution ({options.solution}) with a "
+                          f"user's operator needs the points' dimension (1 or 2)")
+    if options.dimension is not None and options.dimension != d:
+        raise ConfigError(f"`data.dimension` is {options.dimension}, but the built-in "
+                          f"{'solution' if options.solution in SOLUTIONS else 'operator'} "
+                          f"works on {d}-D points; drop it")
     require(d in (1, 2), "data.dimension", d, "1 or 2 (points on a line or a square)")
     if operator.inputs is not None and solution_inputs is not None \
             and operator.inputs != solution_inputs:
@@ -231,6 +247,32 @@ def _probe(operator: Operator, options: PDEOptions, d: int) -> None:
         if not np.all(np.isfinite(values)):
             raise ConfigError(f"`{key}` {name} must return finite numbers; on {d}-D points "
                               f"{points.tolist()} it gave {values.tolist()}")
+    if operator.linear and not is_builtin(options.operator):
+        _check_linear(operator, options, points)
+
+
+def _check_linear(operator: Operator, options: PDEOptions, points: np.ndarray) -> None:
+    """ConfigError unless L[2v + 3w] = 2 L[v] + 3 L[w] (float64, relative 1e-6) on `points`
+    for two smooth functions v, w: a user's `linear = True` is what the exact reference
+    trusts."""
+    import jax.numpy as jnp
+
+    def v(x):
+        return jnp.sin(jnp.sum(x)) + 0.5 * jnp.sum(x) ** 2
+
+    def w(x):
+        return jnp.exp(0.3 * jnp.sum(x))
+
+    def both(x):
+        return 2 * v(x) + 3 * w(x)
+
+    c = options.coefficients
+    lhs = forcing_values(operator, both, c, points)
+    rhs = 2 * forcing_values(operator, v, c, points) + 3 * forcing_values(operator, w, c, points)
+    if not np.allclose(lhs, rhs, rtol=1e-6, atol=1e-9 * (1 + np.abs(rhs).max())):
+        raise ConfigError(f"`data.operator` {options.operator} says linear = True, but "
+                          f"L[2v + 3w] != 2 L[v] + 3 L[w] on points of the domain ({lhs[0]:.6g} "
+                          f"against {rhs[0]:.6g}); drop `linear` (no exact reference then)")
 
 
 def _points(options: PDEOptions, d: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

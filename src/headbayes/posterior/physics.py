@@ -142,8 +142,9 @@ def coefficient_log_prior(values: dict, options):
                 ** 2 for n in unknown_names(options))
     c = float(options.sigma_prior_scale)
     for key in sampled_scales(options):
-        u = values[f"log_{key}"]
-        total = total - jnp.exp(2 * u) / (2 * c**2) + u
+        if f"log_{key}" in values:  # not in pretraining, where a sampled sd is fixed at c
+            u = values[f"log_{key}"]
+            total = total - jnp.exp(2 * u) / (2 * c**2) + u
     return total
 
 
