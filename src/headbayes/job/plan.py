@@ -72,7 +72,7 @@ def prepare_loop(cfg: RunConfig, params, static, mask, data=None,
     y = jnp.asarray(data.y_train)
     sampled = [p for p, flag in named_leaves(mask).items() if flag]
     log_prior_fn, prior_center = prior_fn(cfg, params, sampled)
-    head = None if physics else stats_head(cfg, params, static, sampled, start_stage, x)
+    head = stats_head(cfg, params, static, sampled, start_stage, x)  # None for physics
     if physics:
         logdensity_fn = physics_logdensity_fn(static, cfg.likelihood, log_prior_fn)
         position = start_position(position, cfg.likelihood, coefficients_start)

@@ -126,28 +126,31 @@ def is_builtin(spec) -> bool:
     return spec in OPERATORS or spec in SOLUTIONS
 
 
-def operator_of(spec: str, key: str = "data.operator") -> Operator:
-    """The operator a config names: a key of `OPERATORS` or a user's `module.function`."""
+def _named(spec, key: str, builtins: dict):
+    """`builtins[spec]`, or None for a user's `module.function`; ConfigError for anything
+    else."""
     if not isinstance(spec, str):
         raise ConfigError(f"`{key}` must be a name, got {spec!r}")
-    if spec in OPERATORS:
-        return OPERATORS[spec]
+    if spec in builtins:
+        return builtins[spec]
     if "." not in spec:
-        raise ConfigError(f"`{key}` must be one of {', '.join(OPERATORS)} or a function "
+        raise ConfigError(f"`{key}` must be one of {', '.join(builtins)} or a function "
                           f"'module.function', got {spec!r}")
+    return None
+
+
+def operator_of(spec: str, key: str = "data.operator") -> Operator:
+    """The operator a config names: a key of `OPERATORS` or a user's `module.function`."""
+    builtin = _named(spec, key, OPERATORS)
+    if builtin is not None:
+        return builtin
     function = _user_function(spec, key)
     return Operator(function, None, (), getattr(function, "linear", False) is True)
 
 
 def solution_of(spec: str, key: str = "data.solution") -> tuple[Callable, int | None]:
-    if not isinstance(spec, str):
-        raise ConfigError(f"`{key}` must be a name, got {spec!r}")
-    if spec in SOLUTIONS:
-        return SOLUTIONS[spec]
-    if "." not in spec:
-        raise ConfigError(f"`{key}` must be one of {', '.join(SOLUTIONS)} or a function "
-                          f"'module.function', got {spec!r}")
-    return _user_function(spec, key), None
+    """(u of one point, its dimension or None for a user's) of the solution a config names."""
+    return _named(spec, key, SOLUTIONS) or (_user_function(spec, key), None)
 
 
 @dataclass

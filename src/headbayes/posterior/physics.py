@@ -33,7 +33,8 @@ from headbayes.posterior.operators import FORCING, operator_of
 __all__ = ["PhysicsOptions", "WithCoefficients", "COEFFICIENT_PREFIX", "is_physics", "SCALES",
            "sampled_scales", "extra_names", "residual_scales",
            "coefficient_leaves", "physics_logdensity_fn", "start_position", "predicted_terms",
-           "physics_loss", "unknown_names", "coefficient_draws", "coefficient_log_prior"]
+           "physics_loss", "unknown_names", "coefficient_draws", "coefficient_log_prior",
+           "operator_values", "known_coefficients"]
 
 COEFFICIENT_PREFIX = "likelihood."
 
@@ -93,17 +94,22 @@ def coefficient_draws(chain: dict, likelihood_options) -> dict:
     return draws
 
 
-def predicted_terms(model, x, y, operator, coefficients: dict):
-    """Per row: L[u](x) for a forcing sensor, u(x) for a value (the model's first output)."""
+def operator_values(model, x, operator, coefficients: dict):
+    """L[u] at every point of `x` (n, d), u the model's first output."""
     import jax
-    import jax.numpy as jnp
 
     def u(point):
         return forward(model, point[None])[0, 0]
 
-    lhs = jax.vmap(lambda p: operator.apply(u, p, coefficients))(x)
-    values = forward(model, x)[:, 0]
-    return jnp.where(y[:, 1] == FORCING, lhs, values)
+    return jax.vmap(lambda p: operator.apply(u, p, coefficients))(x)
+
+
+def predicted_terms(model, x, y, operator, coefficients: dict):
+    """Per row: L[u](x) for a forcing sensor, u(x) for a value (the model's first output)."""
+    import jax.numpy as jnp
+
+    return jnp.where(y[:, 1] == FORCING, operator_values(model, x, operator, coefficients),
+                     forward(model, x)[:, 0])
 
 
 def _scale(options, key: str, values: dict, fixed: dict):
@@ -148,7 +154,8 @@ def coefficient_log_prior(values: dict, options):
     return total
 
 
-def _known(options) -> dict:
+def known_coefficients(options) -> dict:
+    """{name: float32} of the coefficients that are not sampled."""
     import jax.numpy as jnp
 
     return {k: jnp.float32(v) for k, v in options.coefficients.items()
@@ -163,7 +170,7 @@ def physics_logdensity_fn(static, options, log_prior_fn: Callable) -> Callable:
     operator = operator_of(options.operator, "likelihood.operator")
 
     def logdensity_fn(position, problem):
-        coefficients, extra = _known(options), 0.0
+        coefficients, extra = known_coefficients(options), 0.0
         if isinstance(position, WithCoefficients):
             coefficients = {**coefficients, **position.coefficients}
             extra = coefficient_log_prior(position.coefficients, options)
@@ -200,7 +207,7 @@ def physics_loss(options) -> Callable:
     fixed = {k: options.sigma_prior_scale for k in sampled_scales(options)}
 
     def loss(model, coefficients, x, y):
-        return -_log_likelihood(model, x, y, operator, {**_known(options), **coefficients},
+        return -_log_likelihood(model, x, y, operator, {**known_coefficients(options), **coefficients},
                                 options, fixed=fixed) / x.shape[0]
 
     return loss
@@ -212,7 +219,8 @@ def residual_scales(model, coefficients: dict, x, y, options) -> dict:
     import jax.numpy as jnp
 
     operator = operator_of(options.operator, "likelihood.operator")
-    r = predicted_terms(model, x, y, operator, {**_known(options), **coefficients}) - y[:, 0]
+    r = predicted_terms(model, x, y, operator, {**known_coefficients(options), **coefficients})
+    r = r - y[:, 0]
     scales = {}
     for key, rows in (("sigma_f", y[:, 1] == FORCING), ("sigma_u", y[:, 1] != FORCING)):
         if key in sampled_scales(options) and bool(jnp.any(rows)):

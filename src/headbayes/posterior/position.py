@@ -37,7 +37,7 @@ def chain_leaves(cfg) -> dict:
 def model_draws(chain: dict) -> dict:
     """The chain without the noise leaf and the sampled coefficients: the model's leaves."""
     return {p: v for p, v in chain.items()
-            if p != NOISE_LEAF and not p.startswith(COEFFICIENT_PREFIX)}
+            if not p.startswith(COEFFICIENT_PREFIX)}  # NOISE_LEAF is likelihood.log_sigma
 
 
 def noise_draws(chain: dict) -> np.ndarray | None:

@@ -108,6 +108,12 @@ class ReportContext:
         return metrics.predictive_summary(self.f_eval, self.data.f_eval)
 
     @cached_property
+    def eval_mean_sd(self) -> tuple[np.ndarray, np.ndarray]:
+        """The function draws' mean and sd (ddof 1) on the eval grid, (n, out) float64."""
+        pooled = self.f_eval.reshape((-1,) + self.f_eval.shape[2:]).astype(np.float64)
+        return pooled.mean(axis=0), pooled.std(axis=0, ddof=1)
+
+    @cached_property
     def pde_residuals(self) -> np.ndarray:
         """A physics run's L[u] − f on the eval grid, (draws, n) for at most 200 draws."""
         return pde_residuals(self.cfg, self.params, self.model_chain, self.chain,
@@ -252,8 +258,7 @@ def _physics(ctx: ReportContext):
     (mean, sd, 5% and 95% quantiles over all draws)."""
     if not is_physics(ctx.cfg.likelihood):
         return None
-    pooled = ctx.f_eval.reshape((-1,) + ctx.f_eval.shape[2:]).astype(np.float64)
-    mean, sd = pooled.mean(axis=0), pooled.std(axis=0, ddof=1)
+    mean, sd = ctx.eval_mean_sd
     figures = {"truth_within_2sd": float(np.mean(np.abs(ctx.data.f_eval - mean) <= 2 * sd)),
                "pde_residual_rms": float(np.sqrt(np.mean(ctx.pde_residuals.mean(axis=0)**2)))}
     draws = coefficient_draws(ctx.chain, ctx.cfg.likelihood)

@@ -3,10 +3,10 @@ the data's true forcing (`headbayes.posterior.operators`)."""
 
 import numpy as np
 
-from headbayes.models import forward
 from headbayes.models.skeleton import combine, skeleton
 from headbayes.posterior.operators import forcing_values, operator_of, solution_of
-from headbayes.posterior.physics import unknown_names
+from headbayes.posterior.physics import (COEFFICIENT_PREFIX, known_coefficients,
+                                         operator_values, unknown_names)
 
 __all__ = ["pde_residuals", "MAX_DRAWS"]
 
@@ -26,22 +26,16 @@ def pde_residuals(cfg, params: dict, model_chain: dict, chain: dict, x: np.ndarr
     total = len(next(iter(pooled.values())))
     take = np.unique(np.linspace(0, total - 1, min(total, max_draws)).astype(int))
     values = {p: jnp.asarray(v[take]) for p, v in pooled.items()}
-    names = unknown_names(cfg.likelihood)
-    sampled = {n: jnp.asarray(np.asarray(chain[f"likelihood.{n}"]).reshape(-1)[take])
-               for n in names}
-    known = {k: jnp.float32(v) for k, v in cfg.likelihood.coefficients.items() if k not in names}
+    sampled = {n: jnp.asarray(np.asarray(chain[COEFFICIENT_PREFIX + n]).reshape(-1)[take])
+               for n in unknown_names(cfg.likelihood)}
+    known = known_coefficients(cfg.likelihood)
     operator = operator_of(cfg.likelihood.operator, "likelihood.operator")
     frozen = [None if v is None else jnp.asarray(v) for v in sk.frozen]
     points = jnp.asarray(x, jnp.float32)
 
     def one(leaves, coefficients):
         model = eqx.combine(combine(sk, frozen, leaves), sk.static)
-
-        def u(point):
-            return forward(model, point[None])[0, 0]
-
-        c = {**known, **coefficients}
-        return jax.vmap(lambda p: operator.apply(u, p, c))(points)
+        return operator_values(model, points, operator, {**known, **coefficients})
 
     lhs = np.asarray(jax.jit(jax.vmap(one))(values, sampled), np.float64)
     data = cfg.data

@@ -12,8 +12,8 @@ import numpy as np
 from headbayes.core import store
 from headbayes.core.normal import Z_95
 
-__all__ = ["plot_predictive", "plot_observed", "plot_field", "plot_physics", "plot_calibration", "plot_traces",
-           "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
+__all__ = ["plot_predictive", "plot_observed", "plot_field", "plot_physics", "plot_calibration",
+           "plot_traces", "plot_reliability", "plot_class_maps", "plane_grid", "prefetch"]
 
 
 def prefetch() -> None:

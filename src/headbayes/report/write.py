@@ -75,11 +75,11 @@ def compute_report(run_dir: Path, job=None, code: tuple = ()) -> tuple[dict, dic
 def _physics_extras(ctx: ReportContext, shown) -> tuple:
     """plot_physics's arguments but the path: u's mean and sd on the eval grid, its truth, the
     sensors of u, the residual draws, the sampled coefficients and their true values."""
-    pooled = ctx.f_eval.reshape((-1,) + ctx.f_eval.shape[2:])[..., 0].astype(np.float64)
+    mean, sd = ctx.eval_mean_sd
     coefficients = {k: v.reshape(-1) for k, v in
                     coefficient_draws(ctx.chain, ctx.cfg.likelihood).items()}
     truths = {k: float(v) for k, v in getattr(ctx.cfg.data, "coefficients", {}).items()}
-    return (ctx.data.x_eval[:, 0], pooled.mean(axis=0), pooled.std(axis=0, ddof=1),
+    return (ctx.data.x_eval[:, 0], mean[:, 0], sd[:, 0],
             ctx.data.f_eval[:, 0], np.stack([shown.x_train[:, 0], shown.y_train[:, 0]], 1),
             ctx.pde_residuals, coefficients, truths)
 
